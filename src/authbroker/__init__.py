@@ -1,0 +1,42 @@
+"""authbroker: strong electronic identification for Nordic and Baltic web applications.
+
+The short public API lives here; everything else is importable by module
+(``authbroker.links``, ``authbroker.credentials``, ``authbroker.web.asgi``...).
+
+    from authbroker import Broker, Done
+
+    broker = Broker()                                   # embedded defaults: simulators
+    step = broker.begin("ftn", return_to="/invoices")
+    ...
+    step = broker.advance(step.flow_id, callback_params)
+    if isinstance(step, Done):
+        identity = step.identity
+
+Imports here are kept light: provider modules load only when a provider is used.
+"""
+
+from .broker import AsyncBroker, Broker
+from .config import Settings, load_config
+from .errors import AuthBrokerError
+from .flow import AutoPost, Challenge, Display, Done, Poll, Redirect, Step
+from .identity import Identity, Loa, NationalId
+
+__all__ = [
+    "AsyncBroker",
+    "AuthBrokerError",
+    "AutoPost",
+    "Broker",
+    "Challenge",
+    "Display",
+    "Done",
+    "Identity",
+    "Loa",
+    "NationalId",
+    "Poll",
+    "Redirect",
+    "Settings",
+    "Step",
+    "load_config",
+]
+
+__version__ = "0.1.0.dev0"

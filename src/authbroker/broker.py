@@ -1,0 +1,572 @@
+"""The broker: one entry point that runs any provider flow.
+
+``begin`` creates a flow record in the store and returns the provider's first step;
+``advance`` feeds back what the browser or poll brought until a :class:`Done` step
+carries the :class:`Identity`. The broker, not the adapters, enforces the rules
+every flow shares:
+
+* the flow id is 256 random bits and the record lives only in the store, with a TTL;
+* the flow is bound to the browser that began it (a hash of a per-browser value,
+  compared in constant time), so a flow cannot be completed from another browser
+  (login CSRF, BankID same-device relay: security requirements C12, SEB-04);
+* only one ``advance`` of a flow runs at a time (a store lock), and completion
+  *takes* the record atomically, so of any number of concurrent callbacks exactly
+  one yields an identity;
+* a failure consumes the flow (fail closed), except a transient provider outage
+  while polling, which keeps it for the next poll;
+* ``return_to`` is checked against an allow-list (no open redirect);
+* every outcome is audited without personal data.
+
+The flow logic is written once as sans-I/O routines; :class:`Broker` runs them with
+blocking I/O and :class:`AsyncBroker` with asyncio.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from typing import Any
+from urllib.parse import urlsplit
+
+from .audit import AuditLog
+from .config import Settings, load_config
+from .errors import (
+    AlreadyUsed,
+    AuthBrokerError,
+    Expired,
+    FlowNotFound,
+    InvalidInput,
+    ProviderUnavailable,
+)
+from .flow import (
+    Display,
+    Done,
+    Gen,
+    Poll,
+    Step,
+    run_async,
+    run_sync,
+    store_delete,
+    store_get,
+    store_put,
+    store_put_if_absent,
+    store_take,
+)
+from .http import AsyncDriver, SyncDriver
+from .identity import Identity
+from .national_ids import mask
+from .providers.base import (
+    Abandonable,
+    AdvanceContext,
+    BeginContext,
+    Next,
+    Provider,
+    Refreshable,
+)
+from .providers.registry import RunningSimulator, create_provider, start_simulator
+from .store.base import AsyncStateStore, StateStore
+
+__all__ = ["AsyncBroker", "Broker", "check_return_to"]
+
+FLOW_KEY = "flow:"
+LOCK_KEY = "flowlock:"
+#: How long one advance may hold the flow lock (longer than any provider timeout).
+LOCK_TTL = 60.0
+MAX_PARAM_BYTES = 64 * 1024
+
+
+def check_return_to(value: str | None, allowed_origins: tuple[str, ...] = ()) -> str:
+    """Accept a same-site path or a URL on an allow-listed origin; refuse the rest.
+
+    ``//evil.example`` and ``/\\evil.example`` are protocol-relative in browsers and
+    therefore refused, as are control characters and other schemes.
+    """
+    if value is None or value == "":
+        return "/"
+    if len(value) > 2048 or any(ord(ch) < 0x20 or ch == "\x7f" for ch in value):
+        raise InvalidInput("return_to is not acceptable", code="return_to")
+    if value.startswith("/") and not value.startswith(("//", "/\\")) and "\\" not in value:
+        return value
+    parts = urlsplit(value)
+    origin = f"{parts.scheme}://{parts.netloc}".lower()
+    if parts.scheme in ("https", "http") and origin in {o.lower() for o in allowed_origins}:
+        return value
+    raise InvalidInput("return_to is not on the allow-list", code="return_to")
+
+
+def _hash_binding(binding: str | None) -> str:
+    if not binding:
+        return ""
+    return hashlib.sha256(binding.encode()).hexdigest()
+
+
+class _Core:
+    """State and rules shared by the sync and async brokers (no I/O here)."""
+
+    def __init__(
+        self,
+        settings: Settings | None,
+        providers: Mapping[str, Provider] | None,
+        audit: AuditLog | None,
+        now: Callable[[], float],
+        start_simulators: bool,
+    ) -> None:
+        self.settings = settings or load_config()
+        self.audit = audit or AuditLog()
+        self.now = now
+        self._providers: dict[str, Provider] = dict(providers or {})
+        self._simulators: dict[str, RunningSimulator] = {}
+        self._start_simulators = start_simulators
+
+    # -- providers ---------------------------------------------------------------
+
+    def provider(self, name: str) -> Provider:
+        provider = self._providers.get(name)
+        if provider is not None:
+            return provider
+        config = self.settings.provider(name)
+        if config.environment == "simulator" and self._start_simulators:
+            sim = self._simulators.get(name)
+            if sim is None:
+                sim = self._simulators[name] = start_simulator(config, self.settings)
+            config = config.with_options(**sim.overrides)
+        provider = self._providers[name] = create_provider(config, self.settings)
+        return provider
+
+    def simulator(self, name: str) -> RunningSimulator | None:
+        """The running simulator of ``name`` (tests and the demo reach its test users)."""
+        self.provider(name)
+        return self._simulators.get(name)
+
+    @property
+    def provider_names(self) -> list[str]:
+        names = list(self.settings.providers)
+        return names + [n for n in self._providers if n not in names]
+
+    def close_simulators(self) -> None:
+        for sim in self._simulators.values():
+            sim.stop()
+        self._simulators.clear()
+
+    # -- flow routines -----------------------------------------------------------
+
+    def begin_gen(
+        self,
+        provider_name: str,
+        *,
+        return_to: str | None,
+        client_ip: str | None,
+        binding: str | None,
+        params: Mapping[str, str] | None,
+        language: str,
+        origin: str,
+    ) -> Gen[Step]:
+        target = check_return_to(return_to, self.settings.return_to_origins)
+        provider = self.provider(provider_name)
+        flow_id = secrets.token_urlsafe(32)
+        now = self.now()
+        ttl = float(getattr(provider, "flow_ttl", self.settings.flow_ttl))
+        ctx = BeginContext(
+            flow_id=flow_id,
+            callback_url=f"{self.settings.callback_base}/callback/{provider_name}",
+            now=now,
+            client_ip=client_ip,
+            language=language,
+            params=dict(params or {}),
+            origin=origin,
+        )
+        try:
+            nxt = yield from provider.begin(ctx)
+        except AuthBrokerError as exc:
+            self._audit_failure(provider_name, flow_id, client_ip, exc)
+            raise
+        record = {
+            "v": 1,
+            "p": provider_name,
+            "b": _hash_binding(binding),
+            "r": target,
+            "c": now,
+            "e": now + ttl,
+            "k": type(nxt.step).__name__,
+            "d": nxt.data,
+        }
+        yield from store_put(FLOW_KEY + flow_id, _encode(record), ttl)
+        self.audit.emit(
+            "flow.begun",
+            "info",
+            provider=provider_name,
+            flow_id=_short(flow_id),
+            client_ip=client_ip,
+        )
+        return replace(nxt.step, flow_id=flow_id)
+
+    def _load_record(self, flow_id: str, binding: str | None) -> Gen[dict[str, Any]]:
+        if not isinstance(flow_id, str) or not 16 <= len(flow_id) <= 128:
+            raise FlowNotFound("unknown flow")
+        raw = yield from store_get(FLOW_KEY + flow_id)
+        if raw is None:
+            raise FlowNotFound("unknown or finished flow")
+        record = _decode(raw)
+        expected = str(record.get("b", ""))
+        if expected and not hmac.compare_digest(expected, _hash_binding(binding)):
+            raise InvalidInput("flow belongs to another browser", code="flow_binding")
+        if float(record["e"]) < self.now():
+            yield from store_delete(FLOW_KEY + flow_id)
+            raise Expired("flow expired", code="flow_expired")
+        return record
+
+    def advance_gen(
+        self,
+        flow_id: str,
+        params: Mapping[str, str],
+        *,
+        binding: str | None,
+        client_ip: str | None,
+        language: str,
+        origin: str,
+    ) -> Gen[Step]:
+        if sum(len(k) + len(str(v)) for k, v in params.items()) > MAX_PARAM_BYTES:
+            raise InvalidInput("parameters too large", code="params_too_large")
+        record = yield from self._load_record(flow_id, binding)
+        name = str(record["p"])
+        provider = self.provider(name)
+        locked = yield from store_put_if_absent(LOCK_KEY + flow_id, b"1", LOCK_TTL)
+        if not locked:
+            if record.get("k") == "Poll":
+                return self._current_poll(provider, flow_id, record)
+            raise AlreadyUsed("flow is already being completed", code="flow_busy")
+        try:
+            ctx = AdvanceContext(
+                flow_id=flow_id,
+                now=self.now(),
+                client_ip=client_ip,
+                language=language,
+                origin=origin,
+            )
+            try:
+                result = yield from provider.advance(ctx, record["d"], params)
+            except ProviderUnavailable as exc:
+                if record.get("k") != "Poll":
+                    yield from store_delete(FLOW_KEY + flow_id)
+                self._audit_failure(name, flow_id, client_ip, exc)
+                raise
+            except AuthBrokerError as exc:
+                yield from store_delete(FLOW_KEY + flow_id)
+                self._audit_failure(name, flow_id, client_ip, exc)
+                raise
+            if isinstance(result, Next):
+                remaining = float(record["e"]) - self.now()
+                if remaining <= 0:
+                    yield from store_delete(FLOW_KEY + flow_id)
+                    raise Expired("flow expired", code="flow_expired")
+                record.update(k=type(result.step).__name__, d=result.data)
+                yield from store_put(FLOW_KEY + flow_id, _encode(record), remaining)
+                return replace(result.step, flow_id=flow_id)
+            identity: Identity = result
+            taken = yield from store_take(FLOW_KEY + flow_id)
+            if taken is None:
+                raise AlreadyUsed("flow was already completed", code="flow_replayed")
+            self.audit.emit(
+                "flow.completed",
+                "success",
+                provider=name,
+                flow_id=_short(flow_id),
+                client_ip=client_ip,
+                subject=identity.national_id.masked if identity.national_id else None,
+                details={"loa": identity.loa.name.lower(), "method": identity.method},
+            )
+            return Done(identity=identity, flow_id=flow_id, return_to=str(record["r"]))
+        finally:
+            yield from store_delete(LOCK_KEY + flow_id)
+
+    def _current_poll(self, provider: Provider, flow_id: str, record: Mapping[str, Any]) -> Poll:
+        display = (
+            provider.refresh(record["d"], self.now())
+            if isinstance(provider, Refreshable)
+            else Display(status="pending")
+        )
+        return Poll(
+            interval=float(record["d"].get("interval", 2.0)), display=display, flow_id=flow_id
+        )
+
+    def refresh_gen(self, flow_id: str, *, binding: str | None) -> Gen[Poll]:
+        """The current display of a polling flow without advancing it (animated QR)."""
+        record = yield from self._load_record(flow_id, binding)
+        if record.get("k") != "Poll":
+            raise InvalidInput("flow is not polling", code="not_polling")
+        return self._current_poll(self.provider(str(record["p"])), flow_id, record)
+
+    def cancel_gen(self, flow_id: str, *, binding: str | None) -> Gen[None]:
+        """Abandon a flow: consume it and tell the provider where the protocol needs it."""
+        record = yield from self._load_record(flow_id, binding)
+        taken = yield from store_take(FLOW_KEY + flow_id)
+        if taken is None:
+            raise FlowNotFound("unknown or finished flow")
+        name = str(record["p"])
+        provider = self.provider(name)
+        if isinstance(provider, Abandonable):
+            try:
+                yield from provider.abandon(record["d"])
+            except AuthBrokerError:
+                pass  # the flow is gone either way; the provider expires the order
+        self.audit.emit("flow.cancelled", "info", provider=name, flow_id=_short(flow_id))
+
+    def _audit_failure(
+        self, provider: str, flow_id: str, client_ip: str | None, exc: AuthBrokerError
+    ) -> None:
+        self.audit.emit(
+            "flow.failed",
+            "failure",
+            provider=provider,
+            flow_id=_short(flow_id),
+            client_ip=client_ip,
+            reason=exc.code,
+            details={"error": type(exc).__name__},
+        )
+
+
+def _short(flow_id: str) -> str:
+    """Flow ids are bearer-ish values; logs get a prefix, enough to correlate."""
+    return mask(flow_id) if len(flow_id) < 12 else flow_id[:8]
+
+
+def _encode(record: Mapping[str, Any]) -> bytes:
+    return json.dumps(record, separators=(",", ":")).encode()
+
+
+def _decode(raw: bytes) -> dict[str, Any]:
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:
+        raise InvalidInput("corrupt flow record", code="flow_corrupt") from exc
+    if not isinstance(value, dict) or value.get("v") != 1:
+        raise InvalidInput("corrupt flow record", code="flow_corrupt")
+    return value
+
+
+class Broker:
+    """Blocking broker for WSGI apps, scripts and the CLI."""
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        store: StateStore | None = None,
+        driver: SyncDriver | None = None,
+        providers: Mapping[str, Provider] | None = None,
+        audit: AuditLog | None = None,
+        now: Callable[[], float] = time.time,
+        start_simulators: bool = True,
+    ) -> None:
+        self._core = _Core(settings, providers, audit, now, start_simulators)
+        if store is None:
+            from .store import open_store
+
+            store = open_store(self._core.settings.store_url)
+        self.store = store
+        self.driver = driver or SyncDriver()
+
+    @property
+    def settings(self) -> Settings:
+        return self._core.settings
+
+    @property
+    def audit(self) -> AuditLog:
+        return self._core.audit
+
+    def provider(self, name: str) -> Provider:
+        return self._core.provider(name)
+
+    def simulator(self, name: str) -> RunningSimulator | None:
+        return self._core.simulator(name)
+
+    @property
+    def provider_names(self) -> list[str]:
+        return self._core.provider_names
+
+    def begin(
+        self,
+        provider: str,
+        *,
+        return_to: str | None = None,
+        client_ip: str | None = None,
+        binding: str | None = None,
+        params: Mapping[str, str] | None = None,
+        language: str = "en",
+        origin: str = "",
+    ) -> Step:
+        """Start a flow; ``binding`` is a per-browser secret (cookie) the flow is tied to."""
+        return run_sync(
+            self._core.begin_gen(
+                provider,
+                return_to=return_to,
+                client_ip=client_ip,
+                binding=binding,
+                params=params,
+                language=language,
+                origin=origin,
+            ),
+            self.driver,
+            self.store,
+        )
+
+    def advance(
+        self,
+        flow_id: str,
+        params: Mapping[str, str] | None = None,
+        *,
+        binding: str | None = None,
+        client_ip: str | None = None,
+        language: str = "en",
+        origin: str = "",
+    ) -> Step:
+        """Feed callback parameters / a poll tick / a token; returns the next step."""
+        return run_sync(
+            self._core.advance_gen(
+                flow_id,
+                dict(params or {}),
+                binding=binding,
+                client_ip=client_ip,
+                language=language,
+                origin=origin,
+            ),
+            self.driver,
+            self.store,
+        )
+
+    def refresh(self, flow_id: str, *, binding: str | None = None) -> Poll:
+        return run_sync(self._core.refresh_gen(flow_id, binding=binding), self.driver, self.store)
+
+    def cancel(self, flow_id: str, *, binding: str | None = None) -> None:
+        run_sync(self._core.cancel_gen(flow_id, binding=binding), self.driver, self.store)
+
+    def run(self, gen: Gen[Any]) -> Any:
+        """Run any sans-I/O routine with this broker's driver and store."""
+        return run_sync(gen, self.driver, self.store)
+
+    def close(self) -> None:
+        self._core.close_simulators()
+        self.driver.close()
+        self.store.close()
+
+    def __enter__(self) -> Broker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class AsyncBroker:
+    """Non-blocking broker for ASGI apps; same semantics as :class:`Broker`."""
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        store: AsyncStateStore | None = None,
+        driver: AsyncDriver | None = None,
+        providers: Mapping[str, Provider] | None = None,
+        audit: AuditLog | None = None,
+        now: Callable[[], float] = time.time,
+        start_simulators: bool = True,
+    ) -> None:
+        self._core = _Core(settings, providers, audit, now, start_simulators)
+        if store is None:
+            from .store import open_async_store
+
+            store = open_async_store(self._core.settings.store_url)
+        self.store = store
+        self.driver = driver or AsyncDriver()
+
+    @property
+    def settings(self) -> Settings:
+        return self._core.settings
+
+    @property
+    def audit(self) -> AuditLog:
+        return self._core.audit
+
+    def provider(self, name: str) -> Provider:
+        return self._core.provider(name)
+
+    def simulator(self, name: str) -> RunningSimulator | None:
+        return self._core.simulator(name)
+
+    @property
+    def provider_names(self) -> list[str]:
+        return self._core.provider_names
+
+    async def begin(
+        self,
+        provider: str,
+        *,
+        return_to: str | None = None,
+        client_ip: str | None = None,
+        binding: str | None = None,
+        params: Mapping[str, str] | None = None,
+        language: str = "en",
+        origin: str = "",
+    ) -> Step:
+        return await run_async(
+            self._core.begin_gen(
+                provider,
+                return_to=return_to,
+                client_ip=client_ip,
+                binding=binding,
+                params=params,
+                language=language,
+                origin=origin,
+            ),
+            self.driver,
+            self.store,
+        )
+
+    async def advance(
+        self,
+        flow_id: str,
+        params: Mapping[str, str] | None = None,
+        *,
+        binding: str | None = None,
+        client_ip: str | None = None,
+        language: str = "en",
+        origin: str = "",
+    ) -> Step:
+        return await run_async(
+            self._core.advance_gen(
+                flow_id,
+                dict(params or {}),
+                binding=binding,
+                client_ip=client_ip,
+                language=language,
+                origin=origin,
+            ),
+            self.driver,
+            self.store,
+        )
+
+    async def refresh(self, flow_id: str, *, binding: str | None = None) -> Poll:
+        return await run_async(
+            self._core.refresh_gen(flow_id, binding=binding), self.driver, self.store
+        )
+
+    async def cancel(self, flow_id: str, *, binding: str | None = None) -> None:
+        await run_async(self._core.cancel_gen(flow_id, binding=binding), self.driver, self.store)
+
+    async def run(self, gen: Gen[Any]) -> Any:
+        return await run_async(gen, self.driver, self.store)
+
+    async def aclose(self) -> None:
+        self._core.close_simulators()
+        await self.driver.aclose()
+        await self.store.aclose()
+
+    async def __aenter__(self) -> AsyncBroker:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()

@@ -1,0 +1,269 @@
+"""Sans-I/O HTTP values and the two drivers that carry them.
+
+Protocol code builds :class:`HttpRequest` values and reads :class:`HttpResponse`
+values; it never opens a socket. The broker hands the requests to a
+:class:`SyncDriver` (WSGI, CLI) or :class:`AsyncDriver` (ASGI). That keeps one
+implementation of each protocol and makes protocol code testable without a network.
+
+Retries: only connection failures of idempotent requests are retried. A POST that
+reached the server may have had effect (a BankID order, an SMS), so it is never sent
+twice behind the caller's back.
+"""
+
+from __future__ import annotations
+
+import json
+import ssl
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+
+from .errors import InvalidInput, ProviderUnavailable
+
+__all__ = [
+    "AsyncDriver",
+    "HttpRequest",
+    "HttpResponse",
+    "MtlsConfig",
+    "SyncDriver",
+]
+
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+#: Provider responses larger than this are refused before parsing (DoS guard).
+MAX_RESPONSE_BYTES = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class MtlsConfig:
+    """Client certificate and pinned server CA for one provider (BankID, MSSPs).
+
+    ``ca_file`` replaces the system trust store: only servers whose chain ends in
+    it are accepted, which is how BankID's issuer CA is pinned.
+    """
+
+    cert_file: str | None = None
+    key_file: str | None = None
+    key_password: str | None = field(default=None, repr=False)
+    ca_file: str | None = None
+
+    def ssl_context(self) -> ssl.SSLContext:
+        ctx = ssl.create_default_context(cafile=self.ca_file)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        if self.cert_file:
+            ctx.load_cert_chain(self.cert_file, self.key_file, password=self.key_password)
+        return ctx
+
+
+@dataclass(frozen=True, slots=True)
+class HttpRequest:
+    """One HTTP request a protocol wants made. ``tag`` names it for debug logs."""
+
+    method: str
+    url: str
+    headers: Mapping[str, str] = field(default_factory=dict)
+    body: bytes = b""
+    timeout: float = 10.0
+    mtls: MtlsConfig | None = None
+    tag: str = ""
+
+    @classmethod
+    def get(cls, url: str, *, headers: Mapping[str, str] | None = None, **kw: Any) -> HttpRequest:
+        return cls("GET", url, dict(headers or {}), **kw)
+
+    @classmethod
+    def post_form(
+        cls,
+        url: str,
+        form: Mapping[str, str],
+        *,
+        headers: Mapping[str, str] | None = None,
+        **kw: Any,
+    ) -> HttpRequest:
+        h = {"Content-Type": "application/x-www-form-urlencoded", **(headers or {})}
+        return cls("POST", url, h, urlencode(form).encode(), **kw)
+
+    @classmethod
+    def post_json(
+        cls,
+        url: str,
+        payload: Any,
+        *,
+        headers: Mapping[str, str] | None = None,
+        **kw: Any,
+    ) -> HttpRequest:
+        h = {"Content-Type": "application/json", **(headers or {})}
+        return cls("POST", url, h, json.dumps(payload, separators=(",", ":")).encode(), **kw)
+
+    def __repr__(self) -> str:
+        # Bodies and headers can carry secrets (client assertions, codes): never shown.
+        return f"HttpRequest({self.method} {self.url.split('?')[0]!r}, tag={self.tag!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class HttpResponse:
+    """A received response: status, lower-cased headers and the raw body."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        """Parse the body as JSON or raise :class:`InvalidInput` (never ValueError)."""
+        try:
+            return json.loads(self.body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise InvalidInput("provider response is not valid JSON", code="bad_json") from exc
+
+    def json_object(self) -> dict[str, Any]:
+        """Parse the body as a JSON object; anything else is invalid input."""
+        value = self.json()
+        if not isinstance(value, dict):
+            raise InvalidInput("provider response is not a JSON object", code="bad_json")
+        return value
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("content-type", "").split(";")[0].strip().lower()
+
+    def __repr__(self) -> str:
+        return f"HttpResponse(status={self.status}, bytes={len(self.body)})"
+
+
+def _to_response(resp: httpx.Response, body: bytes) -> HttpResponse:
+    return HttpResponse(resp.status_code, {k.lower(): v for k, v in resp.headers.items()}, body)
+
+
+class _DriverBase:
+    def __init__(self, *, retries: int = 2, backoff: float = 0.2) -> None:
+        self.retries = retries
+        self.backoff = backoff
+        self._contexts: dict[MtlsConfig, ssl.SSLContext] = {}
+
+    def _verify(self, req: HttpRequest) -> ssl.SSLContext | bool:
+        if req.mtls is None:
+            return True
+        ctx = self._contexts.get(req.mtls)
+        if ctx is None:
+            ctx = self._contexts[req.mtls] = req.mtls.ssl_context()
+        return ctx
+
+    def _attempts(self, req: HttpRequest) -> int:
+        return 1 + (self.retries if req.method.upper() in IDEMPOTENT_METHODS else 0)
+
+
+def _unavailable(req: HttpRequest, exc: Exception) -> ProviderUnavailable:
+    kind = "timeout" if isinstance(exc, httpx.TimeoutException) else "connect"
+    return ProviderUnavailable(
+        f"{req.tag or 'provider'} request failed ({kind})",
+        code=f"http_{kind}",
+        details={"host": httpx.URL(req.url).host},
+    )
+
+
+class SyncDriver(_DriverBase):
+    """Blocking driver over :class:`httpx.Client` (one client per mTLS config)."""
+
+    def __init__(self, *, retries: int = 2, backoff: float = 0.2) -> None:
+        super().__init__(retries=retries, backoff=backoff)
+        self._clients: dict[MtlsConfig | None, httpx.Client] = {}
+
+    def _client(self, req: HttpRequest) -> httpx.Client:
+        client = self._clients.get(req.mtls)
+        if client is None:
+            client = httpx.Client(verify=self._verify(req), follow_redirects=False)
+            self._clients[req.mtls] = client
+        return client
+
+    def send(self, req: HttpRequest) -> HttpResponse:
+        attempts = self._attempts(req)
+        for attempt in range(attempts):
+            try:
+                with self._client(req).stream(
+                    req.method,
+                    req.url,
+                    headers=dict(req.headers),
+                    content=req.body or None,
+                    timeout=req.timeout,
+                ) as resp:
+                    body = _read_limited(resp.iter_bytes())
+                    return _to_response(resp, body)
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                if attempt + 1 >= attempts:
+                    raise _unavailable(req, exc) from exc
+                time.sleep(self.backoff * (2**attempt))
+            except httpx.HTTPError as exc:
+                raise _unavailable(req, exc) from exc
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def close(self) -> None:
+        for client in self._clients.values():
+            client.close()
+        self._clients.clear()
+
+
+class AsyncDriver(_DriverBase):
+    """Non-blocking driver over :class:`httpx.AsyncClient`."""
+
+    def __init__(self, *, retries: int = 2, backoff: float = 0.2) -> None:
+        super().__init__(retries=retries, backoff=backoff)
+        self._clients: dict[MtlsConfig | None, httpx.AsyncClient] = {}
+
+    def _client(self, req: HttpRequest) -> httpx.AsyncClient:
+        client = self._clients.get(req.mtls)
+        if client is None:
+            client = httpx.AsyncClient(verify=self._verify(req), follow_redirects=False)
+            self._clients[req.mtls] = client
+        return client
+
+    async def send(self, req: HttpRequest) -> HttpResponse:
+        import asyncio
+
+        attempts = self._attempts(req)
+        for attempt in range(attempts):
+            try:
+                async with self._client(req).stream(
+                    req.method,
+                    req.url,
+                    headers=dict(req.headers),
+                    content=req.body or None,
+                    timeout=req.timeout,
+                ) as resp:
+                    chunks: list[bytes] = []
+                    size = 0
+                    async for chunk in resp.aiter_bytes():
+                        size += len(chunk)
+                        if size > MAX_RESPONSE_BYTES:
+                            raise _too_large()
+                        chunks.append(chunk)
+                    return _to_response(resp, b"".join(chunks))
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                if attempt + 1 >= attempts:
+                    raise _unavailable(req, exc) from exc
+                await asyncio.sleep(self.backoff * (2**attempt))
+            except httpx.HTTPError as exc:
+                raise _unavailable(req, exc) from exc
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def aclose(self) -> None:
+        for client in self._clients.values():
+            await client.aclose()
+        self._clients.clear()
+
+
+def _too_large() -> InvalidInput:
+    return InvalidInput("provider response exceeds the size limit", code="response_too_large")
+
+
+def _read_limited(chunks: Any) -> bytes:
+    out: list[bytes] = []
+    size = 0
+    for chunk in chunks:
+        size += len(chunk)
+        if size > MAX_RESPONSE_BYTES:
+            raise _too_large()
+        out.append(chunk)
+    return b"".join(out)

@@ -1,0 +1,169 @@
+"""The StateStore contract: small atomic primitives every backend implements.
+
+Everything that must be single-use or counted exactly (flow state, OAuth state and
+nonce, OTP challenges, TUPAS stamps, Web eID challenges, refresh tokens, rate-limit
+counters) is built from these primitives. Each primitive is atomic on its own in
+every backend, so protocol code never needs a transaction:
+
+* ``take`` is get-and-delete in one step: of N concurrent callers exactly one gets
+  the value. That is how single use is enforced.
+* ``put_if_absent`` is set-if-not-exists: the first writer wins (locks, replay caches).
+* ``incr`` adds to a counter and returns the new value; the TTL is set when the
+  counter is created and not extended by later increments (a fixed window).
+
+Protocol code is sans-I/O: instead of calling a store it *yields* the operation
+values below (:class:`Get`, :class:`Take`...) and the runner in
+:mod:`authbroker.flow` applies them to a sync or async store. Application-level
+code may also call stores directly.
+
+Keys are plain strings; backends may add their own namespace prefix. Values are
+bytes. TTLs are seconds (float); a TTL must be positive: nothing is kept forever.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+__all__ = [
+    "AsyncStateStore",
+    "Delete",
+    "Get",
+    "Incr",
+    "Put",
+    "PutIfAbsent",
+    "StateStore",
+    "StoreOp",
+    "Take",
+    "apply_async",
+    "apply_sync",
+]
+
+
+@runtime_checkable
+class StateStore(Protocol):
+    """Blocking store used by WSGI apps, the CLI and tests."""
+
+    def put(self, key: str, value: bytes, ttl: float) -> None:
+        """Store ``value`` under ``key`` for ``ttl`` seconds, replacing any old value."""
+
+    def get(self, key: str) -> bytes | None:
+        """The live value, or None when absent or expired."""
+
+    def take(self, key: str) -> bytes | None:
+        """Atomically return and delete the value (None if absent or expired)."""
+
+    def put_if_absent(self, key: str, value: bytes, ttl: float) -> bool:
+        """Store only if no live value exists; True when this call stored it."""
+
+    def incr(self, key: str, ttl: float, amount: int = 1) -> int:
+        """Add ``amount`` to an integer counter and return the new value.
+
+        A counter that does not exist (or expired) starts at 0 with a TTL of
+        ``ttl``; later increments keep the original expiry.
+        """
+
+    def delete(self, key: str) -> bool:
+        """Remove the key; True when a live value was removed."""
+
+    def close(self) -> None:
+        """Release connections."""
+
+
+@runtime_checkable
+class AsyncStateStore(Protocol):
+    """Non-blocking store used by ASGI apps; same semantics as :class:`StateStore`."""
+
+    async def put(self, key: str, value: bytes, ttl: float) -> None: ...
+
+    async def get(self, key: str) -> bytes | None: ...
+
+    async def take(self, key: str) -> bytes | None: ...
+
+    async def put_if_absent(self, key: str, value: bytes, ttl: float) -> bool: ...
+
+    async def incr(self, key: str, ttl: float, amount: int = 1) -> int: ...
+
+    async def delete(self, key: str) -> bool: ...
+
+    async def aclose(self) -> None: ...
+
+
+# --- operations as values (for sans-I/O protocol code) -------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Put:
+    key: str
+    value: bytes = field(repr=False)
+    ttl: float
+
+
+@dataclass(frozen=True, slots=True)
+class Get:
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class Take:
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class PutIfAbsent:
+    key: str
+    value: bytes = field(repr=False)
+    ttl: float
+
+
+@dataclass(frozen=True, slots=True)
+class Incr:
+    key: str
+    ttl: float
+    amount: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Delete:
+    key: str
+
+
+StoreOp = Put | Get | Take | PutIfAbsent | Incr | Delete
+
+
+def apply_sync(store: StateStore, op: StoreOp) -> object:
+    """Run one operation value against a blocking store and return its result."""
+    match op:
+        case Put(key, value, ttl):
+            store.put(key, value, ttl)
+            return None
+        case Get(key):
+            return store.get(key)
+        case Take(key):
+            return store.take(key)
+        case PutIfAbsent(key, value, ttl):
+            return store.put_if_absent(key, value, ttl)
+        case Incr(key, ttl, amount):
+            return store.incr(key, ttl, amount)
+        case Delete(key):
+            return store.delete(key)
+    raise TypeError(f"not a store operation: {type(op).__name__}")  # pragma: no cover
+
+
+async def apply_async(store: AsyncStateStore, op: StoreOp) -> object:
+    """Run one operation value against a non-blocking store and return its result."""
+    match op:
+        case Put(key, value, ttl):
+            await store.put(key, value, ttl)
+            return None
+        case Get(key):
+            return await store.get(key)
+        case Take(key):
+            return await store.take(key)
+        case PutIfAbsent(key, value, ttl):
+            return await store.put_if_absent(key, value, ttl)
+        case Incr(key, ttl, amount):
+            return await store.incr(key, ttl, amount)
+        case Delete(key):
+            return await store.delete(key)
+    raise TypeError(f"not a store operation: {type(op).__name__}")  # pragma: no cover
