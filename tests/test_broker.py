@@ -142,7 +142,7 @@ def test_redirect_flow_completes_once() -> None:
 
 
 def test_flow_bound_to_browser_and_not_consumed_by_other_browser() -> None:
-    broker, _, store = make_broker()
+    broker, _, _ = make_broker()
     step = broker.begin("echo", binding="browser-a")
     assert isinstance(step, Redirect)
     with pytest.raises(InvalidInput) as err:
@@ -157,7 +157,7 @@ def test_flow_bound_to_browser_and_not_consumed_by_other_browser() -> None:
 
 
 def test_bad_callback_consumes_flow_and_is_audited() -> None:
-    broker, sink, store = make_broker()
+    broker, sink, _ = make_broker()
     step = broker.begin("echo")
     with pytest.raises(InvalidInput):
         broker.advance(step.flow_id, {"secret": "forged"})
@@ -172,6 +172,7 @@ def test_user_cancel_is_typed() -> None:
     step = broker.begin("echo")
     with pytest.raises(UserCancelled):
         broker.advance(step.flow_id, {"error": "cancel"})
+    assert sink.events[-1].reason == "cancelled"
 
 
 def test_flow_expiry() -> None:
@@ -302,6 +303,7 @@ def test_begin_with_bad_return_to_writes_nothing() -> None:
     with pytest.raises(InvalidInput):
         broker.begin("echo", return_to="https://evil.example/")
     assert sink.events == []
+    assert store._data == {}
 
 
 def test_provider_config_secret_rules() -> None:
