@@ -1,0 +1,388 @@
+"""Server-side sessions: what a browser is allowed to do after it authenticated.
+
+A session lives in the StateStore under a random 256-bit id; the browser holds only
+that id, signed with itsdangerous under a purpose-specific salt (a value signed for
+a direct link or a CSRF token is never accepted as a session cookie). The record
+says who the user is, how strongly they authenticated (LoA) and, for sessions opened
+by a direct link, the exact scope and resource they may touch.
+
+Rules (OWASP ASVS V7, NIST SP 800-63B-4 §2.2.3 for the timeouts):
+
+* idle and absolute timeouts, both enforced server-side; a direct-link session has a
+  short absolute lifetime of its own;
+* the id changes on login and on step-up (:meth:`SessionManager.rotate`), so an id
+  planted before login is worthless afterwards (session fixation, CWE-384);
+* "log out everywhere" bumps a per-user epoch; sessions from an older epoch die;
+* each session carries its own CSRF token for POST forms.
+
+The logic is written once as sans-I/O routines (``*_gen``); :class:`SessionManager`
+runs them blocking and :class:`AsyncSessionManager` with asyncio.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from itsdangerous import BadSignature, Signer
+
+from .errors import ConfigError, InsufficientLoa, ScopeDenied
+from .flow import Gen, run_async, run_sync, store_delete, store_get, store_incr, store_put
+from .identity import Identity, Loa
+from .store.base import AsyncStateStore, StateStore
+
+__all__ = [
+    "AsyncSessionManager",
+    "Session",
+    "SessionKind",
+    "SessionManager",
+    "SessionPolicy",
+]
+
+SessionKind = Literal["full", "link"]
+SESSION_SALT = "authbroker.session.v1"
+CSRF_SALT = "authbroker.csrf.v1"
+_KEY = "sess:"
+_EPOCH = "sessepoch:"
+_EPOCH_TTL = 400 * 24 * 3600.0  # outlives any session
+
+
+@dataclass(frozen=True, slots=True)
+class SessionPolicy:
+    """Timeouts in seconds; defaults from the security requirements' appendix."""
+
+    idle_timeout: float = 30 * 60
+    absolute_timeout: float = 12 * 3600
+    link_absolute_timeout: float = 15 * 60
+    cookie_name: str = "ab_session"
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """One live session; ``identity`` is the dict form kept server-side."""
+
+    id: str = field(repr=False)
+    user: str
+    kind: SessionKind
+    loa: Loa
+    created_at: float
+    last_seen: float
+    expires_at: float
+    epoch: int
+    csrf: str = field(repr=False)
+    identity: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    scope: str | None = None
+    resource: str | None = None
+    provider: str | None = None
+
+    @property
+    def is_strong(self) -> bool:
+        return self.kind == "full" and self.loa.is_strong
+
+    def require(
+        self, *, loa: Loa | None = None, scope: str | None = None, resource: str | None = None
+    ) -> None:
+        """Raise unless this session may do an action needing ``loa`` / ``scope``+``resource``.
+
+        A direct-link session may reach exactly its scope and resource and nothing
+        else; a full session needs at least the asked LoA (step-up otherwise).
+        """
+        if self.kind == "link":
+            if scope is None or loa is not None:
+                raise InsufficientLoa("this action needs strong authentication", code="step_up")
+            if not (
+                hmac.compare_digest(scope, self.scope or "")
+                and hmac.compare_digest(resource or "", self.resource or "")
+            ):
+                raise ScopeDenied("outside the scope of this link", code="scope_denied")
+            return
+        if loa is not None and self.loa < loa:
+            raise InsufficientLoa("a stronger authentication is needed", code="step_up")
+
+    def csrf_ok(self, token: str | None) -> bool:
+        return bool(token) and hmac.compare_digest(str(token), self.csrf)
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "v": 1,
+            "user": self.user,
+            "kind": self.kind,
+            "loa": int(self.loa),
+            "created": self.created_at,
+            "seen": self.last_seen,
+            "exp": self.expires_at,
+            "epoch": self.epoch,
+            "csrf": self.csrf,
+            "identity": dict(self.identity),
+            "scope": self.scope,
+            "resource": self.resource,
+            "provider": self.provider,
+        }
+
+    @classmethod
+    def from_record(cls, session_id: str, rec: Mapping[str, Any]) -> Session:
+        return cls(
+            id=session_id,
+            user=str(rec["user"]),
+            kind=rec["kind"],
+            loa=Loa(int(rec["loa"])),
+            created_at=float(rec["created"]),
+            last_seen=float(rec["seen"]),
+            expires_at=float(rec["exp"]),
+            epoch=int(rec["epoch"]),
+            csrf=str(rec["csrf"]),
+            identity=rec.get("identity") or {},
+            scope=rec.get("scope"),
+            resource=rec.get("resource"),
+            provider=rec.get("provider"),
+        )
+
+
+class _SessionCore:
+    """Cookie signing and the session routines; no I/O."""
+
+    def __init__(
+        self,
+        secret_keys: Sequence[str],
+        policy: SessionPolicy,
+        now: Callable[[], float],
+    ) -> None:
+        if not secret_keys:
+            raise ConfigError("at least one secret key is needed", key="AUTHBROKER_SECRET_KEYS")
+        # Newest key signs; all keys verify (rotation). itsdangerous takes the list.
+        self.signer = Signer(
+            list(reversed(secret_keys)), salt=SESSION_SALT, digest_method=hashlib.sha256
+        )
+        self.policy = policy
+        self.now = now
+
+    def cookie_value(self, session: Session) -> str:
+        return self.signer.sign(session.id).decode()
+
+    def session_id(self, cookie: str | None) -> str | None:
+        if not cookie or len(cookie) > 512:
+            return None
+        try:
+            return self.signer.unsign(cookie).decode()
+        except BadSignature:
+            return None
+
+    def cookie_header(self, session: Session | None, *, secure: bool) -> str:
+        """A ``Set-Cookie`` value: HttpOnly, SameSite=Lax, Secure outside localhost."""
+        name = self.policy.cookie_name
+        attrs = "; Path=/; HttpOnly; SameSite=Lax" + ("; Secure" if secure else "")
+        if session is None:
+            return f"{name}=; Max-Age=0{attrs}"
+        max_age = max(0, int(session.expires_at - self.now()))
+        return f"{name}={self.cookie_value(session)}; Max-Age={max_age}{attrs}"
+
+    def create_gen(
+        self,
+        user: str,
+        *,
+        kind: SessionKind,
+        loa: Loa,
+        identity: Mapping[str, Any] | None = None,
+        scope: str | None = None,
+        resource: str | None = None,
+        provider: str | None = None,
+        replaces: Session | None = None,
+    ) -> Gen[Session]:
+        now = self.now()
+        absolute = (
+            self.policy.link_absolute_timeout if kind == "link" else self.policy.absolute_timeout
+        )
+        epoch_raw = yield from store_get(_EPOCH + user)
+        session = Session(
+            id=secrets.token_urlsafe(32),
+            user=user,
+            kind=kind,
+            loa=loa,
+            created_at=now,
+            last_seen=now,
+            expires_at=now + absolute,
+            epoch=int(epoch_raw or 0),
+            csrf=secrets.token_urlsafe(32),
+            identity=dict(identity or {}),
+            scope=scope,
+            resource=resource,
+            provider=provider,
+        )
+        if replaces is not None:
+            # Login / step-up: the old id dies at once (no fixation).
+            yield from store_delete(_KEY + replaces.id)
+        yield from store_put(_KEY + session.id, _dump(session), self._ttl(session, now))
+        return session
+
+    def _ttl(self, session: Session, now: float) -> float:
+        return max(1.0, min(session.expires_at, now + self.policy.idle_timeout) - now)
+
+    def load_gen(self, cookie: str | None) -> Gen[Session | None]:
+        session_id = self.session_id(cookie)
+        if session_id is None:
+            return None
+        raw = yield from store_get(_KEY + session_id)
+        if raw is None:
+            return None
+        try:
+            session = Session.from_record(session_id, json.loads(raw))
+        except (ValueError, KeyError, TypeError):
+            yield from store_delete(_KEY + session_id)
+            return None
+        now = self.now()
+        if now >= session.expires_at or now - session.last_seen >= self.policy.idle_timeout:
+            yield from store_delete(_KEY + session_id)
+            return None
+        epoch_raw = yield from store_get(_EPOCH + session.user)
+        if int(epoch_raw or 0) != session.epoch:
+            yield from store_delete(_KEY + session_id)
+            return None
+        if now - session.last_seen >= 30:  # sliding idle window; bounded write rate
+            session = _touch(session, now)
+            yield from store_put(_KEY + session_id, _dump(session), self._ttl(session, now))
+        return session
+
+    def destroy_gen(self, session: Session) -> Gen[None]:
+        yield from store_delete(_KEY + session.id)
+
+    def logout_everywhere_gen(self, user: str) -> Gen[None]:
+        yield from store_incr(_EPOCH + user, _EPOCH_TTL)
+
+
+def _touch(session: Session, now: float) -> Session:
+    rec = session.to_record()
+    rec["seen"] = now
+    return Session.from_record(session.id, rec)
+
+
+def _dump(session: Session) -> bytes:
+    return json.dumps(session.to_record(), separators=(",", ":")).encode()
+
+
+def identity_record(identity: Identity) -> dict[str, Any]:
+    """What a session keeps of an identity (server-side only)."""
+    return identity.to_dict(show_personal_data=True)
+
+
+class SessionManager:
+    """Blocking session manager (WSGI)."""
+
+    def __init__(
+        self,
+        store: StateStore,
+        secret_keys: Sequence[str],
+        *,
+        policy: SessionPolicy | None = None,
+        now: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.core = _SessionCore(secret_keys, policy or SessionPolicy(), now)
+
+    def login(self, user: str, identity: Identity, *, replaces: Session | None = None) -> Session:
+        """A full session after strong (or any provider) authentication; rotates the id."""
+        return run_sync(
+            self.core.create_gen(
+                user,
+                kind="full",
+                loa=identity.loa,
+                identity=identity_record(identity),
+                provider=identity.provider,
+                replaces=replaces,
+            ),
+            None,
+            self.store,
+        )
+
+    def open_link_session(
+        self, user: str, scope: str, resource: str, *, replaces: Session | None = None
+    ) -> Session:
+        """A session limited to exactly one scope and resource (direct link + OTP)."""
+        return run_sync(
+            self.core.create_gen(
+                user,
+                kind="link",
+                loa=Loa.LOW,
+                scope=scope,
+                resource=resource,
+                replaces=replaces,
+            ),
+            None,
+            self.store,
+        )
+
+    def load(self, cookie: str | None) -> Session | None:
+        return run_sync(self.core.load_gen(cookie), None, self.store)
+
+    def destroy(self, session: Session) -> None:
+        run_sync(self.core.destroy_gen(session), None, self.store)
+
+    def logout_everywhere(self, user: str) -> None:
+        run_sync(self.core.logout_everywhere_gen(user), None, self.store)
+
+    def cookie_header(self, session: Session | None, *, secure: bool) -> str:
+        return self.core.cookie_header(session, secure=secure)
+
+
+class AsyncSessionManager:
+    """Non-blocking session manager (ASGI); same semantics as :class:`SessionManager`."""
+
+    def __init__(
+        self,
+        store: AsyncStateStore,
+        secret_keys: Sequence[str],
+        *,
+        policy: SessionPolicy | None = None,
+        now: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.core = _SessionCore(secret_keys, policy or SessionPolicy(), now)
+
+    async def login(
+        self, user: str, identity: Identity, *, replaces: Session | None = None
+    ) -> Session:
+        return await run_async(
+            self.core.create_gen(
+                user,
+                kind="full",
+                loa=identity.loa,
+                identity=identity_record(identity),
+                provider=identity.provider,
+                replaces=replaces,
+            ),
+            None,
+            self.store,
+        )
+
+    async def open_link_session(
+        self, user: str, scope: str, resource: str, *, replaces: Session | None = None
+    ) -> Session:
+        return await run_async(
+            self.core.create_gen(
+                user,
+                kind="link",
+                loa=Loa.LOW,
+                scope=scope,
+                resource=resource,
+                replaces=replaces,
+            ),
+            None,
+            self.store,
+        )
+
+    async def load(self, cookie: str | None) -> Session | None:
+        return await run_async(self.core.load_gen(cookie), None, self.store)
+
+    async def destroy(self, session: Session) -> None:
+        await run_async(self.core.destroy_gen(session), None, self.store)
+
+    async def logout_everywhere(self, user: str) -> None:
+        await run_async(self.core.logout_everywhere_gen(user), None, self.store)
+
+    def cookie_header(self, session: Session | None, *, secure: bool) -> str:
+        return self.core.cookie_header(session, secure=secure)

@@ -1,0 +1,175 @@
+"""Server-side sessions: signing, timeouts, rotation, logout everywhere, scope limits."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from itsdangerous import Signer
+
+from authbroker.errors import ConfigError, InsufficientLoa, ScopeDenied
+from authbroker.identity import Identity, Loa, NationalId
+from authbroker.sessions import AsyncSessionManager, SessionManager, SessionPolicy
+from authbroker.store.memory import AsyncMemoryStore, MemoryStore
+
+KEYS = ("a" * 40,)
+HETU = "131052-308T"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 1_700_000_000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def ident(loa: Loa = Loa.HIGH) -> Identity:
+    return Identity(
+        provider="ftn",
+        method="bank",
+        subject="sub",
+        loa=loa,
+        national_id=NationalId.parse(HETU, "FI"),
+        authenticated_at=datetime.now(UTC),
+    )
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def manager(clock: Clock) -> SessionManager:
+    return SessionManager(MemoryStore(now=clock), KEYS, now=clock)
+
+
+def test_login_roundtrip_and_cookie_attributes(manager: SessionManager) -> None:
+    s = manager.login("user-1", ident())
+    cookie = manager.core.cookie_value(s)
+    loaded = manager.load(cookie)
+    assert loaded is not None and loaded.user == "user-1" and loaded.is_strong
+    header = manager.cookie_header(s, secure=True)
+    assert "HttpOnly" in header and "SameSite=Lax" in header and "Secure" in header
+    assert "Secure" not in manager.cookie_header(s, secure=False)
+    assert HETU not in repr(s) and s.id not in repr(s)
+
+
+@pytest.mark.parametrize("cookie", [None, "", "garbage", "x" * 600])
+def test_bad_cookies_give_no_session(manager: SessionManager, cookie: str | None) -> None:
+    assert manager.load(cookie) is None
+
+
+def test_forged_and_cross_purpose_signatures_refused(manager: SessionManager) -> None:
+    s = manager.login("u", ident())
+    # Same key, other purpose (salt): refused.
+    other = Signer(KEYS[0], salt="authbroker.link.v1").sign(s.id).decode()
+    assert manager.load(other) is None
+    # Tampered signature: refused.
+    good = manager.core.cookie_value(s)
+    assert manager.load(good[:-2] + ("AA" if not good.endswith("AA") else "BB")) is None
+
+
+def test_key_rotation_old_cookie_still_valid(clock: Clock) -> None:
+    store = MemoryStore(now=clock)
+    old = SessionManager(store, ("o" * 40,), now=clock)
+    s = old.login("u", ident())
+    rotated = SessionManager(store, ("n" * 40, "o" * 40), now=clock)
+    assert rotated.load(old.core.cookie_value(s)) is not None
+    assert rotated.core.cookie_value(s) != old.core.cookie_value(s)
+
+
+def test_idle_and_absolute_timeouts(manager: SessionManager, clock: Clock) -> None:
+    s = manager.login("u", ident())
+    cookie = manager.core.cookie_value(s)
+    clock.t += 29 * 60
+    assert manager.load(cookie) is not None  # touched: idle window slides
+    clock.t += 29 * 60
+    assert manager.load(cookie) is not None
+    clock.t += 31 * 60
+    assert manager.load(cookie) is None  # idle timeout
+    s2 = manager.login("u", ident())
+    c2 = manager.core.cookie_value(s2)
+    for _ in range(30):  # active all the time, still ends at the absolute timeout
+        clock.t += 25 * 60
+        if manager.load(c2) is None:
+            break
+    assert clock.t - s2.created_at <= 12 * 3600 + 25 * 60
+    assert manager.load(c2) is None
+
+
+def test_rotation_on_login_kills_old_id(manager: SessionManager) -> None:
+    link = manager.open_link_session("u", "invoice:approve", "inv-1")
+    old_cookie = manager.core.cookie_value(link)
+    full = manager.login("u", ident(), replaces=link)
+    assert full.id != link.id
+    assert manager.load(old_cookie) is None
+    assert manager.load(manager.core.cookie_value(full)) is not None
+
+
+def test_logout_everywhere(manager: SessionManager) -> None:
+    a = manager.login("u", ident())
+    b = manager.login("u", ident())
+    other = manager.login("v", ident())
+    manager.logout_everywhere("u")
+    assert manager.load(manager.core.cookie_value(a)) is None
+    assert manager.load(manager.core.cookie_value(b)) is None
+    assert manager.load(manager.core.cookie_value(other)) is not None
+    fresh = manager.login("u", ident())
+    assert manager.load(manager.core.cookie_value(fresh)) is not None
+
+
+def test_destroy(manager: SessionManager) -> None:
+    s = manager.login("u", ident())
+    manager.destroy(s)
+    assert manager.load(manager.core.cookie_value(s)) is None
+
+
+def test_link_session_limited_to_scope_and_resource(manager: SessionManager, clock: Clock) -> None:
+    s = manager.open_link_session("u", "invoice:approve", "inv-1")
+    s.require(scope="invoice:approve", resource="inv-1")
+    with pytest.raises(ScopeDenied):
+        s.require(scope="invoice:approve", resource="inv-2")
+    with pytest.raises(ScopeDenied):
+        s.require(scope="hours:enter", resource="inv-1")
+    with pytest.raises(InsufficientLoa):
+        s.require(loa=Loa.SUBSTANTIAL)
+    with pytest.raises(InsufficientLoa):
+        s.require()
+    assert not s.is_strong
+    clock.t += 16 * 60
+    assert manager.load(manager.core.cookie_value(s)) is None  # 15 min absolute
+
+
+def test_full_session_step_up(manager: SessionManager) -> None:
+    low = manager.login("u", ident(Loa.LOW))
+    with pytest.raises(InsufficientLoa):
+        low.require(loa=Loa.SUBSTANTIAL)
+    high = manager.login("u", ident(Loa.HIGH), replaces=low)
+    high.require(loa=Loa.HIGH)
+
+
+def test_csrf(manager: SessionManager) -> None:
+    s = manager.login("u", ident())
+    assert s.csrf_ok(s.csrf)
+    assert not s.csrf_ok(None) and not s.csrf_ok("") and not s.csrf_ok(s.csrf + "x")
+
+
+def test_no_keys_is_config_error() -> None:
+    with pytest.raises(ConfigError):
+        SessionManager(MemoryStore(), ())
+
+
+async def test_async_manager(clock: Clock) -> None:
+    m = AsyncSessionManager(
+        AsyncMemoryStore(now=clock), KEYS, now=clock, policy=SessionPolicy(idle_timeout=60)
+    )
+    s = await m.login("u", ident())
+    cookie = m.core.cookie_value(s)
+    assert (await m.load(cookie)) is not None
+    clock.t += 61
+    assert (await m.load(cookie)) is None
+    s2 = await m.open_link_session("u", "hours:enter", "2026-11")
+    await m.logout_everywhere("u")
+    assert (await m.load(m.core.cookie_value(s2))) is None
