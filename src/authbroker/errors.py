@@ -87,6 +87,8 @@ class ConfigError(AuthBrokerError):
         full = f"{key}: {message}" if key else message
         super().__init__(full, code=code, details=details)
         self.key = key
+        #: The reason without the key prefix (for tools that print the key themselves).
+        self.reason = message
 
 
 class InvalidInput(AuthBrokerError):

@@ -1,0 +1,570 @@
+"""The ``authbroker`` command: run and debug any provider flow from a terminal.
+
+Exit codes (documented in ``docs/cli.md``): 0 success, 1 authentication failed or
+cancelled, 2 usage or configuration error.
+
+``authbroker flow P --env simulator`` acts as the browser and the user itself: it
+follows redirects and posts forms to the simulator, signs Web eID challenges with
+the simulator's test card and lets the simulated BankID / Mobile ID user approve,
+so every provider can be exercised end to end with no browser. In the ``test`` and
+``production`` environments it opens the system browser (or prints the URL) and
+catches the callback on a loopback listener.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import webbrowser
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, NoReturn
+from urllib.parse import parse_qsl, urlsplit
+
+import click
+import httpx
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from . import __version__
+from .broker import Broker
+from .config import Settings, load_config
+from .errors import (
+    AccessDenied,
+    AuthBrokerError,
+    ConfigError,
+    Expired,
+    InvalidInput,
+    ProviderError,
+    UserCancelled,
+)
+from .flow import AutoPost, Challenge, Done, Poll, Redirect, Step
+from .http import HttpRequest, HttpResponse, SyncDriver
+from .redact import redact_body, redact_url
+from .simulators.server import LoopbackServer, SimRequest, SimResponse
+
+__all__ = ["main"]
+
+EXIT_OK, EXIT_AUTH, EXIT_USAGE = 0, 1, 2
+_AUTH_ERRORS = (UserCancelled, Expired, InvalidInput, ProviderError, AccessDenied)
+
+
+class _Exit(Exception):
+    def __init__(self, code: int) -> None:
+        self.code = code
+
+
+def _console(json_mode: bool) -> Console:
+    # JSON goes to stdout; human chatter to stderr so pipes stay clean.
+    return Console(stderr=True, quiet=False) if json_mode else Console()
+
+
+def _fail(console: Console, exc: AuthBrokerError) -> NoReturn:
+    code = EXIT_USAGE if isinstance(exc, ConfigError) else EXIT_AUTH
+    console.print(f"[bold red]{type(exc).__name__}[/] ({exc.code}): {exc}")
+    raise _Exit(code)
+
+
+# --- verbose protocol tracing -------------------------------------------------------
+
+
+class TracingDriver(SyncDriver):
+    """A driver that prints each protocol message, secrets and identity codes redacted."""
+
+    def __init__(self, console: Console) -> None:
+        super().__init__()
+        self.console = console
+
+    def send(self, req: HttpRequest) -> HttpResponse:
+        self.console.print(
+            f"[cyan]→ {req.method} {redact_url(req.url)}[/] [dim]{req.tag}[/]"
+            + (f"\n  {redact_body(req.body)}" if req.body else "")
+        )
+        resp = super().send(req)
+        self.console.print(
+            f"[magenta]← {resp.status}[/] {resp.content_type}"
+            + (f"\n  {redact_body(resp.body)}" if resp.body else "")
+        )
+        return resp
+
+
+# --- the simulated browser ----------------------------------------------------------
+
+
+@dataclass
+class Catcher:
+    """Loopback listener that catches the provider's redirect back to the callback."""
+
+    params: dict[str, str] = field(default_factory=dict)
+    event: threading.Event = field(default_factory=threading.Event)
+    autopost: AutoPost | None = None
+
+    def __call__(self, req: SimRequest) -> SimResponse:
+        if req.path == "/start" and self.autopost is not None:
+            return SimResponse.html(_autopost_html(self.autopost))
+        if "/callback/" in req.path:
+            self.params = {k: v[0] for k, v in req.query.items()}
+            if req.method == "POST":
+                self.params.update(req.form())
+            self.event.set()
+            return SimResponse.html(
+                "<!doctype html><title>authbroker</title>"
+                "<p>Done. You can close this window and return to the terminal.</p>"
+            )
+        return SimResponse(404, b"not found")
+
+
+def _autopost_html(step: AutoPost) -> str:
+    from html import escape
+
+    inputs = "".join(
+        f'<input type="hidden" name="{escape(k)}" value="{escape(v)}">'
+        for k, v in step.fields.items()
+    )
+    return (
+        "<!doctype html><title>authbroker</title>"
+        f'<form id="f" method="post" action="{escape(step.url)}">{inputs}'
+        "<noscript><button>Continue</button></noscript></form>"
+        "<script>document.getElementById('f').submit()</script>"
+    )
+
+
+def _callback_params(location: str, callback_base: str) -> dict[str, str] | None:
+    if location.startswith(callback_base):
+        return dict(parse_qsl(urlsplit(location).query, keep_blank_values=True))
+    return None
+
+
+def browse_to_callback(
+    client: httpx.Client, method: str, url: str, callback_base: str, data: Mapping[str, str] | None
+) -> dict[str, str]:
+    """Act as the browser against a simulator until it redirects to our callback."""
+    for _ in range(10):
+        resp = client.request(method, url, data=dict(data) if data else None)
+        location = resp.headers.get("location")
+        if resp.status_code in (301, 302, 303, 307) and location:
+            location = str(httpx.URL(url).join(location))
+            params = _callback_params(location, callback_base)
+            if params is not None:
+                return params
+            method, url, data = "GET", location, None
+            continue
+        raise ProviderError(
+            f"the simulator answered {resp.status_code} instead of redirecting back",
+            code="no_redirect",
+        )
+    raise ProviderError("too many redirects", code="redirect_loop")
+
+
+# --- flow runner --------------------------------------------------------------------
+
+
+@contextmanager
+def _listener(catcher: Catcher) -> Iterator[LoopbackServer]:
+    server = LoopbackServer(catcher).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def _settings_for(env: str, config: str | None, base_url: str | None) -> Settings:
+    overrides: dict[str, Any] = {}
+    if base_url:
+        overrides["broker"] = {"base_url": base_url}
+    return load_config(config, environment=env, overrides=overrides)
+
+
+def _qr_text(payload: str) -> str:
+    import segno
+
+    qr = segno.make(payload, error="l")
+    lines: list[str] = []
+    matrix = [list(row) for row in qr.matrix]
+    border = 2
+    size = len(matrix)
+    full = [[0] * (size + 2 * border) for _ in range(border)]
+    rows = full + [[0] * border + r + [0] * border for r in matrix] + full
+    for y in range(0, len(rows), 2):
+        top = rows[y]
+        bottom = rows[y + 1] if y + 1 < len(rows) else [0] * len(top)
+        line = ""
+        for a, b in zip(top, bottom, strict=True):
+            line += {(0, 0): "█", (1, 0): "▄", (0, 1): "▀", (1, 1): " "}[(a, b)]
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def run_flow(
+    broker: Broker,
+    provider: str,
+    *,
+    params: Mapping[str, str],
+    console: Console,
+    simulated: bool,
+    interactive: bool,
+    language: str,
+    timeout: float,
+) -> Done:
+    """Drive one flow to its end; the terminal stands in for the browser."""
+    catcher = Catcher()
+    binding = "cli-" + str(time.time_ns())
+    deadline = time.monotonic() + timeout
+    client = httpx.Client(follow_redirects=False, timeout=10.0)
+    step: Step = broker.begin(
+        provider,
+        params=params,
+        binding=binding,
+        language=language,
+        origin=broker.settings.base_url,
+    )
+    sim = broker.simulator(provider) if simulated else None
+    with _listener(catcher) if not simulated else _nullctx() as server:
+        while not isinstance(step, Done):
+            if time.monotonic() > deadline:
+                broker.cancel(step.flow_id, binding=binding)
+                raise Expired("the flow timed out in the terminal", code="cli_timeout")
+            if isinstance(step, Redirect | AutoPost):
+                if simulated:
+                    method, url, data = (
+                        ("GET", step.url, None)
+                        if isinstance(step, Redirect)
+                        else ("POST", step.url, step.fields)
+                    )
+                    got = browse_to_callback(
+                        client, method, url, broker.settings.callback_base, data
+                    )
+                else:
+                    assert server is not None
+                    if isinstance(step, AutoPost):
+                        catcher.autopost = step
+                        target = server.url + "/start"
+                    else:
+                        target = step.url
+                    console.print(f"Open this address in your browser:\n[link]{target}[/link]")
+                    if interactive:
+                        webbrowser.open(target)
+                    if not catcher.event.wait(max(1.0, deadline - time.monotonic())):
+                        raise Expired("no callback arrived", code="cli_timeout")
+                    got = catcher.params
+                step = broker.advance(step.flow_id, got, binding=binding, language=language)
+            elif isinstance(step, Challenge):
+                make_token = sim.extra.get("make_token") if sim else None
+                if make_token is None:
+                    raise ConfigError(
+                        "Web eID needs a browser with the Web eID extension; "
+                        "use --env simulator or the web demo",
+                        key="flow",
+                    )
+                token = make_token(broker.settings.base_url, step.nonce)
+                step = broker.advance(step.flow_id, {"token": token}, binding=binding)
+            elif isinstance(step, Poll):
+                step = _poll(broker, step, binding, console, language, deadline)
+    client.close()
+    return step
+
+
+@contextmanager
+def _nullctx() -> Iterator[None]:
+    yield None
+
+
+def _poll(
+    broker: Broker, step: Poll, binding: str, console: Console, language: str, deadline: float
+) -> Step:
+    """Poll a decoupled flow, redrawing the animated QR every second."""
+    current: Step = step
+    with Live(console=console, refresh_per_second=4, transient=True) as live:
+        next_poll = time.monotonic() + step.interval
+        while isinstance(current, Poll):
+            display = current.display
+            qr = broker.refresh(current.flow_id, binding=binding).display.qr or display.qr
+            panel = Text()
+            if qr:
+                panel.append(_qr_text(qr) + "\n")
+            if display.verification_code:
+                panel.append(f"Verification code: {display.verification_code}\n", style="bold")
+            if display.autostart_url:
+                panel.append(f"Same device: {display.autostart_url}\n", style="dim")
+            message = display.message.get(language) or display.message.get("en") or ""
+            panel.append(f"⠿ {message} [{display.hint_code or display.status}]")
+            live.update(panel)
+            if time.monotonic() > deadline:
+                broker.cancel(current.flow_id, binding=binding)
+                raise Expired("the flow timed out", code="cli_timeout")
+            time.sleep(min(1.0, max(0.05, next_poll - time.monotonic())))
+            if time.monotonic() >= next_poll:
+                current = broker.advance(current.flow_id, {}, binding=binding, language=language)
+                if isinstance(current, Poll):
+                    next_poll = time.monotonic() + current.interval
+    return current
+
+
+# --- commands -----------------------------------------------------------------------
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="authbroker")
+def cli() -> None:
+    """Run and debug strong-identification flows (FTN, TUPAS, Mobiilivarmenne,
+    Web eID, TARA, Swedish and Norwegian BankID)."""
+
+
+@cli.command("flow")
+@click.argument("provider")
+@click.option(
+    "--env",
+    "env",
+    type=click.Choice(["simulator", "test", "production"]),
+    default="simulator",
+    show_default=True,
+    help="Provider environment.",
+)
+@click.option("--config", type=click.Path(dir_okay=False), help="authbroker.toml to use.")
+@click.option("--json", "json_mode", is_flag=True, help="Print the Identity as JSON only.")
+@click.option("--verbose", "-v", is_flag=True, help="Show each protocol message (redacted).")
+@click.option("--show-personal-data", is_flag=True, help="Do not mask the identity number.")
+@click.option(
+    "--param",
+    "-p",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Flow parameter (e.g. phone=+358401234567, sign=true).",
+)
+@click.option("--language", default="en", show_default=True, help="fi, sv or en.")
+@click.option("--timeout", default=180.0, show_default=True, help="Seconds before giving up.")
+@click.option("--no-browser", is_flag=True, help="Print the URL instead of opening a browser.")
+def flow_cmd(
+    provider: str,
+    env: str,
+    config: str | None,
+    json_mode: bool,
+    verbose: bool,
+    show_personal_data: bool,
+    param: tuple[str, ...],
+    language: str,
+    timeout: float,
+    no_browser: bool,
+) -> None:
+    """Run the whole PROVIDER flow in the terminal and print the normalized Identity."""
+    console = _console(json_mode)
+    params = _parse_params(param)
+    try:
+        settings = _settings_for(env, config, None)
+        driver = TracingDriver(console) if verbose else SyncDriver()
+        with Broker(settings, driver=driver) as broker:
+            done = run_flow(
+                broker,
+                provider,
+                params=params,
+                console=console,
+                simulated=env == "simulator",
+                interactive=not no_browser,
+                language=language,
+                timeout=timeout,
+            )
+    except AuthBrokerError as exc:
+        _fail(console, exc)
+    data = done.identity.to_dict(show_personal_data=show_personal_data)
+    if json_mode:
+        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+    else:
+        table = Table(title=f"Identity from {provider}", show_header=False)
+        for key, value in data.items():
+            if value not in (None, {}, ""):
+                table.add_row(
+                    key,
+                    json.dumps(value, ensure_ascii=False)
+                    if isinstance(value, dict)
+                    else str(value),
+                )
+        console.print(table)
+
+
+def _parse_params(items: tuple[str, ...]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint="--param")
+        out[key] = value
+    return out
+
+
+@cli.command("providers")
+@click.option(
+    "--env",
+    "env",
+    type=click.Choice(["simulator", "test", "production"]),
+    default=None,
+    help="Provider environment (default: the configuration's).",
+)
+@click.option("--config", type=click.Path(dir_okay=False), help="authbroker.toml to use.")
+@click.option("--json", "json_mode", is_flag=True, help="Machine-readable output.")
+@click.option(
+    "--check/--no-check", default=True, show_default=True, help="Check endpoints and certificates."
+)
+def providers_cmd(env: str | None, config: str | None, json_mode: bool, check: bool) -> None:
+    """List configured providers with their environment, LoA and health."""
+    from .health import check_provider
+
+    console = _console(json_mode)
+    try:
+        settings = load_config(config, environment=env)
+    except ConfigError as exc:
+        _fail(console, exc)
+    rows: list[dict[str, Any]] = []
+    broker = Broker(settings) if check and settings.environment == "simulator" else None
+    try:
+        for name, pc in settings.providers.items():
+            row: dict[str, Any] = {
+                "name": name,
+                "protocol": pc.protocol,
+                "environment": pc.environment,
+                "loa": pc.loa.name.lower(),
+                "country": pc.country,
+                "display_name": dict(pc.display_name),
+            }
+            if check:
+                cfg = pc
+                if broker is not None:
+                    try:
+                        sim = broker.simulator(name)
+                        if sim is not None:
+                            cfg = pc.with_options(**sim.overrides)
+                    except AuthBrokerError as exc:
+                        row["checks"] = [{"check": "simulator", "ok": False, "detail": str(exc)}]
+                        rows.append(row)
+                        continue
+                row["checks"] = [c.to_dict() for c in check_provider(cfg)]
+            rows.append(row)
+    finally:
+        if broker is not None:
+            broker.close()
+    if json_mode:
+        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    table = Table(title=f"Providers ({settings.environment})")
+    for col in ("name", "protocol", "env", "LoA", "country", "health"):
+        table.add_column(col)
+    for row in rows:
+        checks = row.get("checks", [])
+        health = (
+            ", ".join(
+                f"{'[green]✓' if c['ok'] else '[red]✗'}[/] {c['check']}"
+                + (f" ({c['detail']})" if c.get("detail") else "")
+                for c in checks
+            )
+            or "-"
+        )
+        table.add_row(
+            row["name"],
+            row["protocol"],
+            row["environment"],
+            row["loa"],
+            row["country"] or "-",
+            health,
+        )
+    console.print(table)
+
+
+@cli.command("check-config")
+@click.argument("file", required=False, type=click.Path(dir_okay=False))
+@click.option(
+    "--env",
+    "env",
+    type=click.Choice(["simulator", "test", "production"]),
+    default=None,
+    help="Check as if this environment were chosen.",
+)
+def check_config_cmd(file: str | None, env: str | None) -> None:
+    """Validate FILE (or $AUTHBROKER_CONFIG): every error with its exact key and reason."""
+    from .health import validate_settings
+
+    console = Console(stderr=True)
+    try:
+        settings = load_config(file, environment=env)
+    except ConfigError as exc:
+        console.print(f"[red]✗[/] {exc.key or 'configuration'}: {exc.reason}")
+        raise _Exit(EXIT_USAGE) from None
+    problems = validate_settings(settings)
+    for problem in problems:
+        console.print(f"[red]✗[/] {problem.key}: {problem.message}")
+    if problems:
+        raise _Exit(EXIT_USAGE)
+    click.echo(
+        f"configuration OK: environment {settings.environment}, "
+        f"{len(settings.providers)} provider(s): {', '.join(settings.providers)}"
+    )
+
+
+@cli.command("demo")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True)
+def demo_cmd(host: str, port: int) -> None:
+    """Run the example accounting app with every provider on its simulator."""
+    import importlib
+
+    try:
+        demo = importlib.import_module("authbroker.web.demo")
+    except ImportError:
+        demo = None
+    if demo is not None:
+        demo.serve(host=host, port=port)
+        return
+    # Until the web demo exists: one CLI flow per provider against its simulator.
+    console = Console()
+    settings = load_config(environment="simulator")
+    failures = 0
+    with Broker(settings) as broker:
+        for name in settings.providers:
+            try:
+                done = run_flow(
+                    broker,
+                    name,
+                    params={},
+                    console=console,
+                    simulated=True,
+                    interactive=False,
+                    language="en",
+                    timeout=60,
+                )
+                console.print(f"[green]✓[/] {name}: {done.identity}")
+            except AuthBrokerError as exc:
+                failures += 1
+                console.print(f"[red]✗[/] {name}: {type(exc).__name__}: {exc}")
+    if failures:
+        raise _Exit(EXIT_AUTH)
+
+
+def _register_optional_groups() -> None:
+    """Command groups whose modules may not be installed (extras) or written yet."""
+    for module_name in ("keys_cli", "links_cli"):
+        try:
+            module = __import__(f"authbroker.{module_name}", fromlist=["group"])
+        except ImportError:
+            continue
+        cli.add_command(module.group)
+
+
+_register_optional_groups()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console-script entry point; returns the exit code instead of raising."""
+    try:
+        cli.main(args=argv, prog_name="authbroker", standalone_mode=False)
+    except _Exit as exc:
+        return exc.code
+    except click.exceptions.Abort:
+        return EXIT_AUTH
+    except click.ClickException as exc:
+        exc.show()
+        return EXIT_USAGE
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code or 0)
+    return EXIT_OK
