@@ -1,0 +1,288 @@
+"""Redis store: shared by every process and host of a deployment.
+
+Each primitive is one atomic Redis command (or one Lua script, which Redis runs
+without interleaving): ``take`` is GETDEL (Redis >= 6.2), ``put_if_absent`` is
+``SET NX PX``, ``incr`` is a script doing INCRBY and, only when it created the key,
+PEXPIRE. TTLs are sent in milliseconds, rounded up.
+
+Failures are fast and typed: connect and read timeouts default to 2 s, a connection
+error is retried once (a pooled connection may have gone stale), a timeout is not
+retried, and the connection pool blocks for at most the socket timeout when all
+connections are busy. Anything that goes wrong talking to Redis becomes
+:class:`~authbroker.errors.StoreUnavailable`.
+
+This module imports ``redis``; install the ``authbroker[redis]`` extra.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Iterator
+from typing import Any
+
+import redis
+import redis.asyncio
+import redis.asyncio.retry
+import redis.exceptions
+import redis.retry
+from redis.backoff import EqualJitterBackoff
+
+from ..errors import ConfigError, StoreUnavailable
+from ._common import bad_counter, check_amount, check_key, check_ttl, check_value
+
+__all__ = ["AsyncRedisStore", "RedisStore"]
+
+DEFAULT_PREFIX = "ab:"
+
+# INCRBY keeps an existing key's TTL, so the window is fixed at creation. Checking
+# existence (rather than "result == amount") is right even when an existing counter
+# was at 0 or the amount is 0. The result is read back with GET because an integer
+# reply becomes a Lua number (a double) and would lose precision above 2**53.
+_INCR_LUA = """
+local created = redis.call('EXISTS', KEYS[1]) == 0
+redis.call('INCRBY', KEYS[1], ARGV[1])
+if created then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return redis.call('GET', KEYS[1])
+"""
+
+
+def _ms(ttl: float) -> int:
+    return max(1, math.ceil(ttl * 1000))
+
+
+@contextlib.contextmanager
+def _translate(*, counter: bool = False) -> Iterator[None]:
+    """Turn redis-py errors into authbroker errors (messages carry no keys or values)."""
+    try:
+        yield
+    except redis.exceptions.ResponseError as exc:
+        text = str(exc).lower()
+        if counter and ("not an integer" in text or "overflow" in text or "wrongtype" in text):
+            raise bad_counter() from exc
+        raise StoreUnavailable(
+            "Redis rejected a store command",
+            code="store_unavailable",
+            details={"error": type(exc).__name__},
+        ) from exc
+    except (redis.exceptions.RedisError, OSError) as exc:
+        raise StoreUnavailable(
+            "Redis could not be reached in time",
+            code="store_unavailable",
+            details={"error": type(exc).__name__},
+        ) from exc
+
+
+def _check_prefix(prefix: object) -> str:
+    if not isinstance(prefix, str):
+        raise ConfigError("the Redis key prefix must be a string", key="store.prefix")
+    return prefix
+
+
+def _check_timeout(value: float, name: str) -> float:
+    if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
+        raise ConfigError("must be a positive number of seconds", key=f"store.{name}")
+    return float(value)
+
+
+def _as_bytes(value: object) -> bytes | None:
+    if value is None or isinstance(value, bytes):
+        return value
+    raise StoreUnavailable("Redis answered with an unexpected type", code="store_unavailable")
+
+
+def _pool_kwargs(
+    socket_timeout: float, socket_connect_timeout: float, max_connections: int
+) -> dict[str, Any]:
+    socket_timeout = _check_timeout(socket_timeout, "socket_timeout")
+    socket_connect_timeout = _check_timeout(socket_connect_timeout, "socket_connect_timeout")
+    if isinstance(max_connections, bool) or not isinstance(max_connections, int):
+        raise ConfigError("must be an integer", key="store.max_connections")
+    if max_connections < 1:
+        raise ConfigError("must be at least 1", key="store.max_connections")
+    return {
+        "max_connections": max_connections,
+        # How long to wait for a free pooled connection.
+        "timeout": socket_timeout,
+        "socket_timeout": socket_timeout,
+        "socket_connect_timeout": socket_connect_timeout,
+        "decode_responses": False,
+    }
+
+
+def _backoff() -> EqualJitterBackoff:
+    return EqualJitterBackoff(cap=0.1, base=0.01)
+
+
+class RedisStore:
+    """:class:`~authbroker.store.base.StateStore` on Redis (``redis.Redis``).
+
+    Connects lazily to a ``redis://``, ``rediss://`` or ``unix://`` URL; every key
+    is stored as ``prefix + key``.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        prefix: str = DEFAULT_PREFIX,
+        socket_timeout: float = 2.0,
+        socket_connect_timeout: float = 2.0,
+        max_connections: int = 64,
+    ) -> None:
+        self.prefix = _check_prefix(prefix)
+        kwargs = _pool_kwargs(socket_timeout, socket_connect_timeout, max_connections)
+        retry = redis.retry.Retry(
+            _backoff(), retries=1, supported_errors=(redis.exceptions.ConnectionError,)
+        )
+        try:
+            self._pool = redis.BlockingConnectionPool.from_url(url, retry=retry, **kwargs)
+        except (ValueError, TypeError) as exc:
+            raise ConfigError("not a usable Redis URL", key="store") from exc
+        self.client = redis.Redis(connection_pool=self._pool)
+        self._incr = self.client.register_script(_INCR_LUA)
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        *,
+        prefix: str = DEFAULT_PREFIX,
+        socket_timeout: float = 2.0,
+        socket_connect_timeout: float = 2.0,
+        max_connections: int = 64,
+    ) -> RedisStore:
+        return cls(
+            url,
+            prefix=prefix,
+            socket_timeout=socket_timeout,
+            socket_connect_timeout=socket_connect_timeout,
+            max_connections=max_connections,
+        )
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(prefix={self.prefix!r})"
+
+    def put(self, key: str, value: bytes, ttl: float) -> None:
+        key, value, ttl = check_key(key), check_value(value), check_ttl(ttl)
+        with _translate():
+            self.client.set(self.prefix + key, value, px=_ms(ttl))
+
+    def get(self, key: str) -> bytes | None:
+        key = check_key(key)
+        with _translate():
+            return _as_bytes(self.client.get(self.prefix + key))
+
+    def take(self, key: str) -> bytes | None:
+        key = check_key(key)
+        with _translate():
+            return _as_bytes(self.client.getdel(self.prefix + key))
+
+    def put_if_absent(self, key: str, value: bytes, ttl: float) -> bool:
+        key, value, ttl = check_key(key), check_value(value), check_ttl(ttl)
+        with _translate():
+            return bool(self.client.set(self.prefix + key, value, px=_ms(ttl), nx=True))
+
+    def incr(self, key: str, ttl: float, amount: int = 1) -> int:
+        key, ttl, amount = check_key(key), check_ttl(ttl), check_amount(amount)
+        with _translate(counter=True):
+            return int(self._incr(keys=[self.prefix + key], args=[amount, _ms(ttl)]))
+
+    def delete(self, key: str) -> bool:
+        key = check_key(key)
+        with _translate():
+            return bool(self.client.delete(self.prefix + key))
+
+    def close(self) -> None:
+        with _translate():
+            self._pool.disconnect()
+
+
+class AsyncRedisStore:
+    """:class:`~authbroker.store.base.AsyncStateStore` on Redis (``redis.asyncio``).
+
+    Same URL, options and key layout as :class:`RedisStore`. Connections belong to
+    the event loop that first uses them; create one store per loop.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        prefix: str = DEFAULT_PREFIX,
+        socket_timeout: float = 2.0,
+        socket_connect_timeout: float = 2.0,
+        max_connections: int = 64,
+    ) -> None:
+        self.prefix = _check_prefix(prefix)
+        kwargs = _pool_kwargs(socket_timeout, socket_connect_timeout, max_connections)
+        retry = redis.asyncio.retry.Retry(
+            _backoff(), retries=1, supported_errors=(redis.exceptions.ConnectionError,)
+        )
+        try:
+            # Any: the pool's generic parameters differ between redis-py's own
+            # annotations and the types-redis stubs.
+            self._pool: Any = redis.asyncio.BlockingConnectionPool.from_url(
+                url, retry=retry, **kwargs
+            )
+        except (ValueError, TypeError) as exc:
+            raise ConfigError("not a usable Redis URL", key="store") from exc
+        self.client = redis.asyncio.Redis(connection_pool=self._pool)
+        self._incr = self.client.register_script(_INCR_LUA)
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        *,
+        prefix: str = DEFAULT_PREFIX,
+        socket_timeout: float = 2.0,
+        socket_connect_timeout: float = 2.0,
+        max_connections: int = 64,
+    ) -> AsyncRedisStore:
+        return cls(
+            url,
+            prefix=prefix,
+            socket_timeout=socket_timeout,
+            socket_connect_timeout=socket_connect_timeout,
+            max_connections=max_connections,
+        )
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(prefix={self.prefix!r})"
+
+    async def put(self, key: str, value: bytes, ttl: float) -> None:
+        key, value, ttl = check_key(key), check_value(value), check_ttl(ttl)
+        with _translate():
+            await self.client.set(self.prefix + key, value, px=_ms(ttl))
+
+    async def get(self, key: str) -> bytes | None:
+        key = check_key(key)
+        with _translate():
+            return _as_bytes(await self.client.get(self.prefix + key))
+
+    async def take(self, key: str) -> bytes | None:
+        key = check_key(key)
+        with _translate():
+            return _as_bytes(await self.client.getdel(self.prefix + key))
+
+    async def put_if_absent(self, key: str, value: bytes, ttl: float) -> bool:
+        key, value, ttl = check_key(key), check_value(value), check_ttl(ttl)
+        with _translate():
+            return bool(await self.client.set(self.prefix + key, value, px=_ms(ttl), nx=True))
+
+    async def incr(self, key: str, ttl: float, amount: int = 1) -> int:
+        key, ttl, amount = check_key(key), check_ttl(ttl), check_amount(amount)
+        with _translate(counter=True):
+            return int(await self._incr(keys=[self.prefix + key], args=[amount, _ms(ttl)]))
+
+    async def delete(self, key: str) -> bool:
+        key = check_key(key)
+        with _translate():
+            return bool(await self.client.delete(self.prefix + key))
+
+    async def aclose(self) -> None:
+        with _translate():
+            await self._pool.disconnect()
