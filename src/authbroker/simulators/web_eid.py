@@ -1,0 +1,500 @@
+"""A Web eID simulator: a test ID-card PKI, real authentication tokens, an OCSP responder.
+
+It stands in for the whole Web eID client side (card + native app + browser
+extension) and for the issuing CA's OCSP service:
+
+* a test CA ("TEST of ESTEID-SIM") and card certificates generated with
+  :mod:`cryptography`, shaped like Estonian ID-card authentication certificates
+  (subject ``serialNumber=PNOEE-<isikukood>``, GN/SN/CN/C, key usage
+  digitalSignature + keyAgreement, EKU clientAuth + emailProtection, the ID-card
+  policies of fi-ee.md 4b.7 and an AIA OCSP URL pointing at this simulator);
+* :meth:`WebEidSimulator.make_token` signs ``H(origin) || H(nonce)`` with the card key
+  exactly as the Web eID app does (fi-ee.md 4b.2) and returns the JSON token;
+* ``POST /ocsp`` answers real signed OCSP responses (RFC 6960) from a responder
+  delegated by the CA (id-kp-OCSPSigning): good, revoked or unknown per card, and
+  misbehaves on request (``switches``) so rejections are tested end to end.
+
+Everything is test material: keys live in memory and die with the process.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+from cryptography.x509 import ocsp
+from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
+
+from ..config import ProviderConfig, Settings
+from ..providers.registry import RunningSimulator
+from .server import LoopbackServer, SimRequest, SimResponse
+
+__all__ = ["ESTEID_AUTH_POLICIES", "SimCard", "WebEidSimulator", "start"]
+
+#: Policies of an Estonian ID-card authentication certificate (fi-ee.md 4b.4 #3, 4b.7).
+ESTEID_AUTH_POLICIES: tuple[str, ...] = ("1.3.6.1.4.1.51361.1.2.1", "0.4.0.2042.1.2")
+#: An Estonian Mobile-ID policy, for negative tests.
+MOBILE_ID_POLICY = "1.3.6.1.4.1.10015.1.3"
+
+PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+
+#: (isikukood, given name, family name, key type, OCSP status) of the built-in users.
+DEFAULT_USERS: tuple[tuple[str, str, str, str, str], ...] = (
+    ("38001085718", "JAAK-KRISTJAN", "JÕEORG", "ec-p384", "good"),
+    ("60001017869", "MARY ÄNN", "O'CONNEŽ-ŠUSLIK TESTNUMBER", "rsa", "good"),
+    ("49403136515", "MARI", "REVOKED", "ec-p384", "revoked"),
+    ("50001029996", "MART", "UNKNOWN", "ec-p384", "unknown"),
+)
+DEFAULT_USER = "38001085718"
+
+
+@dataclass
+class SimCard:
+    """One simulated ID card: its authentication certificate and key."""
+
+    personal_code: str
+    certificate: x509.Certificate
+    key: PrivateKey = field(repr=False)
+    status: str = "good"  # OCSP answer: good / revoked / unknown
+
+    @property
+    def der_b64(self) -> str:
+        return base64.b64encode(self.certificate.public_bytes(serialization.Encoding.DER)).decode()
+
+
+def _name(**attrs: str) -> x509.Name:
+    oids = {
+        "C": NameOID.COUNTRY_NAME,
+        "O": NameOID.ORGANIZATION_NAME,
+        "CN": NameOID.COMMON_NAME,
+        "SN": NameOID.SURNAME,
+        "GN": NameOID.GIVEN_NAME,
+        "serialNumber": NameOID.SERIAL_NUMBER,
+        "orgId": NameOID.ORGANIZATION_IDENTIFIER,
+    }
+    return x509.Name([x509.NameAttribute(oids[k], v) for k, v in attrs.items()])
+
+
+def _new_key(kind: str) -> PrivateKey:
+    if kind == "rsa":
+        return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    curve: ec.EllipticCurve = {
+        "ec-p256": ec.SECP256R1(),
+        "ec-p384": ec.SECP384R1(),
+        "ec-p521": ec.SECP521R1(),
+    }[kind]
+    return ec.generate_private_key(curve)
+
+
+def default_algorithm(key: PrivateKey) -> str:
+    """The algorithm the Web eID app would pick for this card key."""
+    if isinstance(key, rsa.RSAPrivateKey):
+        return "RS256"
+    return {"secp256r1": "ES256", "secp384r1": "ES384", "secp521r1": "ES512"}[key.curve.name]
+
+
+_HASHES: dict[str, type[hashes.HashAlgorithm]] = {
+    "256": hashes.SHA256,
+    "384": hashes.SHA384,
+    "512": hashes.SHA512,
+}
+
+
+def sign_challenge(key: PrivateKey, algorithm: str, origin: str, nonce: str) -> bytes:
+    """The card's signature over H(origin) || H(nonce) (fi-ee.md 4b.2)."""
+    hash_cls = _HASHES[algorithm[2:]]
+
+    def digest(value: str) -> bytes:
+        h = hashes.Hash(hash_cls())
+        h.update(value.encode("utf-8"))
+        return h.finalize()
+
+    data = digest(origin) + digest(nonce)
+    if algorithm.startswith("ES"):
+        if not isinstance(key, ec.EllipticCurvePrivateKey):
+            raise TypeError("ES* needs an EC key")
+        der = key.sign(data, ec.ECDSA(hash_cls()))
+        r, s = decode_dss_signature(der)
+        size = (key.curve.key_size + 7) // 8
+        return r.to_bytes(size, "big") + s.to_bytes(size, "big")
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise TypeError("RS*/PS* needs an RSA key")
+    pad: padding.AsymmetricPadding = (
+        padding.PSS(mgf=padding.MGF1(hash_cls()), salt_length=hash_cls().digest_size)
+        if algorithm.startswith("PS")
+        else padding.PKCS1v15()
+    )
+    return key.sign(data, pad, hash_cls())
+
+
+class WebEidSimulator:
+    """The test PKI, the token maker and the OCSP responder's logic."""
+
+    def __init__(self, ocsp_url: str, *, now: Callable[[], float] = time.time) -> None:
+        self.ocsp_url = ocsp_url
+        self.now = now
+        self.switches: dict[str, bool] = {
+            "ocsp_down": False,  # answer 503
+            "ocsp_try_later": False,  # OCSP status tryLater
+            "stale": False,  # thisUpdate an hour old
+            "wrong_nonce": False,  # echo a different nonce
+            "omit_nonce": False,  # no nonce in the response
+            "wrong_signer": False,  # sign with a responder the CA never authorized
+        }
+        self._lock = threading.Lock()
+        start = datetime.fromtimestamp(now(), UTC) - timedelta(days=30)
+        self.ca_key = ec.generate_private_key(ec.SECP384R1())
+        ca_name = _name(
+            C="EE", O="authbroker simulator", orgId="NTREE-00000000", CN="TEST of ESTEID-SIM"
+        )
+        self.ca_cert = (
+            x509.CertificateBuilder()
+            .subject_name(ca_name)
+            .issuer_name(ca_name)
+            .public_key(self.ca_key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(start)
+            .not_valid_after(start + timedelta(days=3650))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .add_extension(_ca_key_usage(), critical=True)
+            .add_extension(
+                x509.SubjectKeyIdentifier.from_public_key(self.ca_key.public_key()), critical=False
+            )
+            .sign(self.ca_key, hashes.SHA384())
+        )
+        self.responder_key, self.responder_cert = self._responder(self.ca_cert, self.ca_key, start)
+        rogue_key = ec.generate_private_key(ec.SECP256R1())
+        self.rogue_key, self.rogue_cert = self._responder(
+            _self_signed("TEST of ROGUE CA", rogue_key, start), rogue_key, start
+        )
+        self.cards: dict[str, SimCard] = {}
+        self._by_serial: dict[int, SimCard] = {}
+        self.ocsp_requests = 0
+        for code, given, family, kind, status in DEFAULT_USERS:
+            self.issue_card(code, given, family, key_type=kind, status=status)
+
+    @property
+    def ca_pem(self) -> str:
+        return self.ca_cert.public_bytes(serialization.Encoding.PEM).decode()
+
+    def _responder(
+        self, issuer: x509.Certificate, issuer_key: ec.EllipticCurvePrivateKey, start: datetime
+    ) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+        key = ec.generate_private_key(ec.SECP256R1())
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(_name(C="EE", O="authbroker simulator", CN="TEST of SIM OCSP RESPONDER"))
+            .issuer_name(issuer.subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(start)
+            .not_valid_after(start + timedelta(days=3650))
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.OCSP_SIGNING]), critical=True)
+            .add_extension(x509.OCSPNoCheck(), critical=False)
+            .sign(issuer_key, hashes.SHA256())
+        )
+        return key, cert
+
+    def issue_card(
+        self,
+        personal_code: str,
+        given_name: str = "TEST",
+        family_name: str = "USER",
+        *,
+        key_type: str = "ec-p384",
+        status: str = "good",
+        country: str = "EE",
+        serial_prefix: str = "PNOEE-",
+        policies: Sequence[str] = ESTEID_AUTH_POLICIES,
+        digital_signature: bool = True,
+        key_usage: bool = True,
+        eku: Sequence[x509.ObjectIdentifier] | None = (
+            ExtendedKeyUsageOID.CLIENT_AUTH,
+            ExtendedKeyUsageOID.EMAIL_PROTECTION,
+        ),
+        not_before: datetime | None = None,
+        not_after: datetime | None = None,
+        aia: bool = True,
+        issuer: tuple[x509.Certificate, PrivateKey] | None = None,
+        register: bool = True,
+    ) -> SimCard:
+        """Issue an authentication certificate; the keyword arguments make defective
+        cards for negative tests (wrong policy, no key usage, expired, other CA...)."""
+        key = _new_key(key_type)
+        now = datetime.fromtimestamp(self.now(), UTC)
+        ca_cert, ca_key = issuer or (self.ca_cert, self.ca_key)
+        subject = _name(
+            C=country,
+            CN=f"{family_name},{given_name},{personal_code}",
+            SN=family_name,
+            GN=given_name,
+            serialNumber=f"{serial_prefix}{personal_code}",
+        )
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(ca_cert.subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(not_before or now - timedelta(days=1))
+            .not_valid_after(not_after or now + timedelta(days=5 * 365))
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=False)
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_cert.public_key()),  # type: ignore[arg-type]
+                critical=False,
+            )
+        )
+        if key_usage:
+            builder = builder.add_extension(_card_key_usage(digital_signature), critical=True)
+        if eku is not None:
+            builder = builder.add_extension(x509.ExtendedKeyUsage(list(eku)), critical=True)
+        if policies:
+            builder = builder.add_extension(
+                x509.CertificatePolicies(
+                    [x509.PolicyInformation(x509.ObjectIdentifier(p), None) for p in policies]
+                ),
+                critical=False,
+            )
+        if aia:
+            builder = builder.add_extension(
+                x509.AuthorityInformationAccess(
+                    [
+                        x509.AccessDescription(
+                            AuthorityInformationAccessOID.OCSP,
+                            x509.UniformResourceIdentifier(self.ocsp_url),
+                        )
+                    ]
+                ),
+                critical=False,
+            )
+        sig_hash = (
+            hashes.SHA384() if isinstance(ca_key, ec.EllipticCurvePrivateKey) else hashes.SHA256()
+        )
+        cert = builder.sign(ca_key, sig_hash)
+        card = SimCard(personal_code, cert, key, status)
+        if register:
+            with self._lock:
+                self.cards[personal_code] = card
+                self._by_serial[cert.serial_number] = card
+        return card
+
+    def set_status(self, personal_code: str, status: str) -> None:
+        if status not in ("good", "revoked", "unknown"):
+            raise ValueError("status must be good, revoked or unknown")
+        self.cards[personal_code].status = status
+
+    def make_token(
+        self,
+        origin: str,
+        nonce: str,
+        user: str = DEFAULT_USER,
+        *,
+        algorithm: str | None = None,
+        card: SimCard | None = None,
+        fmt: str = "web-eid:1.0",
+        extra_fields: dict[str, Any] | None = None,
+    ) -> str:
+        """A real Web eID authentication token for ``origin`` and ``nonce``."""
+        card = card or self.cards[user]
+        alg = algorithm or default_algorithm(card.key)
+        signature = sign_challenge(card.key, alg, origin, nonce)
+        token: dict[str, Any] = {
+            "algorithm": alg,
+            "unverifiedCertificate": card.der_b64,
+            "appVersion": "https://web-eid.eu/web-eid-app/releases/2.7.0+0",
+            "signature": base64.b64encode(signature).decode(),
+            "format": fmt,
+        }
+        if fmt == "web-eid:1.1":
+            token["unverifiedSigningCertificates"] = [
+                {
+                    "certificate": self.signing_certificate(card),
+                    "supportedSignatureAlgorithms": [
+                        {
+                            "cryptoAlgorithm": "ECC",
+                            "hashFunction": "SHA-384",
+                            "paddingScheme": "NONE",
+                        }
+                    ],
+                }
+            ]
+        token.update(extra_fields or {})
+        return json.dumps(token, ensure_ascii=False)
+
+    def signing_certificate(self, card: SimCard) -> str:
+        """A web-eid:1.1 signing certificate for the card holder (non-repudiation)."""
+        key = ec.generate_private_key(ec.SECP384R1())
+        now = datetime.fromtimestamp(self.now(), UTC)
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(card.certificate.subject)
+            .issuer_name(self.ca_cert.subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(days=1))
+            .not_valid_after(now + timedelta(days=365))
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(self.ca_key.public_key()),
+                critical=False,
+            )
+            .add_extension(
+                x509.KeyUsage(False, True, False, False, False, False, False, False, False),
+                critical=True,
+            )
+            .sign(self.ca_key, hashes.SHA384())
+        )
+        return base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode()
+
+    # -- OCSP responder (RFC 6960) ------------------------------------------------------
+
+    def handle(self, req: SimRequest) -> SimResponse:
+        if req.method != "POST" or req.path != "/ocsp":
+            return SimResponse(404, b"not found")
+        with self._lock:
+            self.ocsp_requests += 1
+        if self.switches["ocsp_down"]:
+            return SimResponse(503, b"unavailable")
+        der = self.answer(req.body)
+        return SimResponse(200, der, {"Content-Type": "application/ocsp-response"})
+
+    def answer(self, request_der: bytes) -> bytes:
+        """The DER OCSP response to ``request_der``."""
+        if self.switches["ocsp_try_later"]:
+            return _unsuccessful(ocsp.OCSPResponseStatus.TRY_LATER)
+        try:
+            request = ocsp.load_der_ocsp_request(request_der)
+        except ValueError:
+            return _unsuccessful(ocsp.OCSPResponseStatus.MALFORMED_REQUEST)
+        card = self._by_serial.get(request.serial_number)
+        if card is None:
+            return _unsuccessful(ocsp.OCSPResponseStatus.UNAUTHORIZED)
+        now = datetime.fromtimestamp(self.now(), UTC)
+        this_update = now - timedelta(hours=1) if self.switches["stale"] else now
+        status = {
+            "good": ocsp.OCSPCertStatus.GOOD,
+            "revoked": ocsp.OCSPCertStatus.REVOKED,
+            "unknown": ocsp.OCSPCertStatus.UNKNOWN,
+        }[card.status]
+        revoked = status == ocsp.OCSPCertStatus.REVOKED
+        signer_cert, signer_key = (
+            (self.rogue_cert, self.rogue_key)
+            if self.switches["wrong_signer"]
+            else (self.responder_cert, self.responder_key)
+        )
+        builder = (
+            ocsp.OCSPResponseBuilder()
+            .add_response(
+                cert=card.certificate,
+                issuer=self.ca_cert,
+                algorithm=request.hash_algorithm,
+                cert_status=status,
+                this_update=this_update,
+                next_update=this_update + timedelta(minutes=15),
+                revocation_time=now - timedelta(days=1) if revoked else None,
+                revocation_reason=x509.ReasonFlags.key_compromise if revoked else None,
+            )
+            .responder_id(ocsp.OCSPResponderEncoding.HASH, signer_cert)
+            .certificates([signer_cert])
+        )
+        try:
+            nonce: bytes | None = request.extensions.get_extension_for_class(
+                x509.OCSPNonce
+            ).value.nonce
+        except x509.ExtensionNotFound:
+            nonce = None
+        if self.switches["wrong_nonce"]:
+            nonce = secrets.token_bytes(32)
+        if nonce is not None and not self.switches["omit_nonce"]:
+            builder = builder.add_extension(x509.OCSPNonce(nonce), critical=False)
+        response = builder.sign(signer_key, hashes.SHA256())
+        return response.public_bytes(serialization.Encoding.DER)
+
+
+def _unsuccessful(status: ocsp.OCSPResponseStatus) -> bytes:
+    return ocsp.OCSPResponseBuilder.build_unsuccessful(status).public_bytes(
+        serialization.Encoding.DER
+    )
+
+
+def _ca_key_usage() -> x509.KeyUsage:
+    return x509.KeyUsage(
+        digital_signature=False,
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=True,
+        crl_sign=True,
+        encipher_only=False,
+        decipher_only=False,
+    )
+
+
+def _card_key_usage(digital_signature: bool) -> x509.KeyUsage:
+    return x509.KeyUsage(
+        digital_signature=digital_signature,
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=True,
+        key_cert_sign=False,
+        crl_sign=False,
+        encipher_only=False,
+        decipher_only=False,
+    )
+
+
+def _self_signed(cn: str, key: ec.EllipticCurvePrivateKey, start: datetime) -> x509.Certificate:
+    name = _name(C="EE", CN=cn)
+    return (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(start + timedelta(days=3650))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(_ca_key_usage(), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+
+
+def start(config: ProviderConfig, settings: Settings) -> RunningSimulator:
+    """Start the OCSP responder on loopback and hand the adapter its trust anchor."""
+    holder: dict[str, WebEidSimulator] = {}
+
+    def handler(req: SimRequest) -> SimResponse:
+        return holder["sim"].handle(req)
+
+    server = LoopbackServer(handler).start()
+    sim = WebEidSimulator(server.url + "/ocsp")
+    holder["sim"] = sim
+    return RunningSimulator(
+        overrides={"trusted_ca_certificates": [sim.ca_pem], "ocsp": True},
+        server=server,
+        extra={
+            "simulator": sim,
+            "make_token": sim.make_token,
+            "issue_card": sim.issue_card,
+            "set_status": sim.set_status,
+            "switches": sim.switches,
+            "users": {
+                code: {"given_name": g, "family_name": f, "status": s}
+                for code, g, f, _, s in DEFAULT_USERS
+            },
+            "ca_pem": sim.ca_pem,
+            "ocsp_url": sim.ocsp_url,
+        },
+    )
