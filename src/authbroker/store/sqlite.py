@@ -118,6 +118,7 @@ class SqliteStore:
         self.path = Path(path)
         self._now = now
         self._busy_timeout = busy_timeout
+        self._write_lock = threading.Lock()
         self._synchronous = synchronous.upper()
         self._max_idle = max_idle_connections
         self._sweep_every = sweep_every
@@ -243,10 +244,17 @@ class SqliteStore:
     def _write(
         self, conn: sqlite3.Connection, sql: str, params: tuple[object, ...] | dict[str, object]
     ) -> list[Any]:
-        """Run one statement in its own ``BEGIN IMMEDIATE`` transaction."""
-        conn.execute("BEGIN IMMEDIATE")
-        rows = conn.execute(sql, params).fetchall()
-        conn.execute("COMMIT")
+        """Run one statement in its own ``BEGIN IMMEDIATE`` transaction.
+
+        Writers of this process queue on a lock first: SQLite's busy handler polls
+        with growing sleeps, so hundreds of threads contending for the write lock can
+        starve one past the busy timeout under load. Other processes still meet the
+        busy timeout, which is what it is for.
+        """
+        with self._write_lock:
+            conn.execute("BEGIN IMMEDIATE")
+            rows = conn.execute(sql, params).fetchall()
+            conn.execute("COMMIT")
         self._maybe_sweep(conn)
         return rows
 
