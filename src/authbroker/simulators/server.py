@@ -73,6 +73,9 @@ class _Server(ThreadingHTTPServer):
     cannot block the accept loop."""
 
     tls: ssl.SSLContext | None = None
+    # socketserver's default backlog of 5 drops bursts of concurrent connects (the
+    # client then waits a second for a SYN retransmit): allow realistic bursts.
+    request_queue_size = 128
 
     def finish_request(self, request: Any, client_address: Any) -> None:
         if self.tls is None:
@@ -103,6 +106,9 @@ class LoopbackServer:
 
         class _Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body are separate writes: without TCP_NODELAY every response
+            # waits for the peer's delayed ACK (about 40 ms on Linux).
+            disable_nagle_algorithm = True
 
             def _serve(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
@@ -152,7 +158,10 @@ class LoopbackServer:
         return f"{scheme}://127.0.0.1:{self.port}"
 
     def start(self) -> LoopbackServer:
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        # A short poll interval makes stop() return quickly (tests start many servers).
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self._thread.start()
         return self
 

@@ -1,0 +1,77 @@
+"""Finnish Trust Network (FTN) claim mapping for the generic OIDC RP.
+
+FTN brokers (Telia Tunnistus, Idura, Signicat) follow Traficom recommendation
+213/2023 S: signed request objects, ``private_key_jwt`` and encrypted ID tokens,
+all switched on by ``providers/ftn.toml`` (PROF-01) and enforced in
+:mod:`authbroker.providers.oidc`. This module only turns the verified claims into
+an :class:`~authbroker.identity.Identity` (fi-ee.md §2.3 claim table, §2.6 mapping):
+
+* personal identity code from ``urn:oid:1.2.246.21`` (Telia) or ``hetu`` (Idura),
+  checksum-validated into ``NationalId(FI)``; without it there is no identity;
+* names from ``urn:oid:1.2.246.575.1.14`` / ``urn:oid:2.5.4.4`` (or the OIDC names);
+* ``amr`` tells bank from Mobiilivarmenne (Telia method ids ``mpki.*``) and ID card
+  (``pki.hst.*``);
+* LoA from ``acr`` (``http://ftn.ficora.fi/2017/loa2`` substantial, ``loa3`` high),
+  already checked against the requested level by the RP.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import InvalidInput
+from ..identity import Identity, NationalId
+from .oidc import VerifiedClaims
+
+__all__ = ["HETU_CLAIMS", "map_identity", "method_from_amr"]
+
+#: Claims that carry the HETU, in order of preference.
+HETU_CLAIMS = ("urn:oid:1.2.246.21", "hetu")
+GIVEN_NAME_CLAIMS = ("urn:oid:1.2.246.575.1.14", "given_name")
+FAMILY_NAME_CLAIMS = ("urn:oid:2.5.4.4", "family_name")
+
+
+def method_from_amr(amr: Any) -> str:
+    """Telia's amr is a method URI ending in the method id (fi-ee.md §2.3)."""
+    values = amr if isinstance(amr, list) else [amr]
+    for value in values:
+        if not isinstance(value, str):
+            continue
+        tail = value.rsplit("/", 1)[-1].lower()
+        if tail.startswith("mpki.") or "mobile-id" in tail:
+            return "mobiilivarmenne"
+        if tail.startswith("pki.hst"):
+            return "idcard"
+    return "bank"
+
+
+def _first(v: VerifiedClaims, names: tuple[str, ...]) -> str | None:
+    for name in names:
+        value = v.claim(name)
+        if value:
+            return value
+    return None
+
+
+def map_identity(v: VerifiedClaims) -> Identity:
+    hetu = _first(v, HETU_CLAIMS)
+    if hetu is None:
+        raise InvalidInput("FTN response has no personal identity code", code="no_national_id")
+    national_id = NationalId.parse(hetu, "FI")
+    amr = v.id_token.get("amr")
+    attributes = {"acr": v.acr or ""}
+    if isinstance(amr, str | list):
+        first = amr if isinstance(amr, str) else next((a for a in amr if isinstance(a, str)), "")
+        attributes["amr"] = first[:256]
+    return Identity(
+        provider=v.provider,
+        method=method_from_amr(amr),
+        subject=v.sub,
+        national_id=national_id,
+        loa=v.loa,
+        authenticated_at=v.authenticated_at,
+        given_name=_first(v, GIVEN_NAME_CLAIMS),
+        family_name=_first(v, FAMILY_NAME_CLAIMS),
+        attributes=attributes,
+        raw=v.raw,
+    )
