@@ -424,7 +424,7 @@ def test_rp_public_jwks_and_key_loading(tmp_path: Path) -> None:
         ("scopes", ["profile"]),
         ("acr_values", ["urn:unknown"]),
         ("clock_skew", 600),
-        ("profile", "nope"),
+        ("claims_profile", "nope"),
     ],
 )
 def test_unsafe_configuration_is_refused(option: str, value: Any) -> None:
@@ -447,3 +447,19 @@ def test_real_endpoints_resolve_from_profiles() -> None:
     )
     assert settings.provider("tara").get("issuer") == "https://tara.ria.ee"
     assert settings.provider("bankid-no").get("issuer") == "https://auth.bankid.no/auth/realms/prod"
+
+
+def test_profile_file_under_another_provider_name() -> None:
+    """A deployment may enable a profile file under its own name (`profile = "ftn"`)."""
+    settings = load_config(environ={}, overrides={"providers": {"my-ftn": {"profile": "ftn"}}})
+    assert settings.provider("my-ftn").options["claims_profile"] == "ftn"
+    with Broker(settings, store=MemoryStore()) as b:
+        op = _op(b, "my-ftn")
+        op.control.auto_approve = True
+        step = b.begin("my-ftn", binding="b")
+        assert isinstance(step, Redirect)
+        done = b.advance(step.flow_id, _callback(step.url), binding="b")
+        assert isinstance(done, Done)
+        assert done.identity.provider == "my-ftn"
+        assert done.identity.national_id is not None
+        assert done.identity.national_id.country == "FI"

@@ -3,7 +3,7 @@
 One implementation serves every OIDC provider authbroker knows (FTN, Norwegian
 BankID, TARA, commercial eID brokers). A provider profile (``providers/*.toml``)
 switches features on and names a small *claim-mapping* module
-(``profile = "ftn" | "bankid-no" | "tara" | "broker-oidc"``) that turns verified
+(``claims_profile = "ftn" | "bankid-no" | "tara" | "broker-oidc"``) that turns verified
 claims into an :class:`~authbroker.identity.Identity`. Everything else lives here:
 
 * discovery, cached, with the exact-issuer rule (OIDC Discovery §4.3, RFC 8414 §3.3);
@@ -323,9 +323,9 @@ def parse_options(config: ProviderConfig) -> OidcOptions:
     scopes = _str_list(config, "scopes", ("openid",))
     if "openid" not in scopes:
         raise ConfigError("must include openid", key=config.key("scopes"))
-    profile = config.get("profile")
+    profile = config.get("claims_profile")
     if profile is not None and profile not in PROFILE_MODULES:
-        raise ConfigError(f"must be one of {', '.join(PROFILE_MODULES)}", key=config.key("profile"))
+        raise ConfigError(f"must be one of {', '.join(PROFILE_MODULES)}", key=config.key("claims_profile"))
     typ = config.get("request_object_typ", "oauth-authz-req+jwt")
     return OidcOptions(
         issuer=issuer,

@@ -267,9 +267,9 @@ class OpenIdProviderSim:
     def __init__(self, config: ProviderConfig, settings: Settings) -> None:
         self.config = config
         self.control = OpControl()
-        self.profile = config.get("profile")
+        self.profile = config.get("claims_profile")
         if self.profile is not None and self.profile not in PROFILE_MODULES:
-            raise ConfigError("unknown profile", key=config.key("profile"))
+            raise ConfigError("unknown profile", key=config.key("claims_profile"))
         self.client_id = str(config.get("client_id") or f"authbroker-{config.name}")
         self.client_secret = secrets.token_urlsafe(32)
         self.redirect_uri = f"{settings.callback_base}/callback/{config.name}"

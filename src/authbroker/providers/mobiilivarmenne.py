@@ -1,0 +1,827 @@
+"""Mobiilivarmenne: the Finnish Mobile ID, ETSI TS 102 204 over the REST/JSON binding.
+
+The user types a phone number; we send an ``MSS_SignatureReq`` asking the user's
+operator (HMSSP, through our acquiring entity) to have the SIM sign a fresh random
+challenge. The browser and the phone both show the same short event id so the user
+can tell our request from someone else's. In the recommended asynchronous
+client-server mode the request returns ``100 REQUEST_OK`` at once and we poll with
+``MSS_StatusReq`` until the signature (``500``/``502``) or a fault arrives.
+
+Protocol facts: ``shared/protocols/fi-ee.md`` section 3 ("MID §3.x" below), from the
+FiCom implementation guideline 2.1 and the Kiuru REST binding (laverca-rest).
+
+We never trust the MSSP's ``VALID_SIGNATURE`` verdict alone (MID §3.5, MID-03): the
+returned CMS SignedData is verified here (:mod:`authbroker.cms`): the message digest
+must be that of exactly the challenge we sent, the signer certificate must chain to
+the configured Mobile ID CAs (no system store), be valid now and carry the key usage
+the signature profile needs. The identity comes from that certificate (SATU in the
+subject ``serialNumber``, names) and, where the AE has agreed to the PersonIdentity
+additional service, the personal identity code (HETU) it returns.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import re
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import phonenumbers
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.x509.oid import NameOID
+
+from .. import cms
+from ..config import ProviderConfig, Settings, builtin_profiles_dir
+from ..errors import (
+    AccessDenied,
+    AuthBrokerError,
+    ConfigError,
+    Expired,
+    InvalidInput,
+    InvalidSignature,
+    ProviderError,
+    ProviderUnavailable,
+    RateLimited,
+    UntrustedCertificate,
+    UserCancelled,
+)
+from ..flow import Display, Gen, Poll, fetch, store_incr
+from ..http import HttpRequest, HttpResponse, MtlsConfig
+from ..identity import Identity, NationalId
+from ..pki import load_certificate_sources
+from .base import AdvanceContext, BeginContext, Next, ProviderInfo
+from .tupas import is_valid_satu
+
+__all__ = [
+    "ADDITIONAL_SERVICE",
+    "MSS_FORMAT_PKCS7",
+    "PERSON_ID",
+    "SIGNATURE_PROFILES",
+    "STATUS",
+    "MobiilivarmenneProvider",
+    "StatusInfo",
+    "from_config",
+    "normalize_msisdn",
+    "status_error",
+]
+
+# --- protocol constants (MID §3.2-3.4) --------------------------------------------------
+
+MSS_FORMAT_PKCS7 = "http://uri.etsi.org/TS102204/v1.1.2#PKCS7"
+SIGNATURE_PROFILES: Mapping[str, str] = {
+    "authentication": "http://mss.ficom.fi/TS102206/v1.0.0/authentication-profile.xml",
+    "signature": "http://mss.ficom.fi/TS102206/v1.0.0/signature-profile.xml",
+    "consent": "http://mss.ficom.fi/TS102206/v1.0.0/consent-profile.xml",
+}
+_FICOM = "http://mss.ficom.fi/TS102204/v1.0.0#"
+ADDITIONAL_SERVICE: Mapping[str, str] = {
+    "event_id": _FICOM + "eventId",
+    "no_spam": _FICOM + "noSpam",
+    "user_lang": _FICOM + "userLang",
+    "person_identity": _FICOM + "personIdentity",
+}
+PERSON_ID = "http://mss.ficom.fi/TS102204/v1.0.0/PersonID#"
+_MESSAGING_MODES = ("asynchClientServer", "synch")
+_NCNAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]{0,31}")
+_EVENT_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I look-alikes
+_NOSPAM = re.compile(r"[A-Za-z][A-Za-z0-9]{2,15}")
+_STATUS_CODE = re.compile(r"(?:^|[^0-9])([0-9]{3,4})$")
+
+
+# --- status codes (MID §3.6) ------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StatusInfo:
+    """What one TS 102 204 / FiCom status or fault code means for the flow.
+
+    ``error`` is None for the codes that keep the flow going (100, 504) or end in a
+    signature to verify (500, 502). ``message`` keys: fi, sv, en.
+    """
+
+    code: int
+    name: str
+    error: type[AuthBrokerError] | None
+    reason: str
+    message: Mapping[str, str]
+
+
+_MSG_PENDING = {
+    "fi": "Vahvista tunnistautuminen puhelimessasi. "
+    "Varmista, että puhelimessa näkyy tunniste {code}.",
+    "sv": "Bekräfta identifieringen i din telefon. Kontrollera att telefonen visar koden {code}.",
+    "en": "Confirm the identification on your phone. Check that the phone shows the code {code}.",
+}
+_MSG_GENERIC = {
+    "fi": "Mobiilivarmennepalvelussa tapahtui virhe. Yritä myöhemmin uudelleen.",
+    "sv": "Ett fel uppstod i mobilcertifikattjänsten. Försök igen senare.",
+    "en": "The Mobile ID service failed. Please try again later.",
+}
+_MSG_UNAVAILABLE = {
+    "fi": "Mobiilivarmennepalvelu ei ole juuri nyt käytettävissä. Yritä myöhemmin uudelleen.",
+    "sv": "Mobilcertifikattjänsten är inte tillgänglig just nu. Försök igen senare.",
+    "en": "The Mobile ID service is not available right now. Please try again later.",
+}
+# MID-01: "unknown number" and "no Mobile ID" must look the same to the browser.
+_MSG_NO_MOBILE_ID = {
+    "fi": "Tällä puhelinnumerolla ei voi tunnistautua mobiilivarmenteella.",
+    "sv": "Det går inte att identifiera sig med mobilcertifikat med det här numret.",
+    "en": "Mobile ID cannot be used with this phone number.",
+}
+_MSG_CANCEL = {
+    "fi": "Tunnistautuminen peruutettiin.",
+    "sv": "Identifieringen avbröts.",
+    "en": "The identification was cancelled.",
+}
+_MSG_EXPIRED = {
+    "fi": "Tunnistautumisen aika umpeutui. Yritä uudelleen.",
+    "sv": "Tiden för identifieringen gick ut. Försök igen.",
+    "en": "The identification timed out. Please try again.",
+}
+_MSG_BLOCKED = {
+    "fi": "Mobiilivarmenteesi on lukittu. Ota yhteyttä puhelinoperaattoriisi.",
+    "sv": "Ditt mobilcertifikat är spärrat. Kontakta din mobiloperatör.",
+    "en": "Your Mobile ID is locked. Please contact your mobile operator.",
+}
+_MSG_CERT = {
+    "fi": "Mobiilivarmenteesi ei ole voimassa. Ota yhteyttä puhelinoperaattoriisi.",
+    "sv": "Ditt mobilcertifikat är inte giltigt. Kontakta din mobiloperatör.",
+    "en": "Your Mobile ID certificate is not valid. Please contact your mobile operator.",
+}
+_MSG_SIGNATURE = {
+    "fi": "Allekirjoitus ei ollut kelvollinen. Yritä uudelleen.",
+    "sv": "Signaturen var inte giltig. Försök igen.",
+    "en": "The signature was not valid. Please try again.",
+}
+_MSG_PHONE = {
+    "fi": "Puhelimeesi ei saatu yhteyttä. Tarkista, että puhelin on päällä, ja yritä uudelleen.",
+    "sv": "Det gick inte att nå din telefon. Kontrollera att den är på och försök igen.",
+    "en": "Your phone could not be reached. Check that it is switched on and try again.",
+}
+_MSG_NOSPAM = {
+    "fi": "Roskapostinestokoodi puuttuu tai on väärä.",
+    "sv": "Skräppostskyddskoden saknas eller är fel.",
+    "en": "The anti-spam code is missing or wrong.",
+}
+_MSG_DISABLED = {
+    "fi": "Olet estänyt tämän palvelun käytön mobiilivarmenteessasi.",
+    "sv": "Du har spärrat den här tjänsten i ditt mobilcertifikat.",
+    "en": "You have disabled this service for your Mobile ID.",
+}
+
+
+def _s(
+    code: int,
+    name: str,
+    error: type[AuthBrokerError] | None,
+    reason: str,
+    message: Mapping[str, str] = _MSG_GENERIC,
+) -> StatusInfo:
+    return StatusInfo(code, name, error, reason, message)
+
+
+#: Every status and fault code of the FiCom guideline, Appendix C (MID §3.6).
+STATUS: Mapping[int, StatusInfo] = {
+    s.code: s
+    for s in (
+        # Status values of MSS_SignatureResp / MSS_StatusResp.
+        _s(100, "REQUEST_OK", None, "pending", _MSG_PENDING),
+        _s(500, "SIGNATURE", None, "signature", _MSG_PENDING),
+        _s(501, "REVOKED_CERTIFICATE", UntrustedCertificate, "mid_revoked", _MSG_CERT),
+        _s(502, "VALID_SIGNATURE", None, "signature", _MSG_PENDING),
+        _s(503, "INVALID_SIGNATURE", InvalidSignature, "mid_invalid_signature", _MSG_SIGNATURE),
+        _s(504, "OUTSTANDING_TRANSACTION", None, "pending", _MSG_PENDING),
+        _s(505, "CONSTRAINT_MISMATCH", UntrustedCertificate, "mid_constraint", _MSG_CERT),
+        # Faults, env:Sender: our request was wrong (configuration) or the user unknown.
+        _s(101, "WRONG_PARAM", ProviderError, "mid_wrong_param"),
+        _s(102, "MISSING_PARAM", ProviderError, "mid_missing_param"),
+        _s(103, "WRONG_DATA_LENGTH", ProviderError, "mid_data_length"),
+        _s(104, "UNAUTHORIZED_ACCESS", ProviderError, "mid_unauthorized"),
+        _s(105, "UNKNOWN_CLIENT", ProviderError, "mid_no_mobile_id", _MSG_NO_MOBILE_ID),
+        _s(107, "INAPPROPRIATE_DATA", ProviderError, "mid_inappropriate_data"),
+        _s(108, "INCOMPATIBLE_INTERFACE", ProviderError, "mid_interface"),
+        _s(701, "ROAMING_HEADER_MISSING", ProviderError, "mid_roaming"),
+        _s(702, "ROAMING_INPUT_MISSING", ProviderError, "mid_roaming"),
+        _s(703, "ROAMING_INPUT_MISSING", ProviderError, "mid_roaming"),
+        _s(710, "ROAMING_INPUT_MISSING", ProviderError, "mid_roaming"),
+        _s(720, "VALIDITY_DATE_EXPIRED", Expired, "mid_expired", _MSG_EXPIRED),
+        # Faults, env:Receiver: the HMSSP, the phone or the user ended the transaction.
+        _s(109, "UNSUPPORTED_PROFILE", ProviderError, "mid_unsupported_profile"),
+        _s(208, "EXPIRED_TRANSACTION", Expired, "mid_expired", _MSG_EXPIRED),
+        _s(209, "OTA_ERROR", ProviderError, "mid_ota", _MSG_PHONE),
+        _s(401, "USER_CANCEL", UserCancelled, "mid_cancelled", _MSG_CANCEL),
+        _s(402, "PIN_NR_BLOCKED", AccessDenied, "mid_pin_blocked", _MSG_BLOCKED),
+        _s(403, "CARD_BLOCKED", AccessDenied, "mid_card_blocked", _MSG_BLOCKED),
+        _s(404, "NO_KEY_FOUND", ProviderError, "mid_no_mobile_id", _MSG_NO_MOBILE_ID),
+        _s(405, "NO_URL_FOUND", ProviderError, "mid_no_url"),
+        _s(406, "PB_SIGNATURE_PROCESS", ProviderError, "mid_signature_process", _MSG_PHONE),
+        _s(407, "REGISTRATION_NOK", ProviderError, "mid_registration"),
+        _s(422, "NO_CERT_FOUND", ProviderError, "mid_no_mobile_id", _MSG_NO_MOBILE_ID),
+        _s(423, "CRL_PB", ProviderError, "mid_crl"),
+        _s(424, "CRL_EXPIRED", ProviderError, "mid_crl"),
+        _s(425, "ERROR_CERTIFICATE", UntrustedCertificate, "mid_certificate", _MSG_CERT),
+        _s(750, "RE_SERVICE_UNAVAILABLE", ProviderUnavailable, "mid_unavailable", _MSG_UNAVAILABLE),
+        _s(
+            760,
+            "IDENTITY_ISSUER_UNAVAILABLE",
+            ProviderUnavailable,
+            "mid_unavailable",
+            _MSG_UNAVAILABLE,
+        ),
+        _s(770, "VE_SERVICE_UNAVAILABLE", ProviderUnavailable, "mid_unavailable", _MSG_UNAVAILABLE),
+        _s(780, "SERVICE_UNAVAILABLE", ProviderUnavailable, "mid_unavailable", _MSG_UNAVAILABLE),
+        _s(900, "INTERNAL_ERROR", ProviderError, "mid_internal"),
+    )
+}
+
+#: FiCom specifier codes that change the meaning for the user (MID §3.6).
+_SPECIFIERS: Mapping[int, StatusInfo] = {
+    1011: _s(1011, "INVALID_NOSPAM", InvalidInput, "mid_nospam", _MSG_NOSPAM),
+    1012: _s(1012, "MISSING_NOSPAM", InvalidInput, "mid_nospam", _MSG_NOSPAM),
+    1041: _s(1041, "PROFILE_DISABLED_BY_USER", AccessDenied, "mid_disabled", _MSG_DISABLED),
+    1042: _s(1042, "SERVICE_DISABLED_BY_USER", AccessDenied, "mid_disabled", _MSG_DISABLED),
+    2082: _s(2082, "USER_TIMEOUT", Expired, "mid_expired", _MSG_EXPIRED),
+    4021: _s(4021, "PIN_BLOCKED", AccessDenied, "mid_pin_blocked", _MSG_BLOCKED),
+}
+
+
+def status_error(code: int, specifier: int | None = None) -> AuthBrokerError:
+    """The typed error for a final failure code, with the localized user message.
+
+    ``details`` carries the numeric status and the fi/sv/en message (no personal
+    data), so a hosted page can show the MSSP's meaning in the user's language.
+    """
+    info = _SPECIFIERS.get(specifier or 0) or STATUS.get(code)
+    if info is None or info.error is None:
+        info = _s(code, "UNKNOWN", ProviderError, "mid_unknown_status")
+    details = {"status": code, "message": dict(info.message)}
+    if specifier:
+        details["specifier"] = specifier
+    error_class = info.error or ProviderError
+    return error_class(f"Mobile ID: {info.name}", code=info.reason, details=details)
+
+
+# --- MSISDN ---------------------------------------------------------------------------
+
+
+def normalize_msisdn(
+    value: str, *, region: str = "FI", allowed_regions: frozenset[str] = frozenset({"FI"})
+) -> str:
+    """A phone number typed by the user as E.164 (``+358401234567``), or InvalidInput.
+
+    FiCom requires international format with ``+`` (MID §3.2); numbers of other
+    regions are refused unless configured, as Mobiilivarmenne is issued by Finnish
+    operators.
+    """
+    if not isinstance(value, str) or not 3 <= len(value) <= 32:
+        raise InvalidInput("phone number is not valid", code="msisdn")
+    try:
+        number = phonenumbers.parse(value, region)
+    except phonenumbers.NumberParseException as exc:
+        raise InvalidInput("phone number is not valid", code="msisdn") from exc
+    if not phonenumbers.is_valid_number(number):
+        raise InvalidInput("phone number is not valid", code="msisdn")
+    if phonenumbers.region_code_for_number(number) not in allowed_regions:
+        raise InvalidInput("phone numbers of this country are not supported", code="msisdn")
+    kind = phonenumbers.number_type(number)
+    if kind not in (
+        phonenumbers.PhoneNumberType.MOBILE,
+        phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
+    ):
+        raise InvalidInput("not a mobile phone number", code="msisdn")
+    return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+
+
+# --- helpers --------------------------------------------------------------------------
+
+
+def _obj(value: Any, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise InvalidInput(f"MSSP response: {what} missing", code="mid_response")
+    return value
+
+
+def _code(value: Any) -> int | None:
+    """``"504"``, ``504``, ``"fi:_401"``, ``"env:Receiver"`` -> int or None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if 0 <= value < 100000 else None
+    if isinstance(value, str) and len(value) <= 64:
+        match = _STATUS_CODE.search(value)
+        if match:
+            return int(match.group(1))
+    return None
+
+
+def _instant(now: float) -> str:
+    return datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def _bool(config: ProviderConfig, key: str, default: bool) -> bool:
+    value = config.get(key, default)
+    if not isinstance(value, bool):
+        raise ConfigError("must be true or false", key=config.key(key))
+    return value
+
+
+def _number(config: ProviderConfig, key: str, default: float, low: float, high: float) -> float:
+    value = config.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+        raise ConfigError(f"must be a number in [{low}, {high}]", key=config.key(key))
+    return float(value)
+
+
+class MobiilivarmenneProvider:
+    """Finnish Mobile ID through one acquiring entity's REST endpoint."""
+
+    def __init__(self, config: ProviderConfig, settings: Settings) -> None:
+        self.config = config
+        self.info = ProviderInfo(
+            name=config.name,
+            protocol=config.protocol,
+            display_name=config.display_name,
+            loa=config.loa,
+            environment=config.environment,
+            country=config.country or "FI",
+            methods=("mobiilivarmenne",),
+        )
+        self.endpoint = str(config.require("endpoint"))
+        if not self.endpoint.startswith("https://") and not (
+            config.environment == "simulator" and self.endpoint.startswith("http://127.0.0.1")
+        ):
+            raise ConfigError("must be an https URL", key=config.key("endpoint"))
+        self.ap_id = str(config.require("ap_id"))
+        if not 3 <= len(self.ap_id) <= 128:
+            raise ConfigError("must be a URI of 3-128 characters", key=config.key("ap_id"))
+        self.ap_password = config.secret("ap_password") or ""
+        self.http_user = str(config.get("http_user", self.ap_id))
+        self.http_password = config.secret("http_password", required=False) or self.ap_password
+        profile = str(config.get("signature_profile", "authentication"))
+        self.signature_profile = SIGNATURE_PROFILES.get(profile, profile)
+        if self.signature_profile not in SIGNATURE_PROFILES.values():
+            raise ConfigError("unknown signature profile", key=config.key("signature_profile"))
+        self.mode = str(config.get("messaging_mode", "asynchClientServer"))
+        if self.mode not in _MESSAGING_MODES:
+            raise ConfigError(
+                f"must be one of {', '.join(_MESSAGING_MODES)}", key=config.key("messaging_mode")
+            )
+        # MID §3.1: default transaction timeout 5 min; first status query after 20 s,
+        # then every 5 s.
+        self.timeout = _number(config, "transaction_timeout", 180, 10, 600)
+        self.first_poll = _number(config, "first_poll_delay", 20, 0, 120)
+        self.interval = _number(config, "poll_interval", 5, 0.1, 60)
+        self.http_timeout = _number(config, "http_timeout", 15, 1, 120)
+        self.flow_ttl = float(config.get("flow_ttl", self.timeout + 60))
+        self.person_identity = _bool(config, "person_identity", False)
+        attrs = config.get("person_identity_attributes", ["hetu", "satu", "givenName", "surName"])
+        if not isinstance(attrs, list) or not all(isinstance(a, str) for a in attrs):
+            raise ConfigError(
+                "must be a list of names", key=config.key("person_identity_attributes")
+            )
+        self.person_attributes = [PERSON_ID + a for a in attrs]
+        usage = config.get("key_usage", None)
+        if usage is None:
+            usage = (
+                ["digital_signature"]
+                if self.signature_profile == SIGNATURE_PROFILES["authentication"]
+                else ["non_repudiation"]
+            )
+        if not isinstance(usage, list) or not set(usage) <= cms.KEY_USAGES:
+            raise ConfigError(
+                f"must be a list of {sorted(cms.KEY_USAGES)}", key=config.key("key_usage")
+            )
+        self.key_usage = frozenset(str(u) for u in usage)
+        self.strict_der = _bool(config, "strict_der", True)
+        self.region = str(config.get("default_region", "FI"))
+        self.allowed_regions = frozenset(str(r) for r in config.get("allowed_regions", ["FI"]))
+        self.max_per_msisdn = int(_number(config, "max_requests_per_msisdn", 3, 1, 1000))
+        self.max_per_ip = int(_number(config, "max_requests_per_ip", 30, 1, 100000))
+        self.rate_window = _number(config, "rate_window", 300, 1, 86400)
+        self.signing_skew = _number(config, "signing_time_skew", 300, 0, 3600)
+        sources = config.get("trust_anchors", [])
+        if isinstance(sources, str):
+            sources = [sources]
+        if not isinstance(sources, list) or not sources:
+            raise ConfigError(
+                "at least one Mobile ID CA certificate is required", key=config.key("trust_anchors")
+            )
+        base_dirs = [builtin_profiles_dir()]
+        self.anchors = load_certificate_sources(
+            sources, base_dirs=base_dirs, key=config.key("trust_anchors")
+        )
+        extra = config.get("intermediates", [])
+        self.intermediates = load_certificate_sources(
+            extra if isinstance(extra, list) else [extra],
+            base_dirs=base_dirs,
+            key=config.key("intermediates"),
+        )
+        cert_file = config.get("client_cert")
+        ca_file = config.get("ca_file")
+        self.mtls: MtlsConfig | None = None
+        if cert_file or ca_file:
+            self.mtls = MtlsConfig(
+                cert_file=str(cert_file) if cert_file else None,
+                key_file=str(config.get("client_key")) if config.get("client_key") else None,
+                key_password=config.secret("client_key_password", required=False),
+                ca_file=str(ca_file) if ca_file else None,
+            )
+        token = f"{self.http_user}:{self.http_password}".encode()
+        self._auth = "Basic " + base64.b64encode(token).decode()
+
+    # -- messages ------------------------------------------------------------------
+
+    def _post(self, payload: Mapping[str, Any], tag: str, timeout: float) -> HttpRequest:
+        return HttpRequest.post_json(
+            self.endpoint,
+            payload,
+            headers={"Authorization": self._auth, "Accept": "application/json"},
+            timeout=timeout,
+            mtls=self.mtls,
+            tag=tag,
+        )
+
+    def _ap_info(self, now: float) -> dict[str, str]:
+        # AP_TransID: NCName of at most 32 characters, unique per AP (MID §3.2).
+        return {
+            "AP_ID": self.ap_id,
+            "AP_PWD": self.ap_password,
+            "AP_TransID": "A" + secrets.token_hex(15),
+            "Instant": _instant(now),
+        }
+
+    def signature_request(
+        self,
+        *,
+        msisdn: str,
+        challenge: bytes,
+        event_id: str,
+        language: str,
+        now: float,
+        nospam: str = "",
+    ) -> dict[str, Any]:
+        """The ``MSS_SignatureReq`` JSON (MID §3.2, §3.4, §3.7)."""
+        services: list[dict[str, Any]] = [
+            {"Description": ADDITIONAL_SERVICE["event_id"], "EventID": {"Value": event_id}},
+            {
+                "Description": ADDITIONAL_SERVICE["no_spam"],
+                "NoSpamCode": {"Code": nospam, "Verify": "yes"},
+            },
+            {"Description": ADDITIONAL_SERVICE["user_lang"], "UserLang": {"Value": language}},
+        ]
+        ap_info = self._ap_info(now)
+        if self.person_identity:
+            # REST shape of the SAML AttributeQuery (ID = AP_TransID, Version 2.0).
+            services.append(
+                {
+                    "Description": ADDITIONAL_SERVICE["person_identity"],
+                    "AttributeQuery": {
+                        "ID": ap_info["AP_TransID"],
+                        "Version": "2.0",
+                        "Attributes": [{"Name": name} for name in self.person_attributes],
+                    },
+                }
+            )
+        return {
+            "MSS_SignatureReq": {
+                "MajorVersion": "1",
+                "MinorVersion": "1",
+                "MessagingMode": self.mode,
+                "TimeOut": str(int(self.timeout)),
+                "AP_Info": ap_info,
+                "MSSP_Info": {"MSSP_ID": {}},
+                "MobileUser": {"MSISDN": msisdn},
+                "DataToBeSigned": {
+                    "MimeType": "application/octet-stream",
+                    "Encoding": "base64",
+                    "Data": base64.b64encode(challenge).decode(),
+                },
+                "SignatureProfile": self.signature_profile,
+                "MSS_Format": MSS_FORMAT_PKCS7,
+                "AdditionalServices": services,
+            }
+        }
+
+    def _display(self, event_id: str, status: str = "outstanding") -> Display:
+        return Display(
+            message={k: v.format(code=event_id) for k, v in _MSG_PENDING.items()},
+            status=status,
+            verification_code=event_id,
+        )
+
+    def refresh(self, data: Mapping[str, Any], now: float) -> Display:
+        return self._display(str(data.get("event_id", "")))
+
+    # -- begin ---------------------------------------------------------------------
+
+    def begin(self, ctx: BeginContext) -> Gen[Next]:
+        raw = ctx.params.get("msisdn") or ctx.params.get("phone") or ""
+        msisdn = normalize_msisdn(raw, region=self.region, allowed_regions=self.allowed_regions)
+        nospam = ctx.params.get("nospam", "")
+        if nospam and not _NOSPAM.fullmatch(nospam):
+            raise InvalidInput("anti-spam code is not valid", code="mid_nospam")
+        # MID-01: limit pushes to one phone and from one client.
+        digest = hashlib.sha256(msisdn.encode()).hexdigest()[:32]
+        count = yield from store_incr(f"mid:rl:n:{digest}", self.rate_window)
+        if count > self.max_per_msisdn:
+            raise RateLimited(
+                "too many Mobile ID requests to this number", retry_after=self.rate_window
+            )
+        if ctx.client_ip:
+            count = yield from store_incr(f"mid:rl:ip:{ctx.client_ip}", self.rate_window)
+            if count > self.max_per_ip:
+                raise RateLimited("too many Mobile ID requests", retry_after=self.rate_window)
+        # MID-02: a fresh 256-bit challenge per flow; shown to nobody.
+        challenge = secrets.token_bytes(32)
+        event_id = "".join(secrets.choice(_EVENT_ALPHABET) for _ in range(4))
+        language = (
+            ctx.language[:2].lower() if ctx.language[:2].lower() in ("fi", "sv", "en") else "fi"
+        )
+        data: dict[str, Any] = {
+            "msisdn": msisdn,
+            "challenge": base64.b64encode(challenge).decode(),
+            "event_id": event_id,
+            "language": language,
+            "nospam": nospam,
+            "started": ctx.now,
+            "deadline": ctx.now + self.timeout + 30,
+            "interval": self.interval,
+        }
+        if self.mode == "synch":
+            # The synchronous request blocks until the user answers: send it from the
+            # first advance, after the browser has shown the event id.
+            data.update(sent=False, next_poll=ctx.now)
+            return Next(Poll(0.0, self._display(event_id)), data)
+        request = self.signature_request(
+            msisdn=msisdn,
+            challenge=challenge,
+            event_id=event_id,
+            language=language,
+            now=ctx.now,
+            nospam=nospam,
+        )
+        resp = yield from fetch(self._post(request, "mss_signature", self.http_timeout))
+        body = self._parse(resp, "MSS_SignatureResp")
+        self._check_echo(body, request["MSS_SignatureReq"], msisdn)
+        status, specifier = self._status(body)
+        if status != 100:
+            raise status_error(status, specifier)
+        transid = body.get("MSSP_TransID")
+        if not isinstance(transid, str) or not _NCNAME.fullmatch(transid):
+            raise InvalidInput("MSSP response: bad MSSP_TransID", code="mid_response")
+        data.update(sent=True, transid=transid, next_poll=ctx.now + self.first_poll)
+        return Next(Poll(self.first_poll, self._display(event_id)), data)
+
+    # -- advance -------------------------------------------------------------------
+
+    def advance(
+        self, ctx: AdvanceContext, data: Mapping[str, Any], params: Mapping[str, str]
+    ) -> Gen[Next | Identity]:
+        state = dict(data)
+        event_id = str(state["event_id"])
+        if ctx.now > float(state["deadline"]):
+            raise status_error(208)
+        if ctx.now < float(state["next_poll"]):
+            # Polled faster than the binding allows: answer without asking the MSSP.
+            wait = float(state["next_poll"]) - ctx.now
+            return Next(Poll(wait, self._display(event_id)), state)
+        challenge = base64.b64decode(state["challenge"])
+        if not state.get("sent"):
+            request = self.signature_request(
+                msisdn=state["msisdn"],
+                challenge=challenge,
+                event_id=event_id,
+                language=state["language"],
+                now=ctx.now,
+                nospam=state.get("nospam", ""),
+            )
+            resp = yield from fetch(
+                self._post(request, "mss_signature", self.timeout + self.http_timeout)
+            )
+            body = self._parse(resp, "MSS_SignatureResp")
+            self._check_echo(body, request["MSS_SignatureReq"], state["msisdn"])
+        else:
+            request = {
+                "MSS_StatusReq": {
+                    "MajorVersion": "1",
+                    "MinorVersion": "1",
+                    "AP_Info": self._ap_info(ctx.now),
+                    "MSSP_Info": {"MSSP_ID": {}},
+                    "MSSP_TransID": state["transid"],
+                }
+            }
+            resp = yield from fetch(self._post(request, "mss_status", self.http_timeout))
+            body = self._parse(resp, "MSS_StatusResp")
+            if "MSSP_TransID" in body and not (
+                isinstance(body["MSSP_TransID"], str)
+                and hmac.compare_digest(body["MSSP_TransID"], str(state["transid"]))
+            ):
+                raise InvalidInput("MSSP response for another transaction", code="mid_response")
+        status, specifier = self._status(body)
+        if status in (100, 504):
+            if not state.get("sent"):
+                raise InvalidInput(
+                    "MSSP answered a synchronous request as pending", code="mid_response"
+                )
+            state["next_poll"] = ctx.now + self.interval
+            return Next(Poll(self.interval, self._display(event_id)), state)
+        if status not in (500, 502):
+            raise status_error(status, specifier)
+        return self._identity(body, state, challenge, ctx.now)
+
+    # -- responses -----------------------------------------------------------------
+
+    def _parse(self, resp: HttpResponse, expected: str) -> dict[str, Any]:
+        if resp.status in (401, 403):
+            raise ProviderError("MSSP refused our credentials", code="mid_auth")
+        if resp.status >= 500 and resp.content_type != "application/json":
+            raise ProviderUnavailable("MSSP failed", code="mid_http")
+        if resp.status >= 400 and resp.content_type != "application/json":
+            raise ProviderError("MSSP refused the request", code="mid_http")
+        payload = resp.json_object()
+        if "Fault" in payload:
+            code, specifier = self._fault(payload["Fault"])
+            raise status_error(code, specifier)
+        if resp.status != 200:
+            raise ProviderError("MSSP refused the request", code="mid_http")
+        return _obj(payload.get(expected), expected)
+
+    @staticmethod
+    def _fault(fault: Any) -> tuple[int, int | None]:
+        """``Fault.Code.SubCode.Value`` = ``fi:_401``, nested SubCode = ``fi:4011`` (MID §3.6)."""
+        fault = _obj(fault, "Fault")
+        code_obj = fault.get("Code")
+        codes: list[int] = []
+        for _ in range(4):
+            if not isinstance(code_obj, dict):
+                break
+            sub = code_obj.get("SubCode")
+            if not isinstance(sub, dict):
+                break
+            value = _code(sub.get("Value"))
+            if value is not None:
+                codes.append(value)
+            code_obj = sub
+        if not codes:
+            return 900, None  # the binding's default when the fault names no code
+        specifier = codes[1] if len(codes) > 1 and codes[1] >= 1000 else None
+        return codes[0], specifier
+
+    @staticmethod
+    def _status(body: Mapping[str, Any]) -> tuple[int, int | None]:
+        status = _obj(body.get("Status"), "Status")
+        code = _code(_obj(status.get("StatusCode"), "StatusCode").get("Value"))
+        if code is None:
+            raise InvalidInput("MSSP response: bad status code", code="mid_response")
+        return code, None
+
+    @staticmethod
+    def _check_echo(body: Mapping[str, Any], request: Mapping[str, Any], msisdn: str) -> None:
+        """The response must answer *our* request (AP_TransID, MSISDN echoes, MID §3.5)."""
+        ap_info = body.get("AP_Info")
+        if isinstance(ap_info, dict) and "AP_TransID" in ap_info:
+            got = ap_info["AP_TransID"]
+            if not isinstance(got, str) or not hmac.compare_digest(
+                got, request["AP_Info"]["AP_TransID"]
+            ):
+                raise InvalidInput("MSSP response for another request", code="mid_response")
+        user = body.get("MobileUser")
+        if isinstance(user, dict) and "MSISDN" in user:
+            got = user["MSISDN"]
+            if not isinstance(got, str) or not hmac.compare_digest(got, msisdn):
+                raise InvalidInput("MSSP response for another user", code="mid_response")
+
+    def _identity(
+        self, body: Mapping[str, Any], state: Mapping[str, Any], challenge: bytes, now: float
+    ) -> Identity:
+        sig = _obj(body.get("MSS_Signature"), "MSS_Signature").get("Base64Signature")
+        if not isinstance(sig, str) or len(sig) > cms.MAX_CMS_BYTES * 2:
+            raise InvalidInput("MSSP response: signature missing", code="mid_response")
+        try:
+            der = base64.b64decode(sig.encode("ascii"), validate=True)
+        except (binascii.Error, UnicodeEncodeError) as exc:
+            raise InvalidInput("MSSP response: signature not base64", code="mid_response") from exc
+        result = cms.verify_signed_data(der, challenge, strict_der=self.strict_der)
+        at = datetime.fromtimestamp(now, UTC)
+        signer = result.signer
+        others = [c for c in result.certificates if c != signer]
+        cms.verify_signer_certificate(
+            signer, [*others, *self.intermediates], self.anchors, at=at, key_usage=self.key_usage
+        )
+        if result.signing_time is not None:
+            signed_at = result.signing_time.timestamp()
+            if (
+                not float(state["started"]) - self.signing_skew
+                <= signed_at
+                <= now + self.signing_skew
+            ):
+                raise InvalidSignature(
+                    "signing time outside the transaction", code="mid_signing_time"
+                )
+            if not signer.not_valid_before_utc <= result.signing_time <= signer.not_valid_after_utc:
+                raise UntrustedCertificate(
+                    "certificate not valid at signing time", code="cert_expired"
+                )
+        return self._build_identity(signer, body, state, at)
+
+    def _build_identity(
+        self,
+        cert: x509.Certificate,
+        body: Mapping[str, Any],
+        state: Mapping[str, Any],
+        at: datetime,
+    ) -> Identity:
+        def name_attr(oid: x509.ObjectIdentifier) -> str | None:
+            values = cert.subject.get_attributes_for_oid(oid)
+            return str(values[0].value) if values else None
+
+        attributes: dict[str, str] = {}
+        serial = name_attr(NameOID.SERIAL_NUMBER) or ""
+        # DVV-style subjects carry SATU in serialNumber (fi-ee.md §3.5, §4b.8).
+        satu_match = re.search(r"([0-9]{8}[0-9A-Y])$", serial.upper())
+        satu = satu_match.group(1) if satu_match and is_valid_satu(satu_match.group(1)) else None
+        if satu:
+            attributes["satu"] = satu
+        given = name_attr(NameOID.GIVEN_NAME)
+        family = name_attr(NameOID.SURNAME)
+        common = name_attr(NameOID.COMMON_NAME)
+        if common:
+            attributes["common_name"] = common
+        national_id: NationalId | None = None
+        person = self._person_identity(body)
+        if person:
+            if "hetu" in person:
+                national_id = NationalId.parse(person["hetu"], "FI")
+            if satu and "satu" in person and not hmac.compare_digest(person["satu"].upper(), satu):
+                raise InvalidInput(
+                    "PersonIdentity does not match the certificate", code="mid_person"
+                )
+            given = given or person.get("givenName")
+            family = family or person.get("surName")
+        fingerprint = cert.fingerprint(hashes.SHA256()).hex()
+        subject = satu or (national_id.value if national_id else "cert:" + fingerprint)
+        transid = str(state.get("transid", ""))
+        return Identity(
+            provider=self.info.name,
+            method="mobiilivarmenne",
+            subject=subject,
+            national_id=national_id,
+            loa=self.info.loa,
+            authenticated_at=at,
+            given_name=given,
+            family_name=family,
+            phone=str(state["msisdn"]),
+            attributes=attributes,
+            raw={
+                "mssp_transid": transid,
+                "certificate_fingerprint": fingerprint,
+                "certificate_issuer": cert.issuer.rfc4514_string(),
+                "signature_profile": self.signature_profile,
+            },
+        )
+
+    @staticmethod
+    def _person_identity(body: Mapping[str, Any]) -> dict[str, str]:
+        """Attributes of an ``…#personIdentity`` service response with status ``#ok``."""
+        out: dict[str, str] = {}
+        responses = body.get("ServiceResponses")
+        if not isinstance(responses, list):
+            return out
+        for entry in responses[:8]:
+            if not isinstance(entry, dict):
+                continue
+            if entry.get("Description") != ADDITIONAL_SERVICE["person_identity"]:
+                continue
+            status = entry.get("Status")
+            value = None
+            if isinstance(status, dict) and isinstance(status.get("StatusCode"), dict):
+                value = status["StatusCode"].get("Value")
+            if value not in (PERSON_ID + "ok", PERSON_ID + "partialFailure"):
+                continue
+            attributes = entry.get("Attributes")
+            if not isinstance(attributes, list):
+                continue
+            for attr in attributes[:32]:
+                if not isinstance(attr, dict):
+                    continue
+                name, val = attr.get("Name"), attr.get("Value")
+                if (
+                    isinstance(name, str)
+                    and name.startswith(PERSON_ID)
+                    and isinstance(val, str)
+                    and 0 < len(val) <= 128
+                ):
+                    out[name[len(PERSON_ID) :]] = val
+        return out
+
+
+def from_config(config: ProviderConfig, settings: Settings) -> MobiilivarmenneProvider:
+    """Registry entry point for protocol ``mobiilivarmenne``."""
+    return MobiilivarmenneProvider(config, settings)

@@ -1,0 +1,545 @@
+"""Mobiilivarmenne adapter against the simulated MSSP (MID-01..04).
+
+The simulator is a real peer: it validates the MSS_SignatureReq, makes genuine CMS
+signatures with per-user certificates of a test CA, and can be scripted per MSISDN
+to answer any status/fault code of the FiCom guideline or to put one defect into the
+signature. Time is injected (no sleeping): the clock jumps by the poll interval.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from authbroker import AsyncBroker, Broker, Done, Loa, Poll, Step
+from authbroker.audit import AuditLog, MemorySink
+from authbroker.cms import verify_signed_data
+from authbroker.config import load_config
+from authbroker.errors import (
+    AccessDenied,
+    AuthBrokerError,
+    ConfigError,
+    Expired,
+    InvalidInput,
+    InvalidSignature,
+    ProviderError,
+    RateLimited,
+    UntrustedCertificate,
+    UserCancelled,
+)
+from authbroker.flow import run_sync
+from authbroker.http import HttpRequest, HttpResponse, SyncDriver
+from authbroker.identity import Identity
+from authbroker.providers.base import AdvanceContext
+from authbroker.providers.mobiilivarmenne import (
+    ADDITIONAL_SERVICE,
+    STATUS,
+    MobiilivarmenneProvider,
+    from_config,
+    normalize_msisdn,
+    status_error,
+)
+from authbroker.simulators.mobiilivarmenne import MSSP
+from authbroker.store.memory import AsyncMemoryStore, MemoryStore
+
+NAME = "mobiilivarmenne"
+ANNA = "+358401234567"
+VILLE = "+358401234568"
+
+
+class Clock:
+    def __init__(self) -> None:
+        import time
+
+        self.t = time.time()
+
+    def __call__(self) -> float:
+        return self.t
+
+
+@pytest.fixture(scope="module")
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture(scope="module")
+def broker(clock: Clock) -> Iterator[Broker]:
+    b = Broker(load_config(environ={}), store=MemoryStore(), now=clock)
+    yield b
+    b.close()
+
+
+@pytest.fixture(autouse=True)
+def _real_time(clock: Clock) -> None:
+    """Tests jump the clock forward; the simulator signs with the real signing time."""
+    import time
+
+    clock.t = time.time()
+
+
+@pytest.fixture
+def mssp(broker: Broker) -> Iterator[MSSP]:
+    sim = broker.simulator(NAME)
+    assert sim is not None
+    m: MSSP = sim.extra["mssp"]
+    m.reset()
+    yield m
+    m.reset()
+
+
+def run_flow(broker: Broker, clock: Clock, msisdn: str = ANNA, **params: str) -> Step:
+    step = broker.begin(
+        NAME, params={"msisdn": msisdn, **params}, binding="b", client_ip="10.0.0.1"
+    )
+    for _ in range(20):
+        if not isinstance(step, Poll):
+            return step
+        clock.t += max(step.interval, 0.0) + 0.01
+        step = broker.advance(step.flow_id, {}, binding="b")
+    raise AssertionError("flow did not finish")
+
+
+# --- MSISDN ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "raw", ["040 1234567", "+358 40 123 4567", "0401234567", "+358401234567", "(040) 123-4567"]
+)
+def test_msisdn_normalized_to_e164(raw: str) -> None:
+    assert normalize_msisdn(raw) == "+358401234567"
+
+
+@pytest.mark.parametrize(
+    "raw", ["", "12", "abc", "+358 9 1234 5678", "+46701234567", "0" * 40, "+358401234567\n1"]
+)
+def test_bad_msisdn_refused(raw: str) -> None:
+    with pytest.raises(InvalidInput):
+        normalize_msisdn(raw)
+
+
+# --- end to end -----------------------------------------------------------------------
+
+
+def test_end_to_end_sync(broker: Broker, clock: Clock, mssp: MSSP) -> None:
+    mssp.script(ANNA, pending_polls=2)
+    step = broker.begin(NAME, params={"msisdn": "040 1234567"}, binding="b", language="fi")
+    assert isinstance(step, Poll)
+    code = step.display.verification_code
+    assert code and 4 <= len(code) <= 8 and code.isalnum()
+    assert code in step.display.message["fi"] and code in step.display.message["sv"]
+    assert step.interval == 1.0
+    # The same event id went to the MSSP (so the phone shows it), MID-02.
+    tx = list(mssp.transactions.values())[-1]
+    services = {s["Description"]: s for s in tx.request["AdditionalServices"]}
+    assert services[ADDITIONAL_SERVICE["event_id"]]["EventID"]["Value"] == code
+    assert len(tx.challenge) == 32
+    polls = 0
+    while isinstance(step, Poll):
+        clock.t += step.interval + 0.01
+        step = broker.advance(step.flow_id, {}, binding="b")
+        polls += 1
+    assert polls == 3  # two outstanding (504) answers, then the signature
+    assert isinstance(step, Done)
+    ident = step.identity
+    assert ident.national_id is not None
+    assert ident.national_id.country == "FI"
+    assert ident.national_id.value == "010170-960F"
+    assert ident.loa == Loa.HIGH
+    assert ident.method == "mobiilivarmenne"
+    assert ident.attributes["satu"] == "999020016"
+    assert ident.subject == "999020016"
+    assert (ident.given_name, ident.family_name) == ("ANNA", "DEMO")
+    assert ident.phone == ANNA
+
+
+def test_rsa_user_and_status_500_verified_too(broker: Broker, clock: Clock, mssp: MSSP) -> None:
+    mssp.script(VILLE, final_status=500)
+    done = run_flow(broker, clock, VILLE)
+    assert isinstance(done, Done)
+    assert done.identity.national_id is not None
+    assert done.identity.national_id.value == "150485-914A"
+
+
+async def test_end_to_end_async(clock: Clock) -> None:
+    sink = MemorySink()
+    broker = AsyncBroker(
+        load_config(environ={}), store=AsyncMemoryStore(), audit=AuditLog([sink]), now=clock
+    )
+    try:
+        step = await broker.begin(NAME, params={"msisdn": ANNA}, binding="b")
+        while isinstance(step, Poll):
+            clock.t += step.interval + 0.01
+            step = await broker.advance(step.flow_id, {}, binding="b")
+        assert isinstance(step, Done)
+        assert step.identity.national_id is not None
+        assert step.identity.national_id.value == "010170-960F"
+        assert "010170" not in repr(sink.events)
+    finally:
+        await broker.aclose()
+
+
+def _provider(broker: Broker, **overrides: Any) -> MobiilivarmenneProvider:
+    sim = broker.simulator(NAME)
+    assert sim is not None
+    cfg = broker.settings.provider(NAME).with_options(**{**sim.overrides, **overrides})
+    return from_config(cfg, broker.settings)
+
+
+def test_synch_messaging_mode(broker: Broker, clock: Clock, mssp: MSSP) -> None:
+    provider = _provider(broker, messaging_mode="synch")
+    b = Broker(broker.settings, store=MemoryStore(), providers={NAME: provider}, now=clock)
+    before = mssp.transactions.copy()
+    step = b.begin(NAME, params={"msisdn": ANNA})
+    assert isinstance(step, Poll) and step.display.verification_code
+    assert mssp.transactions == before  # nothing sent before the browser shows the code
+    done = b.advance(step.flow_id)
+    assert isinstance(done, Done)
+    assert done.identity.attributes["satu"] == "999020016"
+
+
+def test_polling_faster_than_interval_does_not_reach_mssp(
+    broker: Broker, clock: Clock, mssp: MSSP
+) -> None:
+    sim = broker.simulator(NAME)
+    assert sim is not None and sim.server is not None
+    step = broker.begin(NAME, params={"msisdn": ANNA}, binding="b")
+    assert isinstance(step, Poll)
+    count = sim.server.requests["/rest/service"]  # type: ignore[attr-defined]
+    again = broker.advance(step.flow_id, {}, binding="b")
+    assert isinstance(again, Poll)
+    assert 0 < again.interval <= 1.0
+    assert sim.server.requests["/rest/service"] == count  # type: ignore[attr-defined]
+
+
+def test_transaction_deadline_expires(broker: Broker, clock: Clock, mssp: MSSP) -> None:
+    mssp.script(ANNA, pending_polls=1000)
+    step = broker.begin(NAME, params={"msisdn": ANNA}, binding="b")
+    clock.t += 179
+    assert isinstance(broker.advance(step.flow_id, {}, binding="b"), Poll)
+    clock.t += 40
+    with pytest.raises(Expired):
+        broker.advance(step.flow_id, {}, binding="b")
+
+
+# --- every status code ----------------------------------------------------------------
+
+FINAL_CODES = sorted(c for c, info in STATUS.items() if info.error is not None)
+
+
+@pytest.mark.parametrize("code", FINAL_CODES)
+def test_every_status_code_maps_to_typed_error(
+    broker: Broker, clock: Clock, mssp: MSSP, code: int
+) -> None:
+    mssp.script(ANNA, outcome=code, pending_polls=1)
+    expected = STATUS[code].error
+    assert expected is not None
+    with pytest.raises(AuthBrokerError) as err:
+        run_flow(broker, clock)
+    assert type(err.value) is expected
+    assert err.value.code == STATUS[code].reason
+    message = err.value.details["message"]
+    assert set(message) == {"fi", "sv", "en"} and all(message.values())
+    assert err.value.details["status"] == code
+
+
+@pytest.mark.parametrize(
+    ("code", "specifier", "expected"),
+    [
+        (101, 1011, InvalidInput),
+        (101, 1012, InvalidInput),
+        (101, 1014, ProviderError),
+        (104, 1041, AccessDenied),
+        (208, 2082, Expired),
+        (401, 4011, UserCancelled),
+        (402, 4021, AccessDenied),
+        (105, 1052, ProviderError),
+        (900, 9001, ProviderError),
+    ],
+)
+def test_specifiers_at_request_time(
+    broker: Broker, clock: Clock, mssp: MSSP, code: int, specifier: int, expected: type[Exception]
+) -> None:
+    mssp.script(ANNA, outcome=code, specifier=specifier, at_request=True)
+    with pytest.raises(AuthBrokerError) as err:
+        broker.begin(NAME, params={"msisdn": ANNA})
+    assert type(err.value) is expected
+
+
+def test_named_mappings() -> None:
+    assert isinstance(status_error(401), UserCancelled)
+    assert isinstance(status_error(208), Expired)
+    assert isinstance(status_error(402), AccessDenied)
+    assert isinstance(status_error(403), AccessDenied)
+    assert isinstance(status_error(501), UntrustedCertificate)
+    assert isinstance(status_error(105), ProviderError)
+    assert type(status_error(12345)) is ProviderError  # unknown codes fail closed
+
+
+def test_unknown_number_looks_like_no_mobile_id(broker: Broker, mssp: MSSP) -> None:
+    """MID-01: a number without Mobile ID and an unknown one are indistinguishable."""
+    with pytest.raises(ProviderError) as unknown:
+        broker.begin(NAME, params={"msisdn": "+358409999999"})
+    mssp.script(ANNA, outcome=404, at_request=True)
+    with pytest.raises(ProviderError) as nokey:
+        broker.begin(NAME, params={"msisdn": ANNA})
+    assert unknown.value.code == nokey.value.code == "mid_no_mobile_id"
+    assert str(unknown.value) != ""  # messages differ only by the internal status name
+    assert unknown.value.details["message"] == nokey.value.details["message"]
+    assert "+358" not in str(unknown.value) + repr(unknown.value.details)
+
+
+def test_nospam_code(broker: Broker, clock: Clock, mssp: MSSP) -> None:
+    mssp.users[ANNA].nospam = "Secret7"
+    with pytest.raises(InvalidInput) as err:
+        broker.begin(NAME, params={"msisdn": ANNA})
+    assert err.value.code == "mid_nospam"
+    with pytest.raises(InvalidInput):
+        broker.begin(NAME, params={"msisdn": ANNA, "nospam": "Wrong12"})
+    assert isinstance(run_flow(broker, clock, ANNA, nospam="Secret7"), Done)
+
+
+# --- signature defects (MID-03) -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("misbehave", "error", "code"),
+    [
+        ("forge", InvalidSignature, "cms_signature"),
+        ("wrong_data", InvalidSignature, "cms_content"),
+        ("other_challenge", InvalidSignature, "cms_content"),
+        ("untrusted_ca", UntrustedCertificate, "untrusted_issuer"),
+        ("expired_cert", UntrustedCertificate, "cert_expired"),
+        ("wrong_key_usage", UntrustedCertificate, "key_usage"),
+        ("no_attrs", InvalidInput, "cms_no_attrs"),
+        ("two_signers", InvalidInput, "cms_signers"),
+        ("sid_mismatch", InvalidSignature, "cms_signature"),
+        ("not_der", InvalidInput, "cms_not_der"),
+    ],
+)
+def test_signature_defects_rejected(
+    broker: Broker, clock: Clock, mssp: MSSP, misbehave: str, error: type[Exception], code: str
+) -> None:
+    assert isinstance(run_flow(broker, clock), Done)  # a previous challenge exists
+    mssp.script(ANNA, misbehave=misbehave)
+    with pytest.raises(error) as err:
+        run_flow(broker, clock)
+    assert type(err.value) is error
+    assert getattr(err.value, "code", None) == code
+
+
+def test_detached_signature_over_other_data_rejected(mssp: MSSP) -> None:
+    """Detached CMS: only the message digest binds the challenge."""
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.serialization import pkcs7
+
+    user = mssp.users[ANNA]
+    detached = (
+        pkcs7.PKCS7SignatureBuilder()
+        .set_data(b"another challenge")
+        .add_signer(user.cert, user.key, hashes.SHA256())
+        .sign(
+            serialization.Encoding.DER,
+            [pkcs7.PKCS7Options.Binary, pkcs7.PKCS7Options.DetachedSignature],
+        )
+    )
+    with pytest.raises(InvalidSignature) as err:
+        verify_signed_data(detached, b"the challenge we sent")
+    assert err.value.code == "cms_digest"
+    assert verify_signed_data(detached, b"another challenge").signer == user.cert
+
+
+def test_sha1_digest_refused(mssp: MSSP) -> None:
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.serialization import pkcs7
+
+    user = mssp.users[VILLE]
+    der = (
+        pkcs7.PKCS7SignatureBuilder()
+        .set_data(b"x")
+        .add_signer(user.cert, user.key, hashes.SHA512())
+        .sign(serialization.Encoding.DER, [pkcs7.PKCS7Options.Binary])
+    )
+    assert verify_signed_data(der, b"x").digest_algorithm == "sha512"
+    with pytest.raises(InvalidInput) as err:
+        verify_signed_data(der, b"x", allowed_digests=frozenset({"sha256"}))
+    assert err.value.code == "cms_digest_alg"
+
+
+# --- configuration and abuse limits ---------------------------------------------------
+
+
+def test_trust_anchors_required(broker: Broker) -> None:
+    with pytest.raises(ConfigError) as err:
+        _provider(broker, trust_anchors=[])
+    assert err.value.key == "providers.mobiilivarmenne.trust_anchors"
+
+
+def test_wrong_ap_password_is_provider_error(broker: Broker, mssp: MSSP) -> None:
+    provider = _provider(broker, ap_password="wrong")
+    b = Broker(broker.settings, store=MemoryStore(), providers={NAME: provider})
+    with pytest.raises(ProviderError) as err:
+        b.begin(NAME, params={"msisdn": ANNA})
+    assert err.value.code == "mid_auth"
+
+
+def test_rate_limit_per_msisdn(broker: Broker, mssp: MSSP) -> None:
+    provider = _provider(broker, max_requests_per_msisdn=2)
+    b = Broker(broker.settings, store=MemoryStore(), providers={NAME: provider})
+    b.begin(NAME, params={"msisdn": ANNA})
+    b.begin(NAME, params={"msisdn": "040 1234567"})  # same number, other spelling
+    before = len(mssp.transactions)
+    with pytest.raises(RateLimited):
+        b.begin(NAME, params={"msisdn": ANNA})
+    assert len(mssp.transactions) == before  # no push reached the phone
+    b.begin(NAME, params={"msisdn": VILLE})  # other numbers unaffected
+
+
+def test_production_profile_requires_deployment_settings() -> None:
+    settings = load_config(
+        environ={"AUTHBROKER_SECRET_KEYS": "k" * 40},
+        overrides={"broker": {"environment": "production"}, "providers": {NAME: {}}},
+    )
+    with pytest.raises(ConfigError):
+        from_config(settings.provider(NAME), settings)
+
+
+# --- fuzz: arbitrary MSSP answers only ever raise AuthBrokerError ---------------------
+
+
+class _Canned(SyncDriver):
+    def __init__(self, response: HttpResponse) -> None:
+        super().__init__()
+        self.response = response
+
+    def send(self, req: HttpRequest) -> HttpResponse:
+        return self.response
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(
+            st.sampled_from(
+                [
+                    "MSS_StatusResp",
+                    "Status",
+                    "StatusCode",
+                    "Value",
+                    "MSS_Signature",
+                    "Base64Signature",
+                    "MSSP_TransID",
+                    "Fault",
+                    "Code",
+                    "SubCode",
+                    "ServiceResponses",
+                    "Description",
+                    "Attributes",
+                    "Name",
+                    "AP_Info",
+                    "MobileUser",
+                    "MSISDN",
+                ]
+            ),
+            inner,
+            max_size=5,
+        )
+    ),
+    max_leaves=20,
+)
+
+_VALID_CACHE: dict[str, Any] = {}
+
+
+def _state(broker: Broker, clock: Clock) -> tuple[MobiilivarmenneProvider, dict[str, Any], bytes]:
+    """A real pending flow state and a genuine signature over its challenge."""
+    if "state" not in _VALID_CACHE:
+        provider = broker.provider(NAME)
+        assert isinstance(provider, MobiilivarmenneProvider)
+        sim = broker.simulator(NAME)
+        assert sim is not None
+        mssp: MSSP = sim.extra["mssp"]
+        data = {
+            "msisdn": ANNA,
+            "challenge": base64.b64encode(b"c" * 32).decode(),
+            "event_id": "ABCD",
+            "language": "fi",
+            "nospam": "",
+            "started": clock.t,
+            "deadline": clock.t + 10_000,
+            "interval": 1.0,
+            "sent": True,
+            "transid": "T1",
+            "next_poll": 0,
+        }
+        _VALID_CACHE["state"] = (provider, data, mssp.sign(mssp.users[ANNA], b"c" * 32))
+    return _VALID_CACHE["state"]  # type: ignore[no-any-return]
+
+
+def _advance(
+    provider: MobiilivarmenneProvider, data: dict[str, Any], resp: HttpResponse, now: float
+) -> object:
+    ctx = AdvanceContext(flow_id="f" * 43, now=now)
+    return run_sync(provider.advance(ctx, data, {}), _Canned(resp), MemoryStore())
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    body=_json,
+    status=st.sampled_from([200, 400, 401, 500, 502]),
+    ctype=st.sampled_from(["application/json", "text/html"]),
+)
+def test_fuzzed_mssp_json_raises_only_typed_errors(
+    broker: Broker, clock: Clock, body: Any, status: int, ctype: str
+) -> None:
+    provider, data, _ = _state(broker, clock)
+    resp = HttpResponse(status, {"content-type": ctype}, json.dumps(body).encode())
+    try:
+        result = _advance(provider, dict(data), resp, clock.t)
+    except AuthBrokerError:
+        return
+    assert not isinstance(result, Identity)  # random JSON never yields an identity
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    position=st.integers(min_value=0, max_value=10_000),
+    value=st.integers(min_value=0, max_value=255),
+    truncate=st.booleans(),
+    code=st.sampled_from(["500", "502", 502, "fi:_502"]),
+)
+def test_mutated_signature_raises_only_typed_errors(
+    broker: Broker, clock: Clock, position: int, value: int, truncate: bool, code: object
+) -> None:
+    provider, data, der = _state(broker, clock)
+    raw = bytearray(der)
+    pos = position % len(raw)
+    if truncate:
+        raw = raw[:pos]
+    else:
+        raw[pos] = value
+    body = {
+        "MSS_StatusResp": {
+            "MSSP_TransID": "T1",
+            "Status": {"StatusCode": {"Value": code}},
+            "MSS_Signature": {"Base64Signature": base64.b64encode(bytes(raw)).decode()},
+        }
+    }
+    resp = HttpResponse(200, {"content-type": "application/json"}, json.dumps(body).encode())
+    try:
+        result = _advance(provider, dict(data), resp, clock.t)
+    except AuthBrokerError:
+        assert bytes(raw) != der
+        return
+    assert isinstance(result, Identity)  # only the genuine bytes (or a no-op change)
+    assert bytes(raw) == der
