@@ -129,8 +129,11 @@ def test_identity_to_dict_masks_unless_asked() -> None:
     assert public["subject"] == "su******"
     assert "raw" not in public
     assert "xyz" not in repr(public)
+    assert public["phone"] == "+358*******67"
+    assert public["email"] == "m***@example.fi"
     full = ident.to_dict(show_personal_data=True)
     assert full["national_id"]["value"] == "131052-308T"
+    assert full["phone"] == "+358401234567"
     assert full["subject"] == "subject-1234567890"
 
 

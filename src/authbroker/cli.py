@@ -14,12 +14,13 @@ catches the callback on a loopback listener.
 from __future__ import annotations
 
 import json
+import secrets
 import threading
 import time
 import webbrowser
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, NoReturn
 from urllib.parse import parse_qsl, urlsplit
 
@@ -45,6 +46,7 @@ from .errors import (
 from .flow import AutoPost, Challenge, Done, Poll, Redirect, Step
 from .http import HttpRequest, HttpResponse, SyncDriver
 from .redact import redact_body, redact_url
+from .simulators.autopilot import Autopilot
 from .simulators.server import LoopbackServer, SimRequest, SimResponse
 
 __all__ = ["main"]
@@ -209,32 +211,43 @@ def run_flow(
     interactive: bool,
     language: str,
     timeout: float,
+    client_ip: str = "127.0.0.1",
+    person: str | None = None,
 ) -> Done:
-    """Drive one flow to its end; the terminal stands in for the browser."""
+    """Drive one flow to its end; the terminal stands in for the browser.
+
+    In the simulator the :class:`Autopilot` also stands in for the user.
+    """
     catcher = Catcher()
-    binding = "cli-" + str(time.time_ns())
+    binding = "cli-" + secrets.token_urlsafe(16)
     deadline = time.monotonic() + timeout
-    client = httpx.Client(follow_redirects=False, timeout=10.0)
+    pilot: Autopilot | None = None
+    if simulated:
+        protocol = broker.settings.provider(provider).protocol
+        pilot = Autopilot(protocol, broker.simulator(provider), person)
+        params = pilot.prepare(params)
     step: Step = broker.begin(
         provider,
         params=params,
         binding=binding,
         language=language,
         origin=broker.settings.base_url,
+        client_ip=client_ip,
     )
-    sim = broker.simulator(provider) if simulated else None
-    with _listener(catcher) if not simulated else _nullctx() as server:
+    with (
+        httpx.Client(follow_redirects=False, timeout=10.0) as client,
+        _listener(catcher) if not simulated else _nullctx() as server,
+    ):
         while not isinstance(step, Done):
             if time.monotonic() > deadline:
                 broker.cancel(step.flow_id, binding=binding)
                 raise Expired("the flow timed out in the terminal", code="cli_timeout")
             if isinstance(step, Redirect | AutoPost):
                 if simulated:
-                    method, url, data = (
-                        ("GET", step.url, None)
-                        if isinstance(step, Redirect)
-                        else ("POST", step.url, step.fields)
-                    )
+                    if isinstance(step, Redirect):
+                        method, url, data = "GET", step.url, None
+                    else:
+                        method, url, data = "POST", step.url, dict(step.fields)
                     got = browse_to_callback(
                         client, method, url, broker.settings.callback_base, data
                     )
@@ -253,18 +266,16 @@ def run_flow(
                     got = catcher.params
                 step = broker.advance(step.flow_id, got, binding=binding, language=language)
             elif isinstance(step, Challenge):
-                make_token = sim.extra.get("make_token") if sim else None
-                if make_token is None:
+                if pilot is None:
                     raise ConfigError(
                         "Web eID needs a browser with the Web eID extension; "
                         "use --env simulator or the web demo",
                         key="flow",
                     )
-                token = make_token(broker.settings.base_url, step.nonce)
+                token = pilot.sign_challenge(broker.settings.base_url, step.nonce)
                 step = broker.advance(step.flow_id, {"token": token}, binding=binding)
             elif isinstance(step, Poll):
-                step = _poll(broker, step, binding, console, language, deadline)
-    client.close()
+                step = _poll(broker, step, binding, console, language, deadline, pilot)
     return step
 
 
@@ -274,7 +285,13 @@ def _nullctx() -> Iterator[None]:
 
 
 def _poll(
-    broker: Broker, step: Poll, binding: str, console: Console, language: str, deadline: float
+    broker: Broker,
+    step: Poll,
+    binding: str,
+    console: Console,
+    language: str,
+    deadline: float,
+    pilot: Autopilot | None,
 ) -> Step:
     """Poll a decoupled flow, redrawing the animated QR every second."""
     current: Step = step
@@ -293,6 +310,8 @@ def _poll(
             message = display.message.get(language) or display.message.get("en") or ""
             panel.append(f"⠿ {message} [{display.hint_code or display.status}]")
             live.update(panel)
+            if pilot is not None:
+                pilot.on_poll(replace(display, qr=qr))
             if time.monotonic() > deadline:
                 broker.cancel(current.flow_id, binding=binding)
                 raise Expired("the flow timed out", code="cli_timeout")
@@ -338,6 +357,15 @@ def cli() -> None:
 @click.option("--language", default="en", show_default=True, help="fi, sv or en.")
 @click.option("--timeout", default=180.0, show_default=True, help="Seconds before giving up.")
 @click.option("--no-browser", is_flag=True, help="Print the URL instead of opening a browser.")
+@click.option(
+    "--client-ip",
+    default="127.0.0.1",
+    show_default=True,
+    help="End-user IP reported to providers that need it (BankID).",
+)
+@click.option(
+    "--person", default=None, help="Simulator only: the test person who acts (id, MSISDN...)."
+)
 def flow_cmd(
     provider: str,
     env: str,
@@ -349,6 +377,8 @@ def flow_cmd(
     language: str,
     timeout: float,
     no_browser: bool,
+    client_ip: str,
+    person: str | None,
 ) -> None:
     """Run the whole PROVIDER flow in the terminal and print the normalized Identity."""
     console = _console(json_mode)
@@ -366,6 +396,8 @@ def flow_cmd(
                 interactive=not no_browser,
                 language=language,
                 timeout=timeout,
+                client_ip=client_ip,
+                person=person,
             )
     except AuthBrokerError as exc:
         _fail(console, exc)

@@ -13,6 +13,7 @@ hidden), so logging an identity by accident does not leak the number.
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -165,7 +166,9 @@ class Identity:
         return f"{self.provider}/{self.method} {nid} loa={self.loa.name.lower()}"
 
     def to_dict(self, *, show_personal_data: bool = False) -> dict[str, Any]:
-        """JSON-ready view; the identity number is masked unless asked for."""
+        """JSON-ready view; identifiers (number, subject, phone, email, identifier-like
+        attributes) are masked unless asked for. Names stay: they are what a person
+        checks to see the right account was used."""
         nid = None
         if self.national_id is not None:
             nid = {
@@ -185,7 +188,27 @@ class Identity:
             "given_name": self.given_name,
             "family_name": self.family_name,
             "birthdate": self.birthdate.isoformat() if self.birthdate else None,
-            "email": self.email,
-            "phone": self.phone,
-            "attributes": dict(self.attributes),
+            "email": self.email if show_personal_data else _mask_email(self.email),
+            "phone": self.phone if show_personal_data else _mask_phone(self.phone),
+            "attributes": {
+                k: v if show_personal_data or not _LONG_DIGITS.search(v) else national_ids.mask(v)
+                for k, v in self.attributes.items()
+            },
         }
+
+
+#: Attribute values with a run of digits this long are identifiers (SATU, serials).
+_LONG_DIGITS = re.compile(r"\d{6,}")
+
+
+def _mask_phone(phone: str | None) -> str | None:
+    if not phone:
+        return phone
+    return phone[:4] + "*" * max(0, len(phone) - 6) + phone[-2:]
+
+
+def _mask_email(email: str | None) -> str | None:
+    if not email or "@" not in email:
+        return email
+    local, _, domain = email.partition("@")
+    return f"{local[:1]}***@{domain}"

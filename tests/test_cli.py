@@ -1,0 +1,135 @@
+"""The `authbroker` command: flows against every simulator, exit codes, redaction."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from authbroker.cli import cli, main
+from authbroker.config import load_config
+from authbroker.identity import NationalId
+from authbroker.redact import redact_body, redact_text, redact_url
+
+PROVIDERS = sorted(load_config(environ={}).providers)
+ID_PATTERN = re.compile(r"\b\d{6}[-+A-FU-Y]\d{3}[0-9A-Y]\b|\b\d{11,12}\b")
+
+
+def test_every_builtin_provider_is_listed() -> None:
+    expected = {
+        "ftn",
+        "bankid-no",
+        "tara",
+        "broker-oidc",
+        "bankid-se",
+        "mobiilivarmenne",
+        "web-eid",
+    }
+    assert expected <= set(PROVIDERS)
+    assert any(p.startswith("tupas-") for p in PROVIDERS)
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_flow_simulator_json_for_every_provider(provider: str) -> None:
+    result = CliRunner().invoke(
+        cli,
+        ["flow", provider, "--env", "simulator", "--json", "--timeout", "60"],
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["provider"] == provider
+    assert data["loa"] in ("substantial", "high")
+    nid = data["national_id"]
+    assert nid is not None and nid["country"] in ("FI", "EE", "SE", "NO")
+    # Masked by default: the full number never reaches the terminal.
+    assert "*" in nid["value"]
+    assert not ID_PATTERN.search(result.stdout)
+
+
+def test_show_personal_data_prints_a_valid_number() -> None:
+    result = CliRunner().invoke(
+        cli, ["flow", "ftn", "--json", "--show-personal-data"], catch_exceptions=False
+    )
+    assert result.exit_code == 0, result.output
+    nid = json.loads(result.stdout)["national_id"]
+    assert NationalId.parse(nid["value"], nid["country"]).value == nid["value"]
+
+
+def test_verbose_shows_messages_redacted() -> None:
+    result = CliRunner().invoke(cli, ["flow", "ftn", "--verbose"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "→ GET" in out or "→ POST" in out
+    assert "token" in out  # the token request is shown...
+    assert not re.search(r"eyJ[\w-]{10,}\.", out)  # ...but no JWT in it
+    assert not ID_PATTERN.search(out)
+
+
+def test_exit_code_1_when_authentication_fails(capsys: pytest.CaptureFixture[str]) -> None:
+    # A BankID test user scripted to cancel in the app.
+    code = main(["flow", "bankid-se", "--person", "197203154567", "--timeout", "60"])
+    assert code == 1
+    assert "UserCancelled" in capsys.readouterr().out
+
+
+def test_exit_code_2_for_usage_and_config_errors(tmp_path: Path) -> None:
+    assert main(["flow", "no-such-provider"]) == 2
+    assert main(["flow", "ftn", "--param", "novalue"]) == 2
+    assert main(["check-config", str(tmp_path / "missing.toml")]) == 2
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[broker]\nenvironment = "staging"\n')
+    assert main(["check-config", str(bad)]) == 2
+    assert main(["no-such-command"]) == 2
+
+
+def test_check_config_reports_exact_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = tmp_path / "authbroker.toml"
+    cfg.write_text(
+        '[broker]\nenvironment = "production"\nbase_url = "https://app.example"\n'
+        '[providers.ftn]\nclient_id = "x"\n'
+    )
+    monkeypatch.setenv("AUTHBROKER_SECRET_KEYS", "k" * 40)
+    result = CliRunner().invoke(cli, ["check-config", str(cfg)])
+    assert result.exit_code != 0
+    assert "providers.ftn." in result.output
+
+
+def test_check_config_ok_for_embedded_defaults() -> None:
+    assert main(["check-config"]) == 0
+
+
+def test_providers_json_with_health() -> None:
+    result = CliRunner().invoke(cli, ["providers", "--json"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    rows = {r["name"]: r for r in json.loads(result.stdout)}
+    assert set(rows) == set(PROVIDERS)
+    ftn_checks = {c["check"]: c["ok"] for c in rows["ftn"]["checks"]}
+    assert ftn_checks.get("discovery") is True
+
+
+def test_help_for_every_command() -> None:
+    runner = CliRunner()
+    for command in cli.commands:
+        result = runner.invoke(cli, [command, "--help"])
+        assert result.exit_code == 0
+        assert "Usage:" in result.output
+
+
+# --- redaction --------------------------------------------------------------------
+
+
+def test_redaction_helpers() -> None:
+    url = "https://op/cb?code=abc123&state=s&iss=https%3A%2F%2Fop&B02K_CUSTID=131052-308T"
+    red = redact_url(url)
+    assert "abc123" not in red and "131052-308T" not in red and "iss=https" in red
+    body = b'{"id_token":"eyJhbGciOi.eyJzdWIi.sig","personalNumber":"199001010017","x":1}'
+    out = redact_body(body)
+    assert "eyJ" not in out and "199001010017" not in out and '"x": 1' in out
+    assert redact_body(b"grant_type=authorization_code&code=XYZ&code_verifier=V") == (
+        "grant_type=authorization_code&code=%3C3+chars%3E&code_verifier=%3C1+chars%3E"
+    )
+    assert "38001085718" not in redact_text("serial PNOEE-38001085718")
