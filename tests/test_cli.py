@@ -133,3 +133,69 @@ def test_redaction_helpers() -> None:
         "grant_type=authorization_code&code=%3C3+chars%3E&code_verifier=%3C1+chars%3E"
     )
     assert "38001085718" not in redact_text("serial PNOEE-38001085718")
+
+
+# --- keys -------------------------------------------------------------------------
+
+
+def test_keys_generate_rotate_jwks(tmp_path: Path) -> None:
+    runner = CliRunner()
+    path = tmp_path / "rp.json"
+    result = runner.invoke(cli, ["keys", "generate", "--out", str(path)])
+    assert result.exit_code == 0, result.output
+    public = json.loads(result.stdout)
+    assert {k["use"] for k in public["keys"]} == {"sig", "enc"}
+    assert all("d" not in k for k in public["keys"])  # public only
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    assert runner.invoke(cli, ["keys", "generate", "--out", str(path)]).exit_code == 2
+    first_kids = [k["kid"] for k in public["keys"]]
+    rotated = json.loads(runner.invoke(cli, ["keys", "rotate", str(path)]).stdout)
+    kids = [k["kid"] for k in rotated["keys"]]
+    assert len(kids) == 4 and set(first_kids) <= set(kids) and kids[:2] != first_kids
+    again = json.loads(runner.invoke(cli, ["keys", "rotate", str(path)]).stdout)
+    assert len(again["keys"]) == 4 and not set(first_kids) & {k["kid"] for k in again["keys"]}
+    listed = json.loads(runner.invoke(cli, ["keys", "jwks", str(path)]).stdout)
+    assert listed == again
+
+
+def test_keys_for_tokens_are_eddsa(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        cli, ["keys", "generate", "--for", "tokens", "--out", str(tmp_path / "t.json")]
+    )
+    assert result.exit_code == 0
+    (key,) = json.loads(result.stdout)["keys"]
+    assert key["kty"] == "OKP" and key["alg"] == "EdDSA"
+
+
+# --- link -------------------------------------------------------------------------
+
+
+def test_link_issue_open_verify(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AUTHBROKER_SECRET_KEYS", raising=False)
+    store = ["--store", f"sqlite:///{tmp_path}/links.db"]
+    runner = CliRunner()
+    issued = runner.invoke(
+        cli, ["link", "issue", "u-1", "0401234567", "invoice:approve", "inv-42", *store]
+    )
+    assert issued.exit_code == 0, issued.output
+    url = issued.stdout.strip()
+    assert url.startswith("http://127.0.0.1:8000/auth/link/")
+    assert "inv-42" not in url and "0401234567" not in url  # nothing personal in the URL
+    opened = runner.invoke(cli, ["link", "open", url, *store])
+    assert opened.exit_code == 0, opened.output
+    challenge = json.loads(opened.stdout)
+    assert challenge["masked_phone"].endswith("67") and "0401234567" not in opened.stdout
+    code = re.search(r"#(\d{6,})", opened.stderr)
+    assert code is not None
+    wrong = "0" * len(code.group(1)) if code.group(1) != "0" * len(code.group(1)) else "1" * 6
+    assert (
+        runner.invoke(cli, ["link", "verify", challenge["challenge_id"], wrong, *store]).exit_code
+        == 1
+    )
+    ok = runner.invoke(cli, ["link", "verify", challenge["challenge_id"], code.group(1), *store])
+    assert ok.exit_code == 0, ok.output
+    assert json.loads(ok.stdout)["resource"] == "inv-42"
+    replay = runner.invoke(
+        cli, ["link", "verify", challenge["challenge_id"], code.group(1), *store]
+    )
+    assert replay.exit_code == 1 and "AlreadyUsed" in replay.output

@@ -45,6 +45,8 @@ from .errors import (
 )
 from .flow import AutoPost, Challenge, Done, Poll, Redirect, Step
 from .http import HttpRequest, HttpResponse, SyncDriver
+from .keys_cli import group as keys_group
+from .links_cli import group as link_group
 from .redact import redact_body, redact_url
 from .simulators.autopilot import Autopilot
 from .simulators.server import LoopbackServer, SimRequest, SimResponse
@@ -573,17 +575,8 @@ def demo_cmd(host: str, port: int) -> None:
         raise _Exit(EXIT_AUTH)
 
 
-def _register_optional_groups() -> None:
-    """Command groups whose modules may not be installed (extras) or written yet."""
-    for module_name in ("keys_cli", "links_cli"):
-        try:
-            module = __import__(f"authbroker.{module_name}", fromlist=["group"])
-        except ImportError:
-            continue
-        cli.add_command(module.group)
-
-
-_register_optional_groups()
+cli.add_command(keys_group)
+cli.add_command(link_group)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -596,7 +589,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_AUTH
     except click.ClickException as exc:
         exc.show()
-        return EXIT_USAGE
+        return exc.exit_code
     except click.exceptions.Exit as exc:
         return int(exc.exit_code or 0)
     return EXIT_OK
