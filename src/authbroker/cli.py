@@ -215,6 +215,7 @@ def run_flow(
     timeout: float,
     client_ip: str = "127.0.0.1",
     person: str | None = None,
+    user_delay: float = 0.0,
 ) -> Done:
     """Drive one flow to its end; the terminal stands in for the browser.
 
@@ -226,7 +227,7 @@ def run_flow(
     pilot: Autopilot | None = None
     if simulated:
         protocol = broker.settings.provider(provider).protocol
-        pilot = Autopilot(protocol, broker.simulator(provider), person)
+        pilot = Autopilot(protocol, broker.simulator(provider), person, user_delay)
         params = pilot.prepare(params)
     step: Step = broker.begin(
         provider,
@@ -368,6 +369,12 @@ def cli() -> None:
 @click.option(
     "--person", default=None, help="Simulator only: the test person who acts (id, MSISDN...)."
 )
+@click.option(
+    "--user-delay",
+    default=0.0,
+    show_default=True,
+    help="Simulator only: seconds the simulated user waits before scanning the QR.",
+)
 def flow_cmd(
     provider: str,
     env: str,
@@ -381,6 +388,7 @@ def flow_cmd(
     no_browser: bool,
     client_ip: str,
     person: str | None,
+    user_delay: float,
 ) -> None:
     """Run the whole PROVIDER flow in the terminal and print the normalized Identity."""
     console = _console(json_mode)
@@ -400,6 +408,7 @@ def flow_cmd(
                 timeout=timeout,
                 client_ip=client_ip,
                 person=person,
+                user_delay=user_delay,
             )
     except AuthBrokerError as exc:
         _fail(console, exc)

@@ -10,6 +10,7 @@ simulator verifies it as the BankID app would.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,7 +32,10 @@ class Autopilot:
     protocol: str
     simulator: RunningSimulator | None
     person: str | None = None
+    #: Seconds the simulated user waits before scanning / opening the app.
+    delay: float = 0.0
     _scanned: bool = field(default=False, init=False)
+    _since: float | None = field(default=None, init=False)
 
     def prepare(self, params: Mapping[str, str]) -> dict[str, str]:
         """Configure the simulator for an unattended run; return the begin parameters."""
@@ -56,6 +60,11 @@ class Autopilot:
             return
         sim = self.simulator.extra.get("simulator")
         if sim is None:
+            return
+        now = time.monotonic()
+        if self._since is None:
+            self._since = now
+        if now - self._since < self.delay:
             return
         person = self.person or BANKID_SE_USER
         if display.qr:
