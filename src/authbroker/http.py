@@ -5,6 +5,10 @@ values; it never opens a socket. The broker hands the requests to a
 :class:`SyncDriver` (WSGI, CLI) or :class:`AsyncDriver` (ASGI). That keeps one
 implementation of each protocol and makes protocol code testable without a network.
 
+Single flight: concurrent identical GETs marked ``shareable`` (JWKS, discovery) share
+one network request, so a key rotation seen by a burst of logins costs the provider
+one fetch (security requirements R-07).
+
 Retries: only connection failures of idempotent requests are retried. A POST that
 reached the server may have had effect (a BankID order, an SMS), so it is never sent
 twice behind the caller's back.
@@ -12,8 +16,10 @@ twice behind the caller's back.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import ssl
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -22,7 +28,7 @@ from urllib.parse import urlencode
 
 import httpx
 
-from .errors import InvalidInput, ProviderUnavailable
+from .errors import AuthBrokerError, InvalidInput, ProviderUnavailable
 
 __all__ = [
     "AsyncDriver",
@@ -69,6 +75,9 @@ class HttpRequest:
     timeout: float = 10.0
     mtls: MtlsConfig | None = None
     tag: str = ""
+    #: Concurrent identical GETs may share one network request (single flight).
+    #: Only for public documents (JWKS, discovery) whose answer is the same for all.
+    shareable: bool = False
 
     @classmethod
     def get(cls, url: str, *, headers: Mapping[str, str] | None = None, **kw: Any) -> HttpRequest:
@@ -155,6 +164,12 @@ class _DriverBase:
         return 1 + (self.retries if req.method.upper() in IDEMPOTENT_METHODS else 0)
 
 
+def _flight_key(req: HttpRequest) -> tuple[object, ...] | None:
+    if not req.shareable or req.method.upper() != "GET" or req.body:
+        return None
+    return (req.url, tuple(sorted(req.headers.items())), req.mtls)
+
+
 def _unavailable(req: HttpRequest, exc: Exception) -> ProviderUnavailable:
     kind = "timeout" if isinstance(exc, httpx.TimeoutException) else "connect"
     return ProviderUnavailable(
@@ -170,6 +185,8 @@ class SyncDriver(_DriverBase):
     def __init__(self, *, retries: int = 2, backoff: float = 0.2) -> None:
         super().__init__(retries=retries, backoff=backoff)
         self._clients: dict[MtlsConfig | None, httpx.Client] = {}
+        self._flights: dict[tuple[object, ...], _Flight] = {}
+        self._flight_lock = threading.Lock()
 
     def _client(self, req: HttpRequest) -> httpx.Client:
         client = self._clients.get(req.mtls)
@@ -179,6 +196,33 @@ class SyncDriver(_DriverBase):
         return client
 
     def send(self, req: HttpRequest) -> HttpResponse:
+        key = _flight_key(req)
+        if key is None:
+            return self._send(req)
+        with self._flight_lock:
+            flight = self._flights.get(key)
+            leader = flight is None
+            if flight is None:
+                flight = self._flights[key] = _Flight()
+        if not leader:
+            flight.done.wait(req.timeout * (1 + self.retries) + 1)
+            if flight.response is not None:
+                return flight.response
+            if flight.error is not None:
+                raise flight.error
+            return self._send(req)
+        try:
+            flight.response = self._send(req)
+            return flight.response
+        except AuthBrokerError as exc:
+            flight.error = exc
+            raise
+        finally:
+            with self._flight_lock:
+                self._flights.pop(key, None)
+            flight.done.set()
+
+    def _send(self, req: HttpRequest) -> HttpResponse:
         attempts = self._attempts(req)
         for attempt in range(attempts):
             try:
@@ -211,6 +255,7 @@ class AsyncDriver(_DriverBase):
     def __init__(self, *, retries: int = 2, backoff: float = 0.2) -> None:
         super().__init__(retries=retries, backoff=backoff)
         self._clients: dict[MtlsConfig | None, httpx.AsyncClient] = {}
+        self._flights: dict[tuple[object, ...], asyncio.Future[HttpResponse]] = {}
 
     def _client(self, req: HttpRequest) -> httpx.AsyncClient:
         client = self._clients.get(req.mtls)
@@ -220,8 +265,35 @@ class AsyncDriver(_DriverBase):
         return client
 
     async def send(self, req: HttpRequest) -> HttpResponse:
-        import asyncio
+        key = _flight_key(req)
+        if key is None:
+            return await self._send(req)
+        flight = self._flights.get(key)
+        if flight is not None:
+            try:
+                return await asyncio.shield(flight)
+            except asyncio.CancelledError:
+                if flight.cancelled():  # the leader was cancelled, not us: go alone
+                    return await self._send(req)
+                raise
+        flight = asyncio.get_running_loop().create_future()
+        self._flights[key] = flight
+        try:
+            response = await self._send(req)
+        except asyncio.CancelledError:
+            flight.cancel()
+            raise
+        except BaseException as exc:
+            flight.set_exception(exc)
+            flight.exception()  # mark retrieved: there may be no joiner
+            raise
+        else:
+            flight.set_result(response)
+            return response
+        finally:
+            self._flights.pop(key, None)
 
+    async def _send(self, req: HttpRequest) -> HttpResponse:
         attempts = self._attempts(req)
         for attempt in range(attempts):
             try:
@@ -252,6 +324,15 @@ class AsyncDriver(_DriverBase):
         for client in self._clients.values():
             await client.aclose()
         self._clients.clear()
+
+
+@dataclass(slots=True)
+class _Flight:
+    """One in-flight shareable request and what came of it."""
+
+    done: threading.Event = field(default_factory=threading.Event)
+    response: HttpResponse | None = None
+    error: AuthBrokerError | None = None
 
 
 def _too_large() -> InvalidInput:

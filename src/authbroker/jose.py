@@ -1043,9 +1043,9 @@ class JwksCache:
 
     The cache is sans-I/O: :meth:`key_for` and :meth:`verify_jwt` yield the GET
     (tag ``"jwks"``) and are driven by :func:`authbroker.flow.run_sync` or
-    :func:`~authbroker.flow.run_async`. Concurrent callers are not coalesced here
-    (a generator cannot wait on another's effect); the rate limit bounds the
-    fetches regardless.
+    :func:`~authbroker.flow.run_async`. Callers that meet an unknown kid while a
+    forced refetch is in flight join it rather than being refused; the GET is marked
+    ``shareable`` so the driver turns all of them into one network request.
     """
 
     def __init__(
@@ -1070,6 +1070,7 @@ class JwksCache:
         self._keys: KeySet | None = None
         self._expires_at = 0.0
         self._last_forced: float | None = None
+        self._forcing_since: float | None = None
         #: Number of JWKS fetches started (for tests and metrics).
         self.fetch_count = 0
 
@@ -1085,6 +1086,7 @@ class JwksCache:
             headers={"Accept": "application/json"},
             timeout=self.timeout,
             tag="jwks",
+            shareable=True,
         )
         response = yield from fetch(request)
         if response.status != 200:
@@ -1129,10 +1131,22 @@ class JwksCache:
             if fetched:
                 raise KeyNotFound("no key with this kid", code="unknown_kid") from exc
         now = self._now()
-        if self._last_forced is not None and now - self._last_forced < self.min_refetch_interval:
+        joining = self._forcing_since is not None and now - self._forcing_since < self.timeout
+        if (
+            not joining
+            and self._last_forced is not None
+            and now - self._last_forced < self.min_refetch_interval
+        ):
             raise KeyNotFound("no key with this kid", code="unknown_kid")
+        # Callers arriving while a forced refetch is in flight join it: their GET is
+        # marked shareable, so the driver sends one request for all of them.
+        if not joining:
+            self._forcing_since = now
         self._last_forced = now
-        keys = yield from self._fetch()
+        try:
+            keys = yield from self._fetch()
+        finally:
+            self._forcing_since = None
         try:
             return keys._select(kid, alg, use, private=False)
         except KeyNotFound as exc:

@@ -325,7 +325,9 @@ def parse_options(config: ProviderConfig) -> OidcOptions:
         raise ConfigError("must include openid", key=config.key("scopes"))
     profile = config.get("claims_profile")
     if profile is not None and profile not in PROFILE_MODULES:
-        raise ConfigError(f"must be one of {', '.join(PROFILE_MODULES)}", key=config.key("claims_profile"))
+        raise ConfigError(
+            f"must be one of {', '.join(PROFILE_MODULES)}", key=config.key("claims_profile")
+        )
     typ = config.get("request_object_typ", "oauth-authz-req+jwt")
     return OidcOptions(
         issuer=issuer,
@@ -682,6 +684,7 @@ class OidcProvider:
                 headers={"Accept": "application/json"},
                 timeout=opts.timeout,
                 tag="discovery",
+                shareable=True,
             )
         )
         if resp.status != 200:
