@@ -63,6 +63,7 @@ EVENT_NAMES = frozenset(
         "session.ended",
         "api.authenticated",
         "api.denied",
+        "web.error",
     }
 )
 

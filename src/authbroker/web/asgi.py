@@ -1,0 +1,183 @@
+"""ASGI 3 adapter: a thin shell around :class:`~authbroker.web.core.WebCore`.
+
+Requests under the route prefix (``/auth``) are served by the core's hosted pages
+and endpoints; every other HTTP request passes the core's guard first and reaches
+the application with ``scope["auth"]`` and ``scope["user"]`` set (Starlette's
+convention: ``request.auth`` / ``request.user``) to the same
+:class:`~authbroker.web.core.Principal`. No framework is needed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+from typing import Any
+
+from ..broker import AsyncBroker
+from ..errors import AuthBrokerError
+from ..identity import Identity
+from ..sessions import AsyncSessionManager
+from .core import (
+    MAX_BODY,
+    Guard,
+    Rule,
+    WebCore,
+    WebRequest,
+    WebResponse,
+    drive_async,
+)
+
+__all__ = ["AuthMiddleware"]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+_log = logging.getLogger("authbroker.web")
+
+
+class AuthMiddleware:
+    """``AuthMiddleware(app, broker=AsyncBroker(...), rules=[...])``.
+
+    ``sessions`` defaults to an :class:`AsyncSessionManager` on the broker's store and
+    secret keys; ``links`` (:class:`authbroker.links.AsyncDirectLinks`) and ``tokens``
+    (:class:`authbroker.tokens.AsyncTokenIssuer`) enable the direct-link routes and
+    the bearer guard. Remaining keyword arguments go to :class:`WebCore`.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        broker: AsyncBroker,
+        sessions: AsyncSessionManager | None = None,
+        links: Any = None,
+        tokens: Any = None,
+        rules: Sequence[Rule] = (),
+        default_guard: Guard | None = None,
+        user_for: Callable[[Identity], str] | None = None,
+        link_landing: Callable[[str, str], str] | None = None,
+        trusted_proxies: Sequence[str] = (),
+        simulator_helpers: bool | None = None,
+        mobile_audience: str | None = None,
+        home: str = "/",
+    ) -> None:
+        self.app = app
+        self.core = WebCore(
+            broker.settings,
+            rules=rules,
+            default_guard=default_guard,
+            user_for=user_for,
+            link_landing=link_landing,
+            trusted_proxies=trusted_proxies,
+            simulator_helpers=simulator_helpers,
+            mobile_audience=mobile_audience,
+            home=home,
+        )
+        if sessions is None:
+            sessions = AsyncSessionManager(
+                broker.store, broker.settings.secret_keys, policy=self.core.policy
+            )
+        self.broker = broker
+        self.sessions = sessions
+        self.services: dict[str, Any] = {
+            "broker": broker,
+            "sessions": sessions,
+            "links": links,
+            "tokens": tokens,
+        }
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        path = str(scope.get("path", ""))
+        headers: dict[str, str] = {}
+        for raw_name, raw_value in scope.get("headers", []):
+            name = raw_name.decode("latin-1").lower()
+            value = raw_value.decode("latin-1")
+            headers[name] = (
+                f"{headers[name]}; {value}"
+                if name == "cookie" and name in headers
+                else (headers[name] + ", " + value if name in headers else value)
+            )
+        client = scope.get("client")
+        peer = str(client[0]) if client else None
+        req = WebRequest(
+            method=str(scope.get("method", "GET")).upper(),
+            path=path,
+            query_string=bytes(scope.get("query_string", b"")).decode("latin-1"),
+            headers=headers,
+            client_ip=self.core.client_ip(peer, headers),
+        )
+        if scope["type"] == "http" and self.core.is_auth_path(path):
+            body = await _read_body(receive)
+            if body is None:
+                await _send(send, WebResponse.json({"error": "body_too_large"}, 413))
+                return
+            req = WebRequest(req.method, req.path, req.query_string, headers, body, req.client_ip)
+            lang = self.core.language(req)
+            json_route = path.startswith(self.core.prefix + "/poll/") or path.startswith(
+                self.core.prefix + "/qr/"
+            )
+            try:
+                response: WebResponse = await drive_async(self.core.handle(req), self.services)
+            except AuthBrokerError as exc:  # a service failed outside a handler's try
+                response = self.core.error_page(exc, lang, json_body=json_route)
+            except Exception:  # WEB-04 last resort: generic page, no traceback
+                _log.exception("unexpected error in an auth route")
+                _audit_internal(self.broker, req)
+                response = self.core.internal_error(lang, json_body=json_route)
+            await _send(send, response)
+            return
+        try:
+            outcome = await drive_async(self.core.guard(req), self.services)
+        except AuthBrokerError as exc:
+            await _send(send, WebResponse.json({"error": exc.code}, exc.http_status))
+            return
+        if outcome.response is not None:
+            await _send(send, outcome.response)
+            return
+        scope["auth"] = outcome.principal
+        scope["user"] = outcome.principal
+        scope["authbroker.principal"] = outcome.principal
+        await self.app(scope, receive, send)
+
+
+async def _read_body(receive: Receive) -> bytes | None:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk = bytes(message.get("body", b""))
+        size += len(chunk)
+        if size > MAX_BODY:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+async def _send(send: Send, response: WebResponse) -> None:
+    headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in response.headers]
+    if not any(k.lower() == "content-length" for k, _ in response.headers):
+        headers.append((b"content-length", str(len(response.body)).encode()))
+    await send({"type": "http.response.start", "status": response.status, "headers": headers})
+    await send({"type": "http.response.body", "body": response.body})
+
+
+def _audit_internal(broker: Any, req: WebRequest) -> None:
+    with contextlib.suppress(Exception):  # auditing must not mask the original failure
+        broker.audit.emit(
+            "web.error",
+            "failure",
+            client_ip=req.client_ip,
+            reason="internal",
+            details={"path": req.path.split("/")[1:3]},
+        )

@@ -1,0 +1,337 @@
+"""``authbroker demo``: a small accounting app on Starlette with every provider simulated.
+
+What it shows:
+
+* the hosted login pages at ``/auth/`` for every built-in provider, each talking to
+  its simulator (FTN and the other OIDC providers show the simulator's consent page;
+  Swedish BankID shows the animated QR and a "simulator: scan" button; Web eID signs
+  with the simulator's test card);
+* ``/me``: the normalized identity and the access level of the current session;
+* ``/books``: a full-access page (strong identification, LoA substantial);
+* an invoice-approval direct link, issued at start-up and printed on the home page;
+  opening it texts a one-time code to the demo phone — read it on ``/outbox``
+  (demo only: a real deployment sends the SMS through a gateway);
+* ``/api/mobile/invoices``: a mobile API route that takes only bearer tokens
+  (``POST /demo/mobile-token`` hands one out for the demo account).
+
+Everything lives in memory; nothing leaves 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+import socket
+import tempfile
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+import jinja2
+import markupsafe
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from ..broker import AsyncBroker
+from ..config import Settings, load_config
+from ..identity import Loa
+from ..links import AsyncDirectLinks
+from ..sms.outbox import OutboxMessage, OutboxSender
+from ..store.memory import AsyncMemoryStore
+from .asgi import AuthMiddleware
+from .core import PUBLIC, Principal, require, require_bearer, route, security_headers
+
+__all__ = ["DEMO_PHONE", "DEMO_USER", "DemoServices", "create_app", "running", "serve"]
+
+DEMO_USER = "acct-demo"
+DEMO_PHONE = "+358401234567"
+DEMO_INVOICE = "INV-1001"
+MOBILE_SCOPE = "invoices:read"
+
+INVOICES: dict[str, dict[str, str]] = {
+    "INV-1001": {"supplier": "Paperitehdas Oy", "amount": "1 240,00 EUR", "due": "2025-12-31"},
+    "INV-1002": {"supplier": "Kahvila Aroma Ab", "amount": "86,50 EUR", "due": "2025-12-15"},
+}
+
+_TEMPLATES = {
+    "base": """<!doctype html><html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{ title }} · Demo accounting</title>
+<style nonce="{{ nonce }}">
+body{font:16px/1.5 system-ui,sans-serif;margin:0;background:#f4f6fa;color:#1d2433}
+header{background:#0b5cad;color:#fff;padding:.8rem 1.5rem;display:flex;gap:1.2rem;
+align-items:center}
+header a{color:#fff} main{max-width:48rem;margin:1.5rem auto;background:#fff;padding:1.5rem;
+border-radius:12px} code,pre{background:#eef1f6;padding:.15rem .3rem;border-radius:4px;
+word-break:break-all;white-space:pre-wrap} table{border-collapse:collapse}
+td,th{padding:.3rem .8rem;border-bottom:1px solid #dde3ee;text-align:left}
+.btn{padding:.5rem 1rem;border-radius:6px;border:1px solid #0b5cad;background:#0b5cad;color:#fff}
+</style></head><body><header><strong>Demo accounting</strong><a href="/">Home</a>
+<a href="/me">Me</a><a href="/books">Books</a><a href="/outbox">SMS outbox</a>
+<a href="/auth/">Log in</a>
+{% if principal.is_authenticated and principal.csrf_token %}
+<form method="post" action="/auth/logout" style="margin:0">
+<input type="hidden" name="csrf" value="{{ principal.csrf_token }}">
+<button class="btn" id="logout">Log out</button></form>{% endif %}
+</header><main>{{ content }}</main></body></html>""",
+    "home": """<h1>Demo accounting</h1>
+<p>Signed in as: <strong id="who">{{ principal.display_name or "nobody" }}</strong>
+(<span id="level">{{ principal.access_level }}</span>)</p>
+<ul><li><a href="/auth/" id="login">Identify yourself</a>
+(every provider runs on its simulator)</li>
+<li><a href="/books">Books</a> — needs strong identification</li>
+<li>Invoice approval direct link for {{ invoice }} (sent to the supplier contact by e-mail
+in real life):<br><a id="direct-link" href="{{ link }}">{{ link }}</a></li>
+<li><a href="/outbox">SMS outbox</a> — where the one-time codes go (demo only)</li></ul>""",
+    "me": """<h1>Who am I</h1>
+<table><tr><th>Access level</th><td id="access-level">{{ principal.access_level }}</td></tr>
+<tr><th>Kind</th><td id="kind">{{ principal.kind }}</td></tr>
+<tr><th>User</th><td>{{ principal.user_id or "" }}</td></tr>
+{% if principal.kind == "link" %}<tr><th>Scope</th><td>{{ principal.scope }}
+{{ principal.resource }}</td></tr>{% endif %}</table>
+{% if identity %}<h2>Normalized identity</h2><table id="identity">
+{% for k, v in identity %}<tr><th>{{ k }}</th><td>{{ v }}</td></tr>{% endfor %}</table>
+{% endif %}""",
+    "books": """<h1>Books</h1><p id="books">General ledger for {{ principal.display_name }}.</p>
+<table><tr><th>Account</th><th>Balance</th></tr><tr><td>1910 Bank</td><td>12 400,00</td></tr>
+<tr><td>2871 Payables</td><td>-1 326,50</td></tr></table>""",
+    "invoice": """<h1>Invoice {{ id }}</h1>
+<table><tr><th>Supplier</th><td>{{ inv.supplier }}</td></tr>
+<tr><th>Amount</th><td>{{ inv.amount }}</td></tr><tr><th>Due</th><td>{{ inv.due }}</td></tr>
+<tr><th>Status</th><td id="status">{{ status }}</td></tr></table>
+<form method="post" action="/invoices/{{ id }}/approve">
+<input type="hidden" name="csrf" value="{{ principal.csrf_token or '' }}">
+<p><button class="btn" id="approve">Approve invoice</button></p></form>
+<p>Access: <span id="access-level">{{ principal.access_level }}</span></p>""",
+    "outbox": """<h1>SMS outbox (demo only)</h1>
+<p>Messages the demo "sent". A real deployment uses an SMS gateway.</p>
+<table id="outbox"><tr><th>To</th><th>Code</th><th>Message</th></tr>
+{% for m in messages %}<tr><td>{{ m.to }}</td><td class="otp-code">{{ m.code() or "" }}</td>
+<td><pre>{{ m.body }}</pre></td></tr>{% endfor %}</table>""",
+}
+
+_ENV = jinja2.Environment(
+    loader=jinja2.DictLoader(_TEMPLATES), autoescape=True, undefined=jinja2.StrictUndefined
+)
+
+
+@dataclass
+class DemoServices:
+    """The demo's live objects (tests reach the simulators and the outbox here)."""
+
+    settings: Settings
+    broker: AsyncBroker
+    links: AsyncDirectLinks
+    outbox: OutboxSender
+    tokens: Any
+    link_url: str = ""
+    approvals: dict[str, str] = field(default_factory=dict)
+    tmpdir: str = ""
+
+
+def _page(template: str, title: str, principal: Principal, code: int = 200, **ctx: Any) -> Response:
+    nonce = secrets.token_urlsafe(16)
+    content = _ENV.get_template(template).render(principal=principal, **ctx)
+    body = _ENV.get_template("base").render(
+        title=title,
+        nonce=nonce,
+        principal=principal,
+        content=markupsafe.Markup(content),  # noqa: S704 - rendered with autoescape above
+    )
+    headers = dict(security_headers(nonce, referrer="same-origin"))
+    return HTMLResponse(body, status_code=code, headers=headers)
+
+
+def _principal(request: Request) -> Principal:
+    value = request.scope.get("auth")
+    assert isinstance(value, Principal)
+    return value
+
+
+def _make_tokens(base_url: str, folder: str) -> Any:
+    from ..credential_store import CredentialStore
+    from ..tokens import AsyncTokenIssuer, TokenIssuer
+
+    store = CredentialStore(f"sqlite:///{Path(folder) / 'credentials.db'}")
+    issuer = TokenIssuer(
+        store,
+        issuer=base_url,
+        audience=base_url + "/api/mobile",
+        mobile_scopes=[MOBILE_SCOPE],
+    )
+    return AsyncTokenIssuer(issuer)
+
+
+def create_app(
+    base_url: str = "http://127.0.0.1:8000",
+    *,
+    settings: Settings | None = None,
+    echo: bool = False,
+) -> Starlette:
+    """The demo as an ASGI app; ``base_url`` must be where it is reachable."""
+    settings = settings or load_config(
+        environment="simulator", overrides={"broker": {"base_url": base_url}}
+    )
+    broker = AsyncBroker(settings, store=AsyncMemoryStore())
+    tmpdir = tempfile.mkdtemp(prefix="authbroker-demo-")
+
+    def print_sms(message: OutboxMessage) -> None:
+        print(f"[demo SMS to {message.to}] {message.body!r}")
+
+    outbox = OutboxSender(echo=print_sms if echo else None)
+    links = AsyncDirectLinks(
+        broker.store,
+        outbox,
+        secret_keys=settings.secret_keys,
+        base_url=settings.base_url,
+        link_path=settings.route_prefix + "/link",
+        service_name="Demo accounting",
+    )
+    services = DemoServices(
+        settings=settings,
+        broker=broker,
+        links=links,
+        outbox=outbox,
+        tokens=_make_tokens(settings.base_url, tmpdir),
+        tmpdir=tmpdir,
+    )
+
+    async def home(request: Request) -> Response:
+        return _page(
+            "home", "Home", _principal(request), link=services.link_url, invoice=DEMO_INVOICE
+        )
+
+    async def me(request: Request) -> Response:
+        principal = _principal(request)
+        identity = [(k, v) for k, v in principal.identity.items() if v not in (None, {}, "")]
+        return _page("me", "Me", principal, identity=identity)
+
+    async def books(request: Request) -> Response:
+        return _page("books", "Books", _principal(request))
+
+    async def invoice(request: Request) -> Response:
+        invoice_id = request.path_params["invoice"]
+        inv = INVOICES.get(invoice_id)
+        if inv is None:
+            return _page("books", "Not found", _principal(request), code=404)
+        principal = _principal(request)
+        if request.method == "POST":
+            # Plain urlencoded parsing: Starlette's form parser needs python-multipart.
+            form = parse_qs((await request.body())[:4096].decode("utf-8", "replace"))
+            csrf = form.get("csrf", [])
+            if len(csrf) != 1 or not principal.csrf_ok(csrf[0]):
+                return JSONResponse({"error": "csrf"}, status_code=403)
+            services.approvals[invoice_id] = principal.user_id or ""
+            return RedirectResponse(f"/invoices/{invoice_id}", status_code=303)
+        status = "approved" if invoice_id in services.approvals else "waiting for approval"
+        return _page("invoice", invoice_id, principal, id=invoice_id, inv=inv, status=status)
+
+    async def outbox_page(request: Request) -> Response:
+        messages = list(reversed(outbox.messages))
+        return _page("outbox", "SMS outbox", _principal(request), messages=messages)
+
+    async def mobile_invoices(request: Request) -> Response:
+        principal = _principal(request)
+        return JSONResponse(
+            {"user": principal.user_id, "invoices": sorted(INVOICES), "scopes": principal.scopes}
+        )
+
+    async def mobile_token(request: Request) -> Response:
+        pair = await services.tokens.issue(DEMO_USER, device_id="demo-device")
+        return JSONResponse(pair.to_response(), headers={"cache-control": "no-store"})
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        services.link_url = await links.issue(
+            DEMO_USER, DEMO_PHONE, "invoice:approve", DEMO_INVOICE, ttl=7 * 86400, language="en"
+        )
+        try:
+            yield
+        finally:
+            await links.aclose()
+            await broker.aclose()
+
+    app = Starlette(
+        routes=[
+            Route("/", home),
+            Route("/me", me),
+            Route("/books", books),
+            Route("/invoices/{invoice}", invoice, methods=["GET"]),
+            Route("/invoices/{invoice}/approve", invoice, methods=["POST"]),
+            Route("/outbox", outbox_page),
+            Route("/api/mobile/invoices", mobile_invoices),
+            Route("/demo/mobile-token", mobile_token, methods=["POST"]),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.demo = services
+    app.add_middleware(
+        AuthMiddleware,
+        broker=broker,
+        links=links,
+        tokens=services.tokens,
+        mobile_audience=settings.base_url + "/api/mobile",
+        rules=[
+            route("/", PUBLIC),
+            route("/me", PUBLIC),
+            route("/outbox", PUBLIC),
+            route("/demo/mobile-token", PUBLIC),
+            route("/books", require(loa=Loa.SUBSTANTIAL)),
+            route("/invoices/{invoice}", require(scope="invoice:approve", resource="{invoice}")),
+            route(
+                "/invoices/{invoice}/approve",
+                require(scope="invoice:approve", resource="{invoice}"),
+            ),
+            route("/api/mobile/*", require_bearer(MOBILE_SCOPE)),
+        ],
+        link_landing=lambda scope, resource: f"/invoices/{resource}",
+    )
+    return app
+
+
+def _bound_socket(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    return sock
+
+
+def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Run the demo until Ctrl-C (``authbroker demo`` / ``make demo``)."""
+    import uvicorn
+
+    app = create_app(f"http://{host}:{port}", echo=True)
+    print(f"Demo accounting on http://{host}:{port}/  (Ctrl-C stops)")
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+@contextlib.contextmanager
+def running(host: str = "127.0.0.1") -> Iterator[tuple[str, Starlette]]:
+    """Serve the demo with uvicorn on a free port in a background thread (tests)."""
+    import uvicorn
+
+    sock = _bound_socket(host, 0)
+    port = sock.getsockname()[1]
+    base_url = f"http://{host}:{port}"
+    app = create_app(base_url)
+    config = uvicorn.Config(app, log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the demo server did not start")
+        time.sleep(0.05)
+    try:
+        yield base_url, app
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()

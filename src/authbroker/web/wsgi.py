@@ -1,0 +1,150 @@
+"""WSGI (PEP 3333) adapter: a thin shell around :class:`~authbroker.web.core.WebCore`.
+
+Requests under the route prefix are served by the core; every other request passes
+the core's guard and reaches the application with ``environ["authbroker.principal"]``
+set to the :class:`~authbroker.web.core.Principal`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from ..broker import Broker
+from ..errors import AuthBrokerError
+from ..identity import Identity
+from ..sessions import SessionManager
+from .asgi import _audit_internal
+from .core import MAX_BODY, Guard, Rule, WebCore, WebRequest, WebResponse, drive_sync
+
+__all__ = ["PRINCIPAL_KEY", "WsgiAuthMiddleware"]
+
+PRINCIPAL_KEY = "authbroker.principal"
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+_log = logging.getLogger("authbroker.web")
+_REASONS = {
+    200: "OK",
+    303: "See Other",
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    413: "Content Too Large",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+}
+
+
+class WsgiAuthMiddleware:
+    """``WsgiAuthMiddleware(app, broker=Broker(...), rules=[...])``; the blocking twin of
+    :class:`authbroker.web.asgi.AuthMiddleware` (``links``: :class:`DirectLinks`,
+    ``tokens``: :class:`TokenIssuer`)."""
+
+    def __init__(
+        self,
+        app: WsgiApp,
+        *,
+        broker: Broker,
+        sessions: SessionManager | None = None,
+        links: Any = None,
+        tokens: Any = None,
+        rules: Sequence[Rule] = (),
+        default_guard: Guard | None = None,
+        user_for: Callable[[Identity], str] | None = None,
+        link_landing: Callable[[str, str], str] | None = None,
+        trusted_proxies: Sequence[str] = (),
+        simulator_helpers: bool | None = None,
+        mobile_audience: str | None = None,
+        home: str = "/",
+    ) -> None:
+        self.app = app
+        self.core = WebCore(
+            broker.settings,
+            rules=rules,
+            default_guard=default_guard,
+            user_for=user_for,
+            link_landing=link_landing,
+            trusted_proxies=trusted_proxies,
+            simulator_helpers=simulator_helpers,
+            mobile_audience=mobile_audience,
+            home=home,
+        )
+        if sessions is None:
+            sessions = SessionManager(
+                broker.store, broker.settings.secret_keys, policy=self.core.policy
+            )
+        self.broker = broker
+        self.sessions = sessions
+        self.services: dict[str, Any] = {
+            "broker": broker,
+            "sessions": sessions,
+            "links": links,
+            "tokens": tokens,
+        }
+
+    def __call__(
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
+        # PEP 3333: PATH_INFO is bytes decoded as latin-1; undo that to get UTF-8 text.
+        raw_path = str(environ.get("SCRIPT_NAME", "")) + str(environ.get("PATH_INFO", ""))
+        try:
+            path = raw_path.encode("latin-1").decode("utf-8")
+        except UnicodeError:
+            path = raw_path
+        headers: dict[str, str] = {}
+        for key, value in environ.items():
+            if key.startswith("HTTP_"):
+                headers[key[5:].replace("_", "-").lower()] = str(value)
+        if environ.get("CONTENT_TYPE"):
+            headers["content-type"] = str(environ["CONTENT_TYPE"])
+        peer = environ.get("REMOTE_ADDR")
+        req = WebRequest(
+            method=str(environ.get("REQUEST_METHOD", "GET")).upper(),
+            path=path,
+            query_string=str(environ.get("QUERY_STRING", "")),
+            headers=headers,
+            client_ip=self.core.client_ip(str(peer) if peer else None, headers),
+        )
+        if self.core.is_auth_path(path):
+            try:
+                length = int(environ.get("CONTENT_LENGTH") or 0)
+            except ValueError:
+                length = -1
+            if length < 0 or length > MAX_BODY:
+                return _respond(start_response, WebResponse.json({"error": "body_too_large"}, 413))
+            body = environ["wsgi.input"].read(length) if length else b""
+            req = WebRequest(req.method, req.path, req.query_string, headers, body, req.client_ip)
+            lang = self.core.language(req)
+            json_route = path.startswith(self.core.prefix + "/poll/") or path.startswith(
+                self.core.prefix + "/qr/"
+            )
+            try:
+                response: WebResponse = drive_sync(self.core.handle(req), self.services)
+            except AuthBrokerError as exc:
+                response = self.core.error_page(exc, lang, json_body=json_route)
+            except Exception:  # WEB-04 last resort
+                _log.exception("unexpected error in an auth route")
+                _audit_internal(self.broker, req)
+                response = self.core.internal_error(lang, json_body=json_route)
+            return _respond(start_response, response)
+        try:
+            outcome = drive_sync(self.core.guard(req), self.services)
+        except AuthBrokerError as exc:
+            return _respond(start_response, WebResponse.json({"error": exc.code}, exc.http_status))
+        if outcome.response is not None:
+            return _respond(start_response, outcome.response)
+        environ[PRINCIPAL_KEY] = outcome.principal
+        return self.app(environ, start_response)
+
+
+def _respond(start_response: Callable[..., Any], response: WebResponse) -> list[bytes]:
+    headers = list(response.headers)
+    if not any(k.lower() == "content-length" for k, _ in headers):
+        headers.append(("content-length", str(len(response.body))))
+    reason = _REASONS.get(response.status, "Unknown")
+    start_response(f"{response.status} {reason}", headers)
+    return [response.body]

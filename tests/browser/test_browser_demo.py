@@ -1,0 +1,156 @@
+"""Real-browser tests: headless Debian chromium, driven by Playwright, against the demo
+served by uvicorn on 127.0.0.1 with every provider on its simulator.
+
+In CI (``CI=true``) a missing chromium or Playwright is a failure, never a skip; `make
+system` / `.ci/system` installs Debian's ``chromium`` package. Screenshots go to
+``test-artifacts/``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from authbroker.web.demo import DEMO_INVOICE, DemoServices, running
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def _unavailable(reason: str) -> None:
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(f"browser tests must run in CI: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def demo() -> Iterator[tuple[str, DemoServices]]:
+    with running() as (base_url, app):
+        yield base_url, app.state.demo
+
+
+@pytest.fixture
+def page(tmp_path: Path) -> Iterator[Any]:
+    if not Path(CHROMIUM).exists():
+        _unavailable(f"{CHROMIUM} is not installed (apt-get install chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _unavailable("the playwright package is not installed (pip install -e '.[dev]')")
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as pw:
+        context = pw.chromium.launch_persistent_context(
+            str(tmp_path / "profile"),
+            executable_path=CHROMIUM,
+            headless=True,
+            args=ARGS,
+        )
+        context.set_default_timeout(30_000)
+        try:
+            yield context.pages[0] if context.pages else context.new_page()
+        finally:
+            context.close()
+
+
+def shot(page: Any, name: str) -> None:
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def test_ftn_login_through_consent_page(page: Any, demo: tuple[str, DemoServices]) -> None:
+    base, _ = demo
+    page.goto(base + "/")
+    page.click("#login")
+    page.wait_for_url(re.compile(r".*/auth/.*"))
+    shot(page, "picker")
+    page.click('a[data-provider="ftn"]')
+    page.wait_for_selector('button[name="person"]')  # the OIDC simulator's consent page
+    shot(page, "ftn-consent")
+    page.locator('button[name="person"]').first.click()
+    page.wait_for_url(base + "/")
+    page.goto(base + "/me")
+    assert page.inner_text("#kind") == "full"
+    assert "full" in page.inner_text("#access-level")
+    assert page.locator("#identity").count() == 1
+    shot(page, "ftn-me")
+    page.goto(base + "/books")
+    assert "General ledger" in page.inner_text("#books")
+
+
+def test_swedish_bankid_qr_scanned_by_simulator(page: Any, demo: tuple[str, DemoServices]) -> None:
+    base, services = demo
+    page.goto(base + "/auth/begin/bankid-se?return_to=/me")
+    page.click("#other-device")
+    page.wait_for_url(re.compile(r".*/auth/flow/.*"))
+    qr = page.locator("img#qr")
+    qr.wait_for()
+    first = qr.get_attribute("data-qr")
+    assert first and first.startswith("bankid.")
+    # the page refreshes the animated QR every second from the server
+    page.wait_for_function("first => document.getElementById('qr').dataset.qr !== first", arg=first)
+    shot(page, "bankid-qr")
+    sim_handle = services.broker.simulator("bankid-se")
+    assert sim_handle is not None
+    payload = qr.get_attribute("data-qr")
+    assert payload
+    result = sim_handle.extra["simulator"].scan(payload, "199001010017")
+    assert result == "ok", result
+    page.wait_for_url(base + "/me", timeout=45_000)
+    assert page.inner_text("#kind") == "full"
+    assert "high" in page.inner_text("#access-level")
+    shot(page, "bankid-me")
+
+
+def test_direct_link_with_sms_code(page: Any, demo: tuple[str, DemoServices]) -> None:
+    base, services = demo
+    page.goto(base + "/")
+    link = page.get_attribute("#direct-link", "href")
+    assert link and link.startswith(base + "/auth/link/")
+    page.goto(link)
+    page.wait_for_url(base + "/auth/link")  # the token left the address bar
+    before = len(services.outbox.messages)
+    page.click("#send")
+    page.wait_for_url(base + "/auth/link/code")
+    shot(page, "link-code")
+    deadline = time.monotonic() + 10
+    while len(services.outbox.messages) == before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    message = services.outbox.last()
+    assert message is not None
+    code = message.code()
+    assert code and code.isdigit()
+    # the demo's outbox page shows the same code
+    outbox = page.context.new_page()
+    outbox.goto(base + "/outbox")
+    assert code in outbox.inner_text("#outbox")
+    outbox.close()
+    page.fill("#code", code)
+    page.click("#verify")
+    page.wait_for_url(base + f"/invoices/{DEMO_INVOICE}")
+    assert "direct link" in page.inner_text("#access-level")
+    page.click("#approve")
+    page.wait_for_url(base + f"/invoices/{DEMO_INVOICE}")
+    assert page.inner_text("#status") == "approved"
+    shot(page, "link-approved")
+    # anything else needs strong identification (step-up)
+    page.goto(base + "/books")
+    page.wait_for_url(re.compile(r".*/auth/\?.*step_up=1.*"))
+    assert page.locator("#step-up").count() == 1
+    shot(page, "link-step-up")

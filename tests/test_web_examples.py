@@ -1,0 +1,148 @@
+"""The examples in docs/examples and the demo app, exercised through test clients."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+from starlette.testclient import TestClient
+
+from authbroker import AsyncBroker, Broker
+from authbroker.store.memory import AsyncMemoryStore, MemoryStore
+from web_support import BASE, login, make_settings, providers
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "docs" / "examples"
+
+
+def _load(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _exercise(client: httpx.Client) -> None:
+    r = client.get("/")
+    assert r.status_code == 200 and "anonymous" in r.text
+    r = client.get("/ledger")
+    assert r.status_code == 303 and r.headers["location"].startswith("/auth/?return_to=")
+    login(client, "echo", "/ledger")
+    r = client.get("/ledger")
+    assert r.status_code == 200
+    assert r.json()["ledger"] == "ok"
+    assert client.get("/invoices/INV-1").json()["kind"] == "full"
+
+
+def test_starlette_example() -> None:
+    module = _load("starlette_app")
+    broker = AsyncBroker(make_settings(), store=AsyncMemoryStore(), providers=providers())
+    app = module.create_app(broker)
+    with TestClient(app, base_url=BASE, follow_redirects=False) as client:
+        _exercise(client)
+
+
+def test_flask_example() -> None:
+    module = _load("flask_app")
+    broker = Broker(make_settings(), store=MemoryStore(), providers=providers())
+    app = module.create_app(broker)
+    transport = httpx.WSGITransport(app=app)
+    with httpx.Client(transport=transport, base_url=BASE, follow_redirects=False) as client:
+        _exercise(client)
+
+
+@pytest.fixture(scope="module")
+def demo_client() -> Any:
+    from authbroker.web.demo import create_app
+
+    app = create_app("http://127.0.0.1:8000")
+    with TestClient(app, base_url="http://127.0.0.1:8000", follow_redirects=False) as client:
+        yield client, app.state.demo
+
+
+def test_demo_home_shows_direct_link(demo_client: Any) -> None:
+    client, services = demo_client
+    r = client.get("/")
+    assert r.status_code == 200
+    assert services.link_url in r.text
+    assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
+
+
+def test_demo_ftn_login_via_simulator_consent(demo_client: Any) -> None:
+    client, _ = demo_client
+    r = client.get("/auth/begin/ftn", params={"return_to": "/me"})
+    assert r.status_code == 303
+    with httpx.Client(follow_redirects=False, timeout=10) as browser:
+        consent = browser.get(r.headers["location"])
+        assert consent.status_code == 200 and 'name="person"' in consent.text
+        form = consent.text
+        txn = form.split('name="txn" value="', 1)[1].split('"', 1)[0]
+        person = form.split('name="person" value="', 1)[1].split('"', 1)[0]
+        action = urlsplit(r.headers["location"])
+        back = browser.post(
+            f"{action.scheme}://{action.netloc}/op/approve", data={"txn": txn, "person": person}
+        )
+    assert back.status_code in (302, 303)
+    callback = urlsplit(back.headers["location"])
+    assert callback.path == "/auth/callback/ftn" and "code" in parse_qs(callback.query)
+    r = client.get(callback.path + "?" + callback.query)
+    assert r.status_code == 303 and r.headers["location"] == "/me"
+    me = client.get("/me")
+    assert 'id="kind">full<' in me.text
+    assert client.get("/books").status_code == 200
+    jwks = client.get("/auth/jwks.json").json()
+    assert jwks["keys"] and all("d" not in k for k in jwks["keys"])
+
+
+def test_demo_mobile_api_needs_bearer(demo_client: Any) -> None:
+    client, _ = demo_client
+    assert client.get("/api/mobile/invoices").status_code == 401
+    token = client.post("/demo/mobile-token").json()["access_token"]
+    r = client.get("/api/mobile/invoices", headers={"authorization": f"Bearer {token}"})
+    assert r.status_code == 200 and r.json()["user"] == "acct-demo"
+    assert client.get("/books", headers={"authorization": f"Bearer {token}"}).status_code == 401
+
+
+def test_demo_mobiilivarmenne_and_web_eid_on_simulators(demo_client: Any) -> None:
+    import re
+    import time
+
+    client, _ = demo_client
+    page = client.get("/auth/begin/mobiilivarmenne", params={"return_to": "/me"})
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert csrf
+    token = csrf.group(1)
+    r = client.post(
+        "/auth/begin/mobiilivarmenne",
+        data={"csrf": token, "return_to": "/me", "phone": "+358401234567"},
+    )
+    assert r.status_code == 303
+    assert 'id="verification-code"' in client.get(r.headers["location"]).text
+    flow_id = r.headers["location"].rsplit("/", 1)[1]
+    status = "pending"
+    for _ in range(15):
+        body = client.post(f"/auth/poll/{flow_id}", json={}, headers={"x-csrf-token": token})
+        status = body.json()["status"]
+        if status != "pending":
+            break
+        time.sleep(1.05)  # the provider polls the MSSP at most once per interval
+    assert status == "done"
+    r = client.get("/auth/begin/web-eid", params={"return_to": "/me"})
+    challenge = re.search(r'data-challenge="([^"]+)"', r.text)
+    flow = re.search(r'data-flow="([^"]+)"', r.text)
+    assert challenge and flow
+    signed = client.post(
+        f"/auth/webeid/{flow.group(1)}/simulate",
+        json={"challenge": challenge.group(1)},
+        headers={"x-csrf-token": token},
+    ).json()["token"]
+    r = client.post(f"/auth/webeid/{flow.group(1)}", data={"csrf": token, "token": signed})
+    assert r.status_code == 303 and r.headers["location"] == "/me"
+    r = client.get("/auth/begin/tupas-op", params={"return_to": "/me"})
+    assert r.status_code == 200 and 'id="autopost"' in r.text
+    assert "form-action 'self' http://127.0.0.1:" in r.headers["content-security-policy"]
