@@ -199,3 +199,54 @@ def test_link_issue_open_verify(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
         cli, ["link", "verify", challenge["challenge_id"], code.group(1), *store]
     )
     assert replay.exit_code == 1 and "AlreadyUsed" in replay.output
+
+
+# --- outside the simulator: the system browser and a loopback callback -------------
+
+
+def test_redirect_flow_with_loopback_listener(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The path used with --env test/production: the URL is opened in a browser and the
+    provider's redirect is caught on the loopback listener that is the base URL."""
+    import threading
+
+    import httpx
+    from rich.console import Console
+
+    from authbroker import Broker
+    from authbroker.cli import Catcher, run_flow
+    from authbroker.simulators.server import LoopbackServer
+
+    catcher = Catcher()
+    server = LoopbackServer(catcher).start()
+    settings = load_config(environ={}, overrides={"broker": {"base_url": server.url}})
+    opened: list[str] = []
+
+    def browser(url: str) -> bool:  # the "system browser": follows every redirect
+        opened.append(url)
+        threading.Thread(
+            target=lambda: httpx.get(url, follow_redirects=True, timeout=10), daemon=True
+        ).start()
+        return True
+
+    monkeypatch.setattr("webbrowser.open", browser)
+    try:
+        with Broker(settings) as broker:
+            sim = broker.simulator("ftn")
+            assert sim is not None
+            sim.extra["control"].auto_approve = True
+            done = run_flow(
+                broker,
+                "ftn",
+                params={},
+                console=Console(file=None),
+                simulated=False,
+                interactive=True,
+                language="en",
+                timeout=30,
+                listener=(catcher, server),
+            )
+    finally:
+        server.stop()
+    assert opened and opened[0].startswith("http://127.0.0.1")
+    assert done.identity.provider == "ftn" and done.identity.national_id is not None
+    assert server.requests["/auth/callback/ftn"] == 1

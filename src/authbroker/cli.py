@@ -167,15 +167,6 @@ def browse_to_callback(
 # --- flow runner --------------------------------------------------------------------
 
 
-@contextmanager
-def _listener(catcher: Catcher) -> Iterator[LoopbackServer]:
-    server = LoopbackServer(catcher).start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
 def _settings_for(env: str, config: str | None, base_url: str | None) -> Settings:
     overrides: dict[str, Any] = {}
     if base_url:
@@ -216,12 +207,17 @@ def run_flow(
     client_ip: str = "127.0.0.1",
     person: str | None = None,
     user_delay: float = 0.0,
+    listener: tuple[Catcher, LoopbackServer] | None = None,
 ) -> Done:
     """Drive one flow to its end; the terminal stands in for the browser.
 
-    In the simulator the :class:`Autopilot` also stands in for the user.
+    In the simulator the :class:`Autopilot` also stands in for the user. Outside it,
+    ``listener`` is the loopback server whose URL is the broker's ``base_url``, so the
+    provider's redirect comes back to this process.
     """
-    catcher = Catcher()
+    if not simulated and listener is None:
+        raise ConfigError("a loopback listener is needed outside the simulator", key="flow")
+    catcher, server = listener if listener is not None else (Catcher(), None)
     binding = "cli-" + secrets.token_urlsafe(16)
     deadline = time.monotonic() + timeout
     pilot: Autopilot | None = None
@@ -237,10 +233,7 @@ def run_flow(
         origin=broker.settings.base_url,
         client_ip=client_ip,
     )
-    with (
-        httpx.Client(follow_redirects=False, timeout=10.0) as client,
-        _listener(catcher) if not simulated else _nullctx() as server,
-    ):
+    with httpx.Client(follow_redirects=False, timeout=10.0) as client:
         while not isinstance(step, Done):
             if time.monotonic() > deadline:
                 broker.cancel(step.flow_id, binding=binding)
@@ -280,11 +273,6 @@ def run_flow(
             elif isinstance(step, Poll):
                 step = _poll(broker, step, binding, console, language, deadline, pilot)
     return step
-
-
-@contextmanager
-def _nullctx() -> Iterator[None]:
-    yield None
 
 
 def _poll(
@@ -375,6 +363,13 @@ def cli() -> None:
     show_default=True,
     help="Simulator only: seconds the simulated user waits before scanning the QR.",
 )
+@click.option(
+    "--callback-port",
+    default=8765,
+    show_default=True,
+    help="Outside the simulator: loopback port that catches the provider's redirect "
+    "(register http://127.0.0.1:PORT/auth/callback/PROVIDER with the provider).",
+)
 def flow_cmd(
     provider: str,
     env: str,
@@ -389,14 +384,21 @@ def flow_cmd(
     client_ip: str,
     person: str | None,
     user_delay: float,
+    callback_port: int,
 ) -> None:
     """Run the whole PROVIDER flow in the terminal and print the normalized Identity."""
     console = _console(json_mode)
     params = _parse_params(param)
     try:
-        settings = _settings_for(env, config, None)
+        listener: tuple[Catcher, LoopbackServer] | None = None
+        base_url = None
+        if env != "simulator":
+            catcher = Catcher()
+            listener = (catcher, LoopbackServer(catcher, port=callback_port).start())
+            base_url = listener[1].url  # register {base_url}/auth/callback/<provider>
+        settings = _settings_for(env, config, base_url)
         driver = TracingDriver(console) if verbose else SyncDriver()
-        with Broker(settings, driver=driver) as broker:
+        with Broker(settings, driver=driver) as broker, _stopping(listener):
             done = run_flow(
                 broker,
                 provider,
@@ -409,6 +411,7 @@ def flow_cmd(
                 client_ip=client_ip,
                 person=person,
                 user_delay=user_delay,
+                listener=listener,
             )
     except AuthBrokerError as exc:
         _fail(console, exc)
@@ -426,6 +429,15 @@ def flow_cmd(
                     else str(value),
                 )
         console.print(table)
+
+
+@contextmanager
+def _stopping(listener: tuple[Catcher, LoopbackServer] | None) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        if listener is not None:
+            listener[1].stop()
 
 
 def _parse_params(items: tuple[str, ...]) -> dict[str, str]:
