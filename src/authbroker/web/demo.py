@@ -72,6 +72,7 @@ border-radius:12px} code,pre{background:#eef1f6;padding:.15rem .3rem;border-radi
 word-break:break-all;white-space:pre-wrap} table{border-collapse:collapse}
 td,th{padding:.3rem .8rem;border-bottom:1px solid #dde3ee;text-align:left}
 .btn{padding:.5rem 1rem;border-radius:6px;border:1px solid #0b5cad;background:#0b5cad;color:#fff}
+main a{overflow-wrap:anywhere}
 </style></head><body><header><strong>Demo accounting</strong><a href="/">Home</a>
 <a href="/me">Me</a><a href="/books">Books</a><a href="/outbox">SMS outbox</a>
 <a href="/auth/">Log in</a>
