@@ -16,8 +16,10 @@ What :func:`verify_signed_data` enforces (security requirement MID-03):
 * the signature checked over the DER ``SET OF`` encoding of the signed attributes
   (RFC 5652 §5.4), with the key of the one certificate the signer identifier names.
 
-Chain building, validity and key usage of the returned signer certificate are the
-caller's (it knows its trust anchors and profile).
+The returned signer certificate is not trusted yet: :func:`verify_signer_certificate`
+checks the signer profile (key usage) and has its path validated by
+:func:`authbroker.pki.verify_chain`, the project's one path validator, against the
+caller's trust anchors.
 """
 
 from __future__ import annotations
@@ -34,8 +36,8 @@ from cryptography.exceptions import InvalidSignature as _CryptoInvalidSignature
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
-from cryptography.x509 import verification as _verification
 
+from . import pki
 from .errors import InvalidInput, InvalidSignature, UntrustedCertificate
 
 __all__ = [
@@ -271,20 +273,6 @@ def _check_signature(
 KEY_USAGES = frozenset({"digital_signature", "content_commitment", "non_repudiation"})
 
 
-def _ca_basic_constraints(
-    policy: _verification.Policy, cert: x509.Certificate, ext: x509.BasicConstraints
-) -> None:
-    if not ext.ca:
-        raise ValueError("issuer is not a CA")
-
-
-def _ca_key_usage(
-    policy: _verification.Policy, cert: x509.Certificate, ext: x509.KeyUsage | None
-) -> None:
-    if ext is not None and not ext.key_cert_sign:
-        raise ValueError("issuer may not sign certificates")
-
-
 def verify_signer_certificate(
     cert: x509.Certificate,
     intermediates: list[x509.Certificate],
@@ -292,24 +280,13 @@ def verify_signer_certificate(
     *,
     at: datetime,
     key_usage: frozenset[str] = frozenset({"digital_signature"}),
-    max_chain_depth: int = 4,
 ) -> list[x509.Certificate]:
-    """Check ``cert`` at ``at``: validity, a path to ``anchors``, key usage.
-
-    The path is built and checked by :mod:`cryptography.x509.verification` (RFC 5280
-    path validation: signatures, validity of every certificate, name chaining,
-    basic constraints) with only the configured anchors in the store, never the
-    system store. The Web PKI extension profile is replaced by: issuers must be CAs
-    (basicConstraints cA, keyCertSign when key usage is present); the end-entity
-    profile is the caller's (``key_usage``), as Mobile ID certificates carry no
-    TLS extended key usage. Returns the chain, leaf first.
+    """Check the signer ``cert`` at ``at``: validity, the ``key_usage`` bits the
+    signature profile needs, then a path to ``anchors`` through the (untrusted)
+    ``intermediates`` by :func:`authbroker.pki.verify_chain` (only the configured
+    anchors, never the system store). Returns the chain, leaf first.
     """
-    if not anchors:
-        raise UntrustedCertificate("no trust anchors configured", code="no_trust_anchors")
-    if at < cert.not_valid_before_utc:
-        raise UntrustedCertificate("certificate is not yet valid", code="cert_not_yet_valid")
-    if at > cert.not_valid_after_utc:
-        raise UntrustedCertificate("certificate has expired", code="cert_expired")
+    pki.check_validity(cert, at)
     try:
         usage = cert.extensions.get_extension_for_class(x509.KeyUsage).value
     except x509.ExtensionNotFound:
@@ -320,29 +297,4 @@ def verify_signer_certificate(
         attr = "content_commitment" if bit == "non_repudiation" else bit
         if not getattr(usage, attr, False):
             raise UntrustedCertificate("certificate key usage not allowed", code="key_usage")
-    ca_policy = (
-        _verification.ExtensionPolicy.permit_all()
-        .require_present(
-            x509.BasicConstraints, _verification.Criticality.AGNOSTIC, _ca_basic_constraints
-        )
-        .may_be_present(x509.KeyUsage, _verification.Criticality.AGNOSTIC, _ca_key_usage)
-    )
-    try:
-        verifier = (
-            _verification.PolicyBuilder()
-            .store(_verification.Store(anchors))
-            .time(at)
-            .max_chain_depth(max_chain_depth)
-            .extension_policies(
-                ca_policy=ca_policy, ee_policy=_verification.ExtensionPolicy.permit_all()
-            )
-            .build_client_verifier()
-        )
-        verified = verifier.verify(cert, intermediates)
-    except _verification.VerificationError as exc:
-        raise UntrustedCertificate(
-            "certificate does not chain to a trusted CA", code="untrusted_issuer"
-        ) from exc
-    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
-        raise UntrustedCertificate("certificate chain cannot be checked", code="chain") from exc
-    return list(verified.chain)
+    return pki.verify_chain(cert, intermediates, anchors, at)

@@ -5,10 +5,32 @@ are pure functions over :mod:`cryptography` objects: no I/O, no clock of their o
 (the caller passes ``at``), and every failure is an :mod:`authbroker.errors` class
 with a stable ``code``, never a library exception.
 
-Deliberately small: a path builder for the short chains of national eID PKIs
-(user certificate -> issuing CA configured as a trust anchor, optionally through
-intermediates), not a full RFC 5280 policy-tree implementation. Policy checks belong
-to the caller, which knows which OIDs its scheme uses.
+:func:`verify_chain` is the project's one certificate path validator. It is a small
+path builder for the short chains of national eID PKIs (user certificate -> issuing
+CA configured as a trust anchor, optionally through intermediates) doing the RFC 5280
+section 6.1 checks that matter there: issuer signatures, name chaining, validity of
+every certificate on the path, basicConstraints cA / keyCertSign, pathLenConstraint,
+refusal of critical extensions it does not process (nameConstraints, policy
+constraints and mappings, unknown ones), and an algorithm floor (SHA-2 or EdDSA
+signatures; RSA >= 2048 bits, NIST P-256/384/521 or EdDSA keys). It is not a full
+policy-tree implementation: end-entity checks (key usage, extended key usage,
+certificate policies) belong to the caller, which knows its scheme.
+
+Why not :mod:`cryptography.x509.verification` (tried; it handles intermediate CAs as
+anchors, unrelated expired anchors and the Estonian and Belgian Web eID vectors
+well): it cannot validate the Finnish DVV/VRK ID-card certificates (public Web eID
+test vectors in ``tests/data/web-eid``). Those are not valid DER; one carries an
+explicit NULL in its ecdsa-with-SHA384 AlgorithmIdentifier (cryptography: "ParseError
+ExtraData at TbsCertificate::signature_alg"), the other encodes basicConstraints
+"cA FALSE" (ParseError "EncodedDefault"), so cryptography refuses to load them as
+they are. :func:`parse_der_certificate` re-encodes them, but the CA's signature
+covers the *original* tbsCertificate bytes, and cryptography's verifier checks
+signatures over the loaded certificate's own encoding with no way to supply the
+signed bytes: it rejects every repaired certificate ("candidates exhausted:
+signature does not match"). Splitting the path between the two (hand-checked first
+link, library for the rest) would mean two path validators again, so this module
+keeps its own builder, and :func:`is_issued_by` verifies repaired certificates over
+the bytes their issuer actually signed.
 """
 
 from __future__ import annotations
@@ -25,7 +47,12 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa
 from cryptography.x509 import ocsp
-from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID
+from cryptography.x509.oid import (
+    AuthorityInformationAccessOID,
+    ExtendedKeyUsageOID,
+    ExtensionOID,
+    SignatureAlgorithmOID,
+)
 
 from .errors import ConfigError, InvalidInput, ProviderUnavailable, UntrustedCertificate
 
@@ -42,8 +69,13 @@ __all__ = [
     "verify_ocsp_response",
 ]
 
-#: Longest chain accepted from a leaf to its anchor (national eID PKIs use 1-2).
+#: Most CA certificates (intermediates and the anchor) above a leaf; eID PKIs use 1-2.
 MAX_CHAIN_DEPTH = 6
+#: Most issuer signatures checked to find one path: bounds the work a token with
+#: many (untrusted) intermediates can cause.
+MAX_SIGNATURE_CHECKS = 32
+#: Smallest RSA modulus accepted for any key on a path.
+MIN_RSA_BITS = 2048
 
 
 # --- loading ---------------------------------------------------------------------------
@@ -271,6 +303,58 @@ def is_issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
     return True
 
 
+_SIGNATURE_HASHES = (hashes.SHA256, hashes.SHA384, hashes.SHA512)
+_EDDSA_SIGNATURES = (SignatureAlgorithmOID.ED25519, SignatureAlgorithmOID.ED448)
+_CURVES = (ec.SECP256R1, ec.SECP384R1, ec.SECP521R1)
+# Extensions that may be marked critical on a path certificate: processed here
+# (basicConstraints, keyUsage), by the caller's end-entity checks (extended key usage,
+# certificate policies), or informational. A critical extension outside this set
+# (nameConstraints, policyConstraints, policyMappings, inhibitAnyPolicy, unknown)
+# makes the certificate unusable (RFC 5280 4.2).
+_CRITICAL_UNDERSTOOD = frozenset(
+    {
+        ExtensionOID.BASIC_CONSTRAINTS,
+        ExtensionOID.KEY_USAGE,
+        ExtensionOID.EXTENDED_KEY_USAGE,
+        ExtensionOID.CERTIFICATE_POLICIES,
+        ExtensionOID.SUBJECT_KEY_IDENTIFIER,
+        ExtensionOID.AUTHORITY_KEY_IDENTIFIER,
+        ExtensionOID.SUBJECT_ALTERNATIVE_NAME,
+        ExtensionOID.ISSUER_ALTERNATIVE_NAME,
+        ExtensionOID.AUTHORITY_INFORMATION_ACCESS,
+        ExtensionOID.SUBJECT_INFORMATION_ACCESS,
+        ExtensionOID.CRL_DISTRIBUTION_POINTS,
+    }
+)
+
+
+def _critical_understood(cert: x509.Certificate) -> bool:
+    return all(not e.critical or e.oid in _CRITICAL_UNDERSTOOD for e in cert.extensions)
+
+
+def _signature_acceptable(cert: x509.Certificate) -> bool:
+    """The issuer signed ``cert`` with SHA-2 (RSA, RSA-PSS, ECDSA) or EdDSA."""
+    try:
+        algorithm = cert.signature_hash_algorithm
+    except UnsupportedAlgorithm:
+        return False
+    if algorithm is None:
+        return cert.signature_algorithm_oid in _EDDSA_SIGNATURES
+    return isinstance(algorithm, _SIGNATURE_HASHES)
+
+
+def _key_acceptable(cert: x509.Certificate) -> bool:
+    try:
+        key = cert.public_key()
+    except (ValueError, UnsupportedAlgorithm):
+        return False
+    if isinstance(key, rsa.RSAPublicKey):
+        return key.key_size >= MIN_RSA_BITS
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        return isinstance(key.curve, _CURVES)
+    return isinstance(key, ed25519.Ed25519PublicKey | ed448.Ed448PublicKey)
+
+
 def _is_ca(cert: x509.Certificate) -> tuple[bool, int | None]:
     try:
         bc = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
@@ -292,28 +376,44 @@ def verify_chain(
     intermediates: Sequence[x509.Certificate],
     anchors: Sequence[x509.Certificate],
     at: datetime,
+    *,
+    max_depth: int = MAX_CHAIN_DEPTH,
 ) -> list[x509.Certificate]:
     """Build and check a path ``[cert, ..., anchor]``; return it.
 
     Anchors are trusted as configured (typically the *issuing* CAs of a national
-    eID scheme, not roots). The leaf's validity is checked first, then only the CA
-    certificates actually on the path: an expired, unrelated anchor in the
-    configuration does not break validation. Every issuer on the path must be a CA
-    (basicConstraints cA, keyCertSign when key usage is present) and respect
-    pathLenConstraint. Untrusted ``intermediates`` (from a token) are only
-    stepping stones; they never end a path.
+    eID scheme, not roots); their own signature is not checked. The leaf's validity
+    is checked first (codes ``cert_not_yet_valid`` / ``cert_expired``), then its
+    critical extensions (``cert_critical_extension``) and algorithms
+    (``cert_algorithm``). Only CA certificates actually on the path are checked: an
+    expired, unrelated anchor in the configuration does not break validation. Every
+    issuer on the path must be valid at ``at``, a CA (basicConstraints cA,
+    keyCertSign when key usage is present), respect pathLenConstraint, carry no
+    critical extension this module does not process, have an acceptable key, and
+    its signature over the certificate below must verify with an acceptable
+    algorithm. Untrusted ``intermediates`` (from a token) are only stepping stones;
+    they never end a path. At most ``max_depth`` CA certificates (anchor included)
+    sit above the leaf, no certificate appears twice and the search is bounded by
+    :data:`MAX_SIGNATURE_CHECKS`. No path: ``untrusted_issuer``; an undecodable
+    extension on the way: ``chain``.
     """
+    if not anchors:
+        raise UntrustedCertificate("no trust anchors configured", code="no_trust_anchors")
     check_validity(cert, at, what="user certificate")
     anchor_ders = {a.public_bytes(serialization.Encoding.DER) for a in anchors}
+    budget = [MAX_SIGNATURE_CHECKS]
 
     def extend(path: list[x509.Certificate]) -> list[x509.Certificate] | None:
         tip = path[-1]
-        if len(path) > MAX_CHAIN_DEPTH:
+        if len(path) > max_depth or not _signature_acceptable(tip):
             return None
         for candidate in [*anchors, *intermediates]:
-            if any(candidate == p for p in path):
+            if any(candidate == p for p in path) or candidate.subject != tip.issuer:
                 continue
-            if candidate.subject != tip.issuer or not is_issued_by(tip, candidate):
+            if budget[0] <= 0:
+                return None
+            budget[0] -= 1
+            if not is_issued_by(tip, candidate):
                 continue
             ok, path_len = _is_ca(candidate)
             # CAs between this candidate and the leaf (the leaf itself excluded).
@@ -321,6 +421,8 @@ def verify_chain(
             if not ok or (path_len is not None and below > path_len):
                 continue
             if not (candidate.not_valid_before_utc <= at <= candidate.not_valid_after_utc):
+                continue
+            if not _key_acceptable(candidate) or not _critical_understood(candidate):
                 continue
             new_path = [*path, candidate]
             if candidate.public_bytes(serialization.Encoding.DER) in anchor_ders:
@@ -331,6 +433,15 @@ def verify_chain(
         return None
 
     try:
+        if not _critical_understood(cert):
+            raise UntrustedCertificate(
+                "user certificate has an unsupported critical extension",
+                code="cert_critical_extension",
+            )
+        if not _key_acceptable(cert) or not _signature_acceptable(cert):
+            raise UntrustedCertificate(
+                "user certificate uses a weak or unsupported algorithm", code="cert_algorithm"
+            )
         path = extend([cert])
     except (ValueError, x509.DuplicateExtension) as exc:
         raise UntrustedCertificate("certificate chain cannot be parsed", code="chain") from exc
