@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import os
 import secrets
+import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -56,35 +58,84 @@ class TravelClock:
             self.t += seconds
 
 
-@pytest.fixture(scope="session")
-def _redis_probe() -> tuple[str, str | None]:
-    url = os.environ.get("AUTHBROKER_TEST_REDIS_URL", DEFAULT_REDIS_URL)
+def probe_service(
+    label: str, env_var: str, default: str, check: Callable[[str], object], *, detail: bool = True
+) -> tuple[str, str | None]:
+    """``(url, problem)``: the service URL from ``env_var`` and why ``check(url)``
+    failed (None when it worked). ``detail`` adds the exception text to the problem."""
+    url = os.environ.get(env_var, default)
     try:
-        import redis
-        from redis.backoff import NoBackoff
-        from redis.retry import Retry
-
-        client = redis.Redis.from_url(
-            url, socket_connect_timeout=1, socket_timeout=1, retry=Retry(NoBackoff(), 0)
-        )
-        try:
-            client.ping()
-        finally:
-            client.close()
+        check(url)
     except Exception as exc:
-        return url, f"Redis test server unreachable ({type(exc).__name__}: {exc})"
+        reason = f"{type(exc).__name__}: {exc}" if detail else type(exc).__name__
+        return url, f"{label} test server unreachable ({reason})"
     return url, None
 
 
-@pytest.fixture
-def redis_url(_redis_probe: tuple[str, str | None]) -> str:
-    """URL of the test Redis; skips (fails under CI=true) when it is unreachable."""
-    url, problem = _redis_probe
+def require_service(probe: tuple[str, str | None]) -> str:
+    """The probed URL; skips the test when the service is unreachable, but fails it
+    under ``CI=true`` (in CI the service tests must run)."""
+    url, problem = probe
     if problem is not None:
         if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
             pytest.fail(problem)
         pytest.skip(problem)
     return url
+
+
+def _ping_redis(url: str) -> None:
+    import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    client = redis.Redis.from_url(
+        url, socket_connect_timeout=1, socket_timeout=1, retry=Retry(NoBackoff(), 0)
+    )
+    try:
+        client.ping()
+    finally:
+        client.close()
+
+
+def run_together(
+    n: int, fn: Callable[[int], Any], *, catch: tuple[type[BaseException], ...] = (Exception,)
+) -> list[Any]:
+    """Run ``fn(i)`` for ``i`` in ``range(n)`` in ``n`` threads released at once by a
+    barrier (real concurrency for single-use checks). Returns the results in order,
+    an exception of a ``catch`` type standing in for its result; any other exception
+    is raised here once every thread has finished."""
+    barrier = threading.Barrier(n)
+    results: list[Any] = [None] * n
+    unexpected: list[BaseException] = []
+
+    def worker(i: int) -> None:
+        barrier.wait()
+        try:
+            results[i] = fn(i)
+        except catch as exc:
+            results[i] = exc
+        except BaseException as exc:
+            unexpected.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    if unexpected:
+        raise unexpected[0]
+    return results
+
+
+@pytest.fixture(scope="session")
+def _redis_probe() -> tuple[str, str | None]:
+    return probe_service("Redis", "AUTHBROKER_TEST_REDIS_URL", DEFAULT_REDIS_URL, _ping_redis)
+
+
+@pytest.fixture
+def redis_url(_redis_probe: tuple[str, str | None]) -> str:
+    """URL of the test Redis; skips (fails under CI=true) when it is unreachable."""
+    return require_service(_redis_probe)
 
 
 @pytest.fixture

@@ -15,6 +15,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from conftest import probe_service, require_service
+
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
@@ -24,28 +26,29 @@ def _libpq_url(url: str) -> str:
     return "postgresql://" + rest if scheme.startswith("postgresql") else url
 
 
+def _select_1(url: str) -> None:
+    import psycopg
+
+    with psycopg.connect(_libpq_url(url), connect_timeout=3) as conn:
+        conn.execute("SELECT 1")
+
+
 @pytest.fixture(scope="session")
 def postgres_probe() -> tuple[str, str | None]:
-    url = os.environ.get("AUTHBROKER_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL)
-    try:
-        import psycopg
-
-        with psycopg.connect(_libpq_url(url), connect_timeout=3) as conn:
-            conn.execute("SELECT 1")
-    except Exception as exc:
-        return url, f"PostgreSQL test server unreachable ({type(exc).__name__})"
-    return url, None
+    # No exception text: a libpq error may echo the URL and its password.
+    return probe_service(
+        "PostgreSQL",
+        "AUTHBROKER_TEST_POSTGRES_URL",
+        DEFAULT_POSTGRES_URL,
+        _select_1,
+        detail=False,
+    )
 
 
 @pytest.fixture
 def postgres_url(postgres_probe: tuple[str, str | None]) -> str:
     """URL of the test PostgreSQL; skips (fails under CI=true) when unreachable."""
-    url, problem = postgres_probe
-    if problem is not None:
-        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
-            pytest.fail(problem)
-        pytest.skip(problem)
-    return url
+    return require_service(postgres_probe)
 
 
 @pytest.fixture

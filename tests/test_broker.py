@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import hmac
 import secrets
-import threading
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -35,6 +34,7 @@ from authbroker.flow import Display, Gen, store_get
 from authbroker.identity import Identity, NationalId
 from authbroker.providers.base import AdvanceContext, BeginContext, Next, ProviderInfo
 from authbroker.store.memory import AsyncMemoryStore, MemoryStore
+from conftest import run_together
 
 VALID_HETU = "131052-308T"
 
@@ -202,24 +202,11 @@ def test_concurrent_callbacks_yield_exactly_one_identity() -> None:
     broker, _, _ = make_broker()
     step = broker.begin("echo")
     assert isinstance(step, Redirect)
-    barrier = threading.Barrier(50)
-    results: list[object] = []
-    lock = threading.Lock()
-
-    def worker() -> None:
-        barrier.wait()
-        try:
-            r: object = broker.advance(step.flow_id, {"secret": _secret(step)})
-        except (AlreadyUsed, FlowNotFound) as exc:
-            r = exc
-        with lock:
-            results.append(r)
-
-    threads = [threading.Thread(target=worker) for _ in range(50)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = run_together(
+        50,
+        lambda _: broker.advance(step.flow_id, {"secret": _secret(step)}),
+        catch=(AlreadyUsed, FlowNotFound),
+    )
     assert sum(isinstance(r, Done) for r in results) == 1
     assert all(isinstance(r, Done | AlreadyUsed | FlowNotFound) for r in results)
 

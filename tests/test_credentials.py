@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import random
 import statistics
-import threading
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +39,7 @@ from authbroker.identity import Loa
 from authbroker.sessions import Session
 from authbroker.store import AsyncMemoryStore, MemoryStore, SqliteStore, StateStore
 from authbroker.tokens import TokenIssuer
+from conftest import run_together
 
 if TYPE_CHECKING:
     from conftest_pg import Clock
@@ -442,18 +442,9 @@ def test_concurrent_wrong_logins_counted_exactly(
     e = Env(sqlite_store, clock, throttle=THROTTLE, state=state)
     e.manager.enroll(session(clock), EMAIL, PASSWORD)
     n = 200
-    barrier = threading.Barrier(n)
-    out: list[str] = [""] * n
-
-    def worker(i: int) -> None:
-        barrier.wait()
-        out[i] = _attempt(e, EMAIL, f"wrong password {i:03d}")
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    out: list[str] = run_together(
+        n, lambda i: _attempt(e, EMAIL, f"wrong password {i:03d}"), catch=()
+    )
     assert out.count("denied") == THROTTLE.free_failures
     assert out.count("wait") == n - THROTTLE.free_failures
     attempt = e.manager.core.login_attempt(EMAIL, None)

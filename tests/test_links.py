@@ -407,6 +407,24 @@ def test_tampered_token_refused(mem: Env, where: str) -> None:
     assert mem.events("link.opened", "link_invalid") == 1
 
 
+def test_non_canonical_spelling_of_a_valid_token_refused(mem: Env) -> None:
+    """The spare bits of the signature's last base64 character: other spellings decode
+    to the same signature, yet only the issued spelling is a link."""
+    token = mem.issue()
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    last = alphabet.index(token[-1])
+    twin = token[:-1] + alphabet[last ^ 1]  # flips one of the two spare bits
+    sig = token.rsplit(".", 1)[1]
+    pad = "=" * (-len(sig) % 4)
+    assert base64.urlsafe_b64decode(sig + pad) == base64.urlsafe_b64decode(
+        twin.rsplit(".", 1)[1] + pad
+    )
+    with pytest.raises(InvalidSignature):
+        mem.links.open(twin, IP)
+    assert len(mem.outbox) == 0
+    mem.links.open(token, IP)  # the real spelling still works
+
+
 @pytest.mark.parametrize("bad", ["", "x", "a.b.c", "." * 600, None])
 def test_malformed_token_refused(mem: Env, bad: Any) -> None:
     with pytest.raises(InvalidSignature):

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-import threading
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -20,31 +19,12 @@ from authbroker.errors import AlreadyUsed, AuthBrokerError, InvalidInput, Locked
 from authbroker.links import AsyncDirectLinks, DirectLinks, LinkGrant, LinkLimits
 from authbroker.sms import OutboxSender
 from authbroker.store.base import AsyncStateStore, StateStore
+from conftest import run_together
 
 SECRET = secrets.token_urlsafe(40)
 PHONE = "+358401234567"
 BASE = "https://app.example.fi"
 IP = "203.0.113.7"
-
-
-def run_together(n: int, fn: Callable[[int], Any]) -> list[Any]:
-    """Run ``fn(i)`` in ``n`` threads released at once; results or exceptions."""
-    barrier = threading.Barrier(n)
-    results: list[Any] = [None] * n
-
-    def worker(i: int) -> None:
-        barrier.wait()
-        try:
-            results[i] = fn(i)
-        except Exception as exc:
-            results[i] = exc
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    return results
 
 
 async def gather_together(n: int, fn: Callable[[int], Any]) -> list[Any]:

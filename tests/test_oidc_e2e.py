@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -39,6 +38,7 @@ from authbroker.providers.oidc import (
 )
 from authbroker.simulators.oidc import OpenIdProviderSim, start
 from authbroker.store.memory import AsyncMemoryStore, MemoryStore
+from conftest import run_together
 
 BROWSER = httpx.Client(timeout=10)
 
@@ -267,24 +267,11 @@ def test_fifty_concurrent_callbacks_one_identity(broker: Broker, op_of: Any) -> 
     assert isinstance(step, Redirect)
     callback = _callback(step.url)
     before = op.count("token")
-    barrier = threading.Barrier(50)
-    results: list[object] = []
-    lock = threading.Lock()
-
-    def worker() -> None:
-        barrier.wait()
-        try:
-            r: object = broker.advance(step.flow_id, callback, binding="b")
-        except (AlreadyUsed, FlowNotFound) as exc:
-            r = exc
-        with lock:
-            results.append(r)
-
-    threads = [threading.Thread(target=worker) for _ in range(50)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = run_together(
+        50,
+        lambda _: broker.advance(step.flow_id, callback, binding="b"),
+        catch=(AlreadyUsed, FlowNotFound),
+    )
     assert sum(isinstance(r, Done) for r in results) == 1
     assert len(results) == 50
     assert op.count("token") == before + 1

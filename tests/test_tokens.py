@@ -7,7 +7,6 @@ Refresh-token storage and rotation run on SQLite and on a real PostgreSQL
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +30,7 @@ from authbroker.jose import Key, sign_jwt
 from authbroker.sessions import Session
 from authbroker.store import MemoryStore
 from authbroker.tokens import AsyncTokenIssuer, TokenIssuer, hash_refresh_token
+from conftest import run_together
 
 if TYPE_CHECKING:
     from conftest_pg import Clock
@@ -361,22 +361,7 @@ def test_concurrent_refresh_exactly_one_pair(
     pair = issuer.issue("acct-1", device_id="dev-1")
     family_id = issuer.verify_access_token(pair.access_token).family_id
     assert family_id is not None
-    n = 50
-    barrier = threading.Barrier(n)
-    results: list[Any] = [None] * n
-
-    def worker(i: int) -> None:
-        barrier.wait()
-        try:
-            results[i] = issuer.refresh(pair.refresh_token)
-        except Exception as exc:
-            results[i] = exc
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = run_together(50, lambda _: issuer.refresh(pair.refresh_token))
     winners = [r for r in results if not isinstance(r, Exception)]
     losers = [r for r in results if isinstance(r, Exception)]
     assert len(winners) == 1

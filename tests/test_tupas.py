@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import logging
 import re
-import threading
 from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -50,6 +49,7 @@ from authbroker.providers.tupas import (
 from authbroker.simulators.tupas import BankControl, TupasBank
 from authbroker.store.base import AsyncStateStore, StateStore
 from authbroker.store.memory import AsyncMemoryStore, MemoryStore
+from conftest import run_together
 
 BANK = "tupas-nordea"
 HETU_RE = re.compile(r"\d{6}[-+A-FU-Y]\d{3}[0-9A-Y]")
@@ -421,24 +421,11 @@ def test_stamp_consumed_once_by_the_adapter_itself(broker: Broker, bank: TupasBa
 def test_fifty_concurrent_submissions_yield_one_identity(broker: Broker, bank: TupasBank) -> None:
     provider, ctx = _direct(broker)
     data, params = _issue(broker, provider)
-    barrier = threading.Barrier(50)
-    results: list[object] = []
-    lock = threading.Lock()
-
-    def worker() -> None:
-        barrier.wait()
-        try:
-            r: object = run_sync(provider.advance(ctx, data, params), None, broker.store)
-        except AuthBrokerError as exc:
-            r = exc
-        with lock:
-            results.append(r)
-
-    threads = [threading.Thread(target=worker) for _ in range(50)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = run_together(
+        50,
+        lambda _: run_sync(provider.advance(ctx, data, params), None, broker.store),
+        catch=(AuthBrokerError,),
+    )
     assert sum(not isinstance(r, AuthBrokerError) for r in results) == 1
     assert sum(isinstance(r, AlreadyUsed) for r in results) == 49
 
@@ -449,24 +436,11 @@ def test_stamp_single_use_on_every_store(
     """TUP-03 on memory, SQLite and Redis: 50 threads, one identity."""
     provider, ctx = _direct(broker)
     data, params = _issue(broker, provider)
-    barrier = threading.Barrier(50)
-    results: list[object] = []
-    lock = threading.Lock()
-
-    def worker() -> None:
-        barrier.wait()
-        try:
-            r: object = run_sync(provider.advance(ctx, data, params), None, sync_store)
-        except AuthBrokerError as exc:
-            r = exc
-        with lock:
-            results.append(r)
-
-    threads = [threading.Thread(target=worker) for _ in range(50)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = run_together(
+        50,
+        lambda _: run_sync(provider.advance(ctx, data, params), None, sync_store),
+        catch=(AuthBrokerError,),
+    )
     assert sum(isinstance(r, Identity) for r in results) == 1
     assert sum(isinstance(r, AlreadyUsed) for r in results) == 49
 
@@ -491,24 +465,11 @@ async def test_stamp_single_use_on_every_async_store(
 def test_fifty_concurrent_callbacks_through_broker(broker: Broker, bank: TupasBank) -> None:
     step = begin(broker)
     params = post_to_bank(step)
-    barrier = threading.Barrier(50)
-    results: list[object] = []
-    lock = threading.Lock()
-
-    def worker() -> None:
-        barrier.wait()
-        try:
-            r: object = broker.advance(step.flow_id, params, binding="browser-1")
-        except AuthBrokerError as exc:
-            r = exc
-        with lock:
-            results.append(r)
-
-    threads = [threading.Thread(target=worker) for _ in range(50)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = run_together(
+        50,
+        lambda _: broker.advance(step.flow_id, params, binding="browser-1"),
+        catch=(AuthBrokerError,),
+    )
     assert sum(isinstance(r, Done) for r in results) == 1
     assert all(isinstance(r, Done | AlreadyUsed | FlowNotFound) for r in results)
 

@@ -12,7 +12,6 @@ import asyncio
 import base64
 import contextlib
 import json
-import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -52,6 +51,7 @@ from authbroker.simulators.web_eid import (
     start,
 )
 from authbroker.store.memory import AsyncMemoryStore, MemoryStore
+from conftest import run_together
 
 ORIGIN = "https://app.example"
 DEFAULT = "38001085718"
@@ -620,24 +620,11 @@ def test_broker_concurrent_replay_exactly_one_success(broker: Broker) -> None:
     assert sim is not None
     token = sim.extra["make_token"](_base_origin(broker), step.nonce)
     n = 12
-    barrier = threading.Barrier(n)
-    results: list[object] = []
-    lock = threading.Lock()
-
-    def worker() -> None:
-        barrier.wait()
-        try:
-            r: object = broker.advance(step.flow_id, {"token": token}, binding="b")
-        except AuthBrokerError as exc:
-            r = exc
-        with lock:
-            results.append(r)
-
-    threads = [threading.Thread(target=worker) for _ in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = run_together(
+        n,
+        lambda _: broker.advance(step.flow_id, {"token": token}, binding="b"),
+        catch=(AuthBrokerError,),
+    )
     assert sum(isinstance(r, Done) for r in results) == 1
     assert all(isinstance(r, Done | AlreadyUsed | FlowNotFound) for r in results), results
 

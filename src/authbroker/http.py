@@ -16,19 +16,21 @@ twice behind the caller's back.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import ssl
 import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-import httpx
-
 from .errors import AuthBrokerError, InvalidInput, ProviderUnavailable
+
+if TYPE_CHECKING:  # httpx, ssl, asyncio load with the first driver, not with the package
+    import asyncio
+    import ssl
+
+    import httpx
 
 __all__ = [
     "AsyncDriver",
@@ -57,6 +59,8 @@ class MtlsConfig:
     ca_file: str | None = None
 
     def ssl_context(self) -> ssl.SSLContext:
+        import ssl
+
         ctx = ssl.create_default_context(cafile=self.ca_file)
         ctx.minimum_version = ssl.TLSVersion.TLSv1_2
         if self.cert_file:
@@ -171,6 +175,8 @@ def _flight_key(req: HttpRequest) -> tuple[object, ...] | None:
 
 
 def _unavailable(req: HttpRequest, exc: Exception) -> ProviderUnavailable:
+    import httpx
+
     kind = "timeout" if isinstance(exc, httpx.TimeoutException) else "connect"
     return ProviderUnavailable(
         f"{req.tag or 'provider'} request failed ({kind})",
@@ -189,6 +195,8 @@ class SyncDriver(_DriverBase):
         self._flight_lock = threading.Lock()
 
     def _client(self, req: HttpRequest) -> httpx.Client:
+        import httpx
+
         client = self._clients.get(req.mtls)
         if client is None:
             client = httpx.Client(verify=self._verify(req), follow_redirects=False)
@@ -223,6 +231,8 @@ class SyncDriver(_DriverBase):
             flight.done.set()
 
     def _send(self, req: HttpRequest) -> HttpResponse:
+        import httpx
+
         attempts = self._attempts(req)
         for attempt in range(attempts):
             try:
@@ -258,6 +268,8 @@ class AsyncDriver(_DriverBase):
         self._flights: dict[tuple[object, ...], asyncio.Future[HttpResponse]] = {}
 
     def _client(self, req: HttpRequest) -> httpx.AsyncClient:
+        import httpx
+
         client = self._clients.get(req.mtls)
         if client is None:
             client = httpx.AsyncClient(verify=self._verify(req), follow_redirects=False)
@@ -265,6 +277,8 @@ class AsyncDriver(_DriverBase):
         return client
 
     async def send(self, req: HttpRequest) -> HttpResponse:
+        import asyncio
+
         key = _flight_key(req)
         if key is None:
             return await self._send(req)
@@ -294,6 +308,10 @@ class AsyncDriver(_DriverBase):
             self._flights.pop(key, None)
 
     async def _send(self, req: HttpRequest) -> HttpResponse:
+        import asyncio
+
+        import httpx
+
         attempts = self._attempts(req)
         for attempt in range(attempts):
             try:

@@ -45,6 +45,8 @@ rate-limit windows and the cooldown, so an item ends at whichever comes first.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import hashlib
 import hmac
@@ -135,6 +137,17 @@ K_SENDS_DAY = "sms:day:"
 
 
 # --- public values --------------------------------------------------------------------
+
+
+def _canonical_b64url(segment: str) -> bool:
+    """True when ``segment`` is unpadded base64url in its one canonical spelling."""
+    if not segment or not segment.isascii():
+        return False
+    try:
+        raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+    except (ValueError, binascii.Error):
+        return False
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode() == segment
 
 
 @dataclass(frozen=True, slots=True)
@@ -417,6 +430,11 @@ class _LinksCore:
         """The link id in a token whose signature and age check out."""
         if not isinstance(token, str) or not 16 <= len(token) <= MAX_TOKEN_LENGTH:
             raise InvalidSignature("malformed link", code="link_malformed")
+        if not all(_canonical_b64url(part) for part in token.split(".")):
+            # base64 leaves spare bits in a last character: several spellings decode to
+            # the same bytes. Only the one spelling we issue is a valid link, so a token
+            # string identifies exactly one link (logs, caches, revocation lists).
+            raise InvalidSignature("the link is not valid", code="link_invalid")
         try:
             value = self.serializer.loads(token, max_age=int(self.limits.max_link_ttl))
         except itsdangerous.SignatureExpired as exc:

@@ -25,12 +25,6 @@ import re
 from datetime import date, datetime
 from typing import Literal
 
-from stdnum import luhn
-from stdnum.ee import ik
-from stdnum.exceptions import ValidationError
-from stdnum.fi import hetu
-from stdnum.no import fodselsnummer
-
 from .errors import InvalidInput
 
 __all__ = ["KINDS", "MAX_INPUT_LENGTH", "birthdate", "mask", "parse", "sex"]
@@ -153,11 +147,14 @@ def _parse_fi(text: str, today: date) -> tuple[str, str, date]:
     # which the DVV and Suomi.fi test persons use, so they are accepted (§3.2 table).
     if int(m["nnn"]) < 2:
         raise _fail("FI", "individual number out of range", "bad_individual")
+    from stdnum.exceptions import ValidationError as StdnumError
+    from stdnum.fi import hetu
+
     try:
         # The century sign is not covered by the check character (§3.2), and it is
         # identity-bearing since 2023, so it is kept exactly as given.
         hetu.validate(text, allow_temporary=True)
-    except ValidationError as exc:
+    except StdnumError as exc:
         raise _fail("FI", "check character does not match", "bad_checksum") from exc
     return text, "hetu", born
 
@@ -172,6 +169,8 @@ def _parse_ee(text: str, today: date) -> tuple[str, str, date]:
         raise _fail("EE", "unknown century digit", "bad_date")
     born = _date(century + int(text[1:3]), int(text[3:5]), int(text[5:7]), "EE", today)
     # Two-pass weighted mod 11 check digit (§3.3).
+    from stdnum.ee import ik
+
     if ik.calc_check_digit(text) != text[-1]:
         raise _fail("EE", "check digit does not match", "bad_checksum")
     return text, "isikukood", born
@@ -207,6 +206,8 @@ def _parse_se(text: str, today: date) -> tuple[str, str, date]:
     if nnnc[:3] == "000":  # NNN is 001-999 (§3.4)
         raise _fail("SE", "individual number out of range", "bad_individual")
     # Luhn over YYMMDDNNNC, the century is not covered (§3.4, Skatteverket 330245).
+    from stdnum import luhn
+
     if not luhn.is_valid(yymmdd + nnnc):
         raise _fail("SE", "check digit does not match", "bad_checksum")
     return f"{year:04d}{yymmdd[2:]}{nnnc}", kind, born
@@ -234,6 +235,8 @@ def _parse_no(text: str, today: date, *, allow_synthetic: bool) -> tuple[str, st
     # makes the number invalid: stdnum returns "10" then, which never matches).
     # Only the classic rule: the rule for numbers issued from 2032 (remainders 0-3
     # accepted) is not published in enough detail to implement (§3.5).
+    from stdnum.no import fodselsnummer
+
     if (
         fodselsnummer.calc_check_digit1(text[:9]) != text[9]
         or fodselsnummer.calc_check_digit2(text[:10]) != text[10]

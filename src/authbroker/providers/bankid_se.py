@@ -45,7 +45,7 @@ import ssl
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Final
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import quote, urlencode
 
 from ..config import ProviderConfig, Settings
 from ..errors import (
@@ -74,7 +74,7 @@ from ..flow import (
 from ..http import HttpRequest, HttpResponse, MtlsConfig
 from ..identity import Identity, NationalId
 from . import bankid_se_messages as msgs
-from .base import AdvanceContext, BeginContext, Next, ProviderInfo
+from .base import AdvanceContext, BeginContext, Next, ProviderInfo, require_endpoint
 
 __all__ = [
     "BankIdSe",
@@ -429,20 +429,9 @@ class BankIdSe:
     def __init__(self, config: ProviderConfig, settings: Settings) -> None:
         self.name = config.name
         self.loa = config.loa
-        self.info = ProviderInfo(
-            name=config.name,
-            protocol=config.protocol,
-            display_name=config.display_name,
-            loa=config.loa,
-            environment=config.environment,
-            country="SE",
-            methods=("bankid",),
-        )
-        api_url = str(config.require("api_url")).rstrip("/")
-        parts = urlsplit(api_url)
-        if parts.scheme != "https" or not parts.hostname:
-            raise ConfigError("must be an https URL", key=config.key("api_url"))
-        self.api_url = api_url
+        self.info = ProviderInfo.from_config(config, methods=("bankid",), country="SE")
+        # mTLS: never plain http, not even to the simulator.
+        self.api_url = require_endpoint(config, "api_url", allow_loopback_http=False).rstrip("/")
         self.mtls = MtlsConfig(
             cert_file=str(config.require("cert_file")),
             key_file=str(config.get("key_file") or "") or None,

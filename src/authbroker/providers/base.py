@@ -13,18 +13,30 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from urllib.parse import urlsplit
 
+from ..errors import ConfigError
 from ..flow import Display, Gen, Step
 from ..identity import Identity, Loa
 
+if TYPE_CHECKING:
+    from ..config import ProviderConfig
+
 __all__ = [
+    "LOOPBACK_HOSTS",
     "AdvanceContext",
     "BeginContext",
     "Next",
     "Provider",
     "ProviderInfo",
+    "require_endpoint",
 ]
+
+#: Hosts a simulator endpoint may use over plain http.
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+#: Longest endpoint URL accepted from configuration.
+MAX_URL_CHARS = 2048
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +88,50 @@ class ProviderInfo:
     environment: str
     country: str | None = None
     methods: tuple[str, ...] = ()
+
+    @classmethod
+    def from_config(
+        cls, config: ProviderConfig, *, methods: tuple[str, ...], country: str | None = None
+    ) -> ProviderInfo:
+        """The info of a configured provider; ``country`` overrides ``config.country``."""
+        return cls(
+            name=config.name,
+            protocol=config.protocol,
+            display_name=dict(config.display_name),
+            loa=config.loa,
+            environment=config.environment,
+            country=country if country is not None else config.country,
+            methods=methods,
+        )
+
+
+def require_endpoint(
+    config: ProviderConfig,
+    key: str,
+    *,
+    allow_loopback_http: bool | None = None,
+    message: str = "must be an https URL",
+) -> str:
+    """The endpoint URL configured under ``key``, checked before any request is made.
+
+    It must be ``https://`` with a host; plain ``http://`` is accepted only to a
+    loopback host and only when ``allow_loopback_http`` (by default: in the
+    simulator environment). Anything else is a :class:`ConfigError` naming the key.
+    """
+    url = str(config.require(key))
+    if allow_loopback_http is None:
+        allow_loopback_http = config.environment == "simulator"
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:
+        raise ConfigError(message, key=config.key(key)) from None
+    if len(url) <= MAX_URL_CHARS and host:
+        if parts.scheme == "https":
+            return url
+        if allow_loopback_http and parts.scheme == "http" and host in LOOPBACK_HOSTS:
+            return url
+    raise ConfigError(message, key=config.key(key))
 
 
 @runtime_checkable

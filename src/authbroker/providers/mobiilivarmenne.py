@@ -56,7 +56,7 @@ from ..flow import Display, Gen, Poll, fetch, store_incr
 from ..http import HttpRequest, HttpResponse, MtlsConfig
 from ..identity import Identity, NationalId
 from ..pki import load_certificate_sources
-from .base import AdvanceContext, BeginContext, Next, ProviderInfo
+from .base import AdvanceContext, BeginContext, Next, ProviderInfo, require_endpoint
 from .tupas import is_valid_satu
 
 __all__ = [
@@ -344,20 +344,10 @@ class MobiilivarmenneProvider:
 
     def __init__(self, config: ProviderConfig, settings: Settings) -> None:
         self.config = config
-        self.info = ProviderInfo(
-            name=config.name,
-            protocol=config.protocol,
-            display_name=config.display_name,
-            loa=config.loa,
-            environment=config.environment,
-            country=config.country or "FI",
-            methods=("mobiilivarmenne",),
+        self.info = ProviderInfo.from_config(
+            config, methods=("mobiilivarmenne",), country=config.country or "FI"
         )
-        self.endpoint = str(config.require("endpoint"))
-        if not self.endpoint.startswith("https://") and not (
-            config.environment == "simulator" and self.endpoint.startswith("http://127.0.0.1")
-        ):
-            raise ConfigError("must be an https URL", key=config.key("endpoint"))
+        self.endpoint = require_endpoint(config, "endpoint")
         self.ap_id = str(config.require("ap_id"))
         if not 3 <= len(self.ap_id) <= 128:
             raise ConfigError("must be a URI of 3-128 characters", key=config.key("ap_id"))

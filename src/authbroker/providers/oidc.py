@@ -70,7 +70,14 @@ from ..jose import (
     peek_header,
     sign_jwt,
 )
-from .base import AdvanceContext, BeginContext, Next, ProviderInfo
+from .base import (
+    LOOPBACK_HOSTS,
+    AdvanceContext,
+    BeginContext,
+    Next,
+    ProviderInfo,
+    require_endpoint,
+)
 
 __all__ = [
     "PROFILE_MODULES",
@@ -111,7 +118,6 @@ _UNRESERVED = re.compile(r"[A-Za-z0-9._~-]{1,2048}")
 _PRINTABLE = re.compile(r"[\x20-\x7e]*")
 _ERROR_CODE = re.compile(r"[\x20-\x21\x23-\x5b\x5d-\x7e]{1,64}")  # RFC 6749 §4.1.2.1
 _CANCEL_ERRORS = frozenset({"access_denied", "user_cancel", "cancelled", "user_cancelled"})
-_LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 _USERINFO_FORMATS = ("none", "json", "signed", "encrypted")
 
 
@@ -175,7 +181,7 @@ def _check_url(url: Any, what: str, *, allow_loopback_http: bool) -> str:
     parts = urlsplit(url)
     if parts.scheme == "https" and parts.hostname:
         return url
-    if allow_loopback_http and parts.scheme == "http" and parts.hostname in _LOOPBACK:
+    if allow_loopback_http and parts.scheme == "http" and parts.hostname in LOOPBACK_HOSTS:
         return url
     raise ProviderError(f"provider {what} is not an https URL", code="insecure_endpoint")
 
@@ -276,10 +282,7 @@ def parse_options(config: ProviderConfig) -> OidcOptions:
     issuer = config.require("issuer")
     if not isinstance(issuer, str):
         raise ConfigError("must be a string", key=config.key("issuer"))
-    try:
-        _check_url(issuer, "issuer", allow_loopback_http=allow_loopback)
-    except ProviderError as exc:
-        raise ConfigError("must be an https URL", key=config.key("issuer")) from exc
+    require_endpoint(config, "issuer", allow_loopback_http=allow_loopback)
     # Discovery §4: the configuration document lives under the issuer, path appended.
     discovery = config.get("discovery_url") or issuer.rstrip("/") + (
         "/.well-known/openid-configuration"
@@ -638,15 +641,7 @@ class OidcProvider:
         methods: tuple[str, ...] = ()
         if self._profile is not None and hasattr(self._profile, "methods"):
             methods = tuple(self._profile.methods(opts))
-        self.info = ProviderInfo(
-            name=config.name,
-            protocol=config.protocol,
-            display_name=config.display_name,
-            loa=config.loa,
-            environment=config.environment,
-            country=config.country,
-            methods=methods,
-        )
+        self.info = ProviderInfo.from_config(config, methods=methods)
 
     # -- keys and metadata -------------------------------------------------------------
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
 from typing import Any, Protocol
 
 from ..config import ProviderConfig, Settings
@@ -81,6 +80,8 @@ def _load(target: str, what: str) -> Callable[..., Any]:
 def protocol_factory(protocol: str) -> Callable[[ProviderConfig, Settings], Provider]:
     target = BUILTIN_PROTOCOLS.get(protocol)
     if target is None:
+        from importlib.metadata import entry_points  # only for third-party protocols
+
         for ep in entry_points(group="authbroker.providers"):
             if ep.name == protocol:
                 target = ep.value

@@ -52,7 +52,7 @@ from ..errors import (
 )
 from ..flow import AutoPost, Gen, store_put_if_absent
 from ..identity import Identity, NationalId
-from .base import AdvanceContext, BeginContext, Next, ProviderInfo
+from .base import AdvanceContext, BeginContext, Next, ProviderInfo, require_endpoint
 
 __all__ = [
     "ALGORITHMS",
@@ -191,20 +191,12 @@ class TupasProvider:
 
     def __init__(self, config: ProviderConfig, settings: Settings) -> None:
         self.config = config
-        self.info = ProviderInfo(
-            name=config.name,
-            protocol=config.protocol,
-            display_name=config.display_name,
-            loa=config.loa,
-            environment=config.environment,
-            country=config.country or "FI",
-            methods=("tupas",),
+        self.info = ProviderInfo.from_config(
+            config, methods=("tupas",), country=config.country or "FI"
         )
-        self.url = str(config.require("url"))
-        if urlsplit(self.url).scheme not in ("https", "http"):
-            raise ConfigError("must be an http(s) URL", key=config.key("url"))
-        if config.environment != "simulator" and not self.url.startswith("https://"):
-            raise ConfigError("must be an https URL outside the simulator", key=config.key("url"))
+        self.url = require_endpoint(
+            config, "url", message="must be an https URL (http only to loopback in the simulator)"
+        )
         self.bank_number = _opt_str(config, "bank_number", "")
         if not (len(self.bank_number) == 3 and self.bank_number.isdigit()):
             raise ConfigError("must be the three-digit bank number", key=config.key("bank_number"))

@@ -339,15 +339,7 @@ class WebEidProvider:
     def __init__(self, config: ProviderConfig, settings: Settings) -> None:
         self.config = config
         self.name = config.name
-        self.info = ProviderInfo(
-            name=config.name,
-            protocol=config.protocol,
-            display_name=dict(config.display_name),
-            loa=config.loa,
-            environment=config.environment,
-            country=config.country,
-            methods=("idcard",),
-        )
+        self.info = ProviderInfo.from_config(config, methods=("idcard",))
         simulator = config.environment == "simulator"
         self._allow_http_loopback = simulator
         origin = config.get("origin")

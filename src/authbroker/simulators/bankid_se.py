@@ -54,6 +54,7 @@ from ..errors import InvalidInput
 from ..identity import NationalId
 from ..providers.registry import RunningSimulator
 from .server import LoopbackServer, SimRequest, SimResponse
+from .testpki import TestCa, authority_key_id, basic_constraints, key_pem, subject_key_id
 
 __all__ = [
     "API_PREFIX",
@@ -184,15 +185,6 @@ def _name(cn: str) -> x509.Name:
     return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
 
 
-def _pem_key(key: ec.EllipticCurvePrivateKey, password: bytes | None = None) -> bytes:
-    enc: serialization.KeySerializationEncryption = (
-        serialization.BestAvailableEncryption(password)
-        if password
-        else serialization.NoEncryption()
-    )
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, enc)
-
-
 class _Pki:
     """Test certificates, generated per simulator (EC P-256: fast and modern)."""
 
@@ -200,109 +192,68 @@ class _Pki:
         now = dt.datetime.now(dt.UTC)
         self.not_before = now - dt.timedelta(minutes=5)
         self.not_after = now + dt.timedelta(days=2)
-        self.ca_key = ec.generate_private_key(ec.SECP256R1())
-        self.ca = self._issue(
-            f"authbroker simulator {label} Test BankID SSL Root CA",
-            self.ca_key.public_key(),
-            None,
-            ca=True,
-        )
-        self.server_key = ec.generate_private_key(ec.SECP256R1())
-        self.server = self._issue(
+        root = self._ca(f"authbroker simulator {label} Test BankID SSL Root CA")
+        self.ca_key, self.ca = root.key, root.cert
+        self.server_key, self.server = self._leaf(
+            root,
             "127.0.0.1",
-            self.server_key.public_key(),
-            self.ca,
             san=[x509.IPAddress(ipaddress.ip_address("127.0.0.1"))],
             eku=ExtendedKeyUsageOID.SERVER_AUTH,
         )
-        self.rp_key = ec.generate_private_key(ec.SECP256R1())
-        self.rp = self._issue(
-            RP_COMMON_NAME, self.rp_key.public_key(), self.ca, eku=ExtendedKeyUsageOID.CLIENT_AUTH
-        )
-        self.noaccess_key = ec.generate_private_key(ec.SECP256R1())
-        self.noaccess = self._issue(
-            NO_ACCESS_COMMON_NAME,
-            self.noaccess_key.public_key(),
-            self.ca,
-            eku=ExtendedKeyUsageOID.CLIENT_AUTH,
+        self.rp_key, self.rp = self._leaf(root, RP_COMMON_NAME, eku=ExtendedKeyUsageOID.CLIENT_AUTH)
+        self.noaccess_key, self.noaccess = self._leaf(
+            root, NO_ACCESS_COMMON_NAME, eku=ExtendedKeyUsageOID.CLIENT_AUTH
         )
         # The user side: an issuer for BankID user certificates and its OCSP responder.
-        self.issuer_key = ec.generate_private_key(ec.SECP256R1())
-        self.issuer = self._issue(
-            "authbroker simulator BankID user CA (TEST ONLY)",
-            self.issuer_key.public_key(),
-            None,
-            ca=True,
-            signer=self.issuer_key,
-        )
-        self.ocsp_key = ec.generate_private_key(ec.SECP256R1())
-        self.ocsp_cert = self._issue(
+        self.user_ca = self._ca("authbroker simulator BankID user CA (TEST ONLY)")
+        self.issuer_key, self.issuer = self.user_ca.key, self.user_ca.cert
+        self.ocsp_key, self.ocsp_cert = self._leaf(
+            self.user_ca,
             "authbroker simulator OCSP responder (TEST ONLY)",
-            self.ocsp_key.public_key(),
-            self.issuer,
-            signer=self.issuer_key,
             eku=ExtendedKeyUsageOID.OCSP_SIGNING,
         )
         self.user_keys: dict[str, tuple[ec.EllipticCurvePrivateKey, x509.Certificate]] = {}
 
-    def _issue(
+    def _ca(self, cn: str) -> TestCa:
+        return TestCa.create(
+            _name(cn),
+            not_before=self.not_before,
+            not_after=self.not_after,
+            path_length=None,
+            digital_signature=True,
+        )
+
+    def _leaf(
         self,
+        ca: TestCa,
         cn: str,
-        public_key: ec.EllipticCurvePublicKey,
-        issuer: x509.Certificate | None,
         *,
-        ca: bool = False,
         san: list[x509.GeneralName] | None = None,
         eku: x509.ObjectIdentifier | None = None,
-        signer: ec.EllipticCurvePrivateKey | None = None,
-    ) -> x509.Certificate:
-        builder = (
-            x509.CertificateBuilder()
-            .subject_name(_name(cn))
-            .issuer_name(issuer.subject if issuer is not None else _name(cn))
-            .public_key(public_key)
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(self.not_before)
-            .not_valid_after(self.not_after)
-            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
-        )
-        if ca:
-            builder = builder.add_extension(
-                x509.KeyUsage(
-                    digital_signature=True,
-                    content_commitment=False,
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    key_cert_sign=True,
-                    crl_sign=True,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
-                critical=True,
-            )
-        if issuer is not None:
-            builder = builder.add_extension(
-                x509.AuthorityKeyIdentifier.from_issuer_public_key(
-                    issuer.public_key()  # type: ignore[arg-type]
-                ),
-                critical=False,
-            )
+    ) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+        key = ec.generate_private_key(ec.SECP256R1())
+        extensions = [
+            basic_constraints(False),
+            subject_key_id(key.public_key()),
+            authority_key_id(ca.cert),
+        ]
         if san:
-            builder = builder.add_extension(x509.SubjectAlternativeName(san), critical=False)
+            extensions.append((x509.SubjectAlternativeName(san), False))
         if eku is not None:
-            builder = builder.add_extension(x509.ExtendedKeyUsage([eku]), critical=False)
-        return builder.sign(signer if signer is not None else self.ca_key, hashes.SHA256())
+            extensions.append((x509.ExtendedKeyUsage([eku]), False))
+        cert = ca.issue(
+            _name(cn),
+            key.public_key(),
+            not_before=self.not_before,
+            not_after=self.not_after,
+            extensions=extensions,
+        )
+        return key, cert
 
     def user(self, pn: str, name: str) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
         found = self.user_keys.get(pn)
         if found is None:
-            key = ec.generate_private_key(ec.SECP256R1())
-            cert = self._issue(
-                f"{name} (TEST ONLY)", key.public_key(), self.issuer, signer=self.issuer_key
-            )
-            found = self.user_keys[pn] = (key, cert)
+            found = self.user_keys[pn] = self._leaf(self.user_ca, f"{name} (TEST ONLY)")
         return found
 
     def write(self, folder: Path, password: bytes) -> dict[str, str]:
@@ -316,11 +267,11 @@ class _Pki:
         return {
             "ca_file": put("ca.pem", self.ca.public_bytes(pem)),
             "server_cert": put("server.pem", self.server.public_bytes(pem)),
-            "server_key": put("server-key.pem", _pem_key(self.server_key)),
+            "server_key": put("server-key.pem", key_pem(self.server_key)),
             "cert_file": put("rp.pem", self.rp.public_bytes(pem)),
-            "key_file": put("rp-key.pem", _pem_key(self.rp_key, password)),
+            "key_file": put("rp-key.pem", key_pem(self.rp_key, password)),
             "noaccess_cert": put("rp-noaccess.pem", self.noaccess.public_bytes(pem)),
-            "noaccess_key": put("rp-noaccess-key.pem", _pem_key(self.noaccess_key)),
+            "noaccess_key": put("rp-noaccess-key.pem", key_pem(self.noaccess_key)),
             "issuer_ca": put("user-issuer.pem", self.issuer.public_bytes(pem)),
         }
 

@@ -48,6 +48,14 @@ from ..providers.mobiilivarmenne import (
 )
 from ..providers.registry import RunningSimulator
 from .server import LoopbackServer, SimRequest, SimResponse
+from .testpki import (
+    TestCa,
+    authority_key_id,
+    basic_constraints,
+    cert_pem,
+    key_usage,
+    subject_key_id,
+)
 
 __all__ = ["MSSP", "MobileUser", "Script", "TestPki", "start"]
 
@@ -92,35 +100,13 @@ class TestPki:
     @staticmethod
     def _ca(cn: str, now: dt.datetime) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
         key = ec.generate_private_key(ec.SECP256R1())
-        name = _name(cn)
-        ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(name)
-            .issuer_name(name)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(days=30))
-            .not_valid_after(now + dt.timedelta(days=3650))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .add_extension(
-                x509.KeyUsage(
-                    digital_signature=False,
-                    content_commitment=False,
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    key_cert_sign=True,
-                    crl_sign=True,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
-                critical=True,
-            )
-            .add_extension(ski, critical=False)
-            .sign(key, hashes.SHA256())
+        ca = TestCa.create(
+            _name(cn),
+            key=key,
+            not_before=now - dt.timedelta(days=30),
+            not_after=now + dt.timedelta(days=3650),
         )
-        return key, cert
+        return key, ca.cert
 
     def issue(
         self,
@@ -138,40 +124,27 @@ class TestPki:
         start, end = now - dt.timedelta(days=1), now + dt.timedelta(days=730)
         if expired:
             start, end = now - dt.timedelta(days=800), now - dt.timedelta(days=1)
-        usage = x509.KeyUsage(
+        usage = key_usage(
             digital_signature=digital_signature,
             content_commitment=non_repudiation,
             key_encipherment=not (digital_signature or non_repudiation),
-            data_encipherment=False,
-            key_agreement=False,
-            key_cert_sign=False,
-            crl_sign=False,
-            encipher_only=False,
-            decipher_only=False,
         )
-        return (
-            x509.CertificateBuilder()
-            .subject_name(subject)
-            .issuer_name(ca.subject)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(start)
-            .not_valid_after(end)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(usage, critical=True)
-            .add_extension(
-                x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False
-            )
-            .add_extension(
-                x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
-                critical=False,
-            )
-            .sign(ca_key, hashes.SHA256())
+        return TestCa(ca_key, ca).issue(
+            subject,
+            key.public_key(),
+            not_before=start,
+            not_after=end,
+            extensions=[
+                basic_constraints(False),
+                (usage, True),
+                subject_key_id(key.public_key()),
+                authority_key_id(ca),
+            ],
         )
 
     @property
     def ca_pem(self) -> str:
-        return self.ca.public_bytes(serialization.Encoding.PEM).decode()
+        return cert_pem(self.ca)
 
 
 @dataclass

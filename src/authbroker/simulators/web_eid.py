@@ -38,7 +38,9 @@ from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsag
 
 from ..config import ProviderConfig, Settings
 from ..providers.registry import RunningSimulator
+from . import testpki
 from .server import LoopbackServer, SimRequest, SimResponse
+from .testpki import TestCa, authority_key_id, basic_constraints, cert_der_b64, cert_pem
 
 __all__ = ["ESTEID_AUTH_POLICIES", "SimCard", "WebEidSimulator", "start"]
 
@@ -70,7 +72,7 @@ class SimCard:
 
     @property
     def der_b64(self) -> str:
-        return base64.b64encode(self.certificate.public_bytes(serialization.Encoding.DER)).decode()
+        return cert_der_b64(self.certificate)
 
 
 def _name(**attrs: str) -> x509.Name:
@@ -158,21 +160,13 @@ class WebEidSimulator:
         ca_name = _name(
             C="EE", O="authbroker simulator", orgId="NTREE-00000000", CN="TEST of ESTEID-SIM"
         )
-        self.ca_cert = (
-            x509.CertificateBuilder()
-            .subject_name(ca_name)
-            .issuer_name(ca_name)
-            .public_key(self.ca_key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(start)
-            .not_valid_after(start + timedelta(days=3650))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .add_extension(_ca_key_usage(), critical=True)
-            .add_extension(
-                x509.SubjectKeyIdentifier.from_public_key(self.ca_key.public_key()), critical=False
-            )
-            .sign(self.ca_key, hashes.SHA384())
-        )
+        self.ca_cert = TestCa.create(
+            ca_name,
+            key=self.ca_key,
+            not_before=start,
+            not_after=start + timedelta(days=3650),
+            hash_algorithm=hashes.SHA384(),
+        ).cert
         self.responder_key, self.responder_cert = self._responder(self.ca_cert, self.ca_key, start)
         rogue_key = ec.generate_private_key(ec.SECP256R1())
         self.rogue_key, self.rogue_cert = self._responder(
@@ -186,23 +180,21 @@ class WebEidSimulator:
 
     @property
     def ca_pem(self) -> str:
-        return self.ca_cert.public_bytes(serialization.Encoding.PEM).decode()
+        return cert_pem(self.ca_cert)
 
     def _responder(
         self, issuer: x509.Certificate, issuer_key: ec.EllipticCurvePrivateKey, start: datetime
     ) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
         key = ec.generate_private_key(ec.SECP256R1())
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(_name(C="EE", O="authbroker simulator", CN="TEST of SIM OCSP RESPONDER"))
-            .issuer_name(issuer.subject)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(start)
-            .not_valid_after(start + timedelta(days=3650))
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.OCSP_SIGNING]), critical=True)
-            .add_extension(x509.OCSPNoCheck(), critical=False)
-            .sign(issuer_key, hashes.SHA256())
+        cert = TestCa(issuer_key, issuer).issue(
+            _name(C="EE", O="authbroker simulator", CN="TEST of SIM OCSP RESPONDER"),
+            key.public_key(),
+            not_before=start,
+            not_after=start + timedelta(days=3650),
+            extensions=[
+                (x509.ExtendedKeyUsage([ExtendedKeyUsageOID.OCSP_SIGNING]), True),
+                (x509.OCSPNoCheck(), False),
+            ],
         )
         return key, cert
 
@@ -241,47 +233,37 @@ class WebEidSimulator:
             GN=given_name,
             serialNumber=f"{serial_prefix}{personal_code}",
         )
-        builder = (
-            x509.CertificateBuilder()
-            .subject_name(subject)
-            .issuer_name(ca_cert.subject)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(not_before or now - timedelta(days=1))
-            .not_valid_after(not_after or now + timedelta(days=5 * 365))
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=False)
-            .add_extension(
-                x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_cert.public_key()),  # type: ignore[arg-type]
-                critical=False,
-            )
-        )
+        extensions = [basic_constraints(False, critical=False), authority_key_id(ca_cert)]
         if key_usage:
-            builder = builder.add_extension(_card_key_usage(digital_signature), critical=True)
+            card_usage = testpki.key_usage(digital_signature=digital_signature, key_agreement=True)
+            extensions.append((card_usage, True))
         if eku is not None:
-            builder = builder.add_extension(x509.ExtendedKeyUsage(list(eku)), critical=True)
+            extensions.append((x509.ExtendedKeyUsage(list(eku)), True))
         if policies:
-            builder = builder.add_extension(
-                x509.CertificatePolicies(
-                    [x509.PolicyInformation(x509.ObjectIdentifier(p), None) for p in policies]
-                ),
-                critical=False,
+            extensions.append(
+                (
+                    x509.CertificatePolicies(
+                        [x509.PolicyInformation(x509.ObjectIdentifier(p), None) for p in policies]
+                    ),
+                    False,
+                )
             )
         if aia:
-            builder = builder.add_extension(
-                x509.AuthorityInformationAccess(
-                    [
-                        x509.AccessDescription(
-                            AuthorityInformationAccessOID.OCSP,
-                            x509.UniformResourceIdentifier(self.ocsp_url),
-                        )
-                    ]
-                ),
-                critical=False,
+            ocsp_access = x509.AccessDescription(
+                AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(self.ocsp_url)
             )
+            extensions.append((x509.AuthorityInformationAccess([ocsp_access]), False))
         sig_hash = (
             hashes.SHA384() if isinstance(ca_key, ec.EllipticCurvePrivateKey) else hashes.SHA256()
         )
-        cert = builder.sign(ca_key, sig_hash)
+        cert = TestCa(ca_key, ca_cert).issue(
+            subject,
+            key.public_key(),
+            not_before=not_before or now - timedelta(days=1),
+            not_after=not_after or now + timedelta(days=5 * 365),
+            extensions=extensions,
+            hash_algorithm=sig_hash,
+        )
         card = SimCard(personal_code, cert, key, status)
         if register:
             with self._lock:
@@ -336,25 +318,18 @@ class WebEidSimulator:
         """A web-eid:1.1 signing certificate for the card holder (non-repudiation)."""
         key = ec.generate_private_key(ec.SECP384R1())
         now = datetime.fromtimestamp(self.now(), UTC)
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(card.certificate.subject)
-            .issuer_name(self.ca_cert.subject)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - timedelta(days=1))
-            .not_valid_after(now + timedelta(days=365))
-            .add_extension(
-                x509.AuthorityKeyIdentifier.from_issuer_public_key(self.ca_key.public_key()),
-                critical=False,
-            )
-            .add_extension(
-                x509.KeyUsage(False, True, False, False, False, False, False, False, False),
-                critical=True,
-            )
-            .sign(self.ca_key, hashes.SHA384())
+        cert = TestCa(self.ca_key, self.ca_cert).issue(
+            card.certificate.subject,
+            key.public_key(),
+            not_before=now - timedelta(days=1),
+            not_after=now + timedelta(days=365),
+            extensions=[
+                authority_key_id(self.ca_cert),
+                (testpki.key_usage(content_commitment=True), True),
+            ],
+            hash_algorithm=hashes.SHA384(),
         )
-        return base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode()
+        return cert_der_b64(cert)
 
     # -- OCSP responder (RFC 6960) ------------------------------------------------------
 
@@ -427,48 +402,14 @@ def _unsuccessful(status: ocsp.OCSPResponseStatus) -> bytes:
     )
 
 
-def _ca_key_usage() -> x509.KeyUsage:
-    return x509.KeyUsage(
-        digital_signature=False,
-        content_commitment=False,
-        key_encipherment=False,
-        data_encipherment=False,
-        key_agreement=False,
-        key_cert_sign=True,
-        crl_sign=True,
-        encipher_only=False,
-        decipher_only=False,
-    )
-
-
-def _card_key_usage(digital_signature: bool) -> x509.KeyUsage:
-    return x509.KeyUsage(
-        digital_signature=digital_signature,
-        content_commitment=False,
-        key_encipherment=False,
-        data_encipherment=False,
-        key_agreement=True,
-        key_cert_sign=False,
-        crl_sign=False,
-        encipher_only=False,
-        decipher_only=False,
-    )
-
-
 def _self_signed(cn: str, key: ec.EllipticCurvePrivateKey, start: datetime) -> x509.Certificate:
-    name = _name(C="EE", CN=cn)
-    return (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(start)
-        .not_valid_after(start + timedelta(days=3650))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(_ca_key_usage(), critical=True)
-        .sign(key, hashes.SHA256())
-    )
+    return TestCa.create(
+        _name(C="EE", CN=cn),
+        key=key,
+        not_before=start,
+        not_after=start + timedelta(days=3650),
+        with_subject_key_id=False,
+    ).cert
 
 
 def start(config: ProviderConfig, settings: Settings) -> RunningSimulator:

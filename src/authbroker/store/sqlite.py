@@ -18,7 +18,6 @@ and deleted by an occasional bounded sweep.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import shutil
@@ -28,7 +27,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ..errors import ConfigError, StoreUnavailable
 from ._common import bad_counter, check_amount, check_key, check_ttl, check_value
@@ -78,6 +77,17 @@ _SWEEP = (
     "DELETE FROM kv WHERE rowid IN "
     "(SELECT rowid FROM kv WHERE expires_at <= ? ORDER BY expires_at LIMIT ?)"
 )
+
+
+_T = TypeVar("_T")
+
+
+async def _in_thread(fn: Callable[..., _T], *args: Any) -> _T:
+    """``asyncio.to_thread``, imported on first use: plain ``import authbroker`` stays
+    free of asyncio (import time is measured in benchmarks/)."""
+    import asyncio
+
+    return await asyncio.to_thread(fn, *args)
 
 
 def _unavailable(exc: BaseException) -> StoreUnavailable:
@@ -362,22 +372,22 @@ class AsyncSqliteStore:
         return f"{type(self).__name__}({self.sync!r})"
 
     async def put(self, key: str, value: bytes, ttl: float) -> None:
-        await asyncio.to_thread(self.sync.put, key, value, ttl)
+        await _in_thread(self.sync.put, key, value, ttl)
 
     async def get(self, key: str) -> bytes | None:
-        return await asyncio.to_thread(self.sync.get, key)
+        return await _in_thread(self.sync.get, key)
 
     async def take(self, key: str) -> bytes | None:
-        return await asyncio.to_thread(self.sync.take, key)
+        return await _in_thread(self.sync.take, key)
 
     async def put_if_absent(self, key: str, value: bytes, ttl: float) -> bool:
-        return await asyncio.to_thread(self.sync.put_if_absent, key, value, ttl)
+        return await _in_thread(self.sync.put_if_absent, key, value, ttl)
 
     async def incr(self, key: str, ttl: float, amount: int = 1) -> int:
-        return await asyncio.to_thread(self.sync.incr, key, ttl, amount)
+        return await _in_thread(self.sync.incr, key, ttl, amount)
 
     async def delete(self, key: str) -> bool:
-        return await asyncio.to_thread(self.sync.delete, key)
+        return await _in_thread(self.sync.delete, key)
 
     async def aclose(self) -> None:
-        await asyncio.to_thread(self.sync.close)
+        await _in_thread(self.sync.close)

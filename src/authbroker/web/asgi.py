@@ -11,18 +11,15 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from ..broker import AsyncBroker
 from ..errors import AuthBrokerError
-from ..identity import Identity
 from ..sessions import AsyncSessionManager
 from .core import (
     MAX_BODY,
-    Guard,
-    Rule,
-    WebCore,
+    MiddlewareBase,
     WebRequest,
     WebResponse,
     drive_async,
@@ -39,7 +36,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 _log = logging.getLogger("authbroker.web")
 
 
-class AuthMiddleware:
+class AuthMiddleware(MiddlewareBase[ASGIApp, AsyncBroker, AsyncSessionManager]):
     """``AuthMiddleware(app, broker=AsyncBroker(...), rules=[...])``.
 
     ``sessions`` defaults to an :class:`AsyncSessionManager` on the broker's store and
@@ -48,47 +45,7 @@ class AuthMiddleware:
     the bearer guard. Remaining keyword arguments go to :class:`WebCore`.
     """
 
-    def __init__(
-        self,
-        app: ASGIApp,
-        *,
-        broker: AsyncBroker,
-        sessions: AsyncSessionManager | None = None,
-        links: Any = None,
-        tokens: Any = None,
-        rules: Sequence[Rule] = (),
-        default_guard: Guard | None = None,
-        user_for: Callable[[Identity], str] | None = None,
-        link_landing: Callable[[str, str], str] | None = None,
-        trusted_proxies: Sequence[str] = (),
-        simulator_helpers: bool | None = None,
-        mobile_audience: str | None = None,
-        home: str = "/",
-    ) -> None:
-        self.app = app
-        self.core = WebCore(
-            broker.settings,
-            rules=rules,
-            default_guard=default_guard,
-            user_for=user_for,
-            link_landing=link_landing,
-            trusted_proxies=trusted_proxies,
-            simulator_helpers=simulator_helpers,
-            mobile_audience=mobile_audience,
-            home=home,
-        )
-        if sessions is None:
-            sessions = AsyncSessionManager(
-                broker.store, broker.settings.secret_keys, policy=self.core.policy
-            )
-        self.broker = broker
-        self.sessions = sessions
-        self.services: dict[str, Any] = {
-            "broker": broker,
-            "sessions": sessions,
-            "links": links,
-            "tokens": tokens,
-        }
+    session_manager = AsyncSessionManager
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):

@@ -40,14 +40,14 @@ import re
 import secrets
 from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeAlias
+from typing import Any, Generic, Literal, Protocol, TypeAlias, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import jinja2
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from ..broker import check_return_to
-from ..config import Settings
+from ..config import ProviderConfig, Settings
 from ..errors import (
     AccessDenied,
     AuthBrokerError,
@@ -66,6 +66,7 @@ __all__ = [
     "Call",
     "Guard",
     "Handler",
+    "MiddlewareBase",
     "Principal",
     "Rule",
     "WebCore",
@@ -887,8 +888,16 @@ class WebCore:
             links.append((lang, req.path + "?" + urlencode(q)))
         return links
 
+    def _provider_config(self, name: str) -> ProviderConfig:
+        """The configured provider named in the URL; an unknown name is client input
+        (400), not a configuration error of ours (500)."""
+        config = self.settings.providers.get(name)
+        if config is None:
+            raise InvalidInput("unknown provider", code="unknown_provider")
+        return config
+
     def begin(self, req: WebRequest, provider: str, lang: str) -> Handler:
-        config = self.settings.provider(provider)
+        config = self._provider_config(provider)
         state = self._load_flow(req)
         params: dict[str, str] = {}
         if req.method == "POST":
@@ -1084,7 +1093,7 @@ class WebCore:
         return [header, self._flow_cookie(state)]
 
     def callback(self, req: WebRequest, provider: str, lang: str) -> Handler:
-        self.settings.provider(provider)
+        self._provider_config(provider)
         params = req.query()
         if req.method == "POST":
             form = req.form()
@@ -1154,7 +1163,7 @@ class WebCore:
     def _simulator(self, provider: str) -> Generator[Call, Any, Any]:
         if not self.simulator_helpers:
             raise AccessDenied("simulator helpers are off", code="not_simulator")
-        config = self.settings.provider(provider)
+        config = self._provider_config(provider)
         if config.environment != "simulator":
             raise AccessDenied("not a simulated provider", code="not_simulator")
         sim = yield from call("broker", "simulator", provider)
@@ -1188,7 +1197,7 @@ class WebCore:
         poll: Poll = yield from call("broker", "refresh", flow_id, binding=state.binding)
         if not poll.display.qr:
             raise InvalidInput("this flow shows no QR code", code="no_qr")
-        user = str(self.settings.provider(provider).options.get("simulator_user", "199001010017"))
+        user = str(self._provider_config(provider).options.get("simulator_user", "199001010017"))
         result = sim.extra["simulator"].scan(poll.display.qr, user)
         return WebResponse.json({"result": str(result)})
 
@@ -1403,3 +1412,75 @@ async def drive_async(gen: Handler | Generator[Call, Any, Any], services: Mappin
         return stop.value
     finally:
         gen.close()
+
+
+# --- the adapters' shared constructor -------------------------------------------------
+
+
+class _BrokerLike(Protocol):
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def store(self) -> Any: ...
+
+
+AppT = TypeVar("AppT")
+BrokerT = TypeVar("BrokerT", bound=_BrokerLike)
+SessionsT = TypeVar("SessionsT")
+
+
+class MiddlewareBase(Generic[AppT, BrokerT, SessionsT]):
+    """What the ASGI and WSGI middleware share: the :class:`WebCore`, the session
+    manager and the services the handlers' :class:`Call`\\ s run against.
+
+    ``sessions`` defaults to ``session_manager`` (set by each adapter: the blocking or
+    the async manager) on the broker's store and secret keys; ``links`` and ``tokens``
+    enable the direct-link routes and the bearer guard. The remaining keyword
+    arguments go to :class:`WebCore`.
+    """
+
+    #: The session manager class built when no ``sessions`` is given.
+    session_manager: Callable[..., SessionsT]
+
+    def __init__(
+        self,
+        app: AppT,
+        *,
+        broker: BrokerT,
+        sessions: SessionsT | None = None,
+        links: Any = None,
+        tokens: Any = None,
+        rules: Sequence[Rule] = (),
+        default_guard: Guard | None = None,
+        user_for: Callable[[Identity], str] | None = None,
+        link_landing: Callable[[str, str], str] | None = None,
+        trusted_proxies: Sequence[str] = (),
+        simulator_helpers: bool | None = None,
+        mobile_audience: str | None = None,
+        home: str = "/",
+    ) -> None:
+        self.app = app
+        self.core = WebCore(
+            broker.settings,
+            rules=rules,
+            default_guard=default_guard,
+            user_for=user_for,
+            link_landing=link_landing,
+            trusted_proxies=trusted_proxies,
+            simulator_helpers=simulator_helpers,
+            mobile_audience=mobile_audience,
+            home=home,
+        )
+        if sessions is None:
+            sessions = self.session_manager(
+                broker.store, broker.settings.secret_keys, policy=self.core.policy
+            )
+        self.broker = broker
+        self.sessions: SessionsT = sessions
+        self.services: dict[str, Any] = {
+            "broker": broker,
+            "sessions": sessions,
+            "links": links,
+            "tokens": tokens,
+        }

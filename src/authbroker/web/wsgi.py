@@ -8,15 +8,14 @@ set to the :class:`~authbroker.web.core.Principal`.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from ..broker import Broker
 from ..errors import AuthBrokerError
-from ..identity import Identity
 from ..sessions import SessionManager
 from .asgi import _audit_internal
-from .core import MAX_BODY, Guard, Rule, WebCore, WebRequest, WebResponse, drive_sync
+from .core import MAX_BODY, MiddlewareBase, WebRequest, WebResponse, drive_sync
 
 __all__ = ["PRINCIPAL_KEY", "WsgiAuthMiddleware"]
 
@@ -39,52 +38,12 @@ _REASONS = {
 }
 
 
-class WsgiAuthMiddleware:
+class WsgiAuthMiddleware(MiddlewareBase[WsgiApp, Broker, SessionManager]):
     """``WsgiAuthMiddleware(app, broker=Broker(...), rules=[...])``; the blocking twin of
     :class:`authbroker.web.asgi.AuthMiddleware` (``links``: :class:`DirectLinks`,
     ``tokens``: :class:`TokenIssuer`)."""
 
-    def __init__(
-        self,
-        app: WsgiApp,
-        *,
-        broker: Broker,
-        sessions: SessionManager | None = None,
-        links: Any = None,
-        tokens: Any = None,
-        rules: Sequence[Rule] = (),
-        default_guard: Guard | None = None,
-        user_for: Callable[[Identity], str] | None = None,
-        link_landing: Callable[[str, str], str] | None = None,
-        trusted_proxies: Sequence[str] = (),
-        simulator_helpers: bool | None = None,
-        mobile_audience: str | None = None,
-        home: str = "/",
-    ) -> None:
-        self.app = app
-        self.core = WebCore(
-            broker.settings,
-            rules=rules,
-            default_guard=default_guard,
-            user_for=user_for,
-            link_landing=link_landing,
-            trusted_proxies=trusted_proxies,
-            simulator_helpers=simulator_helpers,
-            mobile_audience=mobile_audience,
-            home=home,
-        )
-        if sessions is None:
-            sessions = SessionManager(
-                broker.store, broker.settings.secret_keys, policy=self.core.policy
-            )
-        self.broker = broker
-        self.sessions = sessions
-        self.services: dict[str, Any] = {
-            "broker": broker,
-            "sessions": sessions,
-            "links": links,
-            "tokens": tokens,
-        }
+    session_manager = SessionManager
 
     def __call__(
         self, environ: dict[str, Any], start_response: Callable[..., Any]

@@ -1,0 +1,100 @@
+"""Functions run in separate *spawned* processes by test_reliability_redis (R-10).
+
+Each call builds its own broker (or link service) on the shared Redis, exactly as a
+second application instance would; nothing is shared with the parent but the Redis
+URL, the secret keys and the simulator's overrides (its loopback URLs and keys).
+Results are plain values so they cross the process boundary.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+SECRET_KEYS = "reliability-secret-key-" + "x" * 24
+
+
+def _broker(redis_url: str, prefix: str, name: str, overrides: dict[str, Any]) -> Any:
+    from authbroker import Broker
+    from authbroker.config import load_config
+    from authbroker.providers.registry import create_provider
+    from authbroker.store.redis import RedisStore
+
+    settings = load_config(environ={"AUTHBROKER_SECRET_KEYS": SECRET_KEYS})
+    config = settings.provider(name).with_options(**overrides)
+    provider = create_provider(config, settings)
+    store = RedisStore.from_url(redis_url, prefix=prefix)
+    return Broker(settings, store=store, providers={name: provider}, start_simulators=False)
+
+
+def begin_oidc(
+    redis_url: str, prefix: str, name: str, overrides: dict[str, Any]
+) -> tuple[str, str]:
+    """Process A: begin a flow; returns (flow id, authorization URL)."""
+    broker = _broker(redis_url, prefix, name, overrides)
+    try:
+        step = broker.begin(name, binding="browser-1", return_to="/invoices")
+        return step.flow_id, step.url
+    finally:
+        broker.close()
+
+
+def complete_oidc(
+    redis_url: str, prefix: str, name: str, overrides: dict[str, Any], flow_id: str, url: str
+) -> tuple[str, str]:
+    """Process B: play the browser's return and complete the flow A began."""
+    import httpx
+
+    from authbroker import Done
+
+    resp = httpx.get(url, timeout=10)
+    assert resp.status_code == 302, resp.status_code
+    params = dict(parse_qsl(urlsplit(resp.headers["location"]).query))
+    broker = _broker(redis_url, prefix, name, overrides)
+    try:
+        done = broker.advance(flow_id, params, binding="browser-1")
+        assert isinstance(done, Done)
+        nid = done.identity.national_id
+        return (nid.value if nid else ""), done.return_to
+    finally:
+        broker.close()
+
+
+def verify_code(
+    redis_url: str, prefix: str, challenge_id: str, code: str, barrier: Any
+) -> list[str]:
+    """Verify the same code several times in this process once the barrier opens."""
+    import threading
+
+    from authbroker.errors import AuthBrokerError
+    from authbroker.links import DirectLinks
+    from authbroker.sms.outbox import OutboxSender
+    from authbroker.store.redis import RedisStore
+
+    store = RedisStore.from_url(redis_url, prefix=prefix)
+    links = DirectLinks(
+        store, OutboxSender(), secret_keys=[SECRET_KEYS], base_url="https://app.example"
+    )
+    outcomes: list[str] = []
+    lock = threading.Lock()
+    local = threading.Barrier(5)
+
+    def one() -> None:
+        local.wait()
+        try:
+            links.verify(challenge_id, code, client_ip="203.0.113.1")
+            result = "grant"
+        except AuthBrokerError as exc:
+            result = type(exc).__name__
+        with lock:
+            outcomes.append(result)
+
+    barrier.wait()
+    threads = [threading.Thread(target=one) for _ in range(5)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    links.close()
+    store.close()
+    return outcomes
