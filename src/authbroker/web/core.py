@@ -1030,21 +1030,16 @@ class WebCore:
         nonce = body.get("nonce")
         if isinstance(nonce, str) and nonce:
             params["nonce"] = nonce[:256]
-        step: Step = yield from call(
-            "broker",
-            "advance",
-            flow_id,
-            params,
-            binding=state.binding,
-            client_ip=req.client_ip,
-            language=lang,
-            origin=self.origin,
-        )
+        step = yield from self._advance(req, state, flow_id, params, lang)
         if isinstance(step, Done):
-            cookies = yield from self._complete(req, step, state)
-            resp = WebResponse.json({"status": "done", "redirect": step.return_to})
-            resp.headers += [("set-cookie", c) for c in cookies]
-            return resp
+            return (
+                yield from self._finish(
+                    req,
+                    step,
+                    state,
+                    WebResponse.json({"status": "done", "redirect": step.return_to}),
+                )
+            )
         if isinstance(step, Poll):
             d = step.display
             return WebResponse.json(
@@ -1074,6 +1069,30 @@ class WebCore:
             )
             return WebResponse(200, headers, _qr_svg(payload))
         return WebResponse.json({"qr": payload, "src": _qr_svg_data_uri(payload)})
+
+    def _advance(
+        self, req: WebRequest, state: FlowState, flow_id: str, params: dict[str, str], lang: str
+    ) -> Generator[Call, Any, Step]:
+        """Advance this browser's flow (bound by its flow cookie)."""
+        step: Step = yield from call(
+            "broker",
+            "advance",
+            flow_id,
+            params,
+            binding=state.binding,
+            client_ip=req.client_ip,
+            language=lang,
+            origin=self.origin,
+        )
+        return step
+
+    def _finish(
+        self, req: WebRequest, done: Done, state: FlowState, resp: WebResponse
+    ) -> Generator[Call, Any, WebResponse]:
+        """Log the finished flow in (fresh session) and set its cookies on ``resp``."""
+        cookies = yield from self._complete(req, done, state)
+        resp.headers += [("set-cookie", c) for c in cookies]
+        return resp
 
     def _complete(
         self, req: WebRequest, done: Done, state: FlowState
@@ -1115,21 +1134,9 @@ class WebCore:
         flow_id = params.pop("flow_id", None) or state.flow_id
         if not flow_id:
             raise InvalidInput("no flow for this browser", code="flow_binding")
-        step: Step = yield from call(
-            "broker",
-            "advance",
-            flow_id,
-            params,
-            binding=state.binding,
-            client_ip=req.client_ip,
-            language=lang,
-            origin=self.origin,
-        )
+        step = yield from self._advance(req, state, flow_id, params, lang)
         if isinstance(step, Done):
-            cookies = yield from self._complete(req, step, state)
-            resp = WebResponse.redirect(step.return_to)
-            resp.headers += [("set-cookie", c) for c in cookies]
-            return resp
+            return (yield from self._finish(req, step, state, WebResponse.redirect(step.return_to)))
         if isinstance(step, Poll):
             # BankID same-device: keep sending the return nonce until Done (SEB-04).
             state.flow_id = step.flow_id
@@ -1143,22 +1150,10 @@ class WebCore:
         state = self._load_flow(req)
         form = req.form()
         self._check_post(req, state, form.get("csrf"))
-        step: Step = yield from call(
-            "broker",
-            "advance",
-            flow_id,
-            {"token": form.get("token", "")},
-            binding=state.binding,
-            client_ip=req.client_ip,
-            language=lang,
-            origin=self.origin,
-        )
+        step = yield from self._advance(req, state, flow_id, {"token": form.get("token", "")}, lang)
         if not isinstance(step, Done):
             raise InvalidInput("unexpected step", code="step")
-        cookies = yield from self._complete(req, step, state)
-        resp = WebResponse.redirect(step.return_to)
-        resp.headers += [("set-cookie", c) for c in cookies]
-        return resp
+        return (yield from self._finish(req, step, state, WebResponse.redirect(step.return_to)))
 
     def _simulator(self, provider: str) -> Generator[Call, Any, Any]:
         if not self.simulator_helpers:
