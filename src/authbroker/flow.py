@@ -16,7 +16,7 @@ the same protocol code serves WSGI, ASGI and the CLI. Helpers :func:`fetch` and
 
 from __future__ import annotations
 
-from collections.abc import Generator, Mapping
+from collections.abc import Awaitable, Callable, Generator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias, TypeVar
 
@@ -59,6 +59,7 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+_STORE_OPS = (Put, Get, Take, PutIfAbsent, Incr, Delete)
 Effect: TypeAlias = HttpRequest | StoreOp
 #: A sans-I/O routine: yields effects, receives their results, returns a T.
 Gen: TypeAlias = Generator[Effect, Any, T]
@@ -169,8 +170,18 @@ def store_delete(key: str) -> Gen[bool]:
 # --- runners --------------------------------------------------------------------------
 
 
-def run_sync(gen: Gen[T], driver: SyncDriver | None, store: StateStore | None) -> T:
-    """Drive a sans-I/O routine to completion with blocking I/O."""
+def run_sync(
+    gen: Generator[Any, Any, T],
+    driver: SyncDriver | None,
+    store: StateStore | None,
+    *,
+    other: Callable[[Any], object] | None = None,
+) -> T:
+    """Drive a sans-I/O routine to completion with blocking I/O.
+
+    ``other`` carries out effects of a module's own (an SMS back-off wait, a call to
+    an application resolver); HTTP requests and store operations are handled here.
+    """
     try:
         effect = next(gen)
         while True:
@@ -179,10 +190,14 @@ def run_sync(gen: Gen[T], driver: SyncDriver | None, store: StateStore | None) -
                     if driver is None:
                         raise RuntimeError("this routine needs an HTTP driver")
                     result: object = driver.send(effect)
-                else:
+                elif isinstance(effect, _STORE_OPS):
                     if store is None:
                         raise RuntimeError("this routine needs a state store")
                     result = apply_sync(store, effect)
+                else:
+                    if other is None:
+                        raise TypeError(f"unknown effect {type(effect).__name__}")
+                    result = other(effect)
             except AuthBrokerError as exc:
                 # Give protocol code the chance to clean up (cancel an order...).
                 effect = gen.throw(exc)
@@ -194,8 +209,14 @@ def run_sync(gen: Gen[T], driver: SyncDriver | None, store: StateStore | None) -
         gen.close()
 
 
-async def run_async(gen: Gen[T], driver: AsyncDriver | None, store: AsyncStateStore | None) -> T:
-    """Drive a sans-I/O routine to completion with non-blocking I/O."""
+async def run_async(
+    gen: Generator[Any, Any, T],
+    driver: AsyncDriver | None,
+    store: AsyncStateStore | None,
+    *,
+    other: Callable[[Any], Awaitable[object]] | None = None,
+) -> T:
+    """Drive a sans-I/O routine to completion with non-blocking I/O (see :func:`run_sync`)."""
     try:
         effect = next(gen)
         while True:
@@ -204,10 +225,14 @@ async def run_async(gen: Gen[T], driver: AsyncDriver | None, store: AsyncStateSt
                     if driver is None:
                         raise RuntimeError("this routine needs an HTTP driver")
                     result: object = await driver.send(effect)
-                else:
+                elif isinstance(effect, _STORE_OPS):
                     if store is None:
                         raise RuntimeError("this routine needs a state store")
                     result = await apply_async(store, effect)
+                else:
+                    if other is None:
+                        raise TypeError(f"unknown effect {type(effect).__name__}")
+                    result = await other(effect)
             except AuthBrokerError as exc:
                 effect = gen.throw(exc)
                 continue

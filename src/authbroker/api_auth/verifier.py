@@ -40,7 +40,8 @@ from ..errors import (
     InvalidSignature,
     ProviderUnavailable,
 )
-from ..store.base import AsyncStateStore, PutIfAbsent, StateStore, StoreOp, apply_async, apply_sync
+from ..flow import run_async, run_sync
+from ..store.base import AsyncStateStore, PutIfAbsent, StateStore, StoreOp
 from . import sfv
 from .components import Message, SignatureParams, signature_base
 from .digest import check_content_digest
@@ -197,44 +198,16 @@ class ApiVerifier:
     # --- drivers --------------------------------------------------------------------
 
     def verify_sync(self, message: Message, store: StateStore) -> ApiPrincipal:
-        gen = self.authenticate(message)
-        try:
-            effect = next(gen)
-            while True:
-                try:
-                    if isinstance(effect, _Call):
-                        result = _call_sync(effect)
-                    else:
-                        result = apply_sync(store, effect)
-                except AuthBrokerError as exc:
-                    effect = gen.throw(exc)
-                    continue
-                effect = gen.send(result)
-        except StopIteration as stop:
-            principal: ApiPrincipal = stop.value
-            return principal
-        finally:
-            gen.close()
+        principal: ApiPrincipal = run_sync(
+            self.authenticate(message), None, store, other=_call_sync
+        )
+        return principal
 
     async def verify_async(self, message: Message, store: AsyncStateStore) -> ApiPrincipal:
-        gen = self.authenticate(message)
-        try:
-            effect = next(gen)
-            while True:
-                try:
-                    if isinstance(effect, _Call):
-                        result = await _call_async(effect)
-                    else:
-                        result = await apply_async(store, effect)
-                except AuthBrokerError as exc:
-                    effect = gen.throw(exc)
-                    continue
-                effect = gen.send(result)
-        except StopIteration as stop:
-            principal: ApiPrincipal = stop.value
-            return principal
-        finally:
-            gen.close()
+        principal: ApiPrincipal = await run_async(
+            self.authenticate(message), None, store, other=_call_async
+        )
+        return principal
 
     # --- the routine ------------------------------------------------------------------
 

@@ -42,13 +42,13 @@ from typing import Any, ClassVar, Protocol, TypeAlias, runtime_checkable
 import phonenumbers
 
 from ..errors import (
-    AuthBrokerError,
     ConfigError,
     InvalidInput,
     ProviderError,
     ProviderUnavailable,
     RateLimited,
 )
+from ..flow import run_async, run_sync
 from ..http import AsyncDriver, HttpRequest, HttpResponse, SyncDriver
 
 __all__ = [
@@ -295,6 +295,22 @@ def json_error_code(response: HttpResponse, key: str = "code") -> str:
     return ""
 
 
+def _no_driver() -> ConfigError:
+    return ConfigError("this SMS sender needs an HTTP driver", key="sms")
+
+
+class _NoDriver(SyncDriver):
+    """Stands in when no driver was given (the outbox needs none; HTTP senders do)."""
+
+    def send(self, req: HttpRequest) -> HttpResponse:
+        raise _no_driver()
+
+
+class _NoAsyncDriver(AsyncDriver):
+    async def send(self, req: HttpRequest) -> HttpResponse:
+        raise _no_driver()
+
+
 def deliver_sync(
     sender: SmsSender,
     message: SmsMessage,
@@ -302,28 +318,20 @@ def deliver_sync(
     *,
     sleep: Callable[[float], None] = time.sleep,
 ) -> SmsReceipt:
-    """Run a sender's routine with blocking I/O."""
-    gen = sender.send(message)
-    try:
-        effect = next(gen)
-        while True:
-            if isinstance(effect, Wait):
-                sleep(effect.seconds)
-                effect = gen.send(None)
-                continue
-            if driver is None:
-                raise ConfigError("this SMS sender needs an HTTP driver", key="sms")
-            try:
-                result = driver.send(effect)
-            except AuthBrokerError as exc:
-                effect = gen.throw(exc)
-                continue
-            effect = gen.send(result)
-    except StopIteration as stop:
-        receipt: SmsReceipt = stop.value
-        return receipt
-    finally:
-        gen.close()
+    """Run a sender's routine with blocking I/O; :class:`Wait` effects sleep."""
+
+    def wait(effect: Any) -> None:
+        if not isinstance(effect, Wait):
+            raise TypeError(f"unknown effect {type(effect).__name__}")
+        sleep(effect.seconds)
+
+    receipt: SmsReceipt = run_sync(
+        sender.send(message),
+        driver or _NoDriver(),
+        None,
+        other=wait,
+    )
+    return receipt
 
 
 async def deliver_async(
@@ -333,25 +341,14 @@ async def deliver_async(
     *,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> SmsReceipt:
-    """Run a sender's routine with non-blocking I/O."""
-    gen = sender.send(message)
-    try:
-        effect = next(gen)
-        while True:
-            if isinstance(effect, Wait):
-                await sleep(effect.seconds)
-                effect = gen.send(None)
-                continue
-            if driver is None:
-                raise ConfigError("this SMS sender needs an HTTP driver", key="sms")
-            try:
-                result = await driver.send(effect)
-            except AuthBrokerError as exc:
-                effect = gen.throw(exc)
-                continue
-            effect = gen.send(result)
-    except StopIteration as stop:
-        receipt: SmsReceipt = stop.value
-        return receipt
-    finally:
-        gen.close()
+    """Run a sender's routine with non-blocking I/O; :class:`Wait` effects sleep."""
+
+    async def wait(effect: Any) -> None:
+        if not isinstance(effect, Wait):
+            raise TypeError(f"unknown effect {type(effect).__name__}")
+        await sleep(effect.seconds)
+
+    receipt: SmsReceipt = await run_async(
+        sender.send(message), driver or _NoAsyncDriver(), None, other=wait
+    )
+    return receipt

@@ -56,7 +56,7 @@ from ..errors import (
     InvalidInput,
     ScopeDenied,
 )
-from ..flow import AutoPost, Challenge, Display, Done, Poll, Redirect, Step
+from ..flow import AutoPost, Challenge, Display, Done, Poll, Redirect, Step, run_async, run_sync
 from ..identity import Identity, Loa
 from ..sessions import Session, SessionPolicy
 from .i18n import negotiate, translate
@@ -1366,47 +1366,27 @@ def _auth_error(status: int, code: str, *, bearer_challenge: bool = False) -> We
     return resp
 
 
+def _service(op: Call, services: Mapping[str, Any]) -> Any:
+    target = services.get(op.target)
+    if target is None:
+        raise ConfigError("this route needs a service", key=f"web.{op.target}")
+    return getattr(target, op.method)(*op.args, **op.kwargs)
+
+
 def drive_sync(gen: Handler | Generator[Call, Any, Any], services: Mapping[str, Any]) -> Any:
     """Run a handler with blocking services (the WSGI adapter)."""
-    try:
-        op = next(gen)
-        while True:
-            try:
-                target = services.get(op.target)
-                if target is None:
-                    raise ConfigError("this route needs a service", key=f"web.{op.target}")
-                result = getattr(target, op.method)(*op.args, **op.kwargs)
-            except AuthBrokerError as exc:
-                op = gen.throw(exc)
-                continue
-            op = gen.send(result)
-    except StopIteration as stop:
-        return stop.value
-    finally:
-        gen.close()
+    return run_sync(gen, None, None, other=lambda op: _service(op, services))
 
 
 async def drive_async(gen: Handler | Generator[Call, Any, Any], services: Mapping[str, Any]) -> Any:
     """Run a handler with asyncio services (the ASGI adapter); sync methods are
     called directly (cookie headers, simulator handles)."""
-    try:
-        op = next(gen)
-        while True:
-            try:
-                target = services.get(op.target)
-                if target is None:
-                    raise ConfigError("this route needs a service", key=f"web.{op.target}")
-                result = getattr(target, op.method)(*op.args, **op.kwargs)
-                if inspect.isawaitable(result):
-                    result = await result
-            except AuthBrokerError as exc:
-                op = gen.throw(exc)
-                continue
-            op = gen.send(result)
-    except StopIteration as stop:
-        return stop.value
-    finally:
-        gen.close()
+
+    async def serve(op: Call) -> Any:
+        result = _service(op, services)
+        return (await result) if inspect.isawaitable(result) else result
+
+    return await run_async(gen, None, None, other=serve)
 
 
 # --- the adapters' shared constructor -------------------------------------------------
