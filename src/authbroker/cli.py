@@ -175,23 +175,14 @@ def _settings_for(env: str, config: str | None, base_url: str | None) -> Setting
 
 
 def _qr_text(payload: str) -> str:
+    """The QR as half-block text (two modules per line) for a terminal."""
+    import io
+
     import segno
 
-    qr = segno.make(payload, error="l")
-    lines: list[str] = []
-    matrix = [list(row) for row in qr.matrix]
-    border = 2
-    size = len(matrix)
-    full = [[0] * (size + 2 * border) for _ in range(border)]
-    rows = full + [[0] * border + r + [0] * border for r in matrix] + full
-    for y in range(0, len(rows), 2):
-        top = rows[y]
-        bottom = rows[y + 1] if y + 1 < len(rows) else [0] * len(top)
-        line = ""
-        for a, b in zip(top, bottom, strict=True):
-            line += {(0, 0): "█", (1, 0): "▄", (0, 1): "▀", (1, 1): " "}[(a, b)]
-        lines.append(line)
-    return "\n".join(lines)
+    out = io.StringIO()
+    segno.make(payload, error="l").terminal(out=out, compact=True, border=2)
+    return out.getvalue().rstrip("\n")
 
 
 def run_flow(
