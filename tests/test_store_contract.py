@@ -70,6 +70,9 @@ class SyncAsAsync:
     async def incr(self, key: str, ttl: float, amount: int = 1) -> int:
         return self.store.incr(key, ttl, amount)
 
+    async def replace(self, key: str, expected: bytes, value: bytes, ttl: float) -> bool:
+        return self.store.replace(key, expected, value, ttl)
+
     async def delete(self, key: str) -> bool:
         return self.store.delete(key)
 
@@ -229,6 +232,58 @@ async def test_binary_values_round_trip(store: AsyncStateStore) -> None:
     assert await store.take("nul") == b"\x00\x00"
 
 
+async def test_replace_writes_only_over_the_expected_value(store: AsyncStateStore) -> None:
+    await store.put("k", b"v1", 60)
+    assert await store.replace("k", b"v0", b"x", 60) is False  # stale copy
+    assert await store.get("k") == b"v1"
+    assert await store.replace("k", b"v1", b"v2", 60) is True
+    assert await store.get("k") == b"v2"
+    assert await store.replace("k", b"v1", b"v3", 60) is False  # the same CAS twice
+    assert await store.get("k") == b"v2"
+    # Byte-exact: a prefix, an extension or another case is a different value.
+    assert await store.replace("k", b"v", b"x", 60) is False
+    assert await store.replace("k", b"v2\x00", b"x", 60) is False
+    assert await store.replace("k", b"V2", b"x", 60) is False
+    assert await store.get("k") == b"v2"
+    await store.put("bin", b"\x00\xff\x00", 60)
+    assert await store.replace("bin", b"\x00\xff\x00", b"", 60) is True
+    assert await store.replace("bin", b"", b"\x00", 60) is True  # empty value matches too
+    assert await store.get("bin") == b"\x00"
+
+
+async def test_replace_never_revives_a_taken_or_deleted_value(store: AsyncStateStore) -> None:
+    assert await store.replace("absent", b"", b"x", 60) is False
+    assert await store.get("absent") is None
+    await store.put("k", b"state", 60)
+    assert await store.take("k") == b"state"
+    assert await store.replace("k", b"state", b"state2", 60) is False
+    assert await store.get("k") is None
+    await store.put("d", b"state", 60)
+    assert await store.delete("d") is True
+    assert await store.replace("d", b"state", b"state2", 60) is False
+    assert await store.get("d") is None
+
+
+async def test_replace_never_revives_an_expired_value(
+    store: AsyncStateStore, store_clock: TravelClock
+) -> None:
+    await store.put("k", b"state", TTL)
+    store_clock.advance(PAST_TTL)
+    assert await store.replace("k", b"state", b"state2", 60) is False
+    assert await store.get("k") is None
+    assert await store.put_if_absent("k", b"fresh", 60) is True
+
+
+async def test_replace_sets_the_new_ttl(store: AsyncStateStore, store_clock: TravelClock) -> None:
+    await store.put("shorter", b"a", 60)
+    assert await store.replace("shorter", b"a", b"b", TTL) is True
+    await store.put("longer", b"a", TTL)
+    assert await store.replace("longer", b"a", b"b", 60) is True
+    store_clock.advance(PAST_TTL)
+    assert await store.get("shorter") is None
+    assert await store.get("longer") == b"b"
+
+
 async def test_keys_are_independent_and_unicode(store: AsyncStateStore) -> None:
     await store.put("ä:ö/ü 1", b"a", 60)
     await store.put("ä:ö/ü 2", b"b", 60)
@@ -260,6 +315,12 @@ async def test_keys_are_independent_and_unicode(store: AsyncStateStore) -> None:
         (lambda s: s.put("k", "v", 60), "bad_value"),
         (lambda s: s.put("k", bytearray(b"v"), 60), "bad_value"),
         (lambda s: s.put_if_absent("k", None, 60), "bad_value"),
+        (lambda s: s.replace("k", b"before", b"v", 0), "bad_ttl"),
+        (lambda s: s.replace("k", b"before", b"v", float("nan")), "bad_ttl"),
+        (lambda s: s.replace("", b"before", b"v", 60), "bad_key"),
+        (lambda s: s.replace("k", "before", b"v", 60), "bad_value"),
+        (lambda s: s.replace("k", b"before", "v", 60), "bad_value"),
+        (lambda s: s.replace("k", b"before", None, 60), "bad_value"),
     ],
 )
 async def test_invalid_arguments_rejected_without_change(
@@ -315,6 +376,55 @@ def test_threads_put_if_absent_one_winner(sync_store: StateStore) -> None:
     assert sync_store.get("lock") == str(results.index(True)).encode()
 
 
+def test_threads_replace_one_winner(sync_store: StateStore) -> None:
+    """50 threads holding the same copy race to write it back: exactly one CAS wins."""
+    sync_store.put("flow", b"version-0", 60)
+    results = _run_threads(
+        50, lambda i: sync_store.replace("flow", b"version-0", f"version-1-{i}".encode(), 60)
+    )
+    assert results.count(True) == 1
+    assert sync_store.get("flow") == f"version-1-{results.index(True)}".encode()
+
+
+def test_threads_replace_chain_loses_no_update(sync_store: StateStore) -> None:
+    """Read-modify-CAS retried until it wins: every increment lands exactly once."""
+    sync_store.put("c", b"0", 60)
+
+    def bump(_: int) -> int:
+        tries = 0
+        while True:
+            tries += 1
+            current = sync_store.get("c")
+            assert current is not None
+            if sync_store.replace("c", current, str(int(current) + 1).encode(), 60):
+                return tries
+
+    _run_threads(20, bump)
+    assert sync_store.get("c") == b"20"
+
+
+def test_threads_replace_against_take(sync_store: StateStore) -> None:
+    """A completion taking the value races stale write-backs: once taken, it stays gone."""
+    for round_ in range(5):
+        key = f"flow{round_}"
+        sync_store.put(key, b"live", 60)
+
+        def work(i: int, key: str = key) -> object:
+            if i == 0:
+                return sync_store.take(key)
+            return sync_store.replace(key, b"live", b"stale-write-back", 60)
+
+        results = _run_threads(20, work)
+        winners = [r for r in results[1:] if r is True]
+        if results[0] == b"live":  # the take came first: nothing was written back
+            assert winners == []
+            assert sync_store.get(key) is None
+        else:  # one write-back came first; then the take got its value
+            assert len(winners) == 1
+            assert results[0] == b"stale-write-back"
+            assert sync_store.get(key) is None
+
+
 # --- concurrency: tasks on async stores -----------------------------------------------
 
 
@@ -345,6 +455,15 @@ async def test_tasks_put_if_absent_one_winner(async_store: AsyncStateStore) -> N
     results = await _run_tasks(50, lambda i: async_store.put_if_absent("lock", str(i).encode(), 60))
     assert results.count(True) == 1
     assert await async_store.get("lock") == str(results.index(True)).encode()
+
+
+async def test_tasks_replace_one_winner(async_store: AsyncStateStore) -> None:
+    await async_store.put("flow", b"version-0", 60)
+    results = await _run_tasks(
+        50, lambda i: async_store.replace("flow", b"version-0", f"v1-{i}".encode(), 60)
+    )
+    assert results.count(True) == 1
+    assert await async_store.get("flow") == f"v1-{results.index(True)}".encode()
 
 
 # --- concurrency: processes sharing one SQLite file or Redis database ------------------
@@ -473,6 +592,12 @@ class Model:
         self.data[key] = (str(result).encode(), self.data[key][1])
         return result
 
+    def replace(self, key: str, expected: bytes, value: bytes, ttl: float) -> bool:
+        if self.live(key) != expected:
+            return False
+        self.put(key, value, ttl)
+        return True
+
     def delete(self, key: str) -> bool:
         live = self.live(key) is not None
         self.data.pop(key, None)
@@ -542,6 +667,15 @@ class StoreParity(RuleBasedStateMachine):
                 self.store.incr(key, ttl, amount)
         else:
             assert self.store.incr(key, ttl, amount) == expected
+
+    @rule(key=st.sampled_from(KEYS), expected=values, value=values, data=st.data())
+    def replace(self, key: str, expected: bytes, value: bytes, data: st.DataObject) -> None:
+        ttl = self.ttl(data)
+        if data.draw(st.booleans()):  # often compare with what is really there
+            expected = self.model.live(key) or expected
+        assert self.store.replace(key, expected, value, ttl) == self.model.replace(
+            key, expected, value, ttl
+        )
 
     @rule(key=st.sampled_from(KEYS))
     def delete(self, key: str) -> None:

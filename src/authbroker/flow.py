@@ -30,6 +30,7 @@ from .store.base import (
     Incr,
     Put,
     PutIfAbsent,
+    Replace,
     StateStore,
     StoreOp,
     Take,
@@ -55,11 +56,12 @@ __all__ = [
     "store_incr",
     "store_put",
     "store_put_if_absent",
+    "store_replace",
     "store_take",
 ]
 
 T = TypeVar("T")
-_STORE_OPS = (Put, Get, Take, PutIfAbsent, Incr, Delete)
+_STORE_OPS = (Put, Get, Take, PutIfAbsent, Incr, Replace, Delete)
 Effect: TypeAlias = HttpRequest | StoreOp
 #: A sans-I/O routine: yields effects, receives their results, returns a T.
 Gen: TypeAlias = Generator[Effect, Any, T]
@@ -160,6 +162,12 @@ def store_put_if_absent(key: str, value: bytes, ttl: float) -> Gen[bool]:
 def store_incr(key: str, ttl: float, amount: int = 1) -> Gen[int]:
     result = yield Incr(key, ttl, amount)
     return int(result)
+
+
+def store_replace(key: str, expected: bytes, value: bytes, ttl: float) -> Gen[bool]:
+    """Compare-and-set: write ``value`` only while the live value is ``expected``."""
+    result = yield Replace(key, expected, value, ttl)
+    return bool(result)
 
 
 def store_delete(key: str) -> Gen[bool]:

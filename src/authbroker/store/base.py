@@ -10,6 +10,9 @@ every backend, so protocol code never needs a transaction:
 * ``put_if_absent`` is set-if-not-exists: the first writer wins (locks, replay caches).
 * ``incr`` adds to a counter and returns the new value; the TTL is set when the
   counter is created and not extended by later increments (a fixed window).
+* ``replace`` is compare-and-set: it writes only while the live value still equals
+  the one the caller read, so a writer holding a stale copy cannot overwrite a newer
+  state, nor bring back a value that was taken, deleted or expired meanwhile.
 
 Protocol code is sans-I/O: instead of calling a store it *yields* the operation
 values below (:class:`Get`, :class:`Take`...) and the runner in
@@ -32,6 +35,7 @@ __all__ = [
     "Incr",
     "Put",
     "PutIfAbsent",
+    "Replace",
     "StateStore",
     "StoreOp",
     "Take",
@@ -63,6 +67,14 @@ class StateStore(Protocol):
         ``ttl``; later increments keep the original expiry.
         """
 
+    def replace(self, key: str, expected: bytes, value: bytes, ttl: float) -> bool:
+        """Compare-and-set: store ``value`` for ``ttl`` seconds only if the live value
+        equals ``expected`` (byte for byte); True when this call stored it.
+
+        An absent or expired key never matches, so nothing taken or deleted can be
+        written back by a caller that read it earlier.
+        """
+
     def delete(self, key: str) -> bool:
         """Remove the key; True when a live value was removed."""
 
@@ -83,6 +95,8 @@ class AsyncStateStore(Protocol):
     async def put_if_absent(self, key: str, value: bytes, ttl: float) -> bool: ...
 
     async def incr(self, key: str, ttl: float, amount: int = 1) -> int: ...
+
+    async def replace(self, key: str, expected: bytes, value: bytes, ttl: float) -> bool: ...
 
     async def delete(self, key: str) -> bool: ...
 
@@ -124,11 +138,19 @@ class Incr:
 
 
 @dataclass(frozen=True, slots=True)
+class Replace:
+    key: str
+    expected: bytes = field(repr=False)
+    value: bytes = field(repr=False)
+    ttl: float
+
+
+@dataclass(frozen=True, slots=True)
 class Delete:
     key: str
 
 
-StoreOp = Put | Get | Take | PutIfAbsent | Incr | Delete
+StoreOp = Put | Get | Take | PutIfAbsent | Incr | Replace | Delete
 
 
 def apply_sync(store: StateStore, op: StoreOp) -> object:
@@ -145,6 +167,8 @@ def apply_sync(store: StateStore, op: StoreOp) -> object:
             return store.put_if_absent(key, value, ttl)
         case Incr(key, ttl, amount):
             return store.incr(key, ttl, amount)
+        case Replace(key, expected, value, ttl):
+            return store.replace(key, expected, value, ttl)
         case Delete(key):
             return store.delete(key)
     raise TypeError(f"not a store operation: {type(op).__name__}")  # pragma: no cover
@@ -164,6 +188,8 @@ async def apply_async(store: AsyncStateStore, op: StoreOp) -> object:
             return await store.put_if_absent(key, value, ttl)
         case Incr(key, ttl, amount):
             return await store.incr(key, ttl, amount)
+        case Replace(key, expected, value, ttl):
+            return await store.replace(key, expected, value, ttl)
         case Delete(key):
             return await store.delete(key)
     raise TypeError(f"not a store operation: {type(op).__name__}")  # pragma: no cover

@@ -137,6 +137,17 @@ class MemoryStore:
                 self._data[key] = (str(result).encode("ascii"), expires_at)
             return result
 
+    def replace(self, key: str, expected: bytes, value: bytes, ttl: float) -> bool:
+        key, ttl = check_key(key), check_ttl(ttl)
+        expected, value = check_value(expected), check_value(value)
+        with self._lock:
+            now = self._begin()
+            entry = self._live(key, now)
+            if entry is None or entry[0] != expected:
+                return False
+            self._set(key, value, now + ttl)
+            return True
+
     def delete(self, key: str) -> bool:
         key = check_key(key)
         with self._lock:
@@ -189,6 +200,9 @@ class AsyncMemoryStore:
 
     async def incr(self, key: str, ttl: float, amount: int = 1) -> int:
         return self.sync.incr(key, ttl, amount)
+
+    async def replace(self, key: str, expected: bytes, value: bytes, ttl: float) -> bool:
+        return self.sync.replace(key, expected, value, ttl)
 
     async def delete(self, key: str) -> bool:
         return self.sync.delete(key)

@@ -3,7 +3,9 @@
 Each primitive is one atomic Redis command (or one Lua script, which Redis runs
 without interleaving): ``take`` is GETDEL (Redis >= 6.2), ``put_if_absent`` is
 ``SET NX PX``, ``incr`` is a script doing INCRBY and, only when it created the key,
-PEXPIRE. TTLs are sent in milliseconds, rounded up.
+PEXPIRE, and ``replace`` (compare-and-set) is a script doing GET, a byte-exact
+comparison and SET PX. Every script touches the one key it is given (cluster-safe).
+TTLs are sent in milliseconds, rounded up.
 
 Failures are fast and typed: connect and read timeouts default to 2 s, a connection
 error is retried once (a pooled connection may have gone stale), a timeout is not
@@ -46,6 +48,17 @@ if created then
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
 end
 return redis.call('GET', KEYS[1])
+"""
+
+# Compare-and-set on one key. GET of a missing key is false in Lua, which equals no
+# string, so a taken, deleted or expired value never matches. Lua strings are
+# binary-safe, so the comparison is byte for byte.
+_REPLACE_LUA = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+  return 1
+end
+return 0
 """
 
 
@@ -143,6 +156,7 @@ class RedisStore:
             raise ConfigError("not a usable Redis URL", key="store") from exc
         self.client = redis.Redis(connection_pool=self._pool)
         self._incr = self.client.register_script(_INCR_LUA)
+        self._replace = self.client.register_script(_REPLACE_LUA)
 
     @classmethod
     def from_url(
@@ -190,6 +204,13 @@ class RedisStore:
         with _translate(counter=True):
             return int(self._incr(keys=[self.prefix + key], args=[amount, _ms(ttl)]))
 
+    def replace(self, key: str, expected: bytes, value: bytes, ttl: float) -> bool:
+        key, ttl = check_key(key), check_ttl(ttl)
+        expected, value = check_value(expected), check_value(value)
+        with _translate():
+            args: list[bytes | int] = [expected, value, _ms(ttl)]
+            return int(self._replace(keys=[self.prefix + key], args=args)) == 1
+
     def delete(self, key: str) -> bool:
         key = check_key(key)
         with _translate():
@@ -231,6 +252,7 @@ class AsyncRedisStore:
             raise ConfigError("not a usable Redis URL", key="store") from exc
         self.client = redis.asyncio.Redis(connection_pool=self._pool)
         self._incr = self.client.register_script(_INCR_LUA)
+        self._replace = self.client.register_script(_REPLACE_LUA)
 
     @classmethod
     def from_url(
@@ -277,6 +299,13 @@ class AsyncRedisStore:
         key, ttl, amount = check_key(key), check_ttl(ttl), check_amount(amount)
         with _translate(counter=True):
             return int(await self._incr(keys=[self.prefix + key], args=[amount, _ms(ttl)]))
+
+    async def replace(self, key: str, expected: bytes, value: bytes, ttl: float) -> bool:
+        key, ttl = check_key(key), check_ttl(ttl)
+        expected, value = check_value(expected), check_value(value)
+        with _translate():
+            args: list[bytes | int] = [expected, value, _ms(ttl)]
+            return int(await self._replace(keys=[self.prefix + key], args=args)) == 1
 
     async def delete(self, key: str) -> bool:
         key = check_key(key)

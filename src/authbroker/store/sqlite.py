@@ -5,7 +5,8 @@ Concurrency comes from SQLite itself: WAL lets readers run beside the one writer
 operation runs in ``BEGIN IMMEDIATE`` so it holds the write lock from its first
 statement. ``take`` is ``DELETE ... RETURNING`` and ``incr`` is an upsert with
 ``RETURNING`` (both need SQLite >= 3.35), so each primitive is one statement in one
-transaction and atomic across threads and processes.
+transaction and atomic across threads and processes; ``replace`` (compare-and-set)
+is one conditional ``UPDATE ... RETURNING``.
 
 Connections come from a small pool (a thread borrows one per operation), which keeps
 the number of open connections bounded by concurrency rather than by how many
@@ -72,6 +73,12 @@ _INCR = (
     " OR (CAST(CAST(CAST(kv.value AS TEXT) AS INTEGER) AS TEXT) = CAST(kv.value AS TEXT)"
     "     AND typeof(CAST(CAST(kv.value AS TEXT) AS INTEGER) + :amount) = 'integer') "
     "RETURNING value"
+)
+# Compare-and-set: the row must be live and hold exactly the expected bytes (BLOB
+# comparison is memcmp); RETURNING yields a row only when it was updated.
+_REPLACE = (
+    "UPDATE kv SET value = ?, expires_at = ? "
+    "WHERE key = ? AND expires_at > ? AND value = ? RETURNING 1"
 )
 _SWEEP = (
     "DELETE FROM kv WHERE rowid IN "
@@ -324,6 +331,14 @@ class SqliteStore:
             raise bad_counter()
         return int(bytes(rows[0][0]))
 
+    def replace(self, key: str, expected: bytes, value: bytes, ttl: float) -> bool:
+        key, ttl = check_key(key), check_ttl(ttl)
+        expected, value = check_value(expected), check_value(value)
+        with self._connection() as conn:
+            now = self._now()
+            rows = self._write(conn, _REPLACE, (value, now + ttl, key, now, expected))
+        return bool(rows)
+
     def delete(self, key: str) -> bool:
         key = check_key(key)
         with self._connection() as conn:
@@ -385,6 +400,9 @@ class AsyncSqliteStore:
 
     async def incr(self, key: str, ttl: float, amount: int = 1) -> int:
         return await _in_thread(self.sync.incr, key, ttl, amount)
+
+    async def replace(self, key: str, expected: bytes, value: bytes, ttl: float) -> bool:
+        return await _in_thread(self.sync.replace, key, expected, value, ttl)
 
     async def delete(self, key: str) -> bool:
         return await _in_thread(self.sync.delete, key)
