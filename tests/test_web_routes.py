@@ -167,7 +167,12 @@ def test_unexpected_exception_gives_generic_500_and_audit(stack: Stack) -> None:
     assert "Traceback" not in r.text and "provider bug" not in r.text
     assert 'id="error-code">internal<' in r.text
     assert_hosted_headers(r.headers)
-    assert "web.error" in stack.sink.names()
+    # The broker typed, audited and consumed it, and released the flow lock.
+    failed = [e for e in stack.sink.events if e.name == "flow.failed"]
+    assert [(e.reason, e.details["cause"]) for e in failed] == [("internal", "RuntimeError")]
+    assert not [k for k in stack.mem._data if k.startswith(("flow:", "flowlock:"))]
+    r = stack.client.get("/auth/callback/echo", params={"secret": secret})
+    assert r.status_code == 404  # consumed: the good answer cannot finish it now
 
 
 def test_error_page_localized_with_code(stack: Stack) -> None:

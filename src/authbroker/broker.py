@@ -9,11 +9,16 @@ every flow shares:
 * the flow is bound to the browser that began it (a hash of a per-browser value,
   compared in constant time), so a flow cannot be completed from another browser
   (login CSRF, BankID same-device relay: security requirements C12, SEB-04);
-* only one ``advance`` of a flow runs at a time (a store lock), and completion
-  *takes* the record atomically, so of any number of concurrent callbacks exactly
-  one yields an identity;
-* a failure consumes the flow (fail closed), except a transient provider outage
-  while polling, which keeps it for the next poll;
+* only one ``advance`` of a flow runs at a time (a store lock that outlives the
+  provider's longest call), and completion *takes* the record atomically, so of any
+  number of concurrent callbacks exactly one yields an identity;
+* the record is read under the lock and a non-final step is written back only by
+  compare-and-set on the version read, so a finished flow never comes back;
+* a redirect callback must arrive on the redirect URI of the flow's own provider
+  (mix-up defence);
+* a failure, expected or not, consumes the flow (fail closed), except a transient
+  provider outage while polling, which keeps it for the next poll, and always
+  releases the lock, is audited and leaves as a typed error;
 * ``return_to`` is checked against an allow-list (no open redirect);
 * every outcome is audited without personal data.
 
@@ -41,8 +46,10 @@ from .errors import (
     AuthBrokerError,
     Expired,
     FlowNotFound,
+    InternalError,
     InvalidInput,
     ProviderUnavailable,
+    StoreUnavailable,
 )
 from .flow import (
     Display,
@@ -56,6 +63,7 @@ from .flow import (
     store_get,
     store_put,
     store_put_if_absent,
+    store_replace,
     store_take,
 )
 from .http import AsyncDriver, SyncDriver
@@ -76,8 +84,11 @@ __all__ = ["AsyncBroker", "Broker", "check_return_to"]
 
 FLOW_KEY = "flow:"
 LOCK_KEY = "flowlock:"
-#: How long one advance may hold the flow lock (longer than any provider timeout).
+#: How long one advance may hold the flow lock, unless its provider declares calls
+#: that can take longer (``max_call_seconds``; see :meth:`_Core.lock_ttl`).
 LOCK_TTL = 60.0
+#: Added to a provider's ``max_call_seconds``: connecting, store round trips, parsing.
+LOCK_MARGIN = 30.0
 MAX_PARAM_BYTES = 64 * 1024
 
 
@@ -171,7 +182,7 @@ class _Core:
         provider = self.provider(provider_name)
         flow_id = secrets.token_urlsafe(32)
         now = self.now()
-        ttl = float(getattr(provider, "flow_ttl", self.settings.flow_ttl))
+        ttl = self.flow_ttl(provider)
         ctx = BeginContext(
             flow_id=flow_id,
             callback_url=f"{self.settings.callback_base}/callback/{provider_name}",
@@ -206,7 +217,9 @@ class _Core:
         )
         return replace(nxt.step, flow_id=flow_id)
 
-    def _load_record(self, flow_id: str, binding: str | None) -> Gen[dict[str, Any]]:
+    def _load_record(self, flow_id: str, binding: str | None) -> Gen[tuple[dict[str, Any], bytes]]:
+        """The live flow record and its exact stored bytes (the version a write-back
+        must still find: see :meth:`_advance_locked`)."""
         if not isinstance(flow_id, str) or not 16 <= len(flow_id) <= 128:
             raise FlowNotFound("unknown flow")
         raw = yield from store_get(FLOW_KEY + flow_id)
@@ -219,7 +232,28 @@ class _Core:
         if float(record["e"]) < self.now():
             yield from store_delete(FLOW_KEY + flow_id)
             raise Expired("flow expired", code="flow_expired")
-        return record
+        return record, raw
+
+    def flow_ttl(self, provider: Provider) -> float:
+        """Seconds a new flow of ``provider`` lives: the provider's own ``flow_ttl``,
+        never more than ``[broker] flow_ttl`` (the operator's upper bound)."""
+        own = float(getattr(provider, "flow_ttl", self.settings.flow_ttl))
+        return min(own, self.settings.flow_ttl)
+
+    @staticmethod
+    def lock_ttl(provider: Provider) -> float:
+        """Seconds one ``advance`` may hold the flow lock.
+
+        The lock must outlive the longest call the provider can make inside one
+        advance, or a poll arriving after it expired would start that call a second
+        time (a second Mobiilivarmenne signature request while the first still
+        blocks). Providers whose calls can outlast :data:`LOCK_TTL` say so with
+        ``max_call_seconds``; the lock then lasts that long plus :data:`LOCK_MARGIN`.
+        """
+        longest = getattr(provider, "max_call_seconds", None)
+        if isinstance(longest, int | float) and not isinstance(longest, bool) and longest > 0:
+            return max(LOCK_TTL, float(longest) + LOCK_MARGIN)
+        return LOCK_TTL
 
     def advance_gen(
         self,
@@ -230,60 +264,118 @@ class _Core:
         client_ip: str | None,
         language: str,
         origin: str,
+        via: str | None = None,
     ) -> Gen[Step]:
+        """Advance a flow under its lock.
+
+        ``via`` names the provider whose callback URI the request arrived on; the
+        flow must have been begun with that provider (RFC 9700 section 4.4.2,
+        mix-up defence), otherwise it is consumed and refused.
+
+        Every exception that reaches this routine (a typed error, a store failure, a
+        bug or an unexpected exception in provider code) releases the lock, is
+        audited, consumes the flow (except a transient outage while polling) and
+        leaves as an :class:`AuthBrokerError`; unexpected ones become an
+        :class:`InternalError` with the original chained as ``__cause__``.
+        """
         if sum(len(k) + len(str(v)) for k, v in params.items()) > MAX_PARAM_BYTES:
             raise InvalidInput("parameters too large", code="params_too_large")
-        record = yield from self._load_record(flow_id, binding)
+        # Existence, browser binding and expiry are checked before taking the lock,
+        # so nobody without the flow's browser can hold it.
+        record, _ = yield from self._load_record(flow_id, binding)
         name = str(record["p"])
+        if via is not None and via != name:
+            mixup = InvalidInput(
+                "the callback arrived for another provider than the flow's",
+                code="flow_provider_mismatch",
+            )
+            self._audit_failure(name, flow_id, client_ip, mixup)
+            yield from store_delete(FLOW_KEY + flow_id)
+            raise mixup
         provider = self.provider(name)
-        locked = yield from store_put_if_absent(LOCK_KEY + flow_id, b"1", LOCK_TTL)
+        lock_key = LOCK_KEY + flow_id
+        locked = yield from store_put_if_absent(lock_key, b"1", self.lock_ttl(provider))
         if not locked:
             if record.get("k") == "Poll":
                 return self._current_poll(provider, flow_id, record)
             raise AlreadyUsed("flow is already being completed", code="flow_busy")
+        ctx = AdvanceContext(
+            flow_id=flow_id,
+            now=self.now(),
+            client_ip=client_ip,
+            language=language,
+            origin=origin,
+        )
         try:
-            ctx = AdvanceContext(
-                flow_id=flow_id,
-                now=self.now(),
-                client_ip=client_ip,
-                language=language,
-                origin=origin,
-            )
-            try:
-                result = yield from provider.advance(ctx, record["d"], params)
-            except ProviderUnavailable as exc:
-                if record.get("k") != "Poll":
+            step = yield from self._advance_locked(provider, name, ctx, binding, params)
+        except Exception as exc:
+            error = _typed(exc)
+            self._audit_failure(name, flow_id, client_ip, error)
+            # A transient outage while polling keeps the flow for the next poll;
+            # anything else consumes it (fail closed).
+            if not (isinstance(error, ProviderUnavailable) and record.get("k") == "Poll"):
+                with contextlib.suppress(StoreUnavailable):
                     yield from store_delete(FLOW_KEY + flow_id)
-                self._audit_failure(name, flow_id, client_ip, exc)
+            with contextlib.suppress(StoreUnavailable):
+                yield from store_delete(lock_key)
+            if error is exc:
                 raise
-            except AuthBrokerError as exc:
-                yield from store_delete(FLOW_KEY + flow_id)
-                self._audit_failure(name, flow_id, client_ip, exc)
-                raise
-            if isinstance(result, Next):
-                remaining = float(record["e"]) - self.now()
-                if remaining <= 0:
-                    yield from store_delete(FLOW_KEY + flow_id)
-                    raise Expired("flow expired", code="flow_expired")
-                record.update(k=type(result.step).__name__, d=result.data)
-                yield from store_put(FLOW_KEY + flow_id, _encode(record), remaining)
-                return replace(result.step, flow_id=flow_id)
-            identity: Identity = result
-            taken = yield from store_take(FLOW_KEY + flow_id)
-            if taken is None:
-                raise AlreadyUsed("flow was already completed", code="flow_replayed")
-            self.audit.emit(
-                "flow.completed",
-                "success",
-                provider=name,
-                flow_id=_short(flow_id),
-                client_ip=client_ip,
-                subject=identity.national_id.masked if identity.national_id else None,
-                details={"loa": identity.loa.name.lower(), "method": identity.method},
+            raise error from exc
+        # Not in a ``finally``: a generator cannot yield while it is being closed.
+        # When the runner abandons this routine (a cancelled task) the lock simply
+        # expires after its TTL.
+        with contextlib.suppress(StoreUnavailable):
+            yield from store_delete(lock_key)
+        return step
+
+    def _advance_locked(
+        self,
+        provider: Provider,
+        name: str,
+        ctx: AdvanceContext,
+        binding: str | None,
+        params: Mapping[str, str],
+    ) -> Gen[Step]:
+        """One advance with the lock held.
+
+        The record is read again here, under the lock, and a non-final step is
+        written back only by compare-and-set against exactly those bytes (the record
+        carries a version ``n`` that every write increments). If the flow ended or
+        moved on meanwhile (completed, failed, cancelled, expired, or written by an
+        advance whose lock had run out) the write-back fails: a finished flow never
+        comes back, whatever the timing and the store.
+        """
+        flow_id = ctx.flow_id
+        record, raw = yield from self._load_record(flow_id, binding)
+        result = yield from provider.advance(ctx, record["d"], params)
+        if isinstance(result, Next):
+            remaining = float(record["e"]) - self.now()
+            if remaining <= 0:
+                raise Expired("flow expired", code="flow_expired")
+            record.update(
+                k=type(result.step).__name__, d=result.data, n=int(record.get("n", 0)) + 1
             )
-            return Done(identity=identity, flow_id=flow_id, return_to=str(record["r"]))
-        finally:
-            yield from store_delete(LOCK_KEY + flow_id)
+            written = yield from store_replace(FLOW_KEY + flow_id, raw, _encode(record), remaining)
+            if not written:
+                raise AlreadyUsed("the flow ended while it was advanced", code="flow_conflict")
+            return replace(result.step, flow_id=flow_id)
+        if not isinstance(result, Identity):
+            raise TypeError(f"provider {name!r} returned {type(result).__name__}")
+        identity: Identity = result
+        taken = yield from store_take(FLOW_KEY + flow_id)
+        if taken is None or not hmac.compare_digest(taken, raw):
+            # Gone, or a newer version than the one this identity was derived from.
+            raise AlreadyUsed("flow was already completed", code="flow_replayed")
+        self.audit.emit(
+            "flow.completed",
+            "success",
+            provider=name,
+            flow_id=_short(flow_id),
+            client_ip=ctx.client_ip,
+            subject=identity.national_id.masked if identity.national_id else None,
+            details={"loa": identity.loa.name.lower(), "method": identity.method},
+        )
+        return Done(identity=identity, flow_id=flow_id, return_to=str(record["r"]))
 
     def _current_poll(self, provider: Provider, flow_id: str, record: Mapping[str, Any]) -> Poll:
         display = (
@@ -297,14 +389,14 @@ class _Core:
 
     def refresh_gen(self, flow_id: str, *, binding: str | None) -> Gen[Poll]:
         """The current display of a polling flow without advancing it (animated QR)."""
-        record = yield from self._load_record(flow_id, binding)
+        record, _ = yield from self._load_record(flow_id, binding)
         if record.get("k") != "Poll":
             raise InvalidInput("flow is not polling", code="not_polling")
         return self._current_poll(self.provider(str(record["p"])), flow_id, record)
 
     def cancel_gen(self, flow_id: str, *, binding: str | None) -> Gen[None]:
         """Abandon a flow: consume it and tell the provider where the protocol needs it."""
-        record = yield from self._load_record(flow_id, binding)
+        record, _ = yield from self._load_record(flow_id, binding)
         taken = yield from store_take(FLOW_KEY + flow_id)
         if taken is None:
             raise FlowNotFound("unknown or finished flow")
@@ -326,8 +418,21 @@ class _Core:
             flow_id=_short(flow_id),
             client_ip=client_ip,
             reason=exc.code,
-            details={"error": type(exc).__name__},
+            details={"error": type(exc).__name__, **_cause(exc)},
         )
+
+
+def _typed(exc: Exception) -> AuthBrokerError:
+    """``exc`` if it is one of ours, else an :class:`InternalError` naming only its
+    class (the message of a foreign exception may carry request data)."""
+    if isinstance(exc, AuthBrokerError):
+        return exc
+    return InternalError("the flow failed unexpectedly", details={"cause": type(exc).__name__})
+
+
+def _cause(exc: AuthBrokerError) -> dict[str, Any]:
+    """The class of the unexpected exception behind an :class:`InternalError`."""
+    return {"cause": exc.details["cause"]} if isinstance(exc, InternalError) else {}
 
 
 def _short(flow_id: str) -> str:
@@ -424,8 +529,14 @@ class Broker:
         client_ip: str | None = None,
         language: str = "en",
         origin: str = "",
+        provider: str | None = None,
     ) -> Step:
-        """Feed callback parameters / a poll tick / a token; returns the next step."""
+        """Feed callback parameters / a poll tick / a token; returns the next step.
+
+        ``provider`` is the provider whose callback URI the parameters came back on;
+        pass it from redirect callbacks so a flow begun with another provider is
+        refused and consumed (mix-up defence, RFC 9700 section 4.4.2).
+        """
         return run_sync(
             self._core.advance_gen(
                 flow_id,
@@ -434,6 +545,7 @@ class Broker:
                 client_ip=client_ip,
                 language=language,
                 origin=origin,
+                via=provider,
             ),
             self.driver,
             self.store,
@@ -535,7 +647,9 @@ class AsyncBroker:
         client_ip: str | None = None,
         language: str = "en",
         origin: str = "",
+        provider: str | None = None,
     ) -> Step:
+        """See :meth:`Broker.advance`."""
         return await run_async(
             self._core.advance_gen(
                 flow_id,
@@ -544,6 +658,7 @@ class AsyncBroker:
                 client_ip=client_ip,
                 language=language,
                 origin=origin,
+                via=provider,
             ),
             self.driver,
             self.store,

@@ -23,6 +23,7 @@ __all__ = [
     "Expired",
     "FlowNotFound",
     "InsufficientLoa",
+    "InternalError",
     "InvalidInput",
     "InvalidSignature",
     "Locked",
@@ -206,3 +207,14 @@ class ScopeDenied(AccessDenied):
     """A limited session (direct link, mobile token) tried to reach outside its scope."""
 
     default_code = "scope_denied"
+
+
+class InternalError(ProviderError):
+    """Something failed that was not expected to (a bug in an adapter, an exception
+    that no rule foresaw). The original exception is chained as ``__cause__``; the
+    message and ``details`` name only its class, as its text may carry request data.
+    """
+
+    default_code = "internal"
+    http_status = 500
+    user_message_key = "error.internal"

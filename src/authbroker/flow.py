@@ -20,7 +20,6 @@ from collections.abc import Awaitable, Callable, Generator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias, TypeVar
 
-from .errors import AuthBrokerError
 from .http import AsyncDriver, HttpRequest, HttpResponse, SyncDriver
 from .identity import Identity
 from .store.base import (
@@ -206,8 +205,10 @@ def run_sync(
                     if other is None:
                         raise TypeError(f"unknown effect {type(effect).__name__}")
                     result = other(effect)
-            except AuthBrokerError as exc:
-                # Give protocol code the chance to clean up (cancel an order...).
+            except Exception as exc:
+                # Every failure goes back into the routine at the point it arose, so
+                # its cleanup runs (release a lock, consume a flow, cancel an order)
+                # before the error leaves; closing it instead would skip that cleanup.
                 effect = gen.throw(exc)
                 continue
             effect = gen.send(result)
@@ -241,7 +242,7 @@ async def run_async(
                     if other is None:
                         raise TypeError(f"unknown effect {type(effect).__name__}")
                     result = await other(effect)
-            except AuthBrokerError as exc:
+            except Exception as exc:
                 effect = gen.throw(exc)
                 continue
             effect = gen.send(result)

@@ -136,7 +136,13 @@ def require_endpoint(
 
 @runtime_checkable
 class Provider(Protocol):
-    """The adapter contract (see docs/development.md)."""
+    """The adapter contract (see docs/development.md).
+
+    An adapter whose single ``advance`` can take longer than the broker's default
+    flow lock (60 s, :data:`authbroker.broker.LOCK_TTL`) also sets
+    ``max_call_seconds`` (its longest call); the broker then holds the lock that
+    long plus a margin, so a poll never starts the same call twice.
+    """
 
     info: ProviderInfo
     #: Seconds a flow of this provider may stay open (BankID orders live 30 s per QR

@@ -369,6 +369,12 @@ class MobiilivarmenneProvider:
         self.first_poll = _number(config, "first_poll_delay", 20, 0, 120)
         self.interval = _number(config, "poll_interval", 5, 0.1, 60)
         self.http_timeout = _number(config, "http_timeout", 15, 1, 120)
+        # The longest call one advance can make; the broker holds the flow lock at
+        # least this long, so no poll sends a second request while one still runs.
+        # In synchronous mode the signature request blocks until the user answers.
+        self.max_call_seconds = (
+            self.timeout + self.http_timeout if self.mode == "synch" else self.http_timeout
+        )
         self.flow_ttl = float(config.get("flow_ttl", self.timeout + 60))
         self.person_identity = _bool(config, "person_identity", False)
         attrs = config.get("person_identity_attributes", ["hetu", "satu", "givenName", "surName"])
@@ -592,9 +598,7 @@ class MobiilivarmenneProvider:
                 now=ctx.now,
                 nospam=state.get("nospam", ""),
             )
-            resp = yield from fetch(
-                self._post(request, "mss_signature", self.timeout + self.http_timeout)
-            )
+            resp = yield from fetch(self._post(request, "mss_signature", self.max_call_seconds))
             body = self._parse(resp, "MSS_SignatureResp")
             self._check_echo(body, request["MSS_SignatureReq"], state["msisdn"])
         else:

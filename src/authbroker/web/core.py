@@ -1071,9 +1071,21 @@ class WebCore:
         return WebResponse.json({"qr": payload, "src": _qr_svg_data_uri(payload)})
 
     def _advance(
-        self, req: WebRequest, state: FlowState, flow_id: str, params: dict[str, str], lang: str
+        self,
+        req: WebRequest,
+        state: FlowState,
+        flow_id: str,
+        params: dict[str, str],
+        lang: str,
+        *,
+        via: str | None = None,
     ) -> Generator[Call, Any, Step]:
-        """Advance this browser's flow (bound by its flow cookie)."""
+        """Advance this browser's flow (bound by its flow cookie).
+
+        ``via`` is the provider named by the callback URI; the broker refuses a flow
+        of any other provider (mix-up defence, RFC 9700 section 4.4.2).
+        """
+        extra: dict[str, Any] = {} if via is None else {"provider": via}
         step: Step = yield from call(
             "broker",
             "advance",
@@ -1083,6 +1095,7 @@ class WebCore:
             client_ip=req.client_ip,
             language=lang,
             origin=self.origin,
+            **extra,
         )
         return step
 
@@ -1134,7 +1147,7 @@ class WebCore:
         flow_id = params.pop("flow_id", None) or state.flow_id
         if not flow_id:
             raise InvalidInput("no flow for this browser", code="flow_binding")
-        step = yield from self._advance(req, state, flow_id, params, lang)
+        step = yield from self._advance(req, state, flow_id, params, lang, via=provider)
         if isinstance(step, Done):
             return (yield from self._finish(req, step, state, WebResponse.redirect(step.return_to)))
         if isinstance(step, Poll):
