@@ -61,6 +61,7 @@ __all__ = [
     "OcspResult",
     "build_ocsp_request",
     "check_validity",
+    "find_file",
     "is_issued_by",
     "load_certificate_sources",
     "load_certificates",
@@ -126,9 +127,7 @@ def load_certificate_sources(
             except InvalidInput:
                 raise ConfigError("contains an unreadable PEM certificate", key=key) from None
             continue
-        path = Path(item)
-        candidates = [path] if path.is_absolute() else [d / path for d in base_dirs] + [path]
-        found = next((p for p in candidates if p.is_file()), None)
+        found = find_file(item, base_dirs)
         if found is None:
             raise ConfigError(f"certificate file not found: {item}", key=key)
         try:
@@ -136,6 +135,14 @@ def load_certificate_sources(
         except InvalidInput:
             raise ConfigError(f"certificate file {found.name} is unreadable", key=key) from None
     return out
+
+
+def find_file(item: str, base_dirs: Sequence[Path] = ()) -> Path | None:
+    """``item`` if absolute, else the first ``base_dirs / item``, else ``item``
+    relative to the working directory; None when no such file exists."""
+    path = Path(item)
+    candidates = [path] if path.is_absolute() else [d / path for d in base_dirs] + [path]
+    return next((p for p in candidates if p.is_file()), None)
 
 
 def _esteid_certificate(name: str, key: str) -> list[x509.Certificate]:
