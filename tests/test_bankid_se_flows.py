@@ -726,7 +726,7 @@ def test_configuration_errors(env: Env) -> None:
     settings = load_config(
         environ={"AUTHBROKER_SECRET_KEYS": "k" * 40},
         environment="test",
-        overrides={"providers": {NAME: {}}},
+        overrides={"providers": {NAME: {"cert_file": ""}}},
     )
     with pytest.raises(ConfigError):
         bankid_se.from_config(settings.provider(NAME), settings)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.x509.oid import NameOID
 
 from authbroker.config import ProviderConfig, Settings
 from authbroker.errors import (
@@ -288,7 +289,13 @@ def _mutate(**changes: Any) -> str:
         ("[" * 4000 + "]" * 4000, "token_json"),
         (_mutate(format="invalid"), "token_format"),
         (_mutate(format="web-eid:2"), "token_format"),
-        (_mutate(format="web-eid:1.2"), "token_format"),
+        (_mutate(format="web-eid:2.0"), "token_format"),
+        (_mutate(format="web-eid:11"), "token_format"),
+        (_mutate(format="web-eid:1.1.1"), "token_format"),
+        (_mutate(format="web-eid:1."), "token_format"),
+        (_mutate(format="web-eid:1.\u0663"), "token_format"),  # a non-ASCII digit
+        (_mutate(format="WEB-EID:1.0"), "token_format"),
+        (_mutate(format="web-eid:1.0\n"), "token_format"),
         (_mutate(format=None), "token_format"),
         (_mutate(algorithm="NONE"), "unsupported_algorithm"),
         (_mutate(algorithm="none"), "unsupported_algorithm"),
@@ -510,9 +517,13 @@ def test_shipped_profile_anchors_load() -> None:
     from authbroker.config import load_config
     from authbroker.providers.registry import create_provider
 
-    for env, cn in [("test", "TEST of ESTEID2018"), ("production", "ESTEID2018")]:
+    for env, cns in [
+        ("test", ["TEST of ESTEID2018", "Test ESTEID2025"]),
+        ("production", ["ESTEID2018", "ESTEID2025"]),
+    ]:
         settings = load_config(environment=env, environ={"AUTHBROKER_SECRET_KEYS": "k" * 40})
         p = create_provider(settings.provider("web-eid"), settings)
         assert isinstance(p, WebEidProvider)
-        assert [a.subject.rfc4514_string().split(",")[0] for a in p.anchors] == [f"CN={cn}"]
+        names = [a.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value for a in p.anchors]
+        assert names == cns
         assert p.ocsp_enabled and not p.ocsp_fail_open

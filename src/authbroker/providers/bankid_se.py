@@ -44,10 +44,12 @@ import secrets
 import ssl
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Final
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
-from ..config import ProviderConfig, Settings
+from .. import pki
+from ..config import ProviderConfig, Settings, builtin_profiles_dir
 from ..errors import (
     AccessDenied,
     AuthBrokerError,
@@ -81,6 +83,7 @@ __all__ = [
     "autostart_url",
     "escape_simple_markdown",
     "from_config",
+    "is_mobile_device",
     "parse_collect",
     "qr_auth_code",
     "qr_payload",
@@ -99,6 +102,22 @@ MAX_AUTH_VISIBLE: Final = 1_500
 MAX_SIGN_VISIBLE: Final = 40_000
 #: userNonVisibleData limit after base64 [?] (v5 documentation: 200 000).
 MAX_NON_VISIBLE: Final = 200_000
+#: ``returnUrl`` must be 1-512 characters; BankID answers invalidParameters
+#: otherwise (OpenAPI spec
+#: https://developers.bankid.com/assets/openapi/openapi-auth-sign-6.1.9.yaml).
+MAX_RETURN_URL: Final = 512
+#: ``web.userAgent`` limit of the RP API (ActiveLogin ``BankIdApiLimits``, from
+#: BankID's API documentation); longer user agents are cut, not refused.
+MAX_USER_AGENT: Final = 256
+#: Bound for the other device-information strings we send (our own limit).
+MAX_DEVICE_FIELD: Final = 256
+#: ``requirement.cardReader`` values (§1.3).
+CARD_READERS: Final = ("class1", "class2")
+#: The public password of BankID's test RP certificate FPTestcert5 (published with
+#: it on https://developers.bankid.com/getting-started/environments, "qwerty123"); used only in the
+#: ``test`` environment for the certificate shipped in providers/bankid-se/.
+TEST_RP_CERT_PASSWORD: Final = "qwerty123"  # noqa: S105 - published by BankID
+TEST_RP_CERT_FILE: Final = "bankid-se/FPTestcert5_20240610.pem"
 #: Start/cancel answered 500 internalError / 503 maintenance "may retry" (§1.4): once.
 _RETRYABLE_CODES: Final = frozenset({"internal_error", "maintenance"})
 _TOKEN_RE: Final = re.compile(r"[A-Za-z0-9-]{1,128}")
@@ -139,10 +158,29 @@ def qr_svg(payload: str, *, scale: int = 4) -> str:
     return str(segno.make_qr(payload, error="m").svg_inline(scale=scale))
 
 
-def autostart_url(auto_start_token: str) -> str:
-    """Same-device launch link (§1.10). ``redirect=null``: the order's ``returnUrl``
-    (set for same-device orders) decides where the app returns."""
-    return f"bankid:///?autostarttoken={quote(auto_start_token, safe='-')}&redirect=null"
+#: Same-device launch (BankID "Mobile BankID on the same device",
+#: https://developers.bankid.com/use-cases/mobile-bankid-on-the-same-device): the
+#: universal/app link on phones and tablets, the ``bankid:///`` scheme on computers.
+MOBILE_LAUNCH_BASE: Final = "https://app.bankid.com/"
+DESKTOP_LAUNCH_BASE: Final = "bankid:///"
+#: User agents of phones and tablets (Android, iPhone/iPad/iPod, "Mobile" browsers).
+_MOBILE_UA_RE: Final = re.compile(r"Android|iPhone|iPad|iPod|Mobile|Windows Phone", re.IGNORECASE)
+
+
+def autostart_url(auto_start_token: str, *, mobile: bool = False) -> str:
+    """Same-device launch link (§1.10): ``https://app.bankid.com/?autostarttoken=…`` on
+    mobile devices, ``bankid:///?autostarttoken=…`` on computers. ``redirect=null``:
+    the order's ``returnUrl`` (set for same-device orders) decides where the app
+    returns."""
+    base = MOBILE_LAUNCH_BASE if mobile else DESKTOP_LAUNCH_BASE
+    return f"{base}?autostarttoken={quote(auto_start_token, safe='-')}&redirect=null"
+
+
+def is_mobile_device(device_hint: str | None, user_agent: str | None) -> bool:
+    """The device hint from the page (``mobile``/``desktop``) wins; else the user agent."""
+    if device_hint in ("mobile", "desktop"):
+        return device_hint == "mobile"
+    return bool(user_agent and _MOBILE_UA_RE.search(user_agent))
 
 
 #: Characters with a meaning in simpleMarkdownV1: headings ``#``, bold ``*``,
@@ -168,6 +206,18 @@ def escape_simple_markdown(text: str) -> str:
         out.append(ch)
         line_start = ch == "\n"
     return "".join(out)
+
+
+def _return_url(callback_url: str, flow_id: str, nonce: str) -> str:
+    sep = "&" if "?" in callback_url else "?"
+    return callback_url + sep + urlencode({"flow_id": flow_id, "nonce": nonce})
+
+
+def _device_field(value: str | None, name: str) -> str:
+    """One device-information string: present, printable, bounded."""
+    if not value or len(value) > MAX_DEVICE_FIELD or not value.isprintable():
+        raise InvalidInput(f"BankID device information: bad {name}", code="device_data")
+    return value
 
 
 def _b64(text: str) -> str:
@@ -432,11 +482,20 @@ class BankIdSe:
         self.info = ProviderInfo.from_config(config, methods=("bankid",), country="SE")
         # mTLS: never plain http, not even to the simulator.
         self.api_url = require_endpoint(config, "api_url", allow_loopback_http=False).rstrip("/")
+        dirs = [builtin_profiles_dir()]
+        cert_file = self._file(config, "cert_file", dirs, required=True)
+        key_password = config.secret("key_password", required=False)
+        if (
+            key_password is None
+            and config.environment == "test"
+            and config.get("cert_file") == TEST_RP_CERT_FILE
+        ):
+            key_password = TEST_RP_CERT_PASSWORD  # public; BankID's test certificate only
         self.mtls = MtlsConfig(
-            cert_file=str(config.require("cert_file")),
-            key_file=str(config.get("key_file") or "") or None,
-            key_password=config.secret("key_password", required=False),
-            ca_file=str(config.require("ca_file")),
+            cert_file=cert_file,
+            key_file=self._file(config, "key_file", dirs, required=False),
+            key_password=key_password,
+            ca_file=self._file(config, "ca_file", dirs, required=True),
         )
         try:
             # Load once now: a wrong path, key or password is a configuration error,
@@ -463,11 +522,42 @@ class BankIdSe:
                 "must be a list of OID strings", key=config.key("certificate_policies")
             )
         self.certificate_policies = [str(p) for p in policies]
+        card_reader = config.get("card_reader", "")
+        if card_reader not in ("", *CARD_READERS):
+            raise ConfigError("must be class1, class2 or empty", key=config.key("card_reader"))
+        self.card_reader = str(card_reader)
+        base_host = urlsplit(settings.base_url).hostname or ""
+        self.referring_domain = str(config.get("referring_domain") or base_host)
+        if not self.referring_domain or len(self.referring_domain) > MAX_DEVICE_FIELD:
+            raise ConfigError("must be the site's domain", key=config.key("referring_domain"))
+        # returnUrl is 1-512 characters (BankID: invalidParameters): a callback URL
+        # that cannot fit with the flow id and nonce is a start-up error, not a
+        # failure of every same-device login.
+        self.callback_url = f"{settings.callback_base}/callback/{config.name}"
+        if self.return_nonce:
+            longest = _return_url(self.callback_url, "f" * 43, "n" * 43)
+            if len(longest) > MAX_RETURN_URL:
+                raise ConfigError(
+                    f"the callback URL is too long for BankID's returnUrl "
+                    f"({len(longest)} > {MAX_RETURN_URL} characters with flow id and nonce); "
+                    "shorten broker.base_url or broker.route_prefix",
+                    key="broker.base_url",
+                )
         self.limit_per_ip = int(self._number(config, "order_limit_per_ip", 30, 0, 1e6))
         self.limit_per_person = int(self._number(config, "order_limit_per_person", 5, 0, 1e6))
         self.limit_window = self._number(config, "order_limit_window", 300.0, 1.0, 86400.0)
         key = settings.secret_keys[0] if settings.secret_keys else ""
         self._hash_key = hashlib.sha256(b"authbroker bankid-se index " + key.encode()).digest()
+
+    @staticmethod
+    def _file(config: ProviderConfig, key: str, dirs: list[Path], *, required: bool) -> str | None:
+        """A file option: absolute, or relative to the shipped profile folder, then
+        to the working directory (as certificate sources are, :mod:`..pki`)."""
+        value = config.require(key) if required else config.get(key)
+        if not value:
+            return None
+        found = pki.find_file(str(value), dirs)
+        return str(found) if found is not None else str(value)
 
     @staticmethod
     def _number(config: ProviderConfig, key: str, default: float, lo: float, hi: float) -> float:
@@ -587,8 +677,13 @@ class BankIdSe:
         if mode != "phone":
             if _flag(params.get("mrtd")):
                 requirement["mrtd"] = True
+            if self.card_reader:
+                requirement["cardReader"] = self.card_reader
             if pn is not None:
                 requirement["personalNumber"] = pn
+            device = self._device_data(params)
+            if device is not None:
+                body[device[0]] = device[1]
         if requirement:
             body["requirement"] = requirement
         visible_hash = None
@@ -614,17 +709,18 @@ class BankIdSe:
         nonce = None
         if mode == "same_device" and self.return_nonce:
             nonce = secrets.token_urlsafe(32)
-            sep = "&" if "?" in ctx.callback_url else "?"
-            body["returnUrl"] = (
-                ctx.callback_url + sep + urlencode({"flow_id": ctx.flow_id, "nonce": nonce})
-            )
+            body["returnUrl"] = _return_url(ctx.callback_url, ctx.flow_id, nonce)
+            if not 1 <= len(body["returnUrl"]) <= MAX_RETURN_URL:
+                raise ConfigError(
+                    "the callback URL is too long for BankID's returnUrl", key="broker.base_url"
+                )
         if self.return_risk and mode != "phone":
             body["returnRisk"] = True
         state: dict[str, Any] = {
             "v": 1,
             "action": action,
             "mode": mode,
-            "mobile": params.get("device") == "mobile",
+            "mobile": is_mobile_device(params.get("device"), params.get("user_agent")),
             "nonce_hash": hashlib.sha256(nonce.encode()).hexdigest() if nonce else None,
             "returned": False,
             "end_user_ip": body.get("endUserIp"),
@@ -633,6 +729,31 @@ class BankIdSe:
             "visible_sha256": visible_hash,
         }
         return path, body, state
+
+    def _device_data(self, params: Mapping[str, str]) -> tuple[str, dict[str, str]] | None:
+        """The device information BankID asks RPs to send with auth/sign (RP API v6.0):
+        ``app`` for orders started from a native app (``app_identifier``,
+        ``device_os``, ``device_model``, ``device_id`` params), else ``web`` for a
+        browser (``user_agent``, ``device_id``; ``referringDomain`` is the site).
+        ``deviceIdentifier`` identifies the device, not the user: the web layer passes
+        a keyed hash of the browser's binding cookie. Without it nothing is sent."""
+        raw_id = params.get("device_id")
+        device_id = _device_field(raw_id, "device_id") if raw_id is not None else ""
+        if params.get("app_identifier"):
+            return "app", {
+                "appIdentifier": _device_field(params.get("app_identifier"), "app_identifier"),
+                "deviceOS": _device_field(params.get("device_os"), "device_os"),
+                "deviceModelName": _device_field(params.get("device_model"), "device_model"),
+                "deviceIdentifier": _device_field(raw_id, "device_id"),
+            }
+        user_agent = params.get("user_agent")
+        if not user_agent or not device_id:
+            return None
+        return "web", {
+            "referringDomain": self.referring_domain,
+            "userAgent": "".join(c for c in user_agent if c.isprintable())[:MAX_USER_AGENT],
+            "deviceIdentifier": device_id,
+        }
 
     def _rate_limit(self, client_ip: str | None, pn_hash: str | None) -> Gen[None]:
         # SEB-06: order creation pushes to a phone; limit it per IP and per person.
@@ -734,7 +855,11 @@ class BankIdSe:
             status="pending",
             hint_code=hint,
             qr=qr,
-            autostart_url=autostart_url(state["autostart_token"]) if autostart else None,
+            autostart_url=(
+                autostart_url(state["autostart_token"], mobile=bool(state["mobile"]))
+                if autostart
+                else None
+            ),
         )
 
     def refresh(self, data: Mapping[str, Any], now: float) -> Display:

@@ -11,7 +11,7 @@ Protocol facts: ``../shared/protocols/fi-ee.md`` section 4b, which paraphrases
 ``web-eid/web-eid-authtoken-validation-java`` (``AuthTokenValidatorImpl``,
 ``certvalidators/*``). Validation follows the order of section 4b.4:
 
-1. token shape and size, format ``web-eid:1.0`` / ``web-eid:1.1`` (4b.1, 4b.5);
+1. token shape and size, format ``web-eid:1`` or ``web-eid:1.<minor>`` (4b.1, 4b.5);
 2. certificate decoding and validity at ``ctx.now``;
 3. purpose: keyUsage digitalSignature, and clientAuth if an EKU is present (4b.4 #2);
 4. policies: none of the disallowed (Mobile-ID) OIDs, and one of the allow-list
@@ -110,6 +110,13 @@ MOBILE_ID_POLICIES: tuple[str, ...] = (
     "1.3.6.1.4.1.10015.1.3.3",
 )
 
+#: Every 1.x format, as the reference validator's AuthTokenVersion1Validator
+#: (``^web-eid:1(?:\.\d+)?$``, https://github.com/web-eid/web-eid-authtoken-validation-java
+#: src/main/java/eu/webeid/security/validator/versionvalidators/): minor versions are
+#: backwards compatible. ASCII digits only (Python's ``\d`` would admit any Unicode
+#: digit; Java's does not), bounded length.
+_FORMAT_1X = re.compile(r"web-eid:1(\.[0-9]{1,4})?")
+#: Exactly these two are 1.0 and must not carry the 1.1 fields (``isExactV10Format``).
 _FORMAT_10 = re.compile(r"web-eid:1(\.0)?")
 _FORMAT_11 = re.compile(r"web-eid:1\.1")
 _B64 = re.compile(r"[A-Za-z0-9+/]+={0,2}")
@@ -227,9 +234,9 @@ def parse_token(text: object, *, max_chars: int = DEFAULT_MAX_TOKEN_CHARS) -> We
     fmt = obj.get("format")
     if not isinstance(fmt, str):
         raise _bad("'format' is missing", "token_format")
-    is_11 = bool(_FORMAT_11.fullmatch(fmt))
-    if not is_11 and not _FORMAT_10.fullmatch(fmt):
+    if not _FORMAT_1X.fullmatch(fmt):
         raise _bad("unsupported format", "token_format")
+    is_11 = bool(_FORMAT_11.fullmatch(fmt))
 
     algorithm = obj.get("algorithm")
     if not isinstance(algorithm, str) or not algorithm:
@@ -246,11 +253,11 @@ def parse_token(text: object, *, max_chars: int = DEFAULT_MAX_TOKEN_CHARS) -> We
     has_signing = "unverifiedSigningCertificates" in obj
     intermediates: tuple[bytes, ...] = ()
     signing: tuple[SigningCertificate, ...] = ()
-    if not is_11:
+    if _FORMAT_10.fullmatch(fmt):
         # 1.0 tokens must not carry the 1.1 fields (4b.5).
         if has_inter or has_signing:
             raise _bad("web-eid:1.0 token with web-eid:1.1 fields", "token_format")
-    else:
+    elif is_11:
         if has_inter:
             intermediates = _b64_list(
                 obj["unverifiedIntermediateCertificates"], "unverifiedIntermediateCertificates"
@@ -260,6 +267,8 @@ def parse_token(text: object, *, max_chars: int = DEFAULT_MAX_TOKEN_CHARS) -> We
             signing = _signing_certificates(obj["unverifiedSigningCertificates"])
         elif not has_inter:
             raise _bad("'unverifiedSigningCertificates' is missing", "token_field")
+    # Any other 1.x (1.2, ...): validated as 1.0, exactly like the reference's
+    # version-1 validator; fields it does not know are ignored and never used.
     return WebEidToken(
         format=fmt,
         algorithm=algorithm,

@@ -181,6 +181,25 @@ def _bad(details: str) -> _ApiError:
     return _ApiError(400, "invalidParameters", details)
 
 
+#: Device information objects of auth/sign (RP API v6.0; field names and types as in
+#: BankID's OpenAPI spec and ActiveLogin ``DeviceDataWeb``/``DeviceDataApp``): every
+#: field a string; ``web.userAgent`` at most 256 characters (ActiveLogin
+#: ``BankIdApiLimits``). Other length limits are not published; not enforced.
+WEB_DEVICE_FIELDS = ("referringDomain", "userAgent", "deviceIdentifier")
+APP_DEVICE_FIELDS = ("appIdentifier", "deviceOS", "deviceModelName", "deviceIdentifier")
+MAX_USER_AGENT = 256
+MAX_RETURN_URL = 512
+
+
+def _device_object(value: object, name: str, fields: tuple[str, ...]) -> None:
+    if not isinstance(value, dict):
+        raise _bad(f"{name} must be an object")
+    _only(value, set(fields), name)
+    for key in fields:
+        if not isinstance(value.get(key), str):
+            raise _bad(f"{name}.{key} must be a string")
+
+
 def _name(cn: str) -> x509.Name:
     return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
 
@@ -513,13 +532,21 @@ class BankIdSimulator:
                 raise _bad("endUserIp is not an IP address") from None
             if "returnUrl" in body:
                 url = body["returnUrl"]
+                # 1-512 characters (RP API v6.0 auth/sign; OpenAPI spec
+                # https://developers.bankid.com/assets/openapi/openapi-auth-sign-6.1.9.yaml).
                 if (
                     not isinstance(url, str)
                     or not url.startswith(("https://", "http://"))
-                    or len(url) > 2048
+                    or not 1 <= len(url) <= MAX_RETURN_URL
                 ):
-                    raise _bad("returnUrl must be an http(s) URL")
+                    raise _bad("returnUrl must be an http(s) URL of 1-512 characters")
             _bool(body, "returnRisk")
+            if "web" in body:
+                _device_object(body["web"], "web", WEB_DEVICE_FIELDS)
+                if len(body["web"]["userAgent"]) > MAX_USER_AGENT:
+                    raise _bad("web.userAgent is longer than 256 characters")
+            if "app" in body:
+                _device_object(body["app"], "app", APP_DEVICE_FIELDS)
         req = body.get("requirement", {})
         if not isinstance(req, dict):
             raise _bad("requirement must be an object")

@@ -927,6 +927,15 @@ class WebCore:
             raise InvalidInput("method not allowed", code="method")
         if config.protocol == "bankid-se" and req.method == "POST":
             params.setdefault("same_device", "false")
+            # BankID RP API v6.0 asks for the browser's device information (the
+            # adapter sends it as the order's "web" object): the user agent, and a
+            # device identifier that is stable per browser but names no user.
+            user_agent = req.header("user-agent")
+            if user_agent:
+                params["user_agent"] = user_agent[:512]
+            params["device_id"] = hmac.new(
+                self._csrf_key, b"bankid-se device:" + state.binding.encode(), hashlib.sha256
+            ).hexdigest()[:40]
         step: Step = yield from call(
             "broker",
             "begin",
