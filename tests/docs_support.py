@@ -34,9 +34,7 @@ def browser_for(broker: Broker, provider: str) -> Callable[[str], dict[str, str]
     return follow
 
 
-def run_cli(
-    args: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> tuple[int, str]:
+def run_cli(args: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[int, str]:
     """Run ``authbroker ARGS`` in ``tmp_path``; absolute paths of the docs' examples
     (``/run/secrets/...``) are mapped into it."""
     monkeypatch.chdir(tmp_path)

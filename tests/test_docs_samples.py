@@ -23,6 +23,9 @@ import pytest
 from sybil import Sybil
 from sybil.parsers.markdown import PythonCodeBlockParser
 
+# Fixtures postgres_url, pg_schema (the deployment page's PostgreSQL sample).
+pytest_plugins = ["conftest_pg"]
+
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = sorted([ROOT / "README.md", *(ROOT / "docs").rglob("*.md")])
 
@@ -46,6 +49,12 @@ def _fenced(page: Path, language: str) -> list[tuple[int, str]]:
     return blocks
 
 
+def _with_schema(url: str, schema: str) -> str:
+    """The test PostgreSQL URL with ``schema`` first on the search path."""
+    joiner = "&" if "?" in url else "?"
+    return f"{url}{joiner}options=-csearch_path%3D{schema}"
+
+
 PYTHON_PAGES = [p for p in PAGES if _fenced(p, "python")]
 
 
@@ -55,6 +64,10 @@ def test_python_samples_run(
 ) -> None:
     if any("redis://" in body for _, body in _fenced(page, "python")):
         request.getfixturevalue("redis_url")  # skips (fails in CI) without the test Redis
+    if "AUTHBROKER_CREDENTIALS_URL" in page.read_text(encoding="utf-8"):
+        schema = request.getfixturevalue("pg_schema")
+        url = request.getfixturevalue("postgres_url")
+        monkeypatch.setenv("AUTHBROKER_CREDENTIALS_URL", _with_schema(url, schema))
     monkeypatch.chdir(tmp_path)  # samples may write files (databases, keys)
     monkeypatch.delenv("AUTHBROKER_CONFIG", raising=False)
     document = Sybil(parsers=[PythonCodeBlockParser()]).parse(page)
@@ -82,29 +95,35 @@ def test_toml_samples_parse(page: Path) -> None:
             raise AssertionError(f"{_rel(page)}:{line}: {exc}") from exc
 
 
-def _commands() -> list[tuple[str, int, str]]:
+def _sh_blocks() -> list[tuple[str, int, list[str]]]:
+    """Every ``sh`` block: its page, first line and command lines (comments dropped)."""
     found = []
     for page in PAGES:
         for line, body in _fenced(page, "sh"):
-            for offset, command in enumerate(body.splitlines()):
-                command = command.split("  #", 1)[0].strip()
-                if command:
-                    found.append((_rel(page), line + 1 + offset, command))
+            commands = [c.split("  #", 1)[0].strip() for c in body.splitlines()]
+            found.append((_rel(page), line, [c for c in commands if c]))
     return found
 
 
 @pytest.mark.parametrize(
-    ("page", "line", "command"), _commands(), ids=[f"{p}:{n}" for p, n, _ in _commands()]
+    ("page", "line", "commands"), _sh_blocks(), ids=[f"{p}:{n}" for p, n, _ in _sh_blocks()]
 )
 def test_cli_examples_run(
-    page: str, line: int, command: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    page: str, line: int, commands: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    reason = next((why for start, why in NOT_RUN.items() if command.startswith(start)), None)
-    if reason is not None:
-        pytest.skip(reason)
-    words = shlex.split(command)
-    assert words[0] == "authbroker", f"{page}:{line}: unknown command {command!r}"
+    """The commands of one block run in order, in one working directory."""
     from docs_support import run_cli
 
-    code, output = run_cli(words[1:], tmp_path, monkeypatch)
-    assert code == 0, f"{page}:{line}: {command!r} exited {code}:\n{output}"
+    ran = 0
+    for command in commands:
+        if any(command.startswith(start) for start in NOT_RUN):
+            continue
+        words = shlex.split(command)
+        assert words[0] == "authbroker", f"{page}:{line}: unknown command {command!r}"
+        code, output = run_cli(words[1:], tmp_path, monkeypatch)
+        assert code == 0, f"{page}:{line}: {command!r} exited {code}:\n{output}"
+        ran += 1
+    if not ran:
+        pytest.skip(
+            "; ".join(sorted({NOT_RUN[s] for s in NOT_RUN for c in commands if c.startswith(s)}))
+        )
