@@ -127,3 +127,40 @@ def test_cli_examples_run(
         pytest.skip(
             "; ".join(sorted({NOT_RUN[s] for s in NOT_RUN for c in commands if c.startswith(s)}))
         )
+
+
+def _help_blocks() -> list[tuple[int, list[str], str]]:
+    """``text`` blocks of docs/cli.md: (line, command words, quoted text). The command is
+    the one named by the nearest heading above (`authbroker flow PROVIDER` → flow)."""
+    page = ROOT / "docs" / "cli.md"
+    text = page.read_text(encoding="utf-8")
+    blocks = []
+    for line, body in _fenced(page, "text"):
+        before = text.split("\n")[: line - 1]
+        heading = next((h for h in reversed(before) if h.startswith("#")), "")
+        match = re.search(r"`authbroker ?([a-z -]*)", heading)
+        words = [w for w in (match.group(1) if match else "").split() if w.islower()]
+        blocks.append((line, words, body))
+    return blocks
+
+
+def _normalized(text: str) -> list[str]:
+    return [" ".join(line.split()) for line in text.splitlines() if line.strip()]
+
+
+@pytest.mark.parametrize(("line", "words", "quoted"), _help_blocks(), ids=lambda v: str(v))
+def test_cli_help_quoted_in_the_docs_is_the_real_one(
+    line: int, words: list[str], quoted: str
+) -> None:
+    from click.testing import CliRunner
+
+    from authbroker.cli import cli
+
+    result = CliRunner().invoke(
+        cli, [*words, "--help"], prog_name="authbroker", terminal_width=200
+    )
+    assert result.exit_code == 0, result.output
+    # Line wrapping depends on the terminal: compare with all white space folded.
+    real = " ".join(_normalized(result.output))
+    for quoted_line in _normalized(quoted):
+        assert quoted_line in real, f"docs/cli.md:{line}: {quoted_line!r} is not in the help"
