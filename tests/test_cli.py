@@ -250,3 +250,19 @@ def test_redirect_flow_with_loopback_listener(monkeypatch: pytest.MonkeyPatch) -
     assert opened and opened[0].startswith("http://127.0.0.1")
     assert done.identity.provider == "ftn" and done.identity.national_id is not None
     assert server.requests["/auth/callback/ftn"] == 1
+
+
+def test_demo_without_the_web_extra_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+
+    def find_spec(name: str, *args: object, **kwargs: object) -> object:
+        return None if name == "uvicorn" else real(name, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
+    assert main(["demo", "--port", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "web extra" in err and "uvicorn" in err

@@ -475,7 +475,7 @@ def test_mask_phone() -> None:
 
 
 def test_sender_from_config() -> None:
-    assert isinstance(sender_from_config({}), OutboxSender)
+    assert isinstance(sender_from_config({}, environment="simulator"), OutboxSender)
     with pytest.raises(ConfigError):
         sender_from_config({}, environment="production")
     env = {"TW_TOKEN": "secret-token"}
@@ -492,7 +492,9 @@ def test_sender_from_config() -> None:
     )
     assert isinstance(sender, TwilioSender) and sender.retry.max_attempts == 2
     gw = sender_from_config(
-        {"backend": "gatewayapi", "token": "t" * 32, "sender": "Acme"}, environ={}
+        {"backend": "gatewayapi", "token": "t" * 32, "sender": "Acme"},
+        environment="simulator",
+        environ={},
     )
     assert isinstance(gw, GatewayApiSender)
     with pytest.raises(ConfigError) as err:
@@ -503,9 +505,13 @@ def test_sender_from_config() -> None:
         )
     assert err.value.key == "sms.token"
     with pytest.raises(ConfigError) as err:
-        sender_from_config({"backend": "twilio", "auth_token_env": "MISSING"}, environ={})
+        sender_from_config(
+            {"backend": "twilio", "auth_token_env": "MISSING"}, environment="test", environ={}
+        )
     assert err.value.key == "sms.auth_token_env"
     with pytest.raises(ConfigError):
-        sender_from_config({"backend": "carrier-pigeon"})
+        sender_from_config({"backend": "carrier-pigeon"}, environment="simulator")
     with pytest.raises(ConfigError):
-        sender_from_config({"retry": {"bogus": 1}})
+        sender_from_config({"retry": {"bogus": 1}}, environment="simulator")
+    with pytest.raises(TypeError):
+        sender_from_config({})  # type: ignore[call-arg]  # the environment is required

@@ -244,3 +244,26 @@ def test_link_page_csrf_required(stack: Stack) -> None:
     r = stack.client.post("/auth/link/send", data={"csrf": csrf_of(page.text)})
     assert r.status_code == 303
     assert len(stack.outbox.messages) == before + 1
+
+
+# --- CSRF tokens across a key rotation ------------------------------------------------
+
+
+def test_form_token_survives_key_rotation() -> None:
+    """A form opened before a rotation posts after it: every listed key verifies
+    the CSRF token; a key that was removed no longer does."""
+    from dataclasses import replace as _replace
+
+    from authbroker.web.core import WebCore
+    from web_support import make_settings
+
+    old_key, new_key = "o" * 40, "n" * 40
+    before = WebCore(_replace(make_settings(), secret_keys=(old_key,)))
+    token = before.csrf_for("browser-binding")
+    rotated = WebCore(_replace(make_settings(), secret_keys=(new_key, old_key)))
+    assert rotated._csrf_ok("browser-binding", token)
+    assert rotated.csrf_for("browser-binding") != token  # the newest key signs new forms
+    assert rotated._csrf_ok("browser-binding", rotated.csrf_for("browser-binding"))
+    assert not rotated._csrf_ok("another-binding", token)
+    retired = WebCore(_replace(make_settings(), secret_keys=(new_key,)))
+    assert not retired._csrf_ok("browser-binding", token)

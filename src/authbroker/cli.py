@@ -552,39 +552,24 @@ def check_config_cmd(file: str | None, env: str | None) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True)
 def demo_cmd(host: str, port: int) -> None:
-    """Run the example accounting app with every provider on its simulator."""
-    import importlib
+    """Run the example accounting app with every provider on its simulator.
 
-    try:
-        demo = importlib.import_module("authbroker.web.demo")
-    except ImportError:
-        demo = None
-    if demo is not None:
-        demo.serve(host=host, port=port)
-        return
-    # Until the web demo exists: one CLI flow per provider against its simulator.
-    console = Console()
-    settings = load_config(environment="simulator")
-    failures = 0
-    with Broker(settings) as broker:
-        for name in settings.providers:
-            try:
-                done = run_flow(
-                    broker,
-                    name,
-                    params={},
-                    console=console,
-                    simulated=True,
-                    interactive=False,
-                    language="en",
-                    timeout=60,
-                )
-                console.print(f"[green]✓[/] {name}: {done.identity}")
-            except AuthBrokerError as exc:
-                failures += 1
-                console.print(f"[red]✗[/] {name}: {type(exc).__name__}: {exc}")
-    if failures:
-        raise _Exit(EXIT_AUTH)
+    The demo is a web application: it needs the ``web`` extra beside ``cli``. Without
+    it the command says so and exits with the usage code instead of failing deep
+    inside an import.
+    """
+    import importlib.util
+
+    missing = [m for m in ("jinja2", "starlette", "uvicorn") if importlib.util.find_spec(m) is None]
+    if missing:
+        Console(stderr=True).print(
+            f"[red]authbroker demo needs the web extra[/] (missing: {', '.join(missing)}): "
+            "pip install 'authbroker[web,cli]'"
+        )
+        raise _Exit(EXIT_USAGE)
+    from .web import demo
+
+    demo.serve(host=host, port=port)
 
 
 cli.add_command(keys_group)

@@ -79,10 +79,15 @@ def _secret(
 def sender_from_config(
     table: Mapping[str, Any],
     *,
-    environment: str = "simulator",
+    environment: str,
     environ: Mapping[str, str] | None = None,
 ) -> SmsSender:
-    """Build the sender an ``[sms]`` table describes (outbox when empty)."""
+    """Build the sender an ``[sms]`` table describes (outbox when empty).
+
+    ``environment`` (the broker's ``Settings.environment``) has no default on purpose:
+    the outbox and secrets written inline in the file are refused in production, and
+    that promise must not depend on a caller remembering to pass it.
+    """
     env = os.environ if environ is None else environ
     backend = str(table.get("backend", "outbox"))
     retry_table = table.get("retry", {})

@@ -504,7 +504,11 @@ class WebCore:
         self._serializer = URLSafeTimedSerializer(
             list(reversed(settings.secret_keys)), salt=FLOW_COOKIE_SALT
         )
-        self._csrf_key = hmac.new(settings.secret_keys[0].encode(), CSRF_LABEL, "sha256").digest()
+        # The newest key signs form tokens; every listed key verifies, so a form opened
+        # before a key rotation still posts (the same rule as the signed cookies).
+        self._csrf_keys = [
+            hmac.new(key.encode(), CSRF_LABEL, "sha256").digest() for key in settings.secret_keys
+        ]
         self._user_key = hmac.new(
             settings.secret_keys[-1].encode(), b"authbroker.web.user.v1", "sha256"
         ).digest()
@@ -581,14 +585,23 @@ class WebCore:
         attrs = f"; Path=/; Max-Age={_FLOW_COOKIE_AGE}; HttpOnly; SameSite=Lax"
         return f"{self.flow_cookie}={value}{attrs}" + ("; Secure" if self.secure else "")
 
-    def csrf_for(self, binding: str) -> str:
-        mac = hmac.new(self._csrf_key, binding.encode(), hashlib.sha256).digest()
+    def csrf_for(self, binding: str, key: bytes | None = None) -> str:
+        """The form token of ``binding`` (under the newest key unless ``key`` is given)."""
+        mac = hmac.new(key or self._csrf_keys[0], binding.encode(), hashlib.sha256).digest()
         return base64.urlsafe_b64encode(mac).decode().rstrip("=")
+
+    def _csrf_ok(self, binding: str, token: str) -> bool:
+        # Every key is tried (no early exit), so the answer takes the same time whichever
+        # key, if any, matches.
+        ok = False
+        for key in self._csrf_keys:
+            ok |= hmac.compare_digest(token, self.csrf_for(binding, key))
+        return ok
 
     def _check_post(self, req: WebRequest, state: FlowState, token: str | None) -> None:
         """SES-06: same-origin POST with the CSRF token of this browser's binding."""
         self._check_origin(req)
-        if state.fresh or not token or not hmac.compare_digest(token, self.csrf_for(state.binding)):
+        if state.fresh or not token or not self._csrf_ok(state.binding, token):
             raise AccessDenied("the form token is missing or wrong", code="csrf")
 
     def _check_origin(self, req: WebRequest) -> None:

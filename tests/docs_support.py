@@ -1,0 +1,43 @@
+"""Helpers the documentation samples use in their invisible set-up blocks.
+
+A sample in the docs shows what an application writes; what the application's
+*environment* does (a browser following a redirect, a person approving at the
+provider) is played here, against the simulators, so the sample runs unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
+
+import httpx
+import pytest
+from click.testing import CliRunner
+
+from authbroker import Broker
+from authbroker.cli import cli
+
+
+def browser_for(broker: Broker, provider: str) -> Callable[[str], dict[str, str]]:
+    """A browser that follows the authorization URL of ``provider``'s simulator, where
+    a test person approves at once, and returns the callback's query parameters."""
+    sim = broker.simulator(provider)
+    assert sim is not None, "the sample's provider must run on its simulator"
+    sim.extra["control"].auto_approve = True
+
+    def follow(url: str) -> dict[str, str]:
+        response = httpx.get(url, timeout=10)
+        assert response.status_code == 302, response.text
+        return dict(parse_qsl(urlsplit(response.headers["location"]).query))
+
+    return follow
+
+
+def run_cli(args: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[int, str]:
+    """Run ``authbroker ARGS`` in ``tmp_path``; absolute paths of the docs' examples
+    (``/run/secrets/...``) are mapped into it."""
+    monkeypatch.chdir(tmp_path)
+    mapped = [a.replace("/run/secrets/", f"{tmp_path}/") for a in args]
+    result = CliRunner().invoke(cli, mapped, catch_exceptions=False)
+    return result.exit_code, result.output
