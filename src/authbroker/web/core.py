@@ -947,7 +947,7 @@ class WebCore:
             if user_agent:
                 params["user_agent"] = user_agent[:512]
             params["device_id"] = hmac.new(
-                self._csrf_key, b"bankid-se device:" + state.binding.encode(), hashlib.sha256
+                self._csrf_keys[0], b"bankid-se device:" + state.binding.encode(), hashlib.sha256
             ).hexdigest()[:40]
         step: Step = yield from call(
             "broker",
