@@ -1,0 +1,290 @@
+"""Issue 15: limits that hold exactly, whatever the timing.
+
+Every burst here is released behind a barrier (threads), an ``asyncio.Event``
+(tasks) or a cross-process barrier, on every store (memory, SQLite, Redis). The
+assertions count what was *evaluated* (argon2 verifications through a counting
+hasher, audit events of wrong codes), never timings. Memory and SQLite run on a
+settable clock; Redis keeps its own time, so there the clock is real and the
+policies use short delays.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import _mp_workers
+from _mp_workers import CountingHasher
+from authbroker.audit import AuditLog, MemorySink
+from authbroker.credential_store import CredentialStore
+from authbroker.credentials import (
+    Argon2Params,
+    AsyncCredentialManager,
+    CredentialManager,
+    ThrottlePolicy,
+)
+from authbroker.errors import AccessDenied, Locked, RateLimited
+from authbroker.identity import Loa
+from authbroker.sessions import Session
+from authbroker.store import AsyncStateStore, StateStore
+from authbroker.tokens import TokenIssuer
+from conftest import TravelClock, run_together
+
+EMAIL = "aino.kettunen@example.fi"
+PASSWORD = "kuusi kissaa kiipeää puuhun"
+LOW = Argon2Params.insecure_for_tests()
+
+
+def _strong_session(clock: TravelClock) -> Session:
+    now = clock()
+    return Session(
+        id="sid",
+        user="acct-1",
+        kind="full",
+        loa=Loa.SUBSTANTIAL,
+        created_at=now,
+        last_seen=now,
+        expires_at=now + 3600,
+        epoch=0,
+        csrf="csrf",
+        identity={"given_name": "Aino", "family_name": "Kettunen"},
+    )
+
+
+def _issuer(db: CredentialStore, clock: TravelClock, audit: AuditLog) -> TokenIssuer:
+    return TokenIssuer(
+        db,
+        issuer="https://auth.example.test",
+        audience="mobile-api",
+        mobile_scopes=["invoices:read"],
+        audit=audit,
+        now=clock,
+    )
+
+
+def _manager(
+    db: CredentialStore, state: StateStore, clock: TravelClock, throttle: ThrottlePolicy
+) -> tuple[CredentialManager, CountingHasher]:
+    audit = AuditLog([MemorySink()])
+    manager = CredentialManager(
+        db, state, _issuer(db, clock, audit), argon2=LOW, throttle=throttle, audit=audit, now=clock
+    )
+    counting = CountingHasher(manager.core.hasher)
+    manager.core.hasher = counting
+    return manager, counting
+
+
+def _outcome(fn: Any, *args: Any) -> str:
+    try:
+        fn(*args)
+        return "ok"
+    except Locked as exc:
+        return f"locked:{exc.code}"
+    except RateLimited:
+        return "wait"
+    except AccessDenied:
+        return "denied"
+
+
+@pytest.fixture
+def db(tmp_path: Path, store_clock: TravelClock) -> Iterator[CredentialStore]:
+    store = CredentialStore(f"sqlite:///{tmp_path}/cred.db", now=store_clock)
+    yield store
+    store.close()
+
+
+# Short delays so the Redis runs (real clock) stay quick; the numbers are the rule.
+BURST_POLICY = ThrottlePolicy(
+    free_failures=2,
+    base_delay=0.1,
+    max_delay=0.2,
+    lock_after=5,
+    lock_duration=600.0,
+    hard_limit=None,
+    ip_max_failures=None,
+)
+
+
+def test_password_burst_after_backoff_evaluates_one_at_a_time(
+    db: CredentialStore, sync_store: StateStore, store_clock: TravelClock
+) -> None:
+    """After the free failures, each burst (released together, once the longest delay
+    has passed) evaluates exactly one password, until the lock at ``lock_after``;
+    then nothing is evaluated. Old code evaluated the whole burst."""
+    manager, counting = _manager(db, sync_store, store_clock, BURST_POLICY)
+    manager.enroll(_strong_session(store_clock), EMAIL, PASSWORD)
+    for _ in range(BURST_POLICY.free_failures):
+        assert _outcome(manager.login, EMAIL, "wrong password!!", None, None) == "denied"
+    assert counting.verified == BURST_POLICY.free_failures
+    n = 30
+    for failure in range(BURST_POLICY.free_failures + 1, BURST_POLICY.lock_after + 1):
+        store_clock.advance(BURST_POLICY.max_delay + 0.05)
+        before = counting.verified
+        out = run_together(
+            n, lambda i: _outcome(manager.login, EMAIL, f"wrong {i:03d} password", None, None)
+        )
+        assert counting.verified - before == 1, (failure, sorted(out))
+        assert out.count("denied") == 1
+        assert out.count("wait") + out.count("locked:temporarily_locked") == n - 1
+    # The lock_after-th failure locked the account: a burst evaluates nothing.
+    store_clock.advance(BURST_POLICY.max_delay + 0.05)
+    before = counting.verified
+    out = run_together(n, lambda i: _outcome(manager.login, EMAIL, PASSWORD, None, None))
+    assert counting.verified == before
+    assert set(out) == {"locked:temporarily_locked"}
+    assert counting.verified == BURST_POLICY.lock_after
+
+
+HARD_POLICY = ThrottlePolicy(
+    free_failures=1,
+    base_delay=0.1,
+    max_delay=0.1,
+    lock_after=2,
+    lock_duration=0.3,
+    hard_limit=5,
+    ip_max_failures=None,
+)
+
+
+def test_password_bursts_never_cross_the_hard_cap(
+    db: CredentialStore, sync_store: StateStore, store_clock: TravelClock
+) -> None:
+    """Bursts after every temporary lock: exactly ``hard_limit`` passwords are ever
+    evaluated, then the account stays locked (``account_locked``)."""
+    manager, counting = _manager(db, sync_store, store_clock, HARD_POLICY)
+    manager.enroll(_strong_session(store_clock), EMAIL, PASSWORD)
+    assert HARD_POLICY.hard_limit is not None
+    outcomes: list[str] = []
+    for _ in range(2 * HARD_POLICY.hard_limit):
+        store_clock.advance(HARD_POLICY.lock_duration + HARD_POLICY.max_delay + 0.05)
+        outcomes += run_together(
+            20, lambda i: _outcome(manager.login, EMAIL, f"wrong {i:03d} password", None, None)
+        )
+    assert counting.verified == HARD_POLICY.hard_limit
+    assert outcomes.count("denied") == HARD_POLICY.hard_limit
+    assert outcomes[-20:] == ["locked:account_locked"] * 20
+    store_clock.advance(HARD_POLICY.lock_duration + 1)
+    assert _outcome(manager.login, EMAIL, PASSWORD, None, None) == "locked:account_locked"
+
+
+IP_POLICY = ThrottlePolicy(free_failures=50, lock_after=60, hard_limit=None, ip_max_failures=10)
+
+
+def test_per_ip_limit_reserved_before_evaluation(
+    db: CredentialStore, sync_store: StateStore, store_clock: TravelClock
+) -> None:
+    """60 parallel attempts from one address against many accounts: exactly 10
+    passwords are evaluated (old code: all 60); a right password afterwards is
+    refused without evaluation too."""
+    manager, counting = _manager(db, sync_store, store_clock, IP_POLICY)
+    manager.enroll(_strong_session(store_clock), EMAIL, PASSWORD)
+    out = run_together(
+        60,
+        lambda i: _outcome(manager.login, f"user{i}@example.fi", PASSWORD, None, "198.51.100.7"),
+    )
+    assert counting.verified == 10
+    assert out.count("denied") == 10 and out.count("wait") == 50
+    assert _outcome(manager.login, EMAIL, PASSWORD, None, "198.51.100.7") == "wait"
+    assert counting.verified == 10
+    # A success does not count as a failure of the address.
+    assert _outcome(manager.login, EMAIL, PASSWORD, None, "198.51.100.8") == "ok"
+    out = run_together(
+        10, lambda i: _outcome(manager.login, f"x{i}@example.fi", PASSWORD, None, "198.51.100.8")
+    )
+    assert out.count("denied") == 10
+
+
+async def test_password_burst_async_tasks(
+    db: CredentialStore, async_store: AsyncStateStore, store_clock: TravelClock
+) -> None:
+    """The same rule for asyncio tasks released together by one Event."""
+    audit = AuditLog([MemorySink()])
+    manager = AsyncCredentialManager(
+        db,
+        async_store,
+        _issuer(db, store_clock, audit),
+        argon2=LOW,
+        throttle=BURST_POLICY,
+        audit=audit,
+        now=store_clock,
+    )
+    counting = CountingHasher(manager.core.hasher)
+    manager.core.hasher = counting
+    await manager.enroll(_strong_session(store_clock), EMAIL, PASSWORD)
+    for _ in range(BURST_POLICY.free_failures):
+        with pytest.raises(AccessDenied):
+            await manager.login(EMAIL, "wrong password!!", None, None)
+    store_clock.advance(BURST_POLICY.max_delay + 0.05)
+    go = asyncio.Event()
+
+    async def one(i: int) -> str:
+        await go.wait()
+        try:
+            await manager.login(EMAIL, f"wrong {i:03d} password", None, None)
+            return "ok"
+        except RateLimited:
+            return "wait"
+        except AccessDenied:
+            return "denied"
+
+    tasks = [asyncio.create_task(one(i)) for i in range(30)]
+    await asyncio.sleep(0)
+    go.set()
+    out = await asyncio.gather(*tasks)
+    assert counting.verified == BURST_POLICY.free_failures + 1
+    assert out.count("denied") == 1 and out.count("wait") == 29
+
+
+@pytest.fixture(scope="module")
+def pool() -> Iterator[ProcessPoolExecutor]:
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=3, mp_context=ctx) as executor:
+        yield executor
+
+
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("redis", marks=pytest.mark.redis)])
+def test_password_burst_across_processes(
+    request: pytest.FixtureRequest, tmp_path: Path, pool: ProcessPoolExecutor, backend: str
+) -> None:
+    """Three processes (five threads each) fire together after the back-off: one
+    password is evaluated in all, on a shared SQLite file or Redis."""
+    from authbroker.store import SqliteStore
+
+    target: dict[str, str]
+    state: StateStore
+    if backend == "sqlite":
+        target = {"sqlite": str(tmp_path / "state.db")}
+        state = SqliteStore(tmp_path / "state.db")
+    else:
+        from authbroker.store.redis import RedisStore
+
+        url, prefix = request.getfixturevalue("redis_url"), request.getfixturevalue("redis_prefix")
+        target = {"redis": url, "prefix": prefix}
+        state = RedisStore.from_url(url, prefix=prefix)
+    db_url = f"sqlite:///{tmp_path}/cred.db"
+    clock = TravelClock()
+    clock.real = True
+    db = CredentialStore(db_url)
+    manager, _ = _manager(db, state, clock, BURST_POLICY)
+    manager.enroll(_strong_session(clock), EMAIL, PASSWORD)
+    for _ in range(BURST_POLICY.free_failures):
+        assert _outcome(manager.login, EMAIL, "wrong password!!", None, None) == "denied"
+    clock.advance(BURST_POLICY.max_delay + 0.05)
+    barrier = multiprocessing.get_context("spawn").Manager().Barrier(3)
+    futures = [
+        pool.submit(_mp_workers.password_burst, target, db_url, EMAIL, BURST_POLICY, barrier)
+        for _ in range(3)
+    ]
+    results = [f.result(120) for f in futures]
+    evaluated = sum(r[0] for r in results)
+    outcomes = [o for r in results for o in r[1]]
+    assert evaluated == 1, outcomes
+    assert outcomes.count("AccessDenied") == 1 and outcomes.count("RateLimited") == 14
+    state.close()
+    db.close()
