@@ -29,9 +29,11 @@ from authbroker.credentials import (
     CredentialManager,
     ThrottlePolicy,
 )
-from authbroker.errors import AccessDenied, Locked, RateLimited
+from authbroker.errors import AccessDenied, AuthBrokerError, InvalidInput, Locked, RateLimited
 from authbroker.identity import Loa
+from authbroker.links import AsyncDirectLinks, DirectLinks, LinkGrant, LinkLimits
 from authbroker.sessions import Session
+from authbroker.sms import OutboxSender
 from authbroker.store import AsyncStateStore, StateStore
 from authbroker.tokens import TokenIssuer
 from conftest import TravelClock, run_together
@@ -288,3 +290,121 @@ def test_password_burst_across_processes(
     assert outcomes.count("AccessDenied") == 1 and outcomes.count("RateLimited") == 14
     state.close()
     db.close()
+
+
+# --- per-user OTP failure cap (links) -----------------------------------------------
+
+LINK_SECRET = "limits-attack-link-secret-" + "y" * 24
+PHONE = "+358401234567"
+OTP_LIMITS = LinkLimits(resend_cooldown=0, max_failures_per_user=20)
+
+
+def _wrong(code: str) -> str:
+    return f"{(int(code) + 1) % 10 ** len(code):0{len(code)}d}"
+
+
+def _otp_wrong(sink: MemorySink) -> int:
+    return sum(1 for e in sink.events if e.name == "otp.failed" and e.reason == "otp_wrong")
+
+
+def test_user_otp_cap_holds_across_links_threads(sync_store: StateStore) -> None:
+    """5 links of one user x 5 parallel wrong codes = 25 guesses against a per-user cap
+    of 20: exactly 20 are evaluated (old code: 25), and the user is then locked."""
+    sink, outbox = MemorySink(), OutboxSender()
+    links = DirectLinks(
+        sync_store,
+        outbox,
+        secret_keys=[LINK_SECRET],
+        base_url="https://app.example.fi",
+        audit=AuditLog([sink]),
+        limits=OTP_LIMITS,
+    )
+    guesses: list[tuple[str, str]] = []
+    tokens = []
+    for i in range(5):
+        url = links.issue("user-1", PHONE, "invoice:approve", f"INV-{i}", 3600)
+        token = url.rsplit("/", 1)[1]
+        tokens.append(token)
+        challenge = links.open(token, f"203.0.113.{i}")
+        code = outbox.last(PHONE).code()  # type: ignore[union-attr]
+        assert code is not None
+        guesses += [(challenge.challenge_id, _wrong(code))] * 5
+    results = run_together(25, lambda i: links.verify(*guesses[i]), catch=(AuthBrokerError,))
+    assert _otp_wrong(sink) == 20, [getattr(r, "code", r) for r in results]
+    refused = [r for r in results if isinstance(r, Locked) and r.code == "user_locked"]
+    assert len(refused) == 5
+    with pytest.raises(Locked) as exc:
+        links.open(tokens[0], "203.0.113.9")
+    assert exc.value.code == "user_locked"
+    links.close()
+
+
+async def test_user_otp_cap_holds_across_links_tasks(async_store: AsyncStateStore) -> None:
+    sink, outbox = MemorySink(), OutboxSender()
+    links = AsyncDirectLinks(
+        async_store,
+        outbox,
+        secret_keys=[LINK_SECRET],
+        base_url="https://app.example.fi",
+        audit=AuditLog([sink]),
+        limits=OTP_LIMITS,
+    )
+    guesses: list[tuple[str, str]] = []
+    for i in range(5):
+        url = await links.issue("user-1", PHONE, "invoice:approve", f"INV-{i}", 3600)
+        challenge = await links.open(url.rsplit("/", 1)[1], f"203.0.113.{i}")
+        code = outbox.last(PHONE).code()  # type: ignore[union-attr]
+        assert code is not None
+        guesses += [(challenge.challenge_id, _wrong(code))] * 5
+    go = asyncio.Event()
+
+    async def one(i: int) -> object:
+        await go.wait()
+        try:
+            return await links.verify(*guesses[i])
+        except AuthBrokerError as exc:
+            return exc
+
+    tasks = [asyncio.create_task(one(i)) for i in range(25)]
+    await asyncio.sleep(0)
+    go.set()
+    results = await asyncio.gather(*tasks)
+    assert _otp_wrong(sink) == 20, [getattr(r, "code", r) for r in results]
+    await links.aclose()
+
+
+def test_user_otp_success_refunds_and_clears(sync_store: StateStore) -> None:
+    """A right code is not a failure: the user's counter starts afresh after it, and
+    the parallel losers of a right-code race leave no failure behind."""
+    sink, outbox = MemorySink(), OutboxSender()
+    limits = LinkLimits(resend_cooldown=0, max_failures_per_user=3)
+    links = DirectLinks(
+        sync_store,
+        outbox,
+        secret_keys=[LINK_SECRET],
+        base_url="https://app.example.fi",
+        audit=AuditLog([sink]),
+        limits=limits,
+    )
+    url = links.issue("user-1", PHONE, "invoice:approve", "INV-1", 3600)
+    token = url.rsplit("/", 1)[1]
+    challenge = links.open(token, "203.0.113.1")
+    code = outbox.last(PHONE).code()  # type: ignore[union-attr]
+    assert code is not None
+    for _ in range(2):
+        with pytest.raises(InvalidInput):
+            links.verify(challenge.challenge_id, _wrong(code))
+    results = run_together(
+        20, lambda i: links.verify(challenge.challenge_id, code), catch=(AuthBrokerError,)
+    )
+    assert sum(isinstance(r, LinkGrant) for r in results) == 1
+    challenge = links.open(token, "203.0.113.1")
+    code = outbox.last(PHONE).code()  # type: ignore[union-attr]
+    assert code is not None
+    for _ in range(3):  # three failures allowed again, not one
+        with pytest.raises(InvalidInput):
+            links.verify(challenge.challenge_id, _wrong(code))
+    with pytest.raises(Locked) as exc:
+        links.verify(challenge.challenge_id, code)
+    assert exc.value.code == "user_locked"
+    links.close()

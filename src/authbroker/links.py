@@ -125,7 +125,8 @@ K_CURRENT = "lnk:cur:"  # + link id -> id of the current challenge
 K_GEN = "lnk:gen:"  # + link id -> failure-counter generation (bumped by a success)
 K_LINK_FAIL = "lnk:fail:"  # + link id + ":" + gen -> per-link failure counter
 K_USER_EPOCH = "usr:ep:"  # + user ref -> revocation epoch (random)
-K_USER_FAIL = "usr:fail:"  # + user ref -> per-user failure counter (window)
+K_USER_GEN = "usr:gen:"  # + user ref -> failure-counter generation (bumped by a success)
+K_USER_FAIL = "usr:fail:"  # + user ref + ":" + gen -> per-user failure counter (window)
 K_CHALLENGE = "otp:ch:"  # + challenge id -> challenge record
 K_ATTEMPTS = "otp:att:"  # + challenge id -> attempt reservations
 K_CH_USED = "otp:used:"  # + challenge id -> consumed marker
@@ -580,10 +581,17 @@ class _LinksCore:
         fails = yield from store_get(f"{K_LINK_FAIL}{link_id}:{gen}")
         if fails is not None and int(fails) >= self.limits.max_failures_per_link:
             raise Locked("too many wrong codes for this link", code="link_locked")
-        user_fails = yield from store_get(K_USER_FAIL + uref)
+        user_key = yield from self._user_fail_key(uref)
+        user_fails = yield from store_get(user_key)
         if user_fails is not None and int(user_fails) >= self.limits.max_failures_per_user:
             raise Locked("too many wrong codes", code="user_locked")
         return gen
+
+    def _user_fail_key(self, uref: str) -> Gen[str]:
+        """The user's current failure counter: a success starts a new generation, so a
+        late refund of an attempt that began before it cannot go below zero."""
+        raw = yield from store_get(K_USER_GEN + uref)
+        return f"{K_USER_FAIL}{uref}:{int(raw) if raw else 0}"
 
     # -- open / resend -------------------------------------------------------------
 
@@ -833,6 +841,8 @@ class _LinksCore:
         fail_key = f"{K_LINK_FAIL}{link_id}:{int(challenge.get('g', 0))}"
         fail_ttl = 1.0
         reserved_link = False
+        user_key: str | None = None
+        user_ttl = limits.user_failure_window
         try:
             link = yield from self._load_link(link_id, now)
             uref = user_ref(str(link["u"]))
@@ -840,15 +850,21 @@ class _LinksCore:
             current = yield from store_get(K_CURRENT + link_id)
             if current is None or not hmac.compare_digest(current.decode(), challenge_id):
                 raise FlowNotFound("a newer code has been sent", code="challenge_superseded")
-            user_fails = yield from store_get(K_USER_FAIL + uref)
-            if user_fails is not None and int(user_fails) >= limits.max_failures_per_user:
-                raise Locked("too many wrong codes", code="user_locked")
             failures = yield from store_incr(fail_key, fail_ttl)
             reserved_link = True
             if failures > limits.max_failures_per_link:
                 raise Locked("too many wrong codes for this link", code="link_locked")
+            # The per-user cap is reserved like the others (never read-then-increment):
+            # of concurrent guesses on several links of one user at most the cap run.
+            key = yield from self._user_fail_key(uref)
+            user_failures = yield from store_incr(key, user_ttl)
+            user_key = key
+            if user_failures > limits.max_failures_per_user:
+                raise Locked("too many wrong codes", code="user_locked")
         except AuthBrokerError as exc:
             # Not an evaluated guess: give the reservations back.
+            if user_key is not None:
+                yield from store_incr(user_key, user_ttl, -1)
             if reserved_link:
                 yield from store_incr(fail_key, fail_ttl, -1)
             yield from store_incr(attempts_key, record_ttl, -1)
@@ -863,7 +879,6 @@ class _LinksCore:
             link_id,
         )
         if not ok:
-            yield from store_incr(K_USER_FAIL + uref, limits.user_failure_window)
             self.audit.emit(
                 "otp.failed",
                 "failure",
@@ -894,8 +909,10 @@ class _LinksCore:
                 raise Locked("too many wrong codes; request a new code", code=f"{locked_by}_locked")
             raise InvalidInput("the code is not valid", code="otp_wrong")
 
-        # A right code is not a failure: return both reservations (R-01: the losers of
+        # A right code is not a failure: return every reservation (R-01: the losers of
         # the race below leave the counters as they found them).
+        assert user_key is not None
+        yield from store_incr(user_key, user_ttl, -1)
         yield from store_incr(fail_key, fail_ttl, -1)
         yield from store_incr(attempts_key, record_ttl, -1)
         # The "used" marker goes first, so anyone who finds the record gone also finds
@@ -914,7 +931,7 @@ class _LinksCore:
                 raise exc_used
         # A success clears the link's and the user's failure counters (OTP-04).
         yield from store_incr(K_GEN + link_id, fail_ttl)
-        yield from store_delete(K_USER_FAIL + uref)
+        yield from store_incr(K_USER_GEN + uref, 2 * user_ttl)
         expires_at = min(now + limits.grant_ttl, float(link["e"]))
         self.audit.emit(
             "otp.verified",
