@@ -62,7 +62,7 @@ import itsdangerous
 import phonenumbers
 
 from .audit import AuditLog
-from .config import Settings
+from .config import Settings, check_secret_keys
 from .errors import (
     AccessDenied,
     AlreadyUsed,
@@ -106,7 +106,6 @@ __all__ = [
 
 #: itsdangerous salt: a link token is valid for this purpose only (C16).
 LINK_SALT = "authbroker.link.v1"
-MIN_SECRET_LENGTH = 32
 MAX_TOKEN_LENGTH = 512
 DEFAULT_REGIONS = ("FI", "AX", "SE", "NO", "EE")
 
@@ -299,14 +298,7 @@ class _Keys:
     """Secret-derived keys. The first secret is the newest and signs; all verify."""
 
     def __init__(self, secret_keys: Sequence[str]) -> None:
-        if isinstance(secret_keys, str) or not secret_keys:
-            raise ConfigError("needs a list of secret keys, newest first", key="secret_keys")
-        for key in secret_keys:
-            if not isinstance(key, str) or len(key) < MIN_SECRET_LENGTH:
-                raise ConfigError(
-                    f"every secret key needs at least {MIN_SECRET_LENGTH} characters",
-                    key="secret_keys",
-                )
+        secret_keys = check_secret_keys(secret_keys, key="secret_keys")
         self._secrets = [k.encode() for k in secret_keys]
         self._otp = [self._derive(k, b"authbroker.otp.v1") for k in self._secrets]
         self._kids = [self._derive(k, b"authbroker.otp.kid")[:6].hex() for k in self._secrets]

@@ -32,7 +32,8 @@ from typing import Any, Literal
 
 from itsdangerous import BadSignature, Signer
 
-from .errors import ConfigError, InsufficientLoa, ScopeDenied
+from .config import check_secret_keys
+from .errors import InsufficientLoa, ScopeDenied
 from .flow import Gen, run_async, run_sync, store_delete, store_get, store_incr, store_put
 from .identity import Identity, Loa
 from .store.base import AsyncStateStore, StateStore
@@ -153,8 +154,9 @@ class _SessionCore:
         policy: SessionPolicy,
         now: Callable[[], float],
     ) -> None:
-        if not secret_keys:
-            raise ConfigError("at least one secret key is needed", key="AUTHBROKER_SECRET_KEYS")
+        # The docs require secrets of at least 32 characters (C16); a shorter one is a
+        # configuration error, not a weaker session.
+        secret_keys = check_secret_keys(secret_keys, key="AUTHBROKER_SECRET_KEYS")
         # Newest key signs; all keys verify (rotation). itsdangerous takes the list.
         self.signer = Signer(
             list(reversed(secret_keys)), salt=SESSION_SALT, digest_method=hashlib.sha256
