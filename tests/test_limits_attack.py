@@ -37,6 +37,7 @@ from authbroker.sms import OutboxSender
 from authbroker.store import AsyncStateStore, StateStore
 from authbroker.tokens import TokenIssuer
 from conftest import TravelClock, run_together
+from web_support import Stack, build
 
 EMAIL = "aino.kettunen@example.fi"
 PASSWORD = "kuusi kissaa kiipeää puuhun"
@@ -407,4 +408,65 @@ def test_user_otp_success_refunds_and_clears(sync_store: StateStore) -> None:
     with pytest.raises(Locked) as exc:
         links.verify(challenge.challenge_id, code)
     assert exc.value.code == "user_locked"
+    links.close()
+
+
+# --- revoking a link ends what it granted -------------------------------------------
+
+
+@pytest.fixture(params=["asgi", "wsgi"])
+def web(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Stack]:
+    yield from build(request.param, tmp_path)
+
+
+@pytest.mark.parametrize("how", ["link", "user"])
+def test_revoked_link_session_refused_through_the_web(web: Stack, how: str) -> None:
+    """A session opened with a link works (200) until the link is revoked, then the
+    middleware treats the browser as anonymous at once (old code: 200 until expiry)."""
+    link_id = web.link_login("INV-1")
+    assert web.client.get("/invoices/INV-1").status_code == 200
+    other = web.fresh_client()
+    web.link_login("INV-2", client=other)  # another link of the same user
+    if how == "link":
+        assert web.links.revoke(link_id)
+    else:
+        web.links.revoke_user("acct-1")
+    r = web.client.get("/invoices/INV-1")
+    assert r.status_code == 303 and "/auth/" in r.headers["location"]
+    assert web.client.post("/invoices/INV-1", data={}).status_code == 401
+    # Revoking one link leaves the user's other link session alone; revoking the
+    # user ends it too.
+    expected = 200 if how == "link" else 303
+    assert other.get("/invoices/INV-2").status_code == expected
+    other.close()
+
+
+def test_link_session_ends_with_revocation_on_every_store(
+    sync_store: StateStore, store_clock: TravelClock
+) -> None:
+    from authbroker.sessions import SessionManager
+
+    outbox = OutboxSender()
+    links = DirectLinks(
+        sync_store, outbox, secret_keys=[LINK_SECRET], base_url="https://app.example.fi"
+    )
+    sessions = SessionManager(sync_store, [LINK_SECRET], now=store_clock)
+    grants = []
+    for resource in ("INV-1", "INV-2"):
+        url = links.issue("user-1", PHONE, "invoice:approve", resource, 3600)
+        challenge = links.open(url.rsplit("/", 1)[1], "203.0.113.1")
+        code = outbox.last(PHONE).code()  # type: ignore[union-attr]
+        assert code is not None
+        grants.append(links.verify(challenge.challenge_id, code))
+    opened = [
+        sessions.open_link_session(g.user_id, g.scope, g.resource, link_id=g.link_id)
+        for g in grants
+    ]
+    cookies = [sessions.core.cookie_value(s) for s in opened]
+    assert all(sessions.load(c) is not None for c in cookies)
+    links.revoke(grants[0].link_id)
+    assert sessions.load(cookies[0]) is None
+    assert sessions.load(cookies[1]) is not None
+    links.revoke_user("user-1")
+    assert sessions.load(cookies[1]) is None
     links.close()

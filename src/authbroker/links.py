@@ -100,6 +100,7 @@ __all__ = [
     "LinkGrant",
     "LinkLimits",
     "OtpChallenge",
+    "link_live_gen",
     "links_options",
     "user_ref",
 ]
@@ -292,6 +293,32 @@ def _check_text(value: object, name: str, max_len: int = 256) -> str:
 def _ttl_left(expires_at: float, now: float) -> float:
     """A store TTL for something that ends at ``expires_at`` (at least one second)."""
     return max(1.0, expires_at - now)
+
+
+def link_live_gen(link_id: str, now: float) -> Gen[bool]:
+    """Whether what a link granted may still be used: its record is there (not
+    revoked, LNK-02), it has not expired and its user was not revoked since
+    (:meth:`DirectLinks.revoke_user` epoch). A session opened with a link checks this
+    on every load, so revoking a link ends the sessions it opened at once.
+
+    A single-use link that was consumed is still live here: consuming it is what
+    opened the session.
+    """
+    if not isinstance(link_id, str) or not _ID_RE.fullmatch(link_id):
+        return False
+    raw = yield from store_get(K_LINK + link_id)
+    if raw is None:
+        return False
+    try:
+        link = _decode(raw, "link")
+        expired = float(link["e"]) <= now
+        uref = user_ref(str(link["u"]))
+    except (InvalidInput, KeyError, TypeError, ValueError):
+        return False
+    if expired:
+        return False
+    epoch = yield from store_get(K_USER_EPOCH + uref)
+    return epoch is None or hmac.compare_digest(epoch.decode(), str(link.get("ep", "")))
 
 
 class _Keys:

@@ -36,6 +36,7 @@ from .config import check_secret_keys
 from .errors import InsufficientLoa, ScopeDenied
 from .flow import Gen, run_async, run_sync, store_delete, store_get, store_incr, store_put
 from .identity import Identity, Loa
+from .links import link_live_gen
 from .store.base import AsyncStateStore, StateStore
 
 __all__ = [
@@ -81,6 +82,8 @@ class Session:
     scope: str | None = None
     resource: str | None = None
     provider: str | None = None
+    #: The direct link that opened a link session: revoking it ends the session.
+    link: str | None = field(default=None, repr=False)
 
     @property
     def is_strong(self) -> bool:
@@ -124,6 +127,7 @@ class Session:
             "scope": self.scope,
             "resource": self.resource,
             "provider": self.provider,
+            "link": self.link,
         }
 
     @classmethod
@@ -142,6 +146,7 @@ class Session:
             scope=rec.get("scope"),
             resource=rec.get("resource"),
             provider=rec.get("provider"),
+            link=rec.get("link"),
         )
 
 
@@ -194,6 +199,7 @@ class _SessionCore:
         scope: str | None = None,
         resource: str | None = None,
         provider: str | None = None,
+        link: str | None = None,
         replaces: Session | None = None,
     ) -> Gen[Session]:
         now = self.now()
@@ -215,6 +221,7 @@ class _SessionCore:
             scope=scope,
             resource=resource,
             provider=provider,
+            link=link,
         )
         if replaces is not None:
             # Login / step-up: the old id dies at once (no fixation).
@@ -245,6 +252,12 @@ class _SessionCore:
         if int(epoch_raw or 0) != session.epoch:
             yield from store_delete(_KEY + session_id)
             return None
+        if session.kind == "link" and session.link is not None:
+            # A revoked (or expired) link ends what it granted, now, not at expiry.
+            live = yield from link_live_gen(session.link, now)
+            if not live:
+                yield from store_delete(_KEY + session_id)
+                return None
         if now - session.last_seen >= 30:  # sliding idle window; bounded write rate
             session = _touch(session, now)
             yield from store_put(_KEY + session_id, _dump(session), self._ttl(session, now))
@@ -302,9 +315,20 @@ class SessionManager:
         )
 
     def open_link_session(
-        self, user: str, scope: str, resource: str, *, replaces: Session | None = None
+        self,
+        user: str,
+        scope: str,
+        resource: str,
+        *,
+        link_id: str | None = None,
+        replaces: Session | None = None,
     ) -> Session:
-        """A session limited to exactly one scope and resource (direct link + OTP)."""
+        """A session limited to exactly one scope and resource (direct link + OTP).
+
+        Pass the grant's ``link_id``: the session then ends as soon as the link is
+        revoked (per link or per user) or expires; the session must share the
+        links' store for that check.
+        """
         return run_sync(
             self.core.create_gen(
                 user,
@@ -312,6 +336,7 @@ class SessionManager:
                 loa=Loa.LOW,
                 scope=scope,
                 resource=resource,
+                link=link_id,
                 replaces=replaces,
             ),
             None,
@@ -362,7 +387,13 @@ class AsyncSessionManager:
         )
 
     async def open_link_session(
-        self, user: str, scope: str, resource: str, *, replaces: Session | None = None
+        self,
+        user: str,
+        scope: str,
+        resource: str,
+        *,
+        link_id: str | None = None,
+        replaces: Session | None = None,
     ) -> Session:
         return await run_async(
             self.core.create_gen(
@@ -371,6 +402,7 @@ class AsyncSessionManager:
                 loa=Loa.LOW,
                 scope=scope,
                 resource=resource,
+                link=link_id,
                 replaces=replaces,
             ),
             None,
