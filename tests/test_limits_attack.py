@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import socket
+import threading
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -470,3 +472,151 @@ def test_link_session_ends_with_revocation_on_every_store(
     links.revoke_user("user-1")
     assert sessions.load(cookies[1]) is None
     links.close()
+
+
+# --- Redis: only idempotent commands are retried ------------------------------------
+
+
+class ReplyDroppingProxy:
+    """A loopback TCP proxy in front of Redis that, once armed with a command name,
+    forwards that command but closes the client's connection instead of relaying
+    Redis's reply: the command ran, the client never hears so (a lost reply)."""
+
+    def __init__(self, host: str, port: int) -> None:
+
+        self.upstream = (host, port)
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.armed: bytes | None = None
+        self.dropped = 0
+        self.lock = threading.Lock()
+        self.closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def arm(self, command: bytes) -> None:
+        with self.lock:
+            self.armed = b"\r\n" + command + b"\r\n"
+
+    def _accept(self) -> None:
+
+        while not self.closed:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(self.upstream, timeout=5)
+            threading.Thread(target=self._pump, args=(client, upstream), daemon=True).start()
+
+    def _pump(self, client: Any, upstream: Any) -> None:
+        try:
+            while True:
+                data = client.recv(65536)
+                if not data:
+                    return
+                with self.lock:
+                    drop = self.armed is not None and self.armed in data.upper()
+                    if drop:
+                        self.armed = None
+                upstream.sendall(data)
+                reply = upstream.recv(65536)
+                if drop:
+                    with self.lock:
+                        self.dropped += 1
+                    return  # the command ran; its reply is lost with the connection
+                client.sendall(reply)
+        except OSError:
+            return
+        finally:
+            client.close()
+            upstream.close()
+
+    def close(self) -> None:
+        self.closed = True
+        self.listener.close()
+
+
+@pytest.fixture
+def lossy(redis_url: str, redis_prefix: str) -> Iterator[tuple[Any, Any, ReplyDroppingProxy]]:
+    """(store through the proxy, direct redis client, proxy)."""
+    from urllib.parse import urlsplit
+
+    import redis
+
+    from authbroker.store.redis import RedisStore
+
+    parts = urlsplit(redis_url)
+    proxy = ReplyDroppingProxy(parts.hostname or "127.0.0.1", parts.port or 6379)
+    store = RedisStore.from_url(
+        f"redis://127.0.0.1:{proxy.port}{parts.path}", prefix=redis_prefix, socket_timeout=2
+    )
+    direct = redis.Redis.from_url(redis_url)
+    store.incr("warm-up", 60)  # loads the counter script, so EVALSHA runs it at once
+    yield store, direct, proxy
+    store.close()
+    direct.close()
+    proxy.close()
+
+
+@pytest.mark.redis
+def test_redis_lost_reply_never_double_counts(
+    lossy: tuple[Any, Any, ReplyDroppingProxy], redis_prefix: str
+) -> None:
+    """INCR (script), GETDEL and SET NX whose reply is lost are not sent again (old
+    code retried: a counter counted twice, a consumed value or a won lock came back
+    as absent); GET, SET and DEL are retried and succeed."""
+    from authbroker.errors import StoreUnavailable
+
+    store, direct, proxy = lossy
+    proxy.arm(b"EVALSHA")
+    with pytest.raises(StoreUnavailable):
+        store.incr("counter", 60)
+    assert direct.get(redis_prefix + "counter") == b"1"  # applied exactly once
+    store.incr("counter", 60, -1)  # the caller's refund leaves it exact
+    assert direct.get(redis_prefix + "counter") == b"0"
+
+    store.put("single", b"v", 60)
+    proxy.arm(b"GETDEL")
+    with pytest.raises(StoreUnavailable):
+        store.take("single")  # never a silent None for a value that was consumed
+    assert direct.get(redis_prefix + "single") is None
+
+    proxy.arm(b"NX")
+    with pytest.raises(StoreUnavailable):
+        store.put_if_absent("lock", b"me", 60)  # never "someone else holds it"
+    assert direct.get(redis_prefix + "lock") == b"me"
+
+    store.put("plain", b"v", 60)
+    proxy.arm(b"GET")
+    assert store.get("plain") == b"v"  # idempotent: retried once
+    proxy.arm(b"SET")
+    store.put("plain", b"w", 60)
+    assert direct.get(redis_prefix + "plain") == b"w"
+    proxy.arm(b"DEL")
+    store.delete("plain")
+    assert direct.get(redis_prefix + "plain") is None
+    assert proxy.dropped == 6
+
+
+@pytest.mark.redis
+async def test_async_redis_lost_reply_never_double_counts(
+    redis_url: str, redis_prefix: str, lossy: tuple[Any, Any, ReplyDroppingProxy]
+) -> None:
+    from urllib.parse import urlsplit
+
+    from authbroker.errors import StoreUnavailable
+    from authbroker.store.redis import AsyncRedisStore
+
+    _, direct, proxy = lossy
+    parts = urlsplit(redis_url)
+    store = AsyncRedisStore.from_url(
+        f"redis://127.0.0.1:{proxy.port}{parts.path}", prefix=redis_prefix
+    )
+    await store.incr("warm-up", 60)
+    proxy.arm(b"EVALSHA")
+    with pytest.raises(StoreUnavailable):
+        await store.incr("a-counter", 60)
+    assert direct.get(redis_prefix + "a-counter") == b"1"
+    await store.put("x", b"v", 60)
+    proxy.arm(b"GET")
+    assert await store.get("x") == b"v"
+    await store.aclose()
