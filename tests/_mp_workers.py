@@ -8,10 +8,34 @@ Results are plain values so they cross the process boundary.
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from argon2 import PasswordHasher
+
 SECRET_KEYS = "reliability-secret-key-" + "x" * 24
+
+
+class CountingHasher(PasswordHasher):
+    """An argon2 hasher that counts verifications (= evaluated passwords)."""
+
+    def __init__(self, inner: PasswordHasher) -> None:
+        super().__init__(
+            time_cost=inner.time_cost,
+            memory_cost=inner.memory_cost,
+            parallelism=inner.parallelism,
+            hash_len=inner.hash_len,
+            salt_len=inner.salt_len,
+            type=inner.type,
+        )
+        self.verified = 0
+        self._lock = threading.Lock()
+
+    def verify(self, hash: str | bytes, password: str | bytes) -> bool:
+        with self._lock:
+            self.verified += 1
+        return super().verify(hash, password)
 
 
 def _broker(redis_url: str, prefix: str, name: str, overrides: dict[str, Any]) -> Any:
@@ -98,3 +122,67 @@ def verify_code(
     links.close()
     store.close()
     return outcomes
+
+
+def _state_store(target: dict[str, str]) -> Any:
+    """The shared state store named by ``target`` (a SQLite file or a Redis prefix)."""
+    if "sqlite" in target:
+        from authbroker.store import SqliteStore
+
+        return SqliteStore(target["sqlite"])
+    from authbroker.store.redis import RedisStore
+
+    return RedisStore.from_url(target["redis"], prefix=target["prefix"])
+
+
+def password_burst(
+    target: dict[str, str], db_url: str, email: str, throttle: Any, barrier: Any
+) -> tuple[int, list[str]]:
+    """Five wrong-password logins in this process once the barrier opens; returns
+    (argon2 verifications run here, outcome class names)."""
+    import threading
+
+    from authbroker.audit import AuditLog
+    from authbroker.credential_store import CredentialStore
+    from authbroker.credentials import Argon2Params, CredentialManager
+    from authbroker.errors import AuthBrokerError
+    from authbroker.tokens import TokenIssuer
+
+    state = _state_store(target)
+    db = CredentialStore(db_url)
+    audit = AuditLog([])
+    issuer = TokenIssuer(
+        db,
+        issuer="https://auth.example.test",
+        audience="mobile-api",
+        mobile_scopes=["invoices:read"],
+        audit=audit,
+    )
+    manager = CredentialManager(
+        db, state, issuer, argon2=Argon2Params.insecure_for_tests(), throttle=throttle, audit=audit
+    )
+    counting = CountingHasher(manager.core.hasher)
+    manager.core.hasher = counting
+    lock = threading.Lock()
+    outcomes: list[str] = []
+    local = threading.Barrier(5)
+
+    def one(i: int) -> None:
+        local.wait()
+        try:
+            manager.login(email, f"wrong {i} password here", None, None)
+            result = "ok"
+        except AuthBrokerError as exc:
+            result = type(exc).__name__
+        with lock:
+            outcomes.append(result)
+
+    barrier.wait()
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(5)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    state.close()
+    db.close()
+    return counting.verified, outcomes

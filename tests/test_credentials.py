@@ -448,7 +448,7 @@ def test_concurrent_wrong_logins_counted_exactly(
     assert out.count("denied") == THROTTLE.free_failures
     assert out.count("wait") == n - THROTTLE.free_failures
     attempt = e.manager.core.login_attempt(EMAIL, None)
-    assert state.get(f"pwd:acct:{attempt.account}:fails") == str(THROTTLE.free_failures).encode()
+    assert state.get(f"pwd:acct:{attempt.account}:0:fails") == str(THROTTLE.free_failures).encode()
     assert _attempt(e, EMAIL, PASSWORD) == "wait"
     state.close()
 

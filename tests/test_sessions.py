@@ -161,6 +161,22 @@ def test_no_keys_is_config_error() -> None:
         SessionManager(MemoryStore(), ())
 
 
+@pytest.mark.parametrize(
+    "keys",
+    [("s" * 31,), ("a" * 40, "short"), "x" * 64, ("a" * 40, b"b" * 40)],
+    ids=["31-chars", "old-key-short", "string-not-list", "bytes-key"],
+)
+def test_short_or_malformed_secret_is_config_error(keys: object) -> None:
+    """The docs require secrets of at least 32 characters (C16): anything shorter, on
+    the blocking and the async manager, is refused at start-up."""
+    with pytest.raises(ConfigError) as exc:
+        SessionManager(MemoryStore(), keys)  # type: ignore[arg-type]
+    assert exc.value.key == "AUTHBROKER_SECRET_KEYS"
+    with pytest.raises(ConfigError):
+        AsyncSessionManager(AsyncMemoryStore(), keys)  # type: ignore[arg-type]
+    SessionManager(MemoryStore(), ("s" * 32,))  # exactly 32 is enough
+
+
 async def test_async_manager(clock: Clock) -> None:
     m = AsyncSessionManager(
         AsyncMemoryStore(now=clock), KEYS, now=clock, policy=SessionPolicy(idle_timeout=60)

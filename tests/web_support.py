@@ -233,7 +233,8 @@ class Stack:
     def issue_link(self, resource: str = "INV-1", user: str = "acct-1") -> str:
         return self.links.issue(user, PHONE, "invoice:approve", resource, ttl=3600)
 
-    def link_login(self, resource: str = "INV-1", client: httpx.Client | None = None) -> None:
+    def link_login(self, resource: str = "INV-1", client: httpx.Client | None = None) -> str:
+        """Open a direct link and enter its code in ``client``; returns the link id."""
         c = client or self.client
         url = self.issue_link(resource)
         path = urlsplit(url).path
@@ -248,6 +249,7 @@ class Stack:
         r = c.post("/auth/link/verify", data={"csrf": csrf_of(page.text), "code": code.code()})
         assert r.status_code == 303, r.text
         assert r.headers["location"] == f"/invoices/{resource}"
+        return self.links.link_id(path.rsplit("/", 1)[1])
 
     def bearer(self) -> str:
         return self.tokens.issue("acct-1", device_id="d1").access_token

@@ -25,7 +25,7 @@ from __future__ import annotations
 import os
 import secrets as _secrets
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
@@ -341,10 +341,18 @@ def _secret_keys(env: Mapping[str, str], environment: str) -> tuple[str, ...]:
             )
         # A fresh random key per process: fine for the demo, and nobody can ship it.
         return (_secrets.token_urlsafe(48),)
+    return check_secret_keys(keys, key="AUTHBROKER_SECRET_KEYS")
+
+
+def check_secret_keys(keys: Sequence[str], *, key: str) -> tuple[str, ...]:
+    """The signing secrets (newest first), each at least :data:`MIN_SECRET_LENGTH`
+    characters; :class:`ConfigError` naming ``key`` otherwise (C16: a short secret
+    makes every signed cookie and link forgeable offline)."""
+    if isinstance(keys, str) or not keys:
+        raise ConfigError("needs a list of secret keys, newest first", key=key)
     for k in keys:
-        if len(k) < MIN_SECRET_LENGTH:
+        if not isinstance(k, str) or len(k) < MIN_SECRET_LENGTH:
             raise ConfigError(
-                f"every key must have at least {MIN_SECRET_LENGTH} characters",
-                key="AUTHBROKER_SECRET_KEYS",
+                f"every key must have at least {MIN_SECRET_LENGTH} characters", key=key
             )
-    return keys
+    return tuple(keys)

@@ -62,14 +62,22 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from .audit import AuditLog
 from .errors import (
     AccessDenied,
-    AuthBrokerError,
     ConfigError,
     InsufficientLoa,
     InvalidInput,
     Locked,
     RateLimited,
 )
-from .flow import Gen, run_async, run_sync, store_delete, store_get, store_incr, store_put
+from .flow import (
+    Gen,
+    run_async,
+    run_sync,
+    store_delete,
+    store_get,
+    store_incr,
+    store_put,
+    store_put_if_absent,
+)
 from .store.base import AsyncStateStore, StateStore
 from .tokens import TokenIssuer, TokenPair
 
@@ -470,92 +478,212 @@ class _Attempt:
     ip: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class _Reservation:
+    """What :meth:`_Throttle.before_gen` reserved for one attempt (to settle or refund).
+
+    ``gen`` is the account's counter generation: a success, a reset or a temporary
+    lock starts a new one, so a late refund or failure of an attempt that began
+    before lands in the old generation and cannot push the new counters below zero.
+    """
+
+    gen: int
+    n: int  # this attempt's number among the generation's reserved failures
+    total: int | None  # its number towards the hard cap (None: no hard cap)
+    ip_key: str | None  # the per-IP counter it reserved on
+    wrote_lock: bool  # it crossed ``lock_after`` and wrote the lock itself
+
+
 class _Throttle:
-    """Sans-I/O throttle routines over the StateStore primitives."""
+    """Sans-I/O throttle routines over the StateStore primitives.
+
+    Every limit is counted by reserving first (atomic ``incr``) and deciding on the
+    value that reservation returned, so concurrent attempts can never all see the
+    same "still under the limit" value (read-then-increment). Keys of an account:
+    ``gen`` (the counter generation) and, per generation, ``fails`` (reserved
+    failures), ``done`` (evaluated failures), ``last`` (time of the latest evaluated
+    failure) and ``total`` (towards the hard cap); ``lock`` (temporary lock, until).
+    """
 
     def __init__(self, policy: ThrottlePolicy, now: Callable[[], float]) -> None:
         self.policy = policy
         self.now = now
 
     @staticmethod
-    def _k(attempt: _Attempt, what: str) -> str:
-        return f"pwd:acct:{attempt.account}:{what}"
+    def _k(attempt: _Attempt, what: str, gen: int | None = None) -> str:
+        if gen is None:
+            return f"pwd:acct:{attempt.account}:{what}"
+        return f"pwd:acct:{attempt.account}:{gen}:{what}"
 
-    def before_gen(self, attempt: _Attempt) -> Gen[int]:
-        """Refuse a throttled attempt or reserve a failure slot (returned)."""
+    @staticmethod
+    def _ip_key(attempt: _Attempt) -> str:
+        return f"pwd:ip:{attempt.ip}"
+
+    def _gen(self, attempt: _Attempt) -> Gen[int]:
+        raw = yield from store_get(self._k(attempt, "gen"))
+        return int(raw) if raw else 0
+
+    def _new_gen(self, attempt: _Attempt) -> Gen[int]:
+        # Outlives every key of the generations it numbers (window, hard_window).
+        return (yield from store_incr(self._k(attempt, "gen"), 2 * self.policy.hard_window))
+
+    def before_gen(self, attempt: _Attempt) -> Gen[_Reservation]:
+        """Refuse a throttled attempt, or reserve its place on every counter.
+
+        Order: read-only refusals (hard cap, lock); then the per-IP reservation, the
+        account reservation and its delay rule, the hard-cap reservation and, for the
+        attempt that reaches ``lock_after``, the lock itself. A refusal at any step
+        gives back what the earlier steps reserved, so nothing is evaluated and the
+        counters are left as they were.
+        """
         p, now = self.policy, self.now()
+        gen = yield from self._gen(attempt)
         if p.hard_limit is not None:
-            total = yield from store_get(self._k(attempt, "total"))
+            total = yield from store_get(self._k(attempt, "total", gen))
             if total is not None and int(total) >= p.hard_limit:
-                raise Locked(
-                    "too many failed attempts; set a new password in the web service",
-                    code="account_locked",
-                )
+                raise _hard_locked()
         lock = yield from store_get(self._k(attempt, "lock"))
         if lock is not None:
-            raise Locked(
-                "too many failed attempts; try again later",
-                code="temporarily_locked",
-                retry_after=max(1.0, float(lock) - now),
-            )
+            raise _temporarily_locked(float(lock) - now)
+        ip_key: str | None = None
         if attempt.ip is not None and p.ip_max_failures is not None:
-            ip_fails = yield from store_get(f"pwd:ip:{attempt.ip}")
-            if ip_fails is not None and int(ip_fails) >= p.ip_max_failures:
+            ip_key = self._ip_key(attempt)
+            ip_fails = yield from store_incr(ip_key, p.ip_window)
+            if ip_fails > p.ip_max_failures:
+                yield from store_incr(ip_key, p.ip_window, -1)
                 raise RateLimited(
                     "too many attempts from this network; try again later",
                     code="too_many_attempts",
                     retry_after=p.ip_window,
                 )
-        # Reserve first, decide after: of concurrent attempts only the first
-        # ``free_failures`` can run without waiting, whatever their timing.
-        n = yield from store_incr(self._k(attempt, "fails"), p.window)
-        prior = n - 1
-        if prior >= p.free_failures:
-            delay = p.delay_after(prior)
-            last = yield from store_get(self._k(attempt, "last"))
-            # No recorded failure yet means the earlier attempts are still running.
-            waited = None if last is None else now - float(last)
-            if waited is None or waited < delay:
-                yield from store_incr(self._k(attempt, "fails"), p.window, -1)
-                raise RateLimited(
-                    "too many attempts; try again later",
-                    code="too_many_attempts",
-                    retry_after=max(1.0, delay - (waited or 0.0)),
-                )
-        return n
-
-    def before_undo_gen(self, attempt: _Attempt) -> Gen[None]:
-        """Give back the slot of an attempt that could not be evaluated (store down)."""
-        yield from store_incr(self._k(attempt, "fails"), self.policy.window, -1)
-
-    def failed_gen(self, attempt: _Attempt, n: int) -> Gen[str | None]:
-        """Record an evaluated failure; return ``"temporary"``/``"hard"`` on a lockout."""
-        p, now = self.policy, self.now()
-        yield from store_put(self._k(attempt, "last"), repr(now).encode(), p.window)
-        if attempt.ip is not None and p.ip_max_failures is not None:
-            yield from store_incr(f"pwd:ip:{attempt.ip}", p.ip_window)
-        locked: str | None = None
+        fails_key = self._k(attempt, "fails", gen)
+        n = yield from store_incr(fails_key, p.window)
+        refused = yield from self._delay_refusal(attempt, gen, n - 1, now)
+        if refused is not None:
+            yield from store_incr(fails_key, p.window, -1)
+            if ip_key is not None:
+                yield from store_incr(ip_key, p.ip_window, -1)
+            raise refused
+        total_n: int | None = None
         if p.hard_limit is not None:
-            total = yield from store_incr(self._k(attempt, "total"), p.hard_window)
-            if total == p.hard_limit:
-                locked = "hard"
+            total_key = self._k(attempt, "total", gen)
+            total_n = yield from store_incr(total_key, p.hard_window)
+            if total_n > p.hard_limit:
+                yield from store_incr(total_key, p.hard_window, -1)
+                yield from store_incr(fails_key, p.window, -1)
+                if ip_key is not None:
+                    yield from store_incr(ip_key, p.ip_window, -1)
+                raise _hard_locked()
+        res = _Reservation(gen, n, total_n, ip_key, False)
         if n >= p.lock_after:
+            # This attempt's failure locks the account: the lock is written with the
+            # reservation, so nothing else runs while its password is checked.
+            until = repr(now + p.lock_duration).encode()
+            if not (
+                yield from store_put_if_absent(self._k(attempt, "lock"), until, p.lock_duration)
+            ):
+                yield from self.before_undo_gen(attempt, res)
+                raise _temporarily_locked(p.lock_duration)
+            res = _Reservation(gen, n, total_n, ip_key, True)
+        return res
+
+    def _delay_refusal(
+        self, attempt: _Attempt, gen: int, prior: int, now: float
+    ) -> Gen[RateLimited | None]:
+        """Why reservation number ``prior + 1`` may not run now (None: it may).
+
+        The first ``free_failures`` run freely. After them the policy allows one
+        attempt per delay after the *previous failure*, so an attempt runs only when
+        every earlier reservation has been evaluated (``done == prior``: none still in
+        flight) and the delay since the latest failure has passed. Of a burst released
+        together at most one attempt is therefore evaluated, whatever the timing.
+        """
+        p = self.policy
+        if prior < p.free_failures:
+            return None
+        delay = p.delay_after(prior)
+        done_raw = yield from store_get(self._k(attempt, "done", gen))
+        last_raw = yield from store_get(self._k(attempt, "last", gen))
+        done = int(done_raw) if done_raw else 0
+        if done != prior or (prior > 0 and last_raw is None):
+            # An earlier attempt is still being evaluated: its failure sets the clock.
+            return RateLimited(
+                "too many attempts; try again later",
+                code="too_many_attempts",
+                retry_after=max(1.0, delay),
+            )
+        waited = now - float(last_raw) if last_raw is not None else delay
+        if waited < delay:
+            return RateLimited(
+                "too many attempts; try again later",
+                code="too_many_attempts",
+                retry_after=max(1.0, delay - waited),
+            )
+        return None
+
+    def before_undo_gen(self, attempt: _Attempt, res: _Reservation) -> Gen[None]:
+        """Give back every reservation of an attempt that was not evaluated."""
+        p = self.policy
+        if res.wrote_lock:
+            yield from store_delete(self._k(attempt, "lock"))
+        if res.total is not None:
+            yield from store_incr(self._k(attempt, "total", res.gen), p.hard_window, -1)
+        yield from store_incr(self._k(attempt, "fails", res.gen), p.window, -1)
+        if res.ip_key is not None:
+            yield from store_incr(res.ip_key, p.ip_window, -1)
+
+    def failed_gen(self, attempt: _Attempt, res: _Reservation) -> Gen[str | None]:
+        """Record an evaluated failure; return ``"temporary"``/``"hard"`` on a lockout.
+
+        The counters were already taken by :meth:`before_gen`; this marks the
+        reservation evaluated (``done``) and sets the time the next delay runs from.
+        """
+        p, now = self.policy, self.now()
+        # ``last`` before ``done``: whoever sees this failure counted in ``done`` (read
+        # first by :meth:`_delay_refusal`) also sees its time, never an older one.
+        yield from store_put(self._k(attempt, "last", res.gen), repr(now).encode(), p.window)
+        yield from store_incr(self._k(attempt, "done", res.gen), p.window)
+        locked: str | None = None
+        if p.hard_limit is not None and res.total == p.hard_limit:
+            locked = "hard"
+        if res.wrote_lock:
             until = now + p.lock_duration
             yield from store_put(self._k(attempt, "lock"), repr(until).encode(), p.lock_duration)
-            yield from store_delete(self._k(attempt, "fails"))
-            yield from store_delete(self._k(attempt, "last"))
+            # After the lock the free failures start again, in a new generation; the
+            # hard-cap count is carried over (consecutive failures, 63B-4 §3.2.2).
+            gen = yield from self._new_gen(attempt)
+            if res.total is not None:
+                yield from store_incr(self._k(attempt, "total", gen), p.hard_window, res.total)
             locked = locked or "temporary"
         return locked
 
     def reset_gen(self, attempt: _Attempt) -> Gen[None]:
-        """Forget the account's failures (success, password change, unlock)."""
-        for what in ("fails", "last", "lock", "total"):
-            yield from store_delete(self._k(attempt, what))
+        """Forget the account's failures and lock (password change, unlock)."""
+        yield from self._new_gen(attempt)
+        yield from store_delete(self._k(attempt, "lock"))
 
-    def succeeded_gen(self, attempt: _Attempt) -> Gen[None]:
-        yield from store_delete(self._k(attempt, "fails"))
-        yield from store_delete(self._k(attempt, "last"))
-        yield from store_delete(self._k(attempt, "total"))
+    def succeeded_gen(self, attempt: _Attempt, res: _Reservation) -> Gen[None]:
+        """A right password: not a failure for the IP; the account starts afresh."""
+        if res.ip_key is not None:
+            yield from store_incr(res.ip_key, self.policy.ip_window, -1)
+        yield from self._new_gen(attempt)
+        if res.wrote_lock:
+            yield from store_delete(self._k(attempt, "lock"))
+
+
+def _hard_locked() -> Locked:
+    return Locked(
+        "too many failed attempts; set a new password in the web service",
+        code="account_locked",
+    )
+
+
+def _temporarily_locked(remaining: float) -> Locked:
+    return Locked(
+        "too many failed attempts; try again later",
+        code="temporarily_locked",
+        retry_after=max(1.0, remaining),
+    )
 
 
 def _account_key(email: str) -> str:
@@ -870,22 +998,23 @@ class CredentialManager:
         name = _device_name(device)
         attempt = core.login_attempt(email, client_ip)
         try:
-            n = run_sync(core.throttle.before_gen(attempt), None, self.state)
+            res = run_sync(core.throttle.before_gen(attempt), None, self.state)
         except RateLimited as exc:
             core.audit_failure(client_ip, exc.code)
             raise
         try:
             cred, known = core.verify(email, password)
-        except AuthBrokerError:
-            run_sync(core.throttle.before_undo_gen(attempt), None, self.state)
+        except Exception:
+            # Not evaluated (database or store failure): give the reservations back.
+            run_sync(core.throttle.before_undo_gen(attempt, res), None, self.state)
             raise
         if cred is None:
-            lock = run_sync(core.throttle.failed_gen(attempt, n), None, self.state)
+            lock = run_sync(core.throttle.failed_gen(attempt, res), None, self.state)
             core.audit_failure(client_ip, _BAD_LOGIN_CODE, known)
             if lock is not None:
                 core.audit_lockout(client_ip, lock, known)
             raise _bad_login()
-        run_sync(core.throttle.succeeded_gen(attempt), None, self.state)
+        run_sync(core.throttle.succeeded_gen(attempt, res), None, self.state)
         pair = core.complete(cred, name, _scope(scope))
         core.audit.emit("login.succeeded", "success", subject=cred.user_id, client_ip=client_ip)
         return pair
@@ -968,22 +1097,23 @@ class AsyncCredentialManager:
         name = _device_name(device)
         attempt = core.login_attempt(email, client_ip)
         try:
-            n = await run_async(core.throttle.before_gen(attempt), None, self.state)
+            res = await run_async(core.throttle.before_gen(attempt), None, self.state)
         except RateLimited as exc:
             core.audit_failure(client_ip, exc.code)
             raise
         try:
             cred, known = await asyncio.to_thread(core.verify, email, password)
-        except AuthBrokerError:
-            await run_async(core.throttle.before_undo_gen(attempt), None, self.state)
+        except Exception:
+            # Not evaluated (database or store failure): give the reservations back.
+            await run_async(core.throttle.before_undo_gen(attempt, res), None, self.state)
             raise
         if cred is None:
-            lock = await run_async(core.throttle.failed_gen(attempt, n), None, self.state)
+            lock = await run_async(core.throttle.failed_gen(attempt, res), None, self.state)
             core.audit_failure(client_ip, _BAD_LOGIN_CODE, known)
             if lock is not None:
                 core.audit_lockout(client_ip, lock, known)
             raise _bad_login()
-        await run_async(core.throttle.succeeded_gen(attempt), None, self.state)
+        await run_async(core.throttle.succeeded_gen(attempt, res), None, self.state)
         pair = await asyncio.to_thread(core.complete, cred, name, _scope(scope))
         core.audit.emit("login.succeeded", "success", subject=cred.user_id, client_ip=client_ip)
         return pair

@@ -62,7 +62,7 @@ import itsdangerous
 import phonenumbers
 
 from .audit import AuditLog
-from .config import Settings
+from .config import Settings, check_secret_keys
 from .errors import (
     AccessDenied,
     AlreadyUsed,
@@ -100,13 +100,13 @@ __all__ = [
     "LinkGrant",
     "LinkLimits",
     "OtpChallenge",
+    "link_live_gen",
     "links_options",
     "user_ref",
 ]
 
 #: itsdangerous salt: a link token is valid for this purpose only (C16).
 LINK_SALT = "authbroker.link.v1"
-MIN_SECRET_LENGTH = 32
 MAX_TOKEN_LENGTH = 512
 DEFAULT_REGIONS = ("FI", "AX", "SE", "NO", "EE")
 
@@ -125,7 +125,8 @@ K_CURRENT = "lnk:cur:"  # + link id -> id of the current challenge
 K_GEN = "lnk:gen:"  # + link id -> failure-counter generation (bumped by a success)
 K_LINK_FAIL = "lnk:fail:"  # + link id + ":" + gen -> per-link failure counter
 K_USER_EPOCH = "usr:ep:"  # + user ref -> revocation epoch (random)
-K_USER_FAIL = "usr:fail:"  # + user ref -> per-user failure counter (window)
+K_USER_GEN = "usr:gen:"  # + user ref -> failure-counter generation (bumped by a success)
+K_USER_FAIL = "usr:fail:"  # + user ref + ":" + gen -> per-user failure counter (window)
 K_CHALLENGE = "otp:ch:"  # + challenge id -> challenge record
 K_ATTEMPTS = "otp:att:"  # + challenge id -> attempt reservations
 K_CH_USED = "otp:used:"  # + challenge id -> consumed marker
@@ -294,18 +295,37 @@ def _ttl_left(expires_at: float, now: float) -> float:
     return max(1.0, expires_at - now)
 
 
+def link_live_gen(link_id: str, now: float) -> Gen[bool]:
+    """Whether what a link granted may still be used: its record is there (not
+    revoked, LNK-02), it has not expired and its user was not revoked since
+    (:meth:`DirectLinks.revoke_user` epoch). A session opened with a link checks this
+    on every load, so revoking a link ends the sessions it opened at once.
+
+    A single-use link that was consumed is still live here: consuming it is what
+    opened the session.
+    """
+    if not isinstance(link_id, str) or not _ID_RE.fullmatch(link_id):
+        return False
+    raw = yield from store_get(K_LINK + link_id)
+    if raw is None:
+        return False
+    try:
+        link = _decode(raw, "link")
+        expired = float(link["e"]) <= now
+        uref = user_ref(str(link["u"]))
+    except (InvalidInput, KeyError, TypeError, ValueError):
+        return False
+    if expired:
+        return False
+    epoch = yield from store_get(K_USER_EPOCH + uref)
+    return epoch is None or hmac.compare_digest(epoch.decode(), str(link.get("ep", "")))
+
+
 class _Keys:
     """Secret-derived keys. The first secret is the newest and signs; all verify."""
 
     def __init__(self, secret_keys: Sequence[str]) -> None:
-        if isinstance(secret_keys, str) or not secret_keys:
-            raise ConfigError("needs a list of secret keys, newest first", key="secret_keys")
-        for key in secret_keys:
-            if not isinstance(key, str) or len(key) < MIN_SECRET_LENGTH:
-                raise ConfigError(
-                    f"every secret key needs at least {MIN_SECRET_LENGTH} characters",
-                    key="secret_keys",
-                )
+        secret_keys = check_secret_keys(secret_keys, key="secret_keys")
         self._secrets = [k.encode() for k in secret_keys]
         self._otp = [self._derive(k, b"authbroker.otp.v1") for k in self._secrets]
         self._kids = [self._derive(k, b"authbroker.otp.kid")[:6].hex() for k in self._secrets]
@@ -580,10 +600,17 @@ class _LinksCore:
         fails = yield from store_get(f"{K_LINK_FAIL}{link_id}:{gen}")
         if fails is not None and int(fails) >= self.limits.max_failures_per_link:
             raise Locked("too many wrong codes for this link", code="link_locked")
-        user_fails = yield from store_get(K_USER_FAIL + uref)
+        user_key = yield from self._user_fail_key(uref)
+        user_fails = yield from store_get(user_key)
         if user_fails is not None and int(user_fails) >= self.limits.max_failures_per_user:
             raise Locked("too many wrong codes", code="user_locked")
         return gen
+
+    def _user_fail_key(self, uref: str) -> Gen[str]:
+        """The user's current failure counter: a success starts a new generation, so a
+        late refund of an attempt that began before it cannot go below zero."""
+        raw = yield from store_get(K_USER_GEN + uref)
+        return f"{K_USER_FAIL}{uref}:{int(raw) if raw else 0}"
 
     # -- open / resend -------------------------------------------------------------
 
@@ -833,6 +860,8 @@ class _LinksCore:
         fail_key = f"{K_LINK_FAIL}{link_id}:{int(challenge.get('g', 0))}"
         fail_ttl = 1.0
         reserved_link = False
+        user_key: str | None = None
+        user_ttl = limits.user_failure_window
         try:
             link = yield from self._load_link(link_id, now)
             uref = user_ref(str(link["u"]))
@@ -840,15 +869,21 @@ class _LinksCore:
             current = yield from store_get(K_CURRENT + link_id)
             if current is None or not hmac.compare_digest(current.decode(), challenge_id):
                 raise FlowNotFound("a newer code has been sent", code="challenge_superseded")
-            user_fails = yield from store_get(K_USER_FAIL + uref)
-            if user_fails is not None and int(user_fails) >= limits.max_failures_per_user:
-                raise Locked("too many wrong codes", code="user_locked")
             failures = yield from store_incr(fail_key, fail_ttl)
             reserved_link = True
             if failures > limits.max_failures_per_link:
                 raise Locked("too many wrong codes for this link", code="link_locked")
+            # The per-user cap is reserved like the others (never read-then-increment):
+            # of concurrent guesses on several links of one user at most the cap run.
+            key = yield from self._user_fail_key(uref)
+            user_failures = yield from store_incr(key, user_ttl)
+            user_key = key
+            if user_failures > limits.max_failures_per_user:
+                raise Locked("too many wrong codes", code="user_locked")
         except AuthBrokerError as exc:
             # Not an evaluated guess: give the reservations back.
+            if user_key is not None:
+                yield from store_incr(user_key, user_ttl, -1)
             if reserved_link:
                 yield from store_incr(fail_key, fail_ttl, -1)
             yield from store_incr(attempts_key, record_ttl, -1)
@@ -863,7 +898,6 @@ class _LinksCore:
             link_id,
         )
         if not ok:
-            yield from store_incr(K_USER_FAIL + uref, limits.user_failure_window)
             self.audit.emit(
                 "otp.failed",
                 "failure",
@@ -894,8 +928,10 @@ class _LinksCore:
                 raise Locked("too many wrong codes; request a new code", code=f"{locked_by}_locked")
             raise InvalidInput("the code is not valid", code="otp_wrong")
 
-        # A right code is not a failure: return both reservations (R-01: the losers of
+        # A right code is not a failure: return every reservation (R-01: the losers of
         # the race below leave the counters as they found them).
+        assert user_key is not None
+        yield from store_incr(user_key, user_ttl, -1)
         yield from store_incr(fail_key, fail_ttl, -1)
         yield from store_incr(attempts_key, record_ttl, -1)
         # The "used" marker goes first, so anyone who finds the record gone also finds
@@ -914,7 +950,7 @@ class _LinksCore:
                 raise exc_used
         # A success clears the link's and the user's failure counters (OTP-04).
         yield from store_incr(K_GEN + link_id, fail_ttl)
-        yield from store_delete(K_USER_FAIL + uref)
+        yield from store_incr(K_USER_GEN + uref, 2 * user_ttl)
         expires_at = min(now + limits.grant_ttl, float(link["e"]))
         self.audit.emit(
             "otp.verified",

@@ -32,9 +32,11 @@ from typing import Any, Literal
 
 from itsdangerous import BadSignature, Signer
 
-from .errors import ConfigError, InsufficientLoa, ScopeDenied
+from .config import check_secret_keys
+from .errors import InsufficientLoa, ScopeDenied
 from .flow import Gen, run_async, run_sync, store_delete, store_get, store_incr, store_put
 from .identity import Identity, Loa
+from .links import link_live_gen
 from .store.base import AsyncStateStore, StateStore
 
 __all__ = [
@@ -80,6 +82,8 @@ class Session:
     scope: str | None = None
     resource: str | None = None
     provider: str | None = None
+    #: The direct link that opened a link session: revoking it ends the session.
+    link: str | None = field(default=None, repr=False)
 
     @property
     def is_strong(self) -> bool:
@@ -123,6 +127,7 @@ class Session:
             "scope": self.scope,
             "resource": self.resource,
             "provider": self.provider,
+            "link": self.link,
         }
 
     @classmethod
@@ -141,6 +146,7 @@ class Session:
             scope=rec.get("scope"),
             resource=rec.get("resource"),
             provider=rec.get("provider"),
+            link=rec.get("link"),
         )
 
 
@@ -153,8 +159,9 @@ class _SessionCore:
         policy: SessionPolicy,
         now: Callable[[], float],
     ) -> None:
-        if not secret_keys:
-            raise ConfigError("at least one secret key is needed", key="AUTHBROKER_SECRET_KEYS")
+        # The docs require secrets of at least 32 characters (C16); a shorter one is a
+        # configuration error, not a weaker session.
+        secret_keys = check_secret_keys(secret_keys, key="AUTHBROKER_SECRET_KEYS")
         # Newest key signs; all keys verify (rotation). itsdangerous takes the list.
         self.signer = Signer(
             list(reversed(secret_keys)), salt=SESSION_SALT, digest_method=hashlib.sha256
@@ -192,6 +199,7 @@ class _SessionCore:
         scope: str | None = None,
         resource: str | None = None,
         provider: str | None = None,
+        link: str | None = None,
         replaces: Session | None = None,
     ) -> Gen[Session]:
         now = self.now()
@@ -213,6 +221,7 @@ class _SessionCore:
             scope=scope,
             resource=resource,
             provider=provider,
+            link=link,
         )
         if replaces is not None:
             # Login / step-up: the old id dies at once (no fixation).
@@ -243,6 +252,12 @@ class _SessionCore:
         if int(epoch_raw or 0) != session.epoch:
             yield from store_delete(_KEY + session_id)
             return None
+        if session.kind == "link" and session.link is not None:
+            # A revoked (or expired) link ends what it granted, now, not at expiry.
+            live = yield from link_live_gen(session.link, now)
+            if not live:
+                yield from store_delete(_KEY + session_id)
+                return None
         if now - session.last_seen >= 30:  # sliding idle window; bounded write rate
             session = _touch(session, now)
             yield from store_put(_KEY + session_id, _dump(session), self._ttl(session, now))
@@ -300,9 +315,20 @@ class SessionManager:
         )
 
     def open_link_session(
-        self, user: str, scope: str, resource: str, *, replaces: Session | None = None
+        self,
+        user: str,
+        scope: str,
+        resource: str,
+        *,
+        link_id: str | None = None,
+        replaces: Session | None = None,
     ) -> Session:
-        """A session limited to exactly one scope and resource (direct link + OTP)."""
+        """A session limited to exactly one scope and resource (direct link + OTP).
+
+        Pass the grant's ``link_id``: the session then ends as soon as the link is
+        revoked (per link or per user) or expires; the session must share the
+        links' store for that check.
+        """
         return run_sync(
             self.core.create_gen(
                 user,
@@ -310,6 +336,7 @@ class SessionManager:
                 loa=Loa.LOW,
                 scope=scope,
                 resource=resource,
+                link=link_id,
                 replaces=replaces,
             ),
             None,
@@ -360,7 +387,13 @@ class AsyncSessionManager:
         )
 
     async def open_link_session(
-        self, user: str, scope: str, resource: str, *, replaces: Session | None = None
+        self,
+        user: str,
+        scope: str,
+        resource: str,
+        *,
+        link_id: str | None = None,
+        replaces: Session | None = None,
     ) -> Session:
         return await run_async(
             self.core.create_gen(
@@ -369,6 +402,7 @@ class AsyncSessionManager:
                 loa=Loa.LOW,
                 scope=scope,
                 resource=resource,
+                link=link_id,
                 replaces=replaces,
             ),
             None,

@@ -7,28 +7,38 @@ PEXPIRE, and ``replace`` (compare-and-set) is a script doing GET, a byte-exact
 comparison and SET PX. Every script touches the one key it is given (cluster-safe).
 TTLs are sent in milliseconds, rounded up.
 
-Failures are fast and typed: connect and read timeouts default to 2 s, a connection
-error is retried once (a pooled connection may have gone stale), a timeout is not
-retried, and the connection pool blocks for at most the socket timeout when all
-connections are busy. Anything that goes wrong talking to Redis becomes
+Failures are fast and typed: connect and read timeouts default to 2 s, and the
+connection pool blocks for at most the socket timeout when all connections are
+busy. Anything that goes wrong talking to Redis becomes
 :class:`~authbroker.errors.StoreUnavailable`.
+
+Retries: a connection error after a command was sent leaves it unknown whether
+Redis applied it. Only idempotent commands are retried (once): ``get`` (GET),
+``put`` (SET of the same value and TTL) and ``delete`` (DEL). ``incr`` (the counter
+script), ``take`` (GETDEL) and ``put_if_absent`` (SET NX) are never retried: a lost
+reply would otherwise count twice, refund twice, or report a consumed value or a
+won lock as absent. redis-py's own per-connection retry is switched off, so this is
+the only retry (a stale pooled connection is already replaced by the pool before
+use).
 
 This module imports ``redis``; install the ``authbroker[redis]`` extra.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import math
-from collections.abc import Iterator
-from typing import Any
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any, TypeVar
 
 import redis
 import redis.asyncio
 import redis.asyncio.retry
 import redis.exceptions
 import redis.retry
-from redis.backoff import EqualJitterBackoff
+from redis.backoff import EqualJitterBackoff, NoBackoff
 
 from ..errors import ConfigError, StoreUnavailable
 from ._common import bad_counter, check_amount, check_key, check_ttl, check_value
@@ -36,6 +46,7 @@ from ._common import bad_counter, check_amount, check_key, check_ttl, check_valu
 __all__ = ["AsyncRedisStore", "RedisStore"]
 
 DEFAULT_PREFIX = "ab:"
+T = TypeVar("T")
 
 # INCRBY keeps an existing key's TTL, so the window is fixed at creation. Checking
 # existence (rather than "result == amount") is right even when an existing counter
@@ -129,6 +140,42 @@ def _backoff() -> EqualJitterBackoff:
     return EqualJitterBackoff(cap=0.1, base=0.01)
 
 
+#: Attempts of an idempotent command (GET, SET of a value, DEL): one retry.
+_IDEMPOTENT_ATTEMPTS = 2
+
+
+def _no_retry() -> dict[str, Any]:
+    """Pool options that switch off redis-py's retry of every command (including
+    INCR, scripts, GETDEL and SET NX); idempotent ones are retried by the store."""
+    return {"retry": redis.retry.Retry(NoBackoff(), 0), "retry_on_error": []}
+
+
+def _retrying(call: Callable[[], T]) -> T:
+    """Run an *idempotent* command, once more after a connection error."""
+    backoff = _backoff()
+    for attempt in range(1, _IDEMPOTENT_ATTEMPTS + 1):
+        try:
+            return call()
+        except redis.exceptions.ConnectionError:
+            if attempt == _IDEMPOTENT_ATTEMPTS:
+                raise
+            time.sleep(backoff.compute(attempt))
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def _aretrying(call: Callable[[], Awaitable[T]]) -> T:
+    """:func:`_retrying` for the asyncio client."""
+    backoff = _backoff()
+    for attempt in range(1, _IDEMPOTENT_ATTEMPTS + 1):
+        try:
+            return await call()
+        except redis.exceptions.ConnectionError:
+            if attempt == _IDEMPOTENT_ATTEMPTS:
+                raise
+            await asyncio.sleep(backoff.compute(attempt))
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
 class RedisStore:
     """:class:`~authbroker.store.base.StateStore` on Redis (``redis.Redis``).
 
@@ -147,11 +194,8 @@ class RedisStore:
     ) -> None:
         self.prefix = _check_prefix(prefix)
         kwargs = _pool_kwargs(socket_timeout, socket_connect_timeout, max_connections)
-        retry = redis.retry.Retry(
-            _backoff(), retries=1, supported_errors=(redis.exceptions.ConnectionError,)
-        )
         try:
-            self._pool = redis.BlockingConnectionPool.from_url(url, retry=retry, **kwargs)
+            self._pool = redis.BlockingConnectionPool.from_url(url, **_no_retry(), **kwargs)
         except (ValueError, TypeError) as exc:
             raise ConfigError("not a usable Redis URL", key="store") from exc
         self.client = redis.Redis(connection_pool=self._pool)
@@ -182,12 +226,12 @@ class RedisStore:
     def put(self, key: str, value: bytes, ttl: float) -> None:
         key, value, ttl = check_key(key), check_value(value), check_ttl(ttl)
         with _translate():
-            self.client.set(self.prefix + key, value, px=_ms(ttl))
+            _retrying(lambda: self.client.set(self.prefix + key, value, px=_ms(ttl)))
 
     def get(self, key: str) -> bytes | None:
         key = check_key(key)
         with _translate():
-            return _as_bytes(self.client.get(self.prefix + key))
+            return _as_bytes(_retrying(lambda: self.client.get(self.prefix + key)))
 
     def take(self, key: str) -> bytes | None:
         key = check_key(key)
@@ -214,7 +258,7 @@ class RedisStore:
     def delete(self, key: str) -> bool:
         key = check_key(key)
         with _translate():
-            return bool(self.client.delete(self.prefix + key))
+            return bool(_retrying(lambda: self.client.delete(self.prefix + key)))
 
     def close(self) -> None:
         with _translate():
@@ -239,14 +283,14 @@ class AsyncRedisStore:
     ) -> None:
         self.prefix = _check_prefix(prefix)
         kwargs = _pool_kwargs(socket_timeout, socket_connect_timeout, max_connections)
-        retry = redis.asyncio.retry.Retry(
-            _backoff(), retries=1, supported_errors=(redis.exceptions.ConnectionError,)
-        )
         try:
             # Any: the pool's generic parameters differ between redis-py's own
             # annotations and the types-redis stubs.
             self._pool: Any = redis.asyncio.BlockingConnectionPool.from_url(
-                url, retry=retry, **kwargs
+                url,
+                retry=redis.asyncio.retry.Retry(NoBackoff(), 0),
+                retry_on_error=[],
+                **kwargs,
             )
         except (ValueError, TypeError) as exc:
             raise ConfigError("not a usable Redis URL", key="store") from exc
@@ -278,12 +322,12 @@ class AsyncRedisStore:
     async def put(self, key: str, value: bytes, ttl: float) -> None:
         key, value, ttl = check_key(key), check_value(value), check_ttl(ttl)
         with _translate():
-            await self.client.set(self.prefix + key, value, px=_ms(ttl))
+            await _aretrying(lambda: self.client.set(self.prefix + key, value, px=_ms(ttl)))
 
     async def get(self, key: str) -> bytes | None:
         key = check_key(key)
         with _translate():
-            return _as_bytes(await self.client.get(self.prefix + key))
+            return _as_bytes(await _aretrying(lambda: self.client.get(self.prefix + key)))
 
     async def take(self, key: str) -> bytes | None:
         key = check_key(key)
@@ -310,7 +354,7 @@ class AsyncRedisStore:
     async def delete(self, key: str) -> bool:
         key = check_key(key)
         with _translate():
-            return bool(await self.client.delete(self.prefix + key))
+            return bool(await _aretrying(lambda: self.client.delete(self.prefix + key)))
 
     async def aclose(self) -> None:
         with _translate():

@@ -1325,6 +1325,7 @@ class WebCore:
                 grant.user_id,
                 grant.scope,
                 grant.resource,
+                link_id=grant.link_id,
                 replaces=current,
             )
             header: str = yield from call("sessions", "cookie_header", session, secure=self.secure)
