@@ -681,3 +681,26 @@ def _fuzz_base(broker: Broker, provider: TupasProvider) -> tuple[dict[str, Any],
         _FUZZ_CACHE["base"] = _issue(broker, provider)
     data, params = _FUZZ_CACHE["base"]
     return dict(data), dict(params)
+
+
+# --- issue 23: the response is bound to what the request asked for --------------------
+
+
+@pytest.mark.parametrize("answer", ["01", "02"])
+def test_response_algorithm_must_equal_request_algorithm(
+    broker: Broker, bank: TupasBank, answer: str
+) -> None:
+    """Legacy algorithms tolerated by the profile must not downgrade a SHA-256 request."""
+    provider = from_config(_config(broker, allow_legacy_algorithms=True), broker.settings)
+    b = Broker(broker.settings, store=MemoryStore(), providers={BANK: provider})
+    step = b.begin(BANK)
+    assert isinstance(step, AutoPost)
+    assert step.fields["A01Y_ALG"] == "03"
+    bank.control.alg = answer  # a correct MAC, but with the weaker algorithm
+    params = post_to_bank(step)
+    assert params["B02K_ALG"] == answer
+    with pytest.raises(InvalidSignature) as err:
+        b.advance(step.flow_id, params)
+    assert err.value.code == "tupas_alg_mismatch"
+    assert isinstance(b.store, MemoryStore)
+    assert b.store.get(f"tupas:stamp:200:{step.fields['A01Y_STAMP']}") is None

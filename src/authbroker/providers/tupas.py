@@ -317,7 +317,14 @@ class TupasProvider:
         fields = self.request_fields(
             stamp=stamp, language=ctx.language, callback_url=ctx.callback_url
         )
-        data = {"stamp": stamp, "issued": ctx.now, "bank": self.bank_number}
+        # The algorithm is part of the flow: the response must use the same one
+        # (no downgrade to a legacy algorithm the profile merely tolerates).
+        data = {
+            "stamp": stamp,
+            "issued": ctx.now,
+            "bank": self.bank_number,
+            "alg": fields["A01Y_ALG"],
+        }
         return Next(AutoPost(url=self.url, fields=fields), data)
 
     # -- advance -----------------------------------------------------------------
@@ -333,7 +340,7 @@ class TupasProvider:
         if result not in (None, "ok"):
             raise InvalidInput("unknown TUPAS return link", code="tupas_result")
         fields = self._check_fields(params)
-        self._verify_mac(fields)
+        self._verify_mac(fields, str(data.get("alg", self.algorithm)))
         stamp = str(data.get("stamp", ""))
         if not stamp or not hmac.compare_digest(fields["B02K_STAMP"].encode(), stamp.encode()):
             raise InvalidInput("TUPAS stamp does not belong to this flow", code="tupas_stamp")
@@ -380,8 +387,14 @@ class TupasProvider:
                 raise InvalidInput("malformed TUPAS response field", code="tupas_fields")
         return fields
 
-    def _verify_mac(self, fields: Mapping[str, str]) -> None:
-        """TUP-01/02: version, algorithm policy, key version, then the MAC itself."""
+    def _verify_mac(self, fields: Mapping[str, str], request_alg: str) -> None:
+        """TUP-01/02: version, algorithm policy, key version, then the MAC itself.
+
+        ``B02K_ALG`` must equal the ``A01Y_ALG`` of our request: a bank answers with
+        the algorithm it was asked for (TUPAS §1.3-1.4), and accepting any allowed
+        algorithm would let a forger of an MD5 MAC answer a SHA-256 request whenever
+        the profile tolerates legacy algorithms for old key generations.
+        """
         if fields["B02K_VERS"] not in self.accepted_versions:
             raise InvalidInput("unexpected TUPAS version", code="tupas_version")
         alg = fields["B02K_ALG"]
@@ -389,6 +402,10 @@ class TupasProvider:
             raise InvalidInput("unknown TUPAS MAC algorithm", code="tupas_alg")
         if alg in LEGACY_ALGORITHMS and not self.allow_legacy:
             raise InvalidSignature("legacy TUPAS MAC algorithm refused", code="tupas_legacy_alg")
+        if not hmac.compare_digest(alg.encode(), request_alg.encode()):
+            raise InvalidSignature(
+                "TUPAS response algorithm differs from the request's", code="tupas_alg_mismatch"
+            )
         secret = self.secrets.get(fields["B02K_KEYVERS"])
         if secret is None:
             raise InvalidSignature("unknown TUPAS key version", code="tupas_keyvers")
