@@ -24,6 +24,7 @@ from authbroker import AsyncBroker, AutoPost, Broker, Done, Loa
 from authbroker.audit import AuditLog, MemorySink
 from authbroker.config import load_config
 from authbroker.errors import (
+    AccessDenied,
     AlreadyUsed,
     AuthBrokerError,
     ConfigError,
@@ -517,24 +518,15 @@ def test_unknown_missing_and_oversized_fields(broker: Broker, bank: TupasBank) -
     assert isinstance(ident, Identity) and ident.national_id is not None
 
 
-@pytest.mark.parametrize(
-    ("customer", "expect"),
-    [
-        ("company", {"business_id": "1234567-1", "company_name": "TESTIYRITYS OY"}),
-        ("satu", {"satu": "999020016"}),
-    ],
-)
-def test_business_id_and_satu_identities(
-    broker: Broker, bank: TupasBank, customer: str, expect: Mapping[str, str]
-) -> None:
-    bank.control.customer = customer
+def test_satu_identity(broker: Broker, bank: TupasBank) -> None:
+    bank.control.customer = "satu"
     step = begin(broker)
     done = broker.advance(step.flow_id, post_to_bank(step), binding="browser-1")
     assert isinstance(done, Done)
     assert done.identity.national_id is None
-    for key, value in expect.items():
-        assert done.identity.attributes[key] == value
-    assert done.identity.subject == next(iter(expect.values()))
+    assert done.identity.attributes["satu"] == "999020016"
+    assert done.identity.subject == "999020016"
+    assert done.identity.subject_type == "person"
 
 
 @pytest.mark.parametrize("customer", ["truncated", "notfound"])
@@ -704,3 +696,59 @@ def test_response_algorithm_must_equal_request_algorithm(
     assert err.value.code == "tupas_alg_mismatch"
     assert isinstance(b.store, MemoryStore)
     assert b.store.get(f"tupas:stamp:200:{step.fields['A01Y_STAMP']}") is None
+
+
+def test_company_login_refused_for_personal_login(broker: Broker, bank: TupasBank) -> None:
+    """CUSTTYPE 03 (business id only) names no person: refused unless opted in."""
+    sink = MemorySink()
+    b = Broker(
+        broker.settings,
+        store=MemoryStore(),
+        providers={BANK: broker.provider(BANK)},
+        audit=AuditLog([sink]),
+    )
+    bank.control.customer = "company"
+    step = b.begin(BANK, binding="browser-1")
+    assert isinstance(step, AutoPost)
+    with pytest.raises(AccessDenied) as err:
+        b.advance(step.flow_id, post_to_bank(step), binding="browser-1")
+    assert err.value.code == "tupas_organization"
+    assert isinstance(b.store, MemoryStore)
+    assert b.store.get(f"tupas:stamp:200:{step.fields['A01Y_STAMP']}") is None
+    assert [e.reason for e in sink.events if e.outcome == "failure"][-1] == "tupas_organization"
+    b.close()
+
+
+def test_company_login_typed_as_organization_when_opted_in(
+    broker: Broker, bank: TupasBank
+) -> None:
+    provider = from_config(_config(broker, allow_organization_identities=True), broker.settings)
+    b = Broker(broker.settings, store=MemoryStore(), providers={BANK: provider})
+    bank.control.customer = "company"
+    step = b.begin(BANK)
+    assert isinstance(step, AutoPost)
+    done = b.advance(step.flow_id, post_to_bank(step))
+    assert isinstance(done, Done)
+    ident = done.identity
+    assert ident.subject_type == "organization"
+    assert ident.national_id is None
+    assert ident.subject == "1234567-1"
+    assert ident.attributes["business_id"] == "1234567-1"
+    assert ident.attributes["company_name"] == "TESTIYRITYS OY"
+    assert ident.to_dict()["subject_type"] == "organization"
+
+
+def test_organization_option_must_be_boolean(broker: Broker) -> None:
+    with pytest.raises(ConfigError) as err:
+        from_config(_config(broker, allow_organization_identities="yes"), broker.settings)
+    assert err.value.key == "providers.tupas-nordea.allow_organization_identities"
+
+
+def test_corporate_user_login_stays_a_person(broker: Broker, bank: TupasBank) -> None:
+    """CUSTTYPE 08 carries the corporate user's HETU: a personal login."""
+    bank.control.customer = "corporate"
+    step = begin(broker)
+    done = broker.advance(step.flow_id, post_to_bank(step), binding="browser-1")
+    assert isinstance(done, Done)
+    assert done.identity.subject_type == "person"
+    assert done.identity.national_id is not None

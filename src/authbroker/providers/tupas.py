@@ -42,6 +42,7 @@ from stdnum.fi import ytunnus
 
 from ..config import ProviderConfig, Settings
 from ..errors import (
+    AccessDenied,
     AlreadyUsed,
     ConfigError,
     Expired,
@@ -51,7 +52,7 @@ from ..errors import (
     UserCancelled,
 )
 from ..flow import AutoPost, Gen, store_put_if_absent
-from ..identity import Identity, NationalId
+from ..identity import Identity, NationalId, SubjectType
 from .base import AdvanceContext, BeginContext, Next, ProviderInfo, require_endpoint
 
 __all__ = [
@@ -246,6 +247,14 @@ class TupasProvider:
             ) from None
         self.flow_ttl = float(config.get("flow_ttl", settings.flow_ttl))
         self.name_order = _opt_str(config, "name_order", "family_first")
+        # CUSTTYPE 03 identifies a company (Y-tunnus) and no person (TUPAS §1.5): a
+        # strong *personal* login cannot be made of it, so it is refused unless the
+        # application opts in, and then the identity is typed as an organization.
+        self.allow_organizations = config.get("allow_organization_identities", False)
+        if not isinstance(self.allow_organizations, bool):
+            raise ConfigError(
+                "must be true or false", key=config.key("allow_organization_identities")
+            )
         self.secrets = self._load_secrets(config)
         if self.key_version not in self.secrets:
             raise ConfigError(
@@ -347,12 +356,15 @@ class TupasProvider:
         if fields["B02K_TIMESTMP"][:3] != self.bank_number:
             raise InvalidInput("TUPAS response from another bank", code="tupas_bank")
         issued_at = self._check_time(fields["B02K_TIMESTMP"], ctx.now, float(data["issued"]))
+        # Identity rules (identifier type, checksums) before the stamp is consumed, so
+        # a refused response changes no state.
+        identity = self._identity(fields, issued_at)
         fresh = yield from store_put_if_absent(
             f"tupas:stamp:{self.bank_number}:{stamp}", b"1", self.flow_ttl + self.max_age
         )
         if not fresh:
             raise AlreadyUsed("TUPAS response was already used", code="tupas_replay")
-        return self._identity(fields, issued_at)
+        return identity
 
     def _check_fields(self, params: Mapping[str, str]) -> dict[str, str]:
         """Presence, shape and length of every field (TUP-04); nothing else accepted."""
@@ -437,14 +449,21 @@ class TupasProvider:
         attributes: dict[str, str] = {"bank": self.bank_number, "custtype": custtype}
         national_id: NationalId | None = None
         given = family = None
+        subject_type: SubjectType = "person"
         if custtype == "01":
             national_id = NationalId.parse(custid, "FI")
             subject = national_id.value
             given, family = self._split_name(name)
         elif custtype == "03":
-            attributes["business_id"] = self._business_id(custid)
+            business_id = self._business_id(custid)
+            if not self.allow_organizations:
+                raise AccessDenied(
+                    "TUPAS identified a company, not a person", code="tupas_organization"
+                )
+            attributes["business_id"] = business_id
             attributes["company_name"] = name
-            subject = attributes["business_id"]
+            subject = business_id
+            subject_type = "organization"
         elif custtype == "04":
             if not is_valid_satu(custid.upper()):
                 raise InvalidInput("invalid SATU in TUPAS response", code="tupas_satu")
@@ -482,6 +501,7 @@ class TupasProvider:
             given_name=given,
             family_name=family,
             attributes=attributes,
+            subject_type=subject_type,
             raw={
                 "idnbr": fields["B02K_IDNBR"],
                 "timestmp": fields["B02K_TIMESTMP"],
