@@ -752,3 +752,84 @@ def test_corporate_user_login_stays_a_person(broker: Broker, bank: TupasBank) ->
     assert isinstance(done, Done)
     assert done.identity.subject_type == "person"
     assert done.identity.national_id is not None
+
+
+# --- character set: ISO-8859-1 percent-encoding, end to end through the web layer ------
+
+
+def _wsgi_me(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    """The application behind the middleware: shows the logged-in identity as JSON."""
+    import json
+
+    from authbroker.web.wsgi import PRINCIPAL_KEY
+
+    principal = environ[PRINCIPAL_KEY]
+    start_response("200 OK", [("content-type", "application/json")])
+    return [json.dumps(dict(principal.identity)).encode()]
+
+
+@pytest.mark.parametrize("customer", ["aakkoset", "anna"])
+def test_scandinavian_letters_end_to_end_through_the_web_layer(customer: str) -> None:
+    """The bank percent-encodes ISO-8859-1 (Ä = %C4); the name arrives intact."""
+    import html as html_lib
+
+    from authbroker.web import require, route
+    from authbroker.web.wsgi import WsgiAuthMiddleware
+
+    broker = Broker(load_config(environ={}), store=MemoryStore())
+    sim = broker.simulator(BANK)
+    assert sim is not None
+    sim.extra["control"].customer = customer
+    middleware = WsgiAuthMiddleware(_wsgi_me, broker=broker, rules=[route("/me", require())])
+    transport = httpx.WSGITransport(app=middleware)
+    try:
+        with httpx.Client(
+            transport=transport, base_url="http://127.0.0.1:8000", follow_redirects=False
+        ) as client:
+            page = client.get(f"/auth/begin/{BANK}", params={"return_to": "/me"})
+            assert page.status_code == 200, page.text
+            fields = dict(
+                (html_lib.unescape(n), html_lib.unescape(v))
+                for n, v in re.findall(r'name="([^"]+)" value="([^"]*)"', page.text)
+            )
+            action = html_lib.unescape(re.findall(r'action="([^"]+)"', page.text)[0])
+            back = httpx.post(action, data=fields)
+            assert back.status_code == 302
+            location = urlsplit(back.headers["location"])
+            if customer == "aakkoset":
+                # What real banks send: ISO-8859-1 bytes, not UTF-8 (%C3%84).
+                assert "M%C4KI-%D6STERG%C5RD+%C5SA" in location.query
+            r = client.get(location.path + "?" + location.query)
+            assert r.status_code == 303, r.text
+            assert r.headers["location"] == "/me"
+            me = client.get("/me").json()
+    finally:
+        broker.close()
+    expected = {"aakkoset": ("ÅSA", "MÄKI-ÖSTERGÅRD"), "anna": ("ANNA", "DEMO")}[customer]
+    assert (me["given_name"], me["family_name"]) == expected
+    assert me["national_id"]["country"] == "FI"
+
+
+def test_raw_query_decoded_in_bank_charset_by_the_adapter(broker: Broker, bank: TupasBank) -> None:
+    """Callers of Broker.advance may forward the raw query (RAW_QUERY) themselves."""
+    from authbroker.providers.base import RAW_QUERY
+
+    bank.control.customer = "aakkoset"
+    step = begin(broker)
+    resp = httpx.post(step.url, data=dict(step.fields))
+    query = urlsplit(resp.headers["location"]).query
+    done = broker.advance(step.flow_id, {RAW_QUERY: query}, binding="browser-1")
+    assert isinstance(done, Done)
+    assert done.identity.family_name == "MÄKI-ÖSTERGÅRD"
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["tupas=ok&tupas=ok", "B02K_CUSTNAME=M\u00c4KI", "x=" + "a" * 9000],
+)
+def test_bad_raw_queries_are_typed_errors(broker: Broker, bank: TupasBank, query: str) -> None:
+    from authbroker.providers.base import RAW_QUERY
+
+    step = begin(broker)
+    with pytest.raises(InvalidInput):
+        broker.advance(step.flow_id, {RAW_QUERY: query}, binding="browser-1")

@@ -35,7 +35,7 @@ import secrets
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from stdnum.fi import ytunnus
@@ -53,7 +53,7 @@ from ..errors import (
 )
 from ..flow import AutoPost, Gen, store_put_if_absent
 from ..identity import Identity, NationalId, SubjectType
-from .base import AdvanceContext, BeginContext, Next, ProviderInfo, require_endpoint
+from .base import RAW_QUERY, AdvanceContext, BeginContext, Next, ProviderInfo, require_endpoint
 
 __all__ = [
     "ALGORITHMS",
@@ -341,6 +341,7 @@ class TupasProvider:
     def advance(
         self, ctx: AdvanceContext, data: Mapping[str, Any], params: Mapping[str, str]
     ) -> Gen[Next | Identity]:
+        params = self._decode_params(params)
         result = params.get(RESULT_PARAM)
         if result == "cancel":
             raise UserCancelled("user cancelled at the bank", code="tupas_cancel")
@@ -365,6 +366,35 @@ class TupasProvider:
         if not fresh:
             raise AlreadyUsed("TUPAS response was already used", code="tupas_replay")
         return identity
+
+    def _decode_params(self, params: Mapping[str, str]) -> dict[str, str]:
+        """Callback parameters with the query decoded in the bank's character set.
+
+        Banks percent-encode the ``B02K_*`` values in their charset, ISO-8859-1 by
+        the TUPAS service description (``charset`` in the profile), and the MAC is
+        over those bytes (TUPAS §1.3). The web layer's UTF-8 decoding cannot read
+        ``M%C4KI``, so the raw query string (:data:`RAW_QUERY`) is decoded here;
+        a form-posted response (Danske Bank posts) arrives as form fields instead.
+        """
+        out = {k: v for k, v in params.items() if k != RAW_QUERY}
+        raw = params.get(RAW_QUERY)
+        if raw is None:
+            return out
+        if len(raw) > 8192 or not raw.isascii():
+            raise InvalidInput("malformed TUPAS return query", code="tupas_query")
+        try:
+            pairs = parse_qsl(
+                raw, keep_blank_values=True, encoding=self.charset, errors="strict"
+            )
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise InvalidInput("TUPAS return query not in the bank charset") from exc
+        seen: set[str] = set()
+        for name, value in pairs:
+            if name in seen:
+                raise InvalidInput("a parameter appears twice", code="duplicate_parameter")
+            seen.add(name)
+            out[name] = value
+        return out
 
     def _check_fields(self, params: Mapping[str, str]) -> dict[str, str]:
         """Presence, shape and length of every field (TUP-04); nothing else accepted."""
