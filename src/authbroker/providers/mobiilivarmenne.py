@@ -17,6 +17,12 @@ the configured Mobile ID CAs (no system store), be valid now and carry the key u
 the signature profile needs. The identity comes from that certificate (SATU in the
 subject ``serialNumber``, names) and, where the AE has agreed to the PersonIdentity
 additional service, the personal identity code (HETU) it returns.
+
+The PersonIdentity reply is not covered by the CMS signature, so its HETU is used
+only when the reply's SATU equals the SATU of the verified certificate; otherwise
+the login is refused (``require_national_id``, the default: a strong personal login
+needs the HETU) or, when the application opted out, has no ``national_id``. The
+channel to the AE is pinned TLS (``ca_file``) outside the simulator.
 """
 
 from __future__ import annotations
