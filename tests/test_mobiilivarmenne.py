@@ -616,7 +616,9 @@ def test_forged_satu_refused_even_without_national_id(
     assert err.value.code == "mid_person"
 
 
-def test_partial_failure_with_matching_satu_is_bound(mssp: MSSP, broker: Broker, clock: Clock) -> None:
+def test_partial_failure_with_matching_satu_is_bound(
+    mssp: MSSP, broker: Broker, clock: Clock
+) -> None:
     """#partialFailure means some attribute is missing; a matching SATU still binds."""
     provider, data, der = _state(broker, clock)
     body = {

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -719,9 +719,7 @@ def test_company_login_refused_for_personal_login(broker: Broker, bank: TupasBan
     b.close()
 
 
-def test_company_login_typed_as_organization_when_opted_in(
-    broker: Broker, bank: TupasBank
-) -> None:
+def test_company_login_typed_as_organization_when_opted_in(broker: Broker, bank: TupasBank) -> None:
     provider = from_config(_config(broker, allow_organization_identities=True), broker.settings)
     b = Broker(broker.settings, store=MemoryStore(), providers={BANK: provider})
     bank.control.customer = "company"

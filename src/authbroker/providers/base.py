@@ -25,12 +25,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "LOOPBACK_HOSTS",
+    "RAW_QUERY",
     "AdvanceContext",
     "BeginContext",
     "Next",
     "Provider",
     "ProviderInfo",
-    "RAW_QUERY",
     "require_endpoint",
 ]
 

@@ -383,9 +383,7 @@ class TupasProvider:
         if len(raw) > 8192 or not raw.isascii():
             raise InvalidInput("malformed TUPAS return query", code="tupas_query")
         try:
-            pairs = parse_qsl(
-                raw, keep_blank_values=True, encoding=self.charset, errors="strict"
-            )
+            pairs = parse_qsl(raw, keep_blank_values=True, encoding=self.charset, errors="strict")
         except (ValueError, UnicodeDecodeError) as exc:
             raise InvalidInput("TUPAS return query not in the bank charset") from exc
         seen: set[str] = set()

@@ -504,9 +504,7 @@ class MSSP:
             )
         elif misbehave == "cert_without_satu":
             # A valid certificate of the trusted CA whose subject has no SATU.
-            subject = x509.Name(
-                [a for a in cert.subject if a.oid != NameOID.SERIAL_NUMBER]
-            )
+            subject = x509.Name([a for a in cert.subject if a.oid != NameOID.SERIAL_NUMBER])
             cert = self.pki.issue(subject, key)
         elif misbehave == "no_attrs":
             options.append(pkcs7.PKCS7Options.NoAttributes)
