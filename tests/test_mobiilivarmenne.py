@@ -39,6 +39,7 @@ from authbroker.identity import Identity
 from authbroker.providers.base import AdvanceContext
 from authbroker.providers.mobiilivarmenne import (
     ADDITIONAL_SERVICE,
+    PERSON_ID,
     STATUS,
     MobiilivarmenneProvider,
     from_config,
@@ -457,6 +458,14 @@ _json = st.recursive(
 _VALID_CACHE: dict[str, Any] = {}
 
 
+def _person_reply(status: str = "ok", **values: str) -> dict[str, Any]:
+    return {
+        "Description": ADDITIONAL_SERVICE["person_identity"],
+        "Status": {"StatusCode": {"Value": PERSON_ID + status}},
+        "Attributes": [{"Name": PERSON_ID + k, "Value": v} for k, v in values.items()],
+    }
+
+
 def _state(broker: Broker, clock: Clock) -> tuple[MobiilivarmenneProvider, dict[str, Any], bytes]:
     """A real pending flow state and a genuine signature over its challenge."""
     if "state" not in _VALID_CACHE:
@@ -533,6 +542,7 @@ def test_mutated_signature_raises_only_typed_errors(
             "MSSP_TransID": "T1",
             "Status": {"StatusCode": {"Value": code}},
             "MSS_Signature": {"Base64Signature": base64.b64encode(bytes(raw)).decode()},
+            "ServiceResponses": [_person_reply(hetu="010170-960F", satu="999020016")],
         }
     }
     resp = HttpResponse(200, {"content-type": "application/json"}, json.dumps(body).encode())
@@ -543,3 +553,123 @@ def test_mutated_signature_raises_only_typed_errors(
         return
     assert isinstance(result, Identity)  # only the genuine bytes (or a no-op change)
     assert bytes(raw) == der
+
+
+# --- issue 23: the HETU must be bound to the verified signer --------------------------
+
+
+HOSTILE_PERSON_REPLIES = [
+    ({"person_reply": "no_satu"}, "mid_person_unbound"),
+    ({"person_reply": "partial_failure"}, "mid_person_unbound"),
+    ({"misbehave": "cert_without_satu"}, "mid_person_unbound"),
+    ({"person_reply": "other_satu"}, "mid_person"),
+]
+
+
+@pytest.mark.parametrize(("script", "code"), HOSTILE_PERSON_REPLIES)
+def test_unbound_hetu_refused_by_default(
+    broker: Broker, clock: Clock, mssp: MSSP, script: dict[str, str], code: str
+) -> None:
+    """A PersonIdentity HETU not tied to the signer's certificate by SATU logs nobody in."""
+    sink = MemorySink()
+    b = Broker(
+        broker.settings,
+        store=MemoryStore(),
+        providers={NAME: broker.provider(NAME)},
+        now=clock,
+        audit=AuditLog([sink]),
+    )
+    mssp.script(ANNA, **script)
+    with pytest.raises(InvalidInput) as err:
+        run_flow(b, clock)
+    assert err.value.code == code
+    assert "010170" not in str(err.value) and "150485" not in str(err.value)
+    assert [e.reason for e in sink.events if e.outcome == "failure"][-1] == code
+    b.close()
+
+
+@pytest.mark.parametrize(("script", "code"), HOSTILE_PERSON_REPLIES[:3])
+def test_unbound_hetu_dropped_when_national_id_not_required(
+    broker: Broker, clock: Clock, mssp: MSSP, script: dict[str, str], code: str
+) -> None:
+    provider = _provider(broker, require_national_id=False)
+    b = Broker(broker.settings, store=MemoryStore(), providers={NAME: provider}, now=clock)
+    mssp.script(ANNA, **script)
+    done = run_flow(b, clock)
+    assert isinstance(done, Done)
+    assert done.identity.national_id is None
+    if "misbehave" in script:
+        assert "satu" not in done.identity.attributes
+        assert done.identity.subject.startswith("cert:")
+    else:
+        assert done.identity.subject == "999020016"
+
+
+def test_forged_satu_refused_even_without_national_id(
+    broker: Broker, clock: Clock, mssp: MSSP
+) -> None:
+    provider = _provider(broker, require_national_id=False)
+    b = Broker(broker.settings, store=MemoryStore(), providers={NAME: provider}, now=clock)
+    mssp.script(ANNA, person_reply="other_satu")
+    with pytest.raises(InvalidInput) as err:
+        run_flow(b, clock)
+    assert err.value.code == "mid_person"
+
+
+def test_partial_failure_with_matching_satu_is_bound(
+    mssp: MSSP, broker: Broker, clock: Clock
+) -> None:
+    """#partialFailure means some attribute is missing; a matching SATU still binds."""
+    provider, data, der = _state(broker, clock)
+    body = {
+        "MSS_StatusResp": {
+            "MSSP_TransID": "T1",
+            "Status": {"StatusCode": {"Value": "502"}},
+            "MSS_Signature": {"Base64Signature": base64.b64encode(der).decode()},
+            "ServiceResponses": [
+                _person_reply("partialFailure", hetu="010170-960F", satu="999020016")
+            ],
+        }
+    }
+    resp = HttpResponse(200, {"content-type": "application/json"}, json.dumps(body).encode())
+    result = _advance(provider, dict(data), resp, clock.t)
+    assert isinstance(result, Identity)
+    assert result.national_id is not None and result.national_id.value == "010170-960F"
+
+
+def test_national_id_required_needs_person_identity(broker: Broker) -> None:
+    with pytest.raises(ConfigError) as err:
+        _provider(broker, person_identity=False)
+    assert err.value.key == "providers.mobiilivarmenne.require_national_id"
+    assert _provider(broker, person_identity=False, require_national_id=False)
+
+
+def _production_settings() -> Any:
+    return load_config(
+        environ={
+            "AUTHBROKER_SECRET_KEYS": "k" * 40,
+            "AUTHBROKER_MOBIILIVARMENNE_AP_PASSWORD": "pw",
+        },
+        overrides={
+            "broker": {"environment": "production", "base_url": "https://rp.example"},
+            "providers": {
+                NAME: {
+                    "endpoint": "https://ae.example/rest/service",
+                    "ap_id": "http://ae.example/rp",
+                    "person_identity": True,
+                    "trust_anchors": [MSSP(ap_id="x", ap_password="y").pki.ca_pem],
+                }
+            },
+        },
+    )
+
+
+def test_production_profile_refuses_unpinned_tls(tmp_path: Any) -> None:
+    settings = _production_settings()
+    with pytest.raises(ConfigError) as err:
+        from_config(settings.provider(NAME), settings)
+    assert err.value.key == "providers.mobiilivarmenne.ca_file"
+    ca = tmp_path / "ae-ca.pem"
+    ca.write_text(MSSP(ap_id="x", ap_password="y").pki.ca_pem)
+    provider = from_config(settings.provider(NAME).with_options(ca_file=str(ca)), settings)
+    assert provider.mtls is not None and provider.mtls.ca_file == str(ca)

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -24,6 +24,7 @@ from authbroker import AsyncBroker, AutoPost, Broker, Done, Loa
 from authbroker.audit import AuditLog, MemorySink
 from authbroker.config import load_config
 from authbroker.errors import (
+    AccessDenied,
     AlreadyUsed,
     AuthBrokerError,
     ConfigError,
@@ -517,24 +518,15 @@ def test_unknown_missing_and_oversized_fields(broker: Broker, bank: TupasBank) -
     assert isinstance(ident, Identity) and ident.national_id is not None
 
 
-@pytest.mark.parametrize(
-    ("customer", "expect"),
-    [
-        ("company", {"business_id": "1234567-1", "company_name": "TESTIYRITYS OY"}),
-        ("satu", {"satu": "999020016"}),
-    ],
-)
-def test_business_id_and_satu_identities(
-    broker: Broker, bank: TupasBank, customer: str, expect: Mapping[str, str]
-) -> None:
-    bank.control.customer = customer
+def test_satu_identity(broker: Broker, bank: TupasBank) -> None:
+    bank.control.customer = "satu"
     step = begin(broker)
     done = broker.advance(step.flow_id, post_to_bank(step), binding="browser-1")
     assert isinstance(done, Done)
     assert done.identity.national_id is None
-    for key, value in expect.items():
-        assert done.identity.attributes[key] == value
-    assert done.identity.subject == next(iter(expect.values()))
+    assert done.identity.attributes["satu"] == "999020016"
+    assert done.identity.subject == "999020016"
+    assert done.identity.subject_type == "person"
 
 
 @pytest.mark.parametrize("customer", ["truncated", "notfound"])
@@ -681,3 +673,161 @@ def _fuzz_base(broker: Broker, provider: TupasProvider) -> tuple[dict[str, Any],
         _FUZZ_CACHE["base"] = _issue(broker, provider)
     data, params = _FUZZ_CACHE["base"]
     return dict(data), dict(params)
+
+
+# --- issue 23: the response is bound to what the request asked for --------------------
+
+
+@pytest.mark.parametrize("answer", ["01", "02"])
+def test_response_algorithm_must_equal_request_algorithm(
+    broker: Broker, bank: TupasBank, answer: str
+) -> None:
+    """Legacy algorithms tolerated by the profile must not downgrade a SHA-256 request."""
+    provider = from_config(_config(broker, allow_legacy_algorithms=True), broker.settings)
+    b = Broker(broker.settings, store=MemoryStore(), providers={BANK: provider})
+    step = b.begin(BANK)
+    assert isinstance(step, AutoPost)
+    assert step.fields["A01Y_ALG"] == "03"
+    bank.control.alg = answer  # a correct MAC, but with the weaker algorithm
+    params = post_to_bank(step)
+    assert params["B02K_ALG"] == answer
+    with pytest.raises(InvalidSignature) as err:
+        b.advance(step.flow_id, params)
+    assert err.value.code == "tupas_alg_mismatch"
+    assert isinstance(b.store, MemoryStore)
+    assert b.store.get(f"tupas:stamp:200:{step.fields['A01Y_STAMP']}") is None
+
+
+def test_company_login_refused_for_personal_login(broker: Broker, bank: TupasBank) -> None:
+    """CUSTTYPE 03 (business id only) names no person: refused unless opted in."""
+    sink = MemorySink()
+    b = Broker(
+        broker.settings,
+        store=MemoryStore(),
+        providers={BANK: broker.provider(BANK)},
+        audit=AuditLog([sink]),
+    )
+    bank.control.customer = "company"
+    step = b.begin(BANK, binding="browser-1")
+    assert isinstance(step, AutoPost)
+    with pytest.raises(AccessDenied) as err:
+        b.advance(step.flow_id, post_to_bank(step), binding="browser-1")
+    assert err.value.code == "tupas_organization"
+    assert isinstance(b.store, MemoryStore)
+    assert b.store.get(f"tupas:stamp:200:{step.fields['A01Y_STAMP']}") is None
+    assert [e.reason for e in sink.events if e.outcome == "failure"][-1] == "tupas_organization"
+    b.close()
+
+
+def test_company_login_typed_as_organization_when_opted_in(broker: Broker, bank: TupasBank) -> None:
+    provider = from_config(_config(broker, allow_organization_identities=True), broker.settings)
+    b = Broker(broker.settings, store=MemoryStore(), providers={BANK: provider})
+    bank.control.customer = "company"
+    step = b.begin(BANK)
+    assert isinstance(step, AutoPost)
+    done = b.advance(step.flow_id, post_to_bank(step))
+    assert isinstance(done, Done)
+    ident = done.identity
+    assert ident.subject_type == "organization"
+    assert ident.national_id is None
+    assert ident.subject == "1234567-1"
+    assert ident.attributes["business_id"] == "1234567-1"
+    assert ident.attributes["company_name"] == "TESTIYRITYS OY"
+    assert ident.to_dict()["subject_type"] == "organization"
+
+
+def test_organization_option_must_be_boolean(broker: Broker) -> None:
+    with pytest.raises(ConfigError) as err:
+        from_config(_config(broker, allow_organization_identities="yes"), broker.settings)
+    assert err.value.key == "providers.tupas-nordea.allow_organization_identities"
+
+
+def test_corporate_user_login_stays_a_person(broker: Broker, bank: TupasBank) -> None:
+    """CUSTTYPE 08 carries the corporate user's HETU: a personal login."""
+    bank.control.customer = "corporate"
+    step = begin(broker)
+    done = broker.advance(step.flow_id, post_to_bank(step), binding="browser-1")
+    assert isinstance(done, Done)
+    assert done.identity.subject_type == "person"
+    assert done.identity.national_id is not None
+
+
+# --- character set: ISO-8859-1 percent-encoding, end to end through the web layer ------
+
+
+def _wsgi_me(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    """The application behind the middleware: shows the logged-in identity as JSON."""
+    import json
+
+    from authbroker.web.wsgi import PRINCIPAL_KEY
+
+    principal = environ[PRINCIPAL_KEY]
+    start_response("200 OK", [("content-type", "application/json")])
+    return [json.dumps(dict(principal.identity)).encode()]
+
+
+@pytest.mark.parametrize("customer", ["aakkoset", "anna"])
+def test_scandinavian_letters_end_to_end_through_the_web_layer(customer: str) -> None:
+    """The bank percent-encodes ISO-8859-1 (Ä = %C4); the name arrives intact."""
+    import html as html_lib
+
+    from authbroker.web import require, route
+    from authbroker.web.wsgi import WsgiAuthMiddleware
+
+    broker = Broker(load_config(environ={}), store=MemoryStore())
+    sim = broker.simulator(BANK)
+    assert sim is not None
+    sim.extra["control"].customer = customer
+    middleware = WsgiAuthMiddleware(_wsgi_me, broker=broker, rules=[route("/me", require())])
+    transport = httpx.WSGITransport(app=middleware)
+    try:
+        with httpx.Client(
+            transport=transport, base_url="http://127.0.0.1:8000", follow_redirects=False
+        ) as client:
+            page = client.get(f"/auth/begin/{BANK}", params={"return_to": "/me"})
+            assert page.status_code == 200, page.text
+            fields = dict(
+                (html_lib.unescape(n), html_lib.unescape(v))
+                for n, v in re.findall(r'name="([^"]+)" value="([^"]*)"', page.text)
+            )
+            action = html_lib.unescape(re.findall(r'action="([^"]+)"', page.text)[0])
+            back = httpx.post(action, data=fields)
+            assert back.status_code == 302
+            location = urlsplit(back.headers["location"])
+            if customer == "aakkoset":
+                # What real banks send: ISO-8859-1 bytes, not UTF-8 (%C3%84).
+                assert "M%C4KI-%D6STERG%C5RD+%C5SA" in location.query
+            r = client.get(location.path + "?" + location.query)
+            assert r.status_code == 303, r.text
+            assert r.headers["location"] == "/me"
+            me = client.get("/me").json()
+    finally:
+        broker.close()
+    expected = {"aakkoset": ("ÅSA", "MÄKI-ÖSTERGÅRD"), "anna": ("ANNA", "DEMO")}[customer]
+    assert (me["given_name"], me["family_name"]) == expected
+    assert me["national_id"]["country"] == "FI"
+
+
+def test_raw_query_decoded_in_bank_charset_by_the_adapter(broker: Broker, bank: TupasBank) -> None:
+    """Callers of Broker.advance may forward the raw query (RAW_QUERY) themselves."""
+    from authbroker.providers.base import RAW_QUERY
+
+    bank.control.customer = "aakkoset"
+    step = begin(broker)
+    resp = httpx.post(step.url, data=dict(step.fields))
+    query = urlsplit(resp.headers["location"]).query
+    done = broker.advance(step.flow_id, {RAW_QUERY: query}, binding="browser-1")
+    assert isinstance(done, Done)
+    assert done.identity.family_name == "MÄKI-ÖSTERGÅRD"
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["tupas=ok&tupas=ok", "B02K_CUSTNAME=M\u00c4KI", "x=" + "a" * 9000],
+)
+def test_bad_raw_queries_are_typed_errors(broker: Broker, bank: TupasBank, query: str) -> None:
+    from authbroker.providers.base import RAW_QUERY
+
+    step = begin(broker)
+    with pytest.raises(InvalidInput):
+        broker.advance(step.flow_id, {RAW_QUERY: query}, binding="browser-1")

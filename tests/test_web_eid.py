@@ -723,3 +723,48 @@ def test_arbitrary_field_values(
             None,
             MemoryStore(),
         )
+
+
+# --- issue 23: non-ID-card certificate policies are refused even under a trusted CA ---
+
+
+@pytest.mark.parametrize(
+    "policies",
+    [
+        ["1.3.6.1.4.1.10015.17.2", "0.4.0.2042.1.2"],  # Smart-ID qualified
+        ["1.3.6.1.4.1.10015.17.1", "0.4.0.2042.1.1"],  # Smart-ID non-qualified
+        ["1.3.6.1.4.1.10015.17.3"],  # any other policy under the Smart-ID arc
+        ["1.3.6.1.4.1.10015.18.1", "0.4.0.2042.1.2"],  # SK Mobile-ID since 2022
+        ["1.3.6.1.4.1.10015.1.3.1"],  # ESTEID-SK 2015 Mobile-ID
+        ["1.3.6.1.4.1.51361.1.2.1", "1.3.6.1.4.1.10015.17.2"],  # card policy + Smart-ID
+    ],
+)
+@pytest.mark.parametrize("configured", [None, []])
+def test_smart_id_and_mobile_id_certificates_refused_under_trusted_ca(
+    running: RunningSimulator,
+    sim: WebEidSimulator,
+    driver: SyncDriver,
+    policies: list[str],
+    configured: list[str] | None,
+) -> None:
+    """Issued by the trusted (simulator) CA, valid, right key usage: still not a card."""
+    card = sim.issue_card("50001018865", "SMART", "ID", policies=policies)
+    options = {} if configured is None else {"disallowed_policies": configured}
+    flow = Flow(make_provider(running, **options), driver)
+    before = sim.ocsp_requests
+    fail(
+        flow,
+        sim.make_token(ORIGIN, flow.nonce, card=card),
+        UntrustedCertificate,
+        "disallowed_policy",
+    )
+    assert sim.ocsp_requests == before
+
+
+def test_id_card_policy_still_accepted_with_empty_disallowed_list(
+    running: RunningSimulator, sim: WebEidSimulator, driver: SyncDriver
+) -> None:
+    card = sim.issue_card("50001018865", "CARD", "HOLDER")
+    flow = Flow(make_provider(running, disallowed_policies=[]), driver)
+    ident = flow.advance(sim.make_token(ORIGIN, flow.nonce, card=card))
+    assert isinstance(ident, Identity)

@@ -22,10 +22,13 @@ from typing import Any, Literal
 
 from . import national_ids
 
-__all__ = ["Country", "Identity", "Loa", "NationalId", "Sex"]
+__all__ = ["Country", "Identity", "Loa", "NationalId", "Sex", "SubjectType"]
 
 Country = Literal["FI", "EE", "SE", "NO"]
 Sex = Literal["female", "male"]
+#: Who authenticated: a natural person (the default, and what a strong *personal*
+#: login means) or an organization (e.g. a TUPAS company login with only a business id).
+SubjectType = Literal["person", "organization"]
 
 
 class Loa(enum.IntEnum):
@@ -149,6 +152,7 @@ class Identity:
     phone: str | None = field(default=None, repr=False)
     attributes: Mapping[str, str] = field(default_factory=dict, repr=False)
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    subject_type: SubjectType = "person"
 
     def __post_init__(self) -> None:
         # Freeze the mappings too: an Identity is a value, shared across threads.
@@ -181,6 +185,7 @@ class Identity:
         return {
             "provider": self.provider,
             "method": self.method,
+            "subject_type": self.subject_type,
             "subject": self.subject if show_personal_data else national_ids.mask(self.subject),
             "national_id": nid,
             "loa": self.loa.name.lower(),

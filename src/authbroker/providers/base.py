@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "LOOPBACK_HOSTS",
+    "RAW_QUERY",
     "AdvanceContext",
     "BeginContext",
     "Next",
@@ -37,6 +38,12 @@ __all__ = [
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 #: Longest endpoint URL accepted from configuration.
 MAX_URL_CHARS = 2048
+#: Callback parameter carrying the callback URL's raw (still percent-encoded) query
+#: string. Most providers read the UTF-8-decoded parameters; a provider whose peer
+#: encodes another character set (TUPAS banks percent-encode ISO-8859-1) decodes
+#: this one itself. The web layer always sets it on callbacks; callers of
+#: ``Broker.advance`` pass it when they forward a callback themselves.
+RAW_QUERY = "_raw_query"
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,12 @@ the configured Mobile ID CAs (no system store), be valid now and carry the key u
 the signature profile needs. The identity comes from that certificate (SATU in the
 subject ``serialNumber``, names) and, where the AE has agreed to the PersonIdentity
 additional service, the personal identity code (HETU) it returns.
+
+The PersonIdentity reply is not covered by the CMS signature, so its HETU is used
+only when the reply's SATU equals the SATU of the verified certificate; otherwise
+the login is refused (``require_national_id``, the default: a strong personal login
+needs the HETU) or, when the application opted out, has no ``national_id``. The
+channel to the AE is pinned TLS (``ca_file``) outside the simulator.
 """
 
 from __future__ import annotations
@@ -377,6 +383,17 @@ class MobiilivarmenneProvider:
         )
         self.flow_ttl = float(config.get("flow_ttl", self.timeout + 60))
         self.person_identity = _bool(config, "person_identity", False)
+        # A strong *personal* login needs the HETU, and the HETU is accepted only when
+        # the PersonIdentity reply is bound to the verified signer (same SATU): by
+        # default a login without such a HETU is refused; applications that key
+        # users by SATU (or the certificate) opt out.
+        self.require_national_id = _bool(config, "require_national_id", True)
+        if self.require_national_id and not self.person_identity:
+            raise ConfigError(
+                "a personal identity code needs person_identity = true (an AE agreement); "
+                "set require_national_id = false to log users in by SATU instead",
+                key=config.key("require_national_id"),
+            )
         attrs = config.get("person_identity_attributes", ["hetu", "satu", "givenName", "surName"])
         if not isinstance(attrs, list) or not all(isinstance(a, str) for a in attrs):
             raise ConfigError(
@@ -421,6 +438,16 @@ class MobiilivarmenneProvider:
         )
         cert_file = config.get("client_cert")
         ca_file = config.get("ca_file")
+        # The operator's reply carries the HETU outside the signed CMS, so the TLS
+        # channel to the AE must be pinned (ca_file replaces the system store; FiCom
+        # guideline 2.1: AP-AE mutually authenticated TLS). Required outside the
+        # simulator unless explicitly switched off.
+        pinned = _bool(config, "require_pinned_tls", config.environment != "simulator")
+        if pinned and not ca_file:
+            raise ConfigError(
+                "the AE's TLS CA (PEM) must be pinned (or set require_pinned_tls = false)",
+                key=config.key("ca_file"),
+            )
         self.mtls: MtlsConfig | None = None
         if cert_file or ca_file:
             self.mtls = MtlsConfig(
@@ -750,15 +777,16 @@ class MobiilivarmenneProvider:
             attributes["common_name"] = common
         national_id: NationalId | None = None
         person = self._person_identity(body)
-        if person:
+        if person and self._person_bound(person, satu):
             if "hetu" in person:
                 national_id = NationalId.parse(person["hetu"], "FI")
-            if satu and "satu" in person and not hmac.compare_digest(person["satu"].upper(), satu):
-                raise InvalidInput(
-                    "PersonIdentity does not match the certificate", code="mid_person"
-                )
             given = given or person.get("givenName")
             family = family or person.get("surName")
+        if national_id is None and self.require_national_id:
+            raise InvalidInput(
+                "no personal identity code bound to the signer's certificate",
+                code="mid_person_unbound",
+            )
         fingerprint = cert.fingerprint(hashes.SHA256()).hex()
         subject = satu or (national_id.value if national_id else "cert:" + fingerprint)
         transid = str(state.get("transid", ""))
@@ -780,6 +808,23 @@ class MobiilivarmenneProvider:
                 "signature_profile": self.signature_profile,
             },
         )
+
+    @staticmethod
+    def _person_bound(person: Mapping[str, str], cert_satu: str | None) -> bool:
+        """Whether a PersonIdentity reply speaks of the person who signed.
+
+        The reply is not covered by the CMS signature we verify, so on its own a
+        hostile or intercepted reply could name anyone. It is bound to the signer
+        only when its SATU equals the SATU in the verified certificate's
+        ``serialNumber``: no SATU in the reply (``#partialFailure`` or omitted), or
+        a certificate without SATU, binds nothing; a different SATU is a forgery.
+        """
+        reply_satu = person.get("satu", "").upper()
+        if not reply_satu or not cert_satu:
+            return False
+        if not hmac.compare_digest(reply_satu.encode(), cert_satu.encode()):
+            raise InvalidInput("PersonIdentity does not match the certificate", code="mid_person")
+        return True
 
     @staticmethod
     def _person_identity(body: Mapping[str, Any]) -> dict[str, str]:

@@ -35,13 +35,14 @@ import secrets
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from stdnum.fi import ytunnus
 
 from ..config import ProviderConfig, Settings
 from ..errors import (
+    AccessDenied,
     AlreadyUsed,
     ConfigError,
     Expired,
@@ -51,8 +52,8 @@ from ..errors import (
     UserCancelled,
 )
 from ..flow import AutoPost, Gen, store_put_if_absent
-from ..identity import Identity, NationalId
-from .base import AdvanceContext, BeginContext, Next, ProviderInfo, require_endpoint
+from ..identity import Identity, NationalId, SubjectType
+from .base import RAW_QUERY, AdvanceContext, BeginContext, Next, ProviderInfo, require_endpoint
 
 __all__ = [
     "ALGORITHMS",
@@ -246,6 +247,14 @@ class TupasProvider:
             ) from None
         self.flow_ttl = float(config.get("flow_ttl", settings.flow_ttl))
         self.name_order = _opt_str(config, "name_order", "family_first")
+        # CUSTTYPE 03 identifies a company (Y-tunnus) and no person (TUPAS §1.5): a
+        # strong *personal* login cannot be made of it, so it is refused unless the
+        # application opts in, and then the identity is typed as an organization.
+        self.allow_organizations = config.get("allow_organization_identities", False)
+        if not isinstance(self.allow_organizations, bool):
+            raise ConfigError(
+                "must be true or false", key=config.key("allow_organization_identities")
+            )
         self.secrets = self._load_secrets(config)
         if self.key_version not in self.secrets:
             raise ConfigError(
@@ -317,7 +326,14 @@ class TupasProvider:
         fields = self.request_fields(
             stamp=stamp, language=ctx.language, callback_url=ctx.callback_url
         )
-        data = {"stamp": stamp, "issued": ctx.now, "bank": self.bank_number}
+        # The algorithm is part of the flow: the response must use the same one
+        # (no downgrade to a legacy algorithm the profile merely tolerates).
+        data = {
+            "stamp": stamp,
+            "issued": ctx.now,
+            "bank": self.bank_number,
+            "alg": fields["A01Y_ALG"],
+        }
         return Next(AutoPost(url=self.url, fields=fields), data)
 
     # -- advance -----------------------------------------------------------------
@@ -325,6 +341,7 @@ class TupasProvider:
     def advance(
         self, ctx: AdvanceContext, data: Mapping[str, Any], params: Mapping[str, str]
     ) -> Gen[Next | Identity]:
+        params = self._decode_params(params)
         result = params.get(RESULT_PARAM)
         if result == "cancel":
             raise UserCancelled("user cancelled at the bank", code="tupas_cancel")
@@ -333,19 +350,49 @@ class TupasProvider:
         if result not in (None, "ok"):
             raise InvalidInput("unknown TUPAS return link", code="tupas_result")
         fields = self._check_fields(params)
-        self._verify_mac(fields)
+        self._verify_mac(fields, str(data.get("alg", self.algorithm)))
         stamp = str(data.get("stamp", ""))
         if not stamp or not hmac.compare_digest(fields["B02K_STAMP"].encode(), stamp.encode()):
             raise InvalidInput("TUPAS stamp does not belong to this flow", code="tupas_stamp")
         if fields["B02K_TIMESTMP"][:3] != self.bank_number:
             raise InvalidInput("TUPAS response from another bank", code="tupas_bank")
         issued_at = self._check_time(fields["B02K_TIMESTMP"], ctx.now, float(data["issued"]))
+        # Identity rules (identifier type, checksums) before the stamp is consumed, so
+        # a refused response changes no state.
+        identity = self._identity(fields, issued_at)
         fresh = yield from store_put_if_absent(
             f"tupas:stamp:{self.bank_number}:{stamp}", b"1", self.flow_ttl + self.max_age
         )
         if not fresh:
             raise AlreadyUsed("TUPAS response was already used", code="tupas_replay")
-        return self._identity(fields, issued_at)
+        return identity
+
+    def _decode_params(self, params: Mapping[str, str]) -> dict[str, str]:
+        """Callback parameters with the query decoded in the bank's character set.
+
+        Banks percent-encode the ``B02K_*`` values in their charset, ISO-8859-1 by
+        the TUPAS service description (``charset`` in the profile), and the MAC is
+        over those bytes (TUPAS §1.3). The web layer's UTF-8 decoding cannot read
+        ``M%C4KI``, so the raw query string (:data:`RAW_QUERY`) is decoded here;
+        a form-posted response (Danske Bank posts) arrives as form fields instead.
+        """
+        out = {k: v for k, v in params.items() if k != RAW_QUERY}
+        raw = params.get(RAW_QUERY)
+        if raw is None:
+            return out
+        if len(raw) > 8192 or not raw.isascii():
+            raise InvalidInput("malformed TUPAS return query", code="tupas_query")
+        try:
+            pairs = parse_qsl(raw, keep_blank_values=True, encoding=self.charset, errors="strict")
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise InvalidInput("TUPAS return query not in the bank charset") from exc
+        seen: set[str] = set()
+        for name, value in pairs:
+            if name in seen:
+                raise InvalidInput("a parameter appears twice", code="duplicate_parameter")
+            seen.add(name)
+            out[name] = value
+        return out
 
     def _check_fields(self, params: Mapping[str, str]) -> dict[str, str]:
         """Presence, shape and length of every field (TUP-04); nothing else accepted."""
@@ -380,8 +427,14 @@ class TupasProvider:
                 raise InvalidInput("malformed TUPAS response field", code="tupas_fields")
         return fields
 
-    def _verify_mac(self, fields: Mapping[str, str]) -> None:
-        """TUP-01/02: version, algorithm policy, key version, then the MAC itself."""
+    def _verify_mac(self, fields: Mapping[str, str], request_alg: str) -> None:
+        """TUP-01/02: version, algorithm policy, key version, then the MAC itself.
+
+        ``B02K_ALG`` must equal the ``A01Y_ALG`` of our request: a bank answers with
+        the algorithm it was asked for (TUPAS §1.3-1.4), and accepting any allowed
+        algorithm would let a forger of an MD5 MAC answer a SHA-256 request whenever
+        the profile tolerates legacy algorithms for old key generations.
+        """
         if fields["B02K_VERS"] not in self.accepted_versions:
             raise InvalidInput("unexpected TUPAS version", code="tupas_version")
         alg = fields["B02K_ALG"]
@@ -389,6 +442,10 @@ class TupasProvider:
             raise InvalidInput("unknown TUPAS MAC algorithm", code="tupas_alg")
         if alg in LEGACY_ALGORITHMS and not self.allow_legacy:
             raise InvalidSignature("legacy TUPAS MAC algorithm refused", code="tupas_legacy_alg")
+        if not hmac.compare_digest(alg.encode(), request_alg.encode()):
+            raise InvalidSignature(
+                "TUPAS response algorithm differs from the request's", code="tupas_alg_mismatch"
+            )
         secret = self.secrets.get(fields["B02K_KEYVERS"])
         if secret is None:
             raise InvalidSignature("unknown TUPAS key version", code="tupas_keyvers")
@@ -420,14 +477,21 @@ class TupasProvider:
         attributes: dict[str, str] = {"bank": self.bank_number, "custtype": custtype}
         national_id: NationalId | None = None
         given = family = None
+        subject_type: SubjectType = "person"
         if custtype == "01":
             national_id = NationalId.parse(custid, "FI")
             subject = national_id.value
             given, family = self._split_name(name)
         elif custtype == "03":
-            attributes["business_id"] = self._business_id(custid)
+            business_id = self._business_id(custid)
+            if not self.allow_organizations:
+                raise AccessDenied(
+                    "TUPAS identified a company, not a person", code="tupas_organization"
+                )
+            attributes["business_id"] = business_id
             attributes["company_name"] = name
-            subject = attributes["business_id"]
+            subject = business_id
+            subject_type = "organization"
         elif custtype == "04":
             if not is_valid_satu(custid.upper()):
                 raise InvalidInput("invalid SATU in TUPAS response", code="tupas_satu")
@@ -465,6 +529,7 @@ class TupasProvider:
             given_name=given,
             family_name=family,
             attributes=attributes,
+            subject_type=subject_type,
             raw={
                 "idnbr": fields["B02K_IDNBR"],
                 "timestmp": fields["B02K_TIMESTMP"],

@@ -14,8 +14,8 @@ Protocol facts: ``../shared/protocols/fi-ee.md`` section 4b, which paraphrases
 1. token shape and size, format ``web-eid:1`` or ``web-eid:1.<minor>`` (4b.1, 4b.5);
 2. certificate decoding and validity at ``ctx.now``;
 3. purpose: keyUsage digitalSignature, and clientAuth if an EKU is present (4b.4 #2);
-4. policies: none of the disallowed (Mobile-ID) OIDs, and one of the allow-list
-   if one is configured (4b.4 #3);
+4. policies: none of the Mobile-ID / Smart-ID policies (always), none of the
+   configured disallowed OIDs, and one of the allow-list if one is configured (4b.4 #3);
 5. chain to a configured trusted CA (4b.4 #4);
 6. OCSP through the AIA or a designated responder (4b.4 #5, RFC 6960);
 7. the signature with the declared algorithm (4b.2).
@@ -66,6 +66,7 @@ from .base import AdvanceContext, BeginContext, Next, ProviderInfo
 __all__ = [
     "ALGORITHMS",
     "MOBILE_ID_POLICIES",
+    "NON_CARD_POLICY_ARCS",
     "WebEidProvider",
     "WebEidToken",
     "from_config",
@@ -117,6 +118,25 @@ MOBILE_ID_POLICIES: tuple[str, ...] = (
 #: digit; Java's does not), bounded length.
 _FORMAT_1X = re.compile(r"web-eid:1(\.[0-9]{1,4})?")
 #: Exactly these two are 1.0 and must not carry the 1.1 fields (``isExactV10Format``).
+#: Certificate policies that mark a certificate as *not* an ID card's, refused always
+#: (an OID equal to an arc or under it), whatever ``disallowed_policies`` says: a site
+#: that asked for a card must be answered by a card, and a trusted CA list shared with
+#: other means (SK issues Mobile-ID and Smart-ID under the same roots) does not keep
+#: them out. The reference validator refuses the SK Mobile-ID policies
+#: (web-eid-authtoken-validation-java ``SubjectCertificatePolicies``,
+#: https://github.com/web-eid/web-eid-authtoken-validation-java); Smart-ID policies
+#: are ``1.3.6.1.4.1.10015.17.1`` (non-qualified) and ``.17.2`` (qualified)
+#: (https://github.com/SK-EID/smart-id-java-client, certificate purpose validators);
+#: SK's Mobile-ID certificates since 2022 carry ``1.3.6.1.4.1.10015.18.1``
+#: (https://www.skidsolutions.eu/resources/profiles/, "Certificate and OCSP Profile for
+#: Mobile-ID" v2.3). ID-card authentication certificates carry e.g.
+#: ``1.3.6.1.4.1.51361.1.2.1`` (ESTEID2018) and are not affected.
+NON_CARD_POLICY_ARCS: tuple[str, ...] = (
+    "1.3.6.1.4.1.10015.1.3",  # SK Mobile-ID (ESTEID-SK 2015) and .1-.3
+    "1.3.6.1.4.1.10015.17",  # SK Smart-ID (.17.1, .17.2, ...)
+    "1.3.6.1.4.1.10015.18.1",  # SK Mobile-ID since 2022
+)
+
 _FORMAT_10 = re.compile(r"web-eid:1(\.0)?")
 _FORMAT_11 = re.compile(r"web-eid:1\.1")
 _B64 = re.compile(r"[A-Za-z0-9+/]+={0,2}")
@@ -568,6 +588,11 @@ class WebEidProvider:
             oids = {p.policy_identifier.dotted_string for p in policies}
         except x509.ExtensionNotFound:
             oids = set()
+        if any(o == arc or o.startswith(arc + ".") for o in oids for arc in NON_CARD_POLICY_ARCS):
+            raise UntrustedCertificate(
+                "user certificate is a Mobile-ID or Smart-ID certificate, not an ID card's",
+                code="disallowed_policy",
+            )
         if oids & self.disallowed_policies:
             raise UntrustedCertificate(
                 "user certificate policy is not allowed (Mobile-ID?)", code="disallowed_policy"

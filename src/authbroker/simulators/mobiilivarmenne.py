@@ -77,8 +77,14 @@ MISBEHAVIOURS = frozenset(
         "two_signers",
         "sid_mismatch",
         "not_der",
+        "cert_without_satu",
     }
 )
+#: Hostile or broken PersonIdentity replies (issue 23): the HETU not tied to the
+#: signer by the SATU. ``no_satu``: reply without the satu attribute;
+#: ``partial_failure``: status ``#partialFailure`` without satu; ``other_satu``: the
+#: SATU and HETU of someone else.
+PERSON_REPLIES = frozenset({"no_satu", "partial_failure", "other_satu"})
 
 
 def _name(cn: str, **extra: str) -> x509.Name:
@@ -163,6 +169,7 @@ class Script:
     final_status: int = 502
     misbehave: str | None = None
     at_request: bool = False  # fault already at MSS_SignatureReq
+    person_reply: str | None = None  # one of PERSON_REPLIES
 
 
 @dataclass
@@ -264,6 +271,8 @@ class MSSP:
         user.script = Script(**changes)
         if user.script.misbehave and user.script.misbehave not in MISBEHAVIOURS:
             raise ValueError(f"unknown misbehaviour {user.script.misbehave}")
+        if user.script.person_reply and user.script.person_reply not in PERSON_REPLIES:
+            raise ValueError(f"unknown PersonIdentity reply {user.script.person_reply}")
         return user.script
 
     def reset(self) -> None:
@@ -443,24 +452,35 @@ class MSSP:
             "Status": {"StatusCode": {"Value": str(code)}, "StatusMessage": STATUS[code].name},
         }
         if tx.person_attributes:
-            values = {
-                "hetu": tx.user.hetu,
-                "satu": tx.user.satu,
-                "givenName": tx.user.given_name,
-                "surName": tx.user.surname,
-            }
-            body["ServiceResponses"] = [
-                {
-                    "Description": ADDITIONAL_SERVICE["person_identity"],
-                    "Status": {"StatusCode": {"Value": PERSON_ID + "ok"}},
-                    "Attributes": [
-                        {"Name": name, "Value": values[name[len(PERSON_ID) :]]}
-                        for name in tx.person_attributes
-                        if name.startswith(PERSON_ID) and name[len(PERSON_ID) :] in values
-                    ],
-                }
-            ]
+            body["ServiceResponses"] = [self._person_reply(tx)]
         return SimResponse.json({kind: body})
+
+    @staticmethod
+    def _person_reply(tx: _Transaction) -> dict[str, Any]:
+        """The PersonIdentity service response (FiCom guideline 2.1, "PersonIdentity"),
+        honest or in the scripted hostile shape."""
+        values = {
+            "hetu": tx.user.hetu,
+            "satu": tx.user.satu,
+            "givenName": tx.user.given_name,
+            "surName": tx.user.surname,
+        }
+        status = "ok"
+        variant = tx.script.person_reply
+        if variant in ("no_satu", "partial_failure"):
+            del values["satu"]
+            status = "partialFailure" if variant == "partial_failure" else "ok"
+        elif variant == "other_satu":
+            values.update(hetu="150485-914A", satu="99901112H", givenName="VILLE")
+        return {
+            "Description": ADDITIONAL_SERVICE["person_identity"],
+            "Status": {"StatusCode": {"Value": PERSON_ID + status}},
+            "Attributes": [
+                {"Name": name, "Value": values[name[len(PERSON_ID) :]]}
+                for name in tx.person_attributes
+                if name.startswith(PERSON_ID) and name[len(PERSON_ID) :] in values
+            ],
+        }
 
     # -- signatures ------------------------------------------------------------------
 
@@ -482,6 +502,10 @@ class MSSP:
                 expired=misbehave == "expired_cert",
                 digital_signature=misbehave != "wrong_key_usage",
             )
+        elif misbehave == "cert_without_satu":
+            # A valid certificate of the trusted CA whose subject has no SATU.
+            subject = x509.Name([a for a in cert.subject if a.oid != NameOID.SERIAL_NUMBER])
+            cert = self.pki.issue(subject, key)
         elif misbehave == "no_attrs":
             options.append(pkcs7.PKCS7Options.NoAttributes)
         elif misbehave == "two_signers":

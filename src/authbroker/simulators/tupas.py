@@ -60,6 +60,8 @@ CUSTOMERS: Mapping[str, TestCustomer] = {
     c.key: c
     for c in (
         TestCustomer("anna", "DEMO ANNA", "01", "010170-960F"),
+        # A name with ä/ö/å: banks send it percent-encoded in ISO-8859-1 (M%C4KI...).
+        TestCustomer("aakkoset", "MÄKI-ÖSTERGÅRD ÅSA", "01", "020280-900K"),
         TestCustomer("ville", "TESTI VILLE", "01", "150485-914A"),
         TestCustomer("company", "TESTIYRITYS OY", "03", "1234567-1"),
         TestCustomer("satu", "TESTI SATU", "04", "999020016"),
@@ -241,7 +243,9 @@ class TupasBank:
             self.responses.append(fields)
         link = form["A01Y_RETLINK"]
         sep = "&" if "?" in link else "?"
-        return SimResponse.redirect(link + sep + urlencode(fields))
+        # Values are percent-encoded in the bank's charset (ISO-8859-1 by default),
+        # as the MAC is computed over those bytes: Ä becomes %C4, not UTF-8's %C3%84.
+        return SimResponse.redirect(link + sep + urlencode(fields, encoding=self.charset))
 
     def _page(self, form: Mapping[str, str]) -> str:
         hidden = "".join(

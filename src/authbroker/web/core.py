@@ -58,6 +58,7 @@ from ..errors import (
 )
 from ..flow import AutoPost, Challenge, Display, Done, Poll, Redirect, Step, run_async, run_sync
 from ..identity import Identity, Loa
+from ..providers.base import RAW_QUERY
 from ..sessions import Session, SessionPolicy
 from .i18n import negotiate, translate
 
@@ -180,6 +181,24 @@ def _parse_unique(text: str, limit: int, what: str) -> dict[str, str]:
             raise InvalidInput("a parameter appears twice", code="duplicate_parameter")
         out[name] = value
     return out
+
+
+def _callback_query(req: WebRequest) -> dict[str, str]:
+    """A callback's query parameters plus the raw query string under ``RAW_QUERY``.
+
+    The provider decides the character set: TUPAS banks percent-encode ISO-8859-1
+    (``M%C4KI``), which is not UTF-8, so such a query yields only ``RAW_QUERY`` here
+    and the adapter decodes it with the bank's charset.
+    """
+    try:
+        params = req.query()
+    except InvalidInput as exc:
+        if exc.code != "malformed_parameters":
+            raise
+        params = {}
+    if req.query_string:
+        params[RAW_QUERY] = req.query_string
+    return params
 
 
 @dataclass(slots=True)
@@ -1148,7 +1167,7 @@ class WebCore:
 
     def callback(self, req: WebRequest, provider: str, lang: str) -> Handler:
         self._provider_config(provider)
-        params = req.query()
+        params = _callback_query(req)
         if req.method == "POST":
             form = req.form()
             for key, value in form.items():
