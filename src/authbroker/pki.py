@@ -5,32 +5,26 @@ are pure functions over :mod:`cryptography` objects: no I/O, no clock of their o
 (the caller passes ``at``), and every failure is an :mod:`authbroker.errors` class
 with a stable ``code``, never a library exception.
 
-:func:`verify_chain` is the project's one certificate path validator. It is a small
-path builder for the short chains of national eID PKIs (user certificate -> issuing
-CA configured as a trust anchor, optionally through intermediates) doing the RFC 5280
-section 6.1 checks that matter there: issuer signatures, name chaining, validity of
-every certificate on the path, basicConstraints cA / keyCertSign, pathLenConstraint,
-refusal of critical extensions it does not process (nameConstraints, policy
-constraints and mappings, unknown ones), and an algorithm floor (SHA-2 or EdDSA
-signatures; RSA >= 2048 bits, NIST P-256/384/521 or EdDSA keys). It is not a full
-policy-tree implementation: end-entity checks (key usage, extended key usage,
-certificate policies) belong to the caller, which knows its scheme.
-
-Why not :mod:`cryptography.x509.verification` (tried; it handles intermediate CAs as
-anchors, unrelated expired anchors and the Estonian and Belgian Web eID vectors
-well): it cannot validate the Finnish DVV/VRK ID-card certificates (public Web eID
-test vectors in ``tests/data/web-eid``). Those are not valid DER; one carries an
-explicit NULL in its ecdsa-with-SHA384 AlgorithmIdentifier (cryptography: "ParseError
-ExtraData at TbsCertificate::signature_alg"), the other encodes basicConstraints
-"cA FALSE" (ParseError "EncodedDefault"), so cryptography refuses to load them as
-they are. :func:`parse_der_certificate` re-encodes them, but the CA's signature
-covers the *original* tbsCertificate bytes, and cryptography's verifier checks
-signatures over the loaded certificate's own encoding with no way to supply the
-signed bytes: it rejects every repaired certificate ("candidates exhausted:
-signature does not match"). Splitting the path between the two (hand-checked first
-link, library for the rest) would mean two path validators again, so this module
-keeps its own builder, and :func:`is_issued_by` verifies repaired certificates over
-the bytes their issuer actually signed.
+:func:`verify_chain` is the project's one certificate path validator. The path itself
+is validated by :mod:`cryptography.x509.verification` (the pyca RFC 5280 verifier:
+name chaining, signatures, validity at the pinned time, basicConstraints cA,
+pathLenConstraint, keyCertSign, refusal of unprocessed critical extensions, an
+algorithm floor, loops, depth), with RFC 5280 extension profiles instead of its CA/B
+Forum Web PKI defaults, which national eID certificates do not follow. Written here
+are only what it cannot do, each with a comment saying why: the leaf checks whose
+distinct error codes callers rely on (and the leaf's key, which it does not check),
+and the first link, leaf to issuing CA, which is searched here for every leaf and
+verified here when the library cannot verify it: the Finnish DVV/VRK ID-card
+certificates (public Web eID test vectors in ``tests/data/web-eid``) are not valid
+DER (one carries an explicit NULL in its ecdsa-with-SHA384 AlgorithmIdentifier,
+the other encodes basicConstraints "cA FALSE"), :func:`parse_der_certificate`
+re-encodes them, but the CA signed the *original* bytes and the verifier checks
+signatures over the loaded encoding only ("candidates exhausted: signature does not
+match"); :func:`is_issued_by` verifies them over the bytes actually signed. The
+verifier then validates the path from the issuing CA up. End-entity checks (key
+usage, extended key usage, certificate policies) belong to the caller, which knows
+its scheme. docs/security-model.md, "Certificate path validation", lists which
+check is made where and how the result differs from the verifier's defaults.
 """
 
 from __future__ import annotations
@@ -46,11 +40,10 @@ from cryptography.exceptions import InvalidSignature as _CryptoInvalidSignature
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa
-from cryptography.x509 import ocsp
+from cryptography.x509 import ocsp, verification
 from cryptography.x509.oid import (
     AuthorityInformationAccessOID,
     ExtendedKeyUsageOID,
-    ExtensionOID,
     SignatureAlgorithmOID,
 )
 
@@ -324,8 +317,7 @@ def is_issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
     try:
         cert.verify_directly_issued_by(issuer)
     except (ValueError, TypeError, UnsupportedAlgorithm, _CryptoInvalidSignature):
-        with _ORIGINAL_TBS_LOCK:
-            original = _ORIGINAL_TBS.get(cert.fingerprint(hashes.SHA256()))
+        original = _original_tbs(cert)
         if original is None or cert.issuer != issuer.subject:
             return False
         # A repaired certificate: the CA signed the original encoding.
@@ -337,29 +329,35 @@ def is_issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
     return True
 
 
+def _original_tbs(cert: x509.Certificate) -> bytes | None:
+    """The signed tbsCertificate of a certificate :func:`parse_der_certificate` repaired."""
+    with _ORIGINAL_TBS_LOCK:
+        return _ORIGINAL_TBS.get(cert.fingerprint(hashes.SHA256()))
+
+
 _SIGNATURE_HASHES = (hashes.SHA256, hashes.SHA384, hashes.SHA512)
 _EDDSA_SIGNATURES = (SignatureAlgorithmOID.ED25519, SignatureAlgorithmOID.ED448)
 _CURVES = (ec.SECP256R1, ec.SECP384R1, ec.SECP521R1)
-# Extensions that may be marked critical on a path certificate: processed here
-# (basicConstraints, keyUsage), by the caller's end-entity checks (extended key usage,
-# certificate policies), or informational. A critical extension outside this set
-# (nameConstraints, policyConstraints, policyMappings, inhibitAnyPolicy, unknown)
-# makes the certificate unusable (RFC 5280 4.2).
-_CRITICAL_UNDERSTOOD = frozenset(
-    {
-        ExtensionOID.BASIC_CONSTRAINTS,
-        ExtensionOID.KEY_USAGE,
-        ExtensionOID.EXTENDED_KEY_USAGE,
-        ExtensionOID.CERTIFICATE_POLICIES,
-        ExtensionOID.SUBJECT_KEY_IDENTIFIER,
-        ExtensionOID.AUTHORITY_KEY_IDENTIFIER,
-        ExtensionOID.SUBJECT_ALTERNATIVE_NAME,
-        ExtensionOID.ISSUER_ALTERNATIVE_NAME,
-        ExtensionOID.AUTHORITY_INFORMATION_ACCESS,
-        ExtensionOID.SUBJECT_INFORMATION_ACCESS,
-        ExtensionOID.CRL_DISTRIBUTION_POINTS,
-    }
+# Extensions that may be marked critical on a path certificate: processed by the
+# verifier (basicConstraints, keyUsage), by the caller's end-entity checks (extended
+# key usage, certificate policies), or informational. A critical extension outside
+# this set (nameConstraints, policyConstraints, policyMappings, inhibitAnyPolicy,
+# unknown) makes the certificate unusable (RFC 5280 4.2). The same set builds the
+# verifier's extension policies below, so the leaf pre-check and the path agree.
+_CRITICAL_UNDERSTOOD_TYPES: tuple[type[x509.ExtensionType], ...] = (
+    x509.BasicConstraints,
+    x509.KeyUsage,
+    x509.ExtendedKeyUsage,
+    x509.CertificatePolicies,
+    x509.SubjectKeyIdentifier,
+    x509.AuthorityKeyIdentifier,
+    x509.SubjectAlternativeName,
+    x509.IssuerAlternativeName,
+    x509.AuthorityInformationAccess,
+    x509.SubjectInformationAccess,
+    x509.CRLDistributionPoints,
 )
+_CRITICAL_UNDERSTOOD = frozenset(t.oid for t in _CRITICAL_UNDERSTOOD_TYPES)
 
 
 def _critical_understood(cert: x509.Certificate) -> bool:
@@ -389,20 +387,120 @@ def _key_acceptable(cert: x509.Certificate) -> bool:
     return isinstance(key, ed25519.Ed25519PublicKey | ed448.Ed448PublicKey)
 
 
-def _is_ca(cert: x509.Certificate) -> tuple[bool, int | None]:
-    try:
-        bc = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
-    except x509.ExtensionNotFound:
-        return False, None
+# --- the path: cryptography.x509.verification ---------------------------------------
+# Its default extension profiles are the CA/B Forum Web PKI ones, which national eID
+# certificates do not follow (Belgian cards carry no subjectAltName, the Estonian
+# ESTEID2018 CA a critical EKU): these are RFC 5280's (docs/security-model.md).
+
+
+def _must_be_ca(_: verification.Policy, c: x509.Certificate, bc: x509.BasicConstraints) -> None:
+    # The verifier checks cA itself on issuers, but not on the issuing CA it gets
+    # as its leaf from _build_path.
     if not bc.ca:
-        return False, None
+        raise ValueError("basicConstraints cA is not asserted")
+
+
+def _key_cert_sign(_: verification.Policy, c: x509.Certificate, ku: x509.KeyUsage | None) -> None:
+    # RFC 5280 4.2.1.3: a CA key usage asserts keyCertSign (the verifier's Web PKI
+    # profile requires it, permit_all does not check it).
+    if ku is not None and not ku.key_cert_sign:
+        raise ValueError("keyUsage lacks keyCertSign")
+
+
+def _extension_policy(*, ca: bool) -> verification.ExtensionPolicy:
+    agnostic = verification.Criticality.AGNOSTIC
+    policy = verification.ExtensionPolicy.permit_all()
+    for kind in _CRITICAL_UNDERSTOOD_TYPES:
+        if ca and kind is x509.BasicConstraints:
+            policy = policy.require_present(kind, agnostic, _must_be_ca)
+        else:
+            check = _key_cert_sign if ca and kind is x509.KeyUsage else None
+            policy = policy.may_be_present(kind, agnostic, check)  # type: ignore[arg-type]
+    # The verifier matches name constraints against DNS, IP and e-mail names only,
+    # never directoryName (the subject DNs eID certificates name people by): a
+    # critical nameConstraints cannot be honoured, so it is refused.
+    return policy.may_be_present(x509.NameConstraints, verification.Criticality.NON_CRITICAL, None)
+
+
+_CA_POLICY = _extension_policy(ca=True)
+_EE_POLICY = _extension_policy(ca=False)
+
+
+def _verified_path(
+    leaf: x509.Certificate,
+    intermediates: Sequence[x509.Certificate],
+    anchors: Sequence[x509.Certificate],
+    at: datetime,
+    depth: int,
+    leaf_policy: verification.ExtensionPolicy,
+) -> list[x509.Certificate] | None:
+    """The verifier's path ``[leaf, ..., anchor]`` with at most ``depth`` CAs
+    between them, or None."""
+    if depth < 0:
+        return None
+    verifier = (
+        verification.PolicyBuilder()
+        .store(verification.Store(list(anchors)))
+        .time(at)
+        .max_chain_depth(min(depth, 255))
+        .extension_policies(ca_policy=_CA_POLICY, ee_policy=leaf_policy)
+        .build_client_verifier()
+    )
     try:
-        ku = cert.extensions.get_extension_for_class(x509.KeyUsage).value
-        if not ku.key_cert_sign:
-            return False, None
-    except x509.ExtensionNotFound:
-        pass
-    return True, bc.path_length
+        return list(verifier.verify(leaf, list(intermediates)).chain)
+    except (verification.VerificationError, x509.UnsupportedGeneralNameType):
+        return None  # the latter: a valid path, a leaf SAN type it cannot return
+
+
+def _build_path(
+    cert: x509.Certificate,
+    intermediates: Sequence[x509.Certificate],
+    anchors: Sequence[x509.Certificate],
+    at: datetime,
+    max_depth: int,
+) -> list[x509.Certificate] | None:
+    """Find the issuing CA of ``cert`` here, then have the verifier validate the path.
+
+    The verifier checks signatures over a certificate's own encoding only, so it
+    rejects every certificate :func:`parse_der_certificate` repaired (Finnish
+    cards: "signature does not match"), and it refuses EdDSA: :func:`is_issued_by`
+    checks this first link. Searching it here for every leaf also bounds the work
+    decoy issuers in a token cause (:data:`MAX_SIGNATURE_CHECKS`). If the verifier
+    can check the leaf's signature, it validates the whole path, this link again;
+    otherwise the path from the issuing CA up, which it sees as its leaf: it does
+    not check that one's key and counts path lengths one lower, so both are done here.
+    """
+    der = serialization.Encoding.DER
+    anchor_ders = {a.public_bytes(der) for a in anchors}
+    pool = {c.public_bytes(der): c for c in [*anchors, *intermediates] if c != cert}
+    others = [c for c in pool.values() if c.subject != cert.issuer and c not in anchors]
+    candidates = [c for c in pool.values() if c.subject == cert.issuer]
+    whole = _original_tbs(cert) is None and cert.signature_algorithm_oid not in _EDDSA_SIGNATURES
+    for candidate in candidates[:MAX_SIGNATURE_CHECKS]:
+        if not is_issued_by(cert, candidate):
+            continue
+        trusted = candidate.public_bytes(der) in anchor_ders
+        if whole:
+            stones = others if trusted else [candidate, *others]
+            path = _verified_path(cert, stones, anchors, at, max_depth - 1, _EE_POLICY)
+        else:
+            depth = 0 if trusted else max_depth - 2
+            above = _verified_path(candidate, others, anchors, at, depth, _CA_POLICY)
+            ok = above is not None and _key_acceptable(candidate) and _path_lengths_ok(above)
+            path = [cert, *above] if above is not None and ok else None
+        if path is not None and len(path) - 1 <= max_depth:
+            return path
+    return None
+
+
+def _path_lengths_ok(issuers: Sequence[x509.Certificate]) -> bool:
+    """Each CA's pathLenConstraint over the CAs between it and the leaf below
+    ``issuers[0]`` (RFC 5280 6.1.4 (m))."""
+    for below, ca in enumerate(issuers):
+        bc = ca.extensions.get_extension_for_class(x509.BasicConstraints).value
+        if bc.path_length is not None and below > bc.path_length:
+            return False
+    return True
 
 
 def verify_chain(
@@ -416,56 +514,18 @@ def verify_chain(
     """Build and check a path ``[cert, ..., anchor]``; return it.
 
     Anchors are trusted as configured (typically the *issuing* CAs of a national
-    eID scheme, not roots); their own signature is not checked. The leaf's validity
-    is checked first (codes ``cert_not_yet_valid`` / ``cert_expired``), then its
-    critical extensions (``cert_critical_extension``) and algorithms
-    (``cert_algorithm``). Only CA certificates actually on the path are checked: an
-    expired, unrelated anchor in the configuration does not break validation. Every
-    issuer on the path must be valid at ``at``, a CA (basicConstraints cA,
-    keyCertSign when key usage is present), respect pathLenConstraint, carry no
-    critical extension this module does not process, have an acceptable key, and
-    its signature over the certificate below must verify with an acceptable
-    algorithm. Untrusted ``intermediates`` (from a token) are only stepping stones;
-    they never end a path. At most ``max_depth`` CA certificates (anchor included)
-    sit above the leaf, no certificate appears twice and the search is bounded by
-    :data:`MAX_SIGNATURE_CHECKS`. No path: ``untrusted_issuer``; an undecodable
-    extension on the way: ``chain``.
+    eID scheme, not roots); their own signature is not checked, and an unrelated
+    expired one does not matter. Untrusted ``intermediates`` (from a token) never
+    end a path; at most ``max_depth`` CAs (anchor included) sit above the leaf.
+    The leaf is checked first, here, because the verifier reports only "no path"
+    and callers need the codes (and it does not check a leaf's key): validity
+    (``cert_not_yet_valid`` / ``cert_expired``), critical extensions
+    (``cert_critical_extension``), algorithms (``cert_algorithm``). No path:
+    ``untrusted_issuer``; an undecodable extension on the way: ``chain``.
     """
     if not anchors:
         raise UntrustedCertificate("no trust anchors configured", code="no_trust_anchors")
     check_validity(cert, at, what="user certificate")
-    anchor_ders = {a.public_bytes(serialization.Encoding.DER) for a in anchors}
-    budget = [MAX_SIGNATURE_CHECKS]
-
-    def extend(path: list[x509.Certificate]) -> list[x509.Certificate] | None:
-        tip = path[-1]
-        if len(path) > max_depth or not _signature_acceptable(tip):
-            return None
-        for candidate in [*anchors, *intermediates]:
-            if any(candidate == p for p in path) or candidate.subject != tip.issuer:
-                continue
-            if budget[0] <= 0:
-                return None
-            budget[0] -= 1
-            if not is_issued_by(tip, candidate):
-                continue
-            ok, path_len = _is_ca(candidate)
-            # CAs between this candidate and the leaf (the leaf itself excluded).
-            below = len(path) - 1
-            if not ok or (path_len is not None and below > path_len):
-                continue
-            if not (candidate.not_valid_before_utc <= at <= candidate.not_valid_after_utc):
-                continue
-            if not _key_acceptable(candidate) or not _critical_understood(candidate):
-                continue
-            new_path = [*path, candidate]
-            if candidate.public_bytes(serialization.Encoding.DER) in anchor_ders:
-                return new_path
-            found = extend(new_path)
-            if found is not None:
-                return found
-        return None
-
     try:
         if not _critical_understood(cert):
             raise UntrustedCertificate(
@@ -476,7 +536,7 @@ def verify_chain(
             raise UntrustedCertificate(
                 "user certificate uses a weak or unsupported algorithm", code="cert_algorithm"
             )
-        path = extend([cert])
+        path = _build_path(cert, intermediates, anchors, at, max_depth)
     except (ValueError, x509.DuplicateExtension) as exc:
         raise UntrustedCertificate("certificate chain cannot be parsed", code="chain") from exc
     if path is None:
