@@ -12,13 +12,21 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from types import TracebackType
 
 import pytest
 
-from authbroker.errors import ProviderUnavailable
+from authbroker import Broker
+from authbroker.config import ProviderConfig, Settings, load_config
+from authbroker.errors import AuthBrokerError, ProviderUnavailable
+from authbroker.flow import Challenge, run_sync
 from authbroker.http import AsyncDriver, HttpRequest, SyncDriver
+from authbroker.identity import Loa
+from authbroker.providers import bankid_se, mobiilivarmenne, web_eid
+from authbroker.providers.base import AdvanceContext, BeginContext, Next
+from authbroker.simulators import web_eid as web_eid_sim
+from authbroker.store.memory import MemoryStore
 
 DRIP_INTERVAL = 0.2
 #: What the deadline may be overrun by: thread wake-ups and connection teardown.
@@ -204,3 +212,108 @@ def test_sync_deadline_is_per_call_not_per_thread() -> None:
     assert len(results) == 3
     assert max(results) < 1.8 + MARGIN
     assert min(results) < 0.6 + MARGIN
+
+
+# --- the adapters: BankID (mTLS), Mobiilivarmenne MSSP, Web eID OCSP (issue 23 #8) --------
+
+
+def _timed_failure(call: Callable[[], object]) -> tuple[AuthBrokerError, float]:
+    started = time.monotonic()
+    with pytest.raises(AuthBrokerError) as err:
+        call()
+    return err.value, time.monotonic() - started
+
+
+def test_bankid_se_call_is_bounded_over_mtls() -> None:
+    """The drip server presents the simulator's server certificate from the pinned CA
+    and requires the RP's client certificate, so only the deadline can end the call."""
+    settings = load_config(environ={}, overrides={"providers": {"bankid-se": {}}})
+    with Broker(settings, store=MemoryStore()) as sim_broker:
+        running = sim_broker.simulator("bankid-se")
+        assert running is not None
+        files = running.extra["files"]
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.load_cert_chain(files["server_cert"], files["server_key"])
+        tls.load_verify_locations(files["ca_file"])
+        tls.verify_mode = ssl.CERT_REQUIRED
+        with DripServer("body", tls=tls) as drip:
+            config = settings.provider("bankid-se").with_options(
+                **{**running.overrides, "api_url": drip.url + "/rp/v6.0", "request_timeout": 1.0}
+            )
+            provider = bankid_se.from_config(config, settings)
+            broker = Broker(settings, store=MemoryStore(), providers={"bankid-se": provider})
+            try:
+                error, elapsed = _timed_failure(
+                    lambda: broker.begin("bankid-se", client_ip="192.0.2.10", binding="b")
+                )
+            finally:
+                broker.close()
+    assert type(error) is ProviderUnavailable and error.code == "http_timeout"
+    assert elapsed < 1.0 + MARGIN, elapsed
+    assert drip.connections == 1
+
+
+def test_mobiilivarmenne_mssp_call_is_bounded() -> None:
+    settings = load_config(environ={})
+    with Broker(settings, store=MemoryStore()) as sim_broker:
+        running = sim_broker.simulator("mobiilivarmenne")
+        assert running is not None
+        with DripServer("headers") as drip:
+            config = settings.provider("mobiilivarmenne").with_options(
+                **{**running.overrides, "endpoint": drip.url + "/mssp", "http_timeout": 1.0}
+            )
+            provider = mobiilivarmenne.from_config(config, settings)
+            broker = Broker(settings, store=MemoryStore(), providers={"mobiilivarmenne": provider})
+            try:
+                error, elapsed = _timed_failure(
+                    lambda: broker.begin(
+                        "mobiilivarmenne", params={"msisdn": "+358401234567"}, binding="b"
+                    )
+                )
+            finally:
+                broker.close()
+    assert type(error) is ProviderUnavailable and error.code == "http_timeout"
+    assert elapsed < 1.0 + MARGIN, elapsed
+
+
+def test_web_eid_ocsp_call_is_bounded() -> None:
+    cfg = ProviderConfig("web-eid", "web-eid", "simulator", {"en": "x"}, Loa.HIGH, "EE", {})
+    running = web_eid_sim.start(cfg, Settings())
+    sim: web_eid_sim.WebEidSimulator = running.extra["simulator"]
+    try:
+        with DripServer("body") as drip:
+            options = {
+                **running.overrides,
+                "origin": "https://app.example",
+                "ocsp_designated_url": drip.url + "/ocsp",
+                "ocsp_designated_certificate": running.extra["ca_pem"],
+                "ocsp_timeout": 1.0,
+            }
+            provider = web_eid.from_config(
+                ProviderConfig(
+                    "web-eid", "web-eid", "simulator", {"en": "x"}, Loa.HIGH, "EE", options
+                ),
+                Settings(),
+            )
+            store = MemoryStore()
+            now = time.time()
+            nxt = run_sync(provider.begin(BeginContext("f" * 20, "", now)), None, store)
+            assert isinstance(nxt, Next) and isinstance(nxt.step, Challenge)
+            token = sim.make_token("https://app.example", nxt.step.nonce)
+            driver = SyncDriver(retries=0)
+            try:
+                error, elapsed = _timed_failure(
+                    lambda: run_sync(
+                        provider.advance(AdvanceContext("f" * 20, now), nxt.data, {"token": token}),
+                        driver,
+                        store,
+                    )
+                )
+            finally:
+                driver.close()
+    finally:
+        running.stop()
+    assert type(error) is ProviderUnavailable and error.code == "ocsp_unavailable"
+    assert isinstance(error.__cause__, ProviderUnavailable)
+    assert error.__cause__.code == "http_timeout"
+    assert elapsed < 1.0 + MARGIN, elapsed
