@@ -21,6 +21,7 @@ from authbroker.errors import (
     ConfigError,
     InvalidInput,
     InvalidSignature,
+    ProviderError,
     ProviderUnavailable,
 )
 from authbroker.flow import Gen
@@ -180,7 +181,7 @@ def test_from_jwks_skips_unusable_members(ec_sig: Key, rsa_sig: Key) -> None:
             {"kty": "AKP", "kid": "pq", "alg": "ML-DSA-65", "pub": "AAAA"},
             {"kty": "made-up", "kid": "x"},
             {"kty": "EC", "crv": "P-256", "kid": "broken", "x": "!!", "y": "??"},
-            {"kty": "oct", "kid": "hmac", "k": b64(b"k" * 32)},
+            {"kty": "oct", "kid": "hmac", "alg": "HS256"},
             weak_jwk,
             "not an object",
             ec_sig.public_jwk(),
@@ -192,9 +193,42 @@ def test_from_jwks_skips_unusable_members(ec_sig: Key, rsa_sig: Key) -> None:
     assert not any(k.is_private for k in ks.keys)
 
 
-def test_from_jwks_strips_private_members(ec_sig: Key) -> None:
-    ks = KeySet.from_jwks({"keys": [ec_sig.private_jwk()]})
-    assert not ks.keys[0].is_private
+@pytest.mark.parametrize("member", ["d", "p", "q", "dp", "dq", "qi", "oth", "k"])
+def test_from_jwks_refuses_private_members(member: str, ec_sig: Key, rsa_sig: Key) -> None:
+    """A published private (or symmetric) key is an OP misconfiguration: refused, named."""
+    leaked = {**rsa_sig.public_jwk(), member: "AQAB"}
+    if member == "k":
+        leaked = {"kty": "oct", "kid": "hmac", "k": b64(b"k" * 32)}
+    err = expect(
+        ProviderError,
+        lambda: KeySet.from_jwks({"keys": [ec_sig.public_jwk(), leaked]}, provider="ftn-prod"),
+        "jwks_private_key",
+    )
+    assert err.details == {"provider": "ftn-prod"}
+    assert "ftn-prod" in str(err) and "AQAB" not in str(err)
+
+
+def test_from_jwks_refuses_a_full_private_jwk(ec_sig: Key) -> None:
+    expect(ProviderError, lambda: KeySet.from_jwks({"keys": [ec_sig.private_jwk()]}))
+
+
+def test_jwks_cache_names_the_provider_of_a_leaky_jwks(ec_sig: Key) -> None:
+    from authbroker.flow import run_sync
+    from authbroker.http import SyncDriver
+
+    body = json.dumps({"keys": [ec_sig.private_jwk()]}).encode()
+
+    class Canned(SyncDriver):
+        def send(self, req: HttpRequest) -> HttpResponse:
+            return HttpResponse(200, {"content-type": "application/json"}, body)
+
+    cache = JwksCache("https://op.example/jwks", provider="bankid-no")
+    err = expect(
+        ProviderError,
+        lambda: run_sync(cache.key_for({"alg": "ES256", "kid": "ec-1"}), Canned(), None),
+        "jwks_private_key",
+    )
+    assert err.details == {"provider": "bankid-no"}
 
 
 @pytest.mark.parametrize("doc", [[], {"keys": {}}, {"nokeys": []}, "x", {"keys": "abc"}])
@@ -471,7 +505,10 @@ def test_hs256_with_public_key_as_secret_refused(form: str, rsa_sig: Key, ec_sig
 
 def test_jwks_never_yields_hmac_keys() -> None:
     secret = b"k" * 32
-    ks = KeySet.from_jwks({"keys": [{"kty": "oct", "kid": "h", "k": b64(secret)}]})
+    # A published secret refuses the whole document; an oct member without one is skipped.
+    leaky = {"keys": [{"kty": "oct", "kid": "h", "k": b64(secret)}]}
+    expect(ProviderError, lambda: KeySet.from_jwks(leaky), "jwks_private_key")
+    ks = KeySet.from_jwks({"keys": [{"kty": "oct", "kid": "h", "alg": "HS256"}]})
     token = _hs256(secret, {"alg": "HS256", "kid": "h"})
     expect(KeyNotFound, lambda: verify_jws(token, ks, algorithms=["HS256"]), "unknown_kid")
 
@@ -925,6 +962,82 @@ def test_jwe_needs_private_key(ec_enc: Key) -> None:
     expect(
         KeyNotFound,
         lambda: decrypt_jwe(token, public_only, algorithms=["ECDH-ES"], encryptions=["A128GCM"]),
+    )
+
+
+# --- JWE without kid during RP key rotation (issue 15) -------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def rsa_enc_next() -> Key:
+    return Key.generate("RSA", use="enc", alg="RSA-OAEP-256", kid="rsa-enc-2")
+
+
+@pytest.mark.parametrize("which", [0, 1])
+@pytest.mark.parametrize("enc", ["A128GCM", "A128CBC-HS256"])
+def test_jwe_without_kid_tries_each_rotation_key(
+    which: int, enc: str, rsa_enc: Key, rsa_enc_next: Key
+) -> None:
+    keys = [rsa_enc, rsa_enc_next]
+    token = encrypt_jwe(b"claims", keys[which], alg="RSA-OAEP-256", enc=enc, include_kid=False)
+    assert "kid" not in peek_header(token)
+    _, plaintext = decrypt_jwe(token, KeySet(keys), algorithms=["RSA-OAEP-256"], encryptions=[enc])
+    assert plaintext == b"claims"
+
+
+def test_jwe_without_kid_ecdh_rotation_skips_other_curves() -> None:
+    old = Key.generate("EC", use="enc", alg="ECDH-ES", kid="ec-old")
+    new = Key.generate("EC", use="enc", alg="ECDH-ES", kid="ec-new")
+    p384 = Key.generate("EC", use="enc", alg="ECDH-ES", kid="ec-384", crv="P-384")
+    keys = KeySet([p384, old, new])
+    for key in (old, new, p384):
+        token = encrypt_jwe(b"c", key, alg="ECDH-ES", enc="A256GCM", include_kid=False)
+        assert decrypt_jwe(token, keys, algorithms=["ECDH-ES"], encryptions=["A256GCM"])[1] == b"c"
+
+
+def test_jwe_without_kid_failure_is_the_same_whatever_key_failed(
+    rsa_enc: Key, rsa_enc_next: Key
+) -> None:
+    """No oracle: one error (class, code, message) for every way every key fails."""
+    algs, encs = ["RSA-OAEP-256"], ["A128GCM"]
+    stranger = Key.generate("RSA", use="enc", alg="RSA-OAEP-256", kid="stranger")
+    both = KeySet([rsa_enc, rsa_enc_next])
+
+    def kidless(key: Key) -> str:
+        return encrypt_jwe(b"x" * 40, key, alg="RSA-OAEP-256", enc="A128GCM", include_kid=False)
+
+    def bad_tag(token: str) -> str:
+        return _tamper(token, 4, lambda b: bytes([b[0] ^ 1]) + b[1:])
+
+    cases = {
+        "stranger_two_keys": (kidless(stranger), both),
+        "stranger_one_key": (kidless(stranger), KeySet([rsa_enc])),
+        "bad_tag_first_key": (bad_tag(kidless(rsa_enc)), both),
+        "bad_tag_second_key": (bad_tag(kidless(rsa_enc_next)), both),
+        "bad_key_second": (_tamper(kidless(rsa_enc_next), 1, lambda b: b[:10]), both),
+    }
+    seen = set()
+    for name, (token, keys) in cases.items():
+        err = expect(
+            InvalidInput,
+            lambda t=token, k=keys: decrypt_jwe(t, k, algorithms=algs, encryptions=encs),
+        )
+        assert err.code == "decrypt_failed", name
+        seen.add((type(err), err.code, err.message, err.http_status))
+    assert len(seen) == 1
+
+
+def test_jwe_with_kid_still_uses_exactly_that_key(rsa_enc: Key, rsa_enc_next: Key) -> None:
+    both = KeySet([rsa_enc, rsa_enc_next])
+    token = encrypt_jwe(b"c", rsa_enc_next, alg="RSA-OAEP-256", enc="A128GCM")
+    assert decrypt_jwe(token, both, algorithms=["RSA-OAEP-256"], encryptions=["A128GCM"])[1]
+    # The kid names the first key but the token is for the second: no fallback.
+    header = {**peek_header(token), "kid": "rsa-enc"}
+    forged = ".".join([b64json(header), *token.split(".")[1:]])
+    expect(
+        InvalidInput,
+        lambda: decrypt_jwe(forged, both, algorithms=["RSA-OAEP-256"], encryptions=["A128GCM"]),
+        "decrypt_failed",
     )
 
 

@@ -446,6 +446,37 @@ CASES = [
         stage="userinfo",
         code="userinfo_format",
     ),
+    # --- issue 15: hardening beyond the conformance suites ------------------------------
+    Case(
+        "rfc6750-access-token-not-b64token",
+        ("access-token-bad-char",),
+        InvalidInput,
+        stage="token",
+        code="access_token_syntax",
+    ),
+    Case(
+        "rfc6750-access-token-non-ascii",
+        ("access-token-non-ascii",),
+        InvalidInput,
+        stage="token",
+        code="access_token_syntax",
+    ),
+    Case(
+        "core-auth-time-future-with-max-age",
+        ("auth-time-future",),
+        InvalidInput,
+        rp_options=(("max_age", 300),),
+        code="auth_time_future",
+    ),
+    Case("core-auth-time-future", ("auth-time-future",), InvalidInput, code="auth_time_future"),
+    Case(
+        "discovery-malformed-url",
+        ("discovery-malformed-url",),
+        ProviderError,
+        stage="begin",
+        code="bad_metadata",
+    ),
+    Case("jwks-private-members", ("jwks-private-members",), ProviderError, code="jwks_private_key"),
     Case(
         "PROF-01-ftn-acr-lower",
         ("acr-lower",),
@@ -648,3 +679,115 @@ def test_state_entry_is_single_use_even_if_flow_record_survives(flow_factory: An
     with pytest.raises(AlreadyUsed) as err:
         flow.complete(step, callback)
     assert err.value.code == "state_replayed"
+
+
+# --- issue 15: typed, named errors for OP misconfiguration ---------------------------------
+
+
+def test_malformed_discovery_url_names_provider_and_field(flow_factory: Any) -> None:
+    flow = flow_factory("conf")
+    flow.op.control.misbehave("discovery-malformed-url")
+    with pytest.raises(ProviderError) as err:
+        flow.begin()
+    assert err.value.code == "bad_metadata"
+    assert err.value.details == {"provider": "conf", "field": "jwks_uri"}
+    assert "conf" in str(err.value) and "jwks_uri" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://[::1/x",
+        "https://[not-an-ip]/x",
+        "https://op.example:99999/token",
+        "https://op.example:port/token",
+        "https://op.example/to ken",
+        "https://op.example/t\u00f6ken",
+        "https://op.example/token\r\nX-Injected: 1",
+        "https://op.example/token#frag",
+        "https://user:pw@op.example/token",
+        "",
+        None,
+        42,
+        "https://op.example/" + "a" * 2048,
+    ],
+)
+@pytest.mark.parametrize("field_name", ["authorization_endpoint", "token_endpoint", "jwks_uri"])
+def test_every_discovery_url_is_parsed_safely(url: Any, field_name: str) -> None:
+    from authbroker.providers.oidc import _check_url
+
+    with pytest.raises(ProviderError) as err:
+        _check_url(url, field_name, provider="ftn", allow_loopback_http=True)
+    assert err.value.code == "bad_metadata"
+    assert err.value.details == {"provider": "ftn", "field": field_name}
+
+
+def test_discovery_urls_that_are_fine_stay_fine() -> None:
+    from authbroker.providers.oidc import _check_url
+
+    for url in (
+        "https://op.example/token",
+        "https://op.example:8443/a/b?x=1&y=%20",
+        "https://[2001:db8::1]/jwks",
+        "http://127.0.0.1:8080/op/token",
+    ):
+        assert _check_url(url, "token_endpoint", provider="p", allow_loopback_http=True) == url
+    with pytest.raises(ProviderError) as err:
+        _check_url(
+            "http://op.example/token", "token_endpoint", provider="p", allow_loopback_http=True
+        )
+    assert err.value.code == "insecure_endpoint"
+    assert err.value.details == {"provider": "p", "field": "token_endpoint"}
+
+
+def test_jwks_with_private_members_names_the_provider(flow_factory: Any) -> None:
+    flow = flow_factory("conf")
+    flow.op.control.misbehave("jwks-private-members")
+    step = flow.begin()
+    callback = flow.authorize(step)
+    before = flow.op.count("userinfo")
+    with pytest.raises(ProviderError) as err:
+        flow.complete(step, callback)
+    assert err.value.code == "jwks_private_key"
+    assert err.value.details == {"provider": "conf"}
+    assert flow.op.count("userinfo") == before
+    assert flow.sink.names()[-1] == "flow.failed"
+
+
+@pytest.mark.parametrize(
+    ("offset", "max_age", "ok"),
+    [(59, None, True), (59, 300, True), (61, None, False), (61, 300, False), (3600, 300, False)],
+)
+def test_auth_time_in_the_future_is_refused_beyond_the_skew(
+    offset: int, max_age: int | None, ok: bool
+) -> None:
+    from authbroker.providers.oidc import validate_id_token_claims
+
+    now = 1_700_000_000.0
+    claims = {
+        "iss": "https://op.example",
+        "aud": "client",
+        "sub": "s",
+        "exp": now + 300,
+        "iat": now,
+        "nonce": "n",
+        "auth_time": now + offset,
+    }
+
+    def check() -> None:
+        validate_id_token_claims(
+            claims,
+            issuer="https://op.example",
+            client_id="client",
+            nonce="n",
+            now=now,
+            skew=60,
+            max_age=max_age,
+        )
+
+    if ok:
+        check()
+        return
+    with pytest.raises(InvalidInput) as err:
+        check()
+    assert err.value.code == "auth_time_future"

@@ -12,14 +12,25 @@ one fetch (security requirements R-07).
 Retries: only connection failures of idempotent requests are retried. A POST that
 reached the server may have had effect (a BankID order, an SMS), so it is never sent
 twice behind the caller's back.
+
+Deadline: ``HttpRequest.timeout`` bounds the whole call by the wall clock (connect,
+TLS, sending, headers, body and any retries), not each socket read. A server that
+drips one byte just inside a per-read timeout would otherwise hold a worker for as
+long as it likes. The async driver wraps the call in :func:`asyncio.timeout`; the
+sync driver installs a network backend whose every connect, read and write is given
+only the time that remains (CPython's socket and TLS operations honour a timeout as a
+whole, so each operation ends at the deadline). Name resolution is not bounded: use
+IP literals or a local resolver for providers whose DNS you do not trust.
 """
 
 from __future__ import annotations
 
+import contextvars
+import functools
 import json
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
@@ -30,6 +41,7 @@ if TYPE_CHECKING:  # httpx, ssl, asyncio load with the first driver, not with th
     import asyncio
     import ssl
 
+    import httpcore
     import httpx
 
 __all__ = [
@@ -177,12 +189,107 @@ def _flight_key(req: HttpRequest) -> tuple[object, ...] | None:
 def _unavailable(req: HttpRequest, exc: Exception) -> ProviderUnavailable:
     import httpx
 
-    kind = "timeout" if isinstance(exc, httpx.TimeoutException) else "connect"
+    # TimeoutError: asyncio.timeout() ending the call at its deadline.
+    kind = "timeout" if isinstance(exc, httpx.TimeoutException | TimeoutError) else "connect"
     return ProviderUnavailable(
         f"{req.tag or 'provider'} request failed ({kind})",
         code=f"http_{kind}",
         details={"host": httpx.URL(req.url).host},
     )
+
+
+#: Monotonic deadline of the sync call running in this thread (None: no call running).
+_DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "authbroker_http_deadline", default=None
+)
+
+
+def _deadline_transport(verify: ssl.SSLContext | bool) -> httpx.HTTPTransport:
+    """An httpx transport whose sockets never wait past the current call's deadline.
+
+    httpx applies a timeout to each network operation; the whole call is bounded by
+    giving every operation only the time left until :data:`_DEADLINE`. httpx has no
+    public hook for the network backend, so the pool's backend is wrapped (checked
+    at construction; the deadline tests fail loudly if httpx changes).
+    """
+    import httpx
+
+    transport = httpx.HTTPTransport(verify=verify)
+    pool = getattr(transport, "_pool", None)
+    inner = getattr(pool, "_network_backend", None)
+    if inner is None:  # pragma: no cover - guards an httpx upgrade
+        raise RuntimeError("httpx transport has no network backend to bound")
+    pool._network_backend = _bounded_backend_class()(inner)  # type: ignore[union-attr]
+    return transport
+
+
+@functools.cache
+def _bounded_backend_class() -> type[Any]:
+    """Define (once, lazily: httpcore loads with the first driver) the bounded backend."""
+    import httpcore
+
+    def bound(timeout: float | None, exc: type[Exception]) -> float | None:
+        deadline = _DEADLINE.get()
+        if deadline is None:
+            return timeout
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise exc("deadline exceeded")
+        return left if timeout is None else min(timeout, left)
+
+    class Stream(httpcore.NetworkStream):
+        def __init__(self, inner: httpcore.NetworkStream) -> None:
+            self._inner = inner
+
+        def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+            return self._inner.read(max_bytes, bound(timeout, httpcore.ReadTimeout))
+
+        def write(self, buffer: bytes, timeout: float | None = None) -> None:
+            self._inner.write(buffer, bound(timeout, httpcore.WriteTimeout))
+
+        def close(self) -> None:
+            self._inner.close()
+
+        def start_tls(
+            self,
+            ssl_context: ssl.SSLContext,
+            server_hostname: str | None = None,
+            timeout: float | None = None,
+        ) -> httpcore.NetworkStream:
+            left = bound(timeout, httpcore.ConnectTimeout)
+            return Stream(self._inner.start_tls(ssl_context, server_hostname, left))
+
+        def get_extra_info(self, info: str) -> Any:
+            return self._inner.get_extra_info(info)
+
+    class Backend(httpcore.NetworkBackend):
+        def __init__(self, inner: httpcore.NetworkBackend) -> None:
+            self._inner = inner
+
+        def connect_tcp(
+            self,
+            host: str,
+            port: int,
+            timeout: float | None = None,
+            local_address: str | None = None,
+            socket_options: Iterable[Any] | None = None,
+        ) -> httpcore.NetworkStream:
+            left = bound(timeout, httpcore.ConnectTimeout)
+            return Stream(self._inner.connect_tcp(host, port, left, local_address, socket_options))
+
+        def connect_unix_socket(
+            self,
+            path: str,
+            timeout: float | None = None,
+            socket_options: Iterable[Any] | None = None,
+        ) -> httpcore.NetworkStream:  # pragma: no cover - no unix sockets to providers
+            left = bound(timeout, httpcore.ConnectTimeout)
+            return Stream(self._inner.connect_unix_socket(path, left, socket_options))
+
+        def sleep(self, seconds: float) -> None:
+            self._inner.sleep(seconds)
+
+    return Backend
 
 
 class SyncDriver(_DriverBase):
@@ -199,7 +306,9 @@ class SyncDriver(_DriverBase):
 
         client = self._clients.get(req.mtls)
         if client is None:
-            client = httpx.Client(verify=self._verify(req), follow_redirects=False)
+            client = httpx.Client(
+                transport=_deadline_transport(self._verify(req)), follow_redirects=False
+            )
             self._clients[req.mtls] = client
         return client
 
@@ -234,23 +343,29 @@ class SyncDriver(_DriverBase):
         import httpx
 
         attempts = self._attempts(req)
-        for attempt in range(attempts):
-            try:
-                with self._client(req).stream(
-                    req.method,
-                    req.url,
-                    headers=dict(req.headers),
-                    content=req.body or None,
-                    timeout=req.timeout,
-                ) as resp:
-                    body = _read_limited(resp.iter_bytes())
-                    return _to_response(resp, body)
-            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-                if attempt + 1 >= attempts:
+        deadline = time.monotonic() + req.timeout
+        token = _DEADLINE.set(deadline)  # read by the transport's bounded sockets
+        try:
+            for attempt in range(attempts):
+                try:
+                    with self._client(req).stream(
+                        req.method,
+                        req.url,
+                        headers=dict(req.headers),
+                        content=req.body or None,
+                        timeout=max(deadline - time.monotonic(), 0.001),
+                    ) as resp:
+                        body = _read_limited(resp.iter_bytes())
+                        return _to_response(resp, body)
+                except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                    pause = self.backoff * (2**attempt)
+                    if attempt + 1 >= attempts or time.monotonic() + pause >= deadline:
+                        raise _unavailable(req, exc) from exc
+                    time.sleep(pause)
+                except httpx.HTTPError as exc:
                     raise _unavailable(req, exc) from exc
-                time.sleep(self.backoff * (2**attempt))
-            except httpx.HTTPError as exc:
-                raise _unavailable(req, exc) from exc
+        finally:
+            _DEADLINE.reset(token)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def close(self) -> None:
@@ -308,6 +423,16 @@ class AsyncDriver(_DriverBase):
             self._flights.pop(key, None)
 
     async def _send(self, req: HttpRequest) -> HttpResponse:
+        import asyncio
+
+        try:
+            # One wall-clock deadline for the whole call, retries included.
+            async with asyncio.timeout(req.timeout):
+                return await self._attempts_until_done(req)
+        except TimeoutError as exc:
+            raise _unavailable(req, exc) from exc
+
+    async def _attempts_until_done(self, req: HttpRequest) -> HttpResponse:
         import asyncio
 
         import httpx

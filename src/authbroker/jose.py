@@ -58,6 +58,7 @@ from .errors import (
     ConfigError,
     InvalidInput,
     InvalidSignature,
+    ProviderError,
     ProviderUnavailable,
 )
 from .flow import Gen, fetch
@@ -586,25 +587,45 @@ class KeySet:
         self._by_kid = {k: tuple(v) for k, v in by_kid.items()}
 
     @classmethod
-    def from_jwks(cls, jwks: Mapping[str, Any], *, max_keys: int = MAX_JWKS_KEYS) -> KeySet:
-        """Import a JWKS, skipping members we cannot or must not use (JOSE-02).
+    def from_jwks(
+        cls,
+        jwks: Mapping[str, Any],
+        *,
+        max_keys: int = MAX_JWKS_KEYS,
+        provider: str | None = None,
+    ) -> KeySet:
+        """Import a provider's public JWKS, skipping members we cannot use (JOSE-02).
 
         Skipped: unknown ``kty`` (``AKP``, made-up types), unknown curves, weak RSA,
         unparseable members and ``oct`` keys (a JWKS is public: an HMAC key in it is
-        never trusted, JOSE-01). Private members are dropped before import.
+        never trusted, JOSE-01).
+
+        A member carrying private key material (``d``, ``p``, ``q``, ``dp``, ``dq``,
+        ``qi``, ``oth``, or ``k`` of a symmetric key) is refused outright with
+        :class:`ProviderError` naming ``provider``: the provider has published its
+        secret, so its keys can no longer prove anything and an operator must know
+        (RFC 7517 §9.2, https://www.rfc-editor.org/rfc/rfc7517#section-9.2 ; a JWKS
+        at a jwks_uri holds public keys, OIDC Core §10.1). Silently stripping them
+        would keep trusting a compromised key.
         """
         if not isinstance(jwks, Mapping) or not isinstance(jwks.get("keys"), list):
             raise InvalidInput("document is not a JWKS", code="bad_jwks")
         members = jwks["keys"]
         if len(members) > max_keys:
             raise InvalidInput("JWKS has too many keys", code="jwks_too_large")
+        if any(isinstance(m, Mapping) and not _PRIVATE_MEMBERS.isdisjoint(m) for m in members):
+            name = provider or "unknown"
+            raise ProviderError(
+                f"JWKS of provider {name} publishes private key material",
+                code="jwks_private_key",
+                details={"provider": name},
+            )
         keys: list[Key] = []
         for member in members:
             if not isinstance(member, Mapping) or member.get("kty") == "oct":
                 continue
-            public = {k: v for k, v in member.items() if k not in _PRIVATE_MEMBERS}
             try:
-                keys.append(Key.from_jwk(public))
+                keys.append(Key.from_jwk(member))
             except InvalidInput:
                 continue
         return cls(keys)
@@ -631,6 +652,13 @@ class KeySet:
         return self._select(kid, alg, use, private=False)
 
     def _select(self, kid: str | None, alg: str, use: str, *, private: bool) -> Key:
+        found = self._candidates(kid, alg, use, private=private)
+        if len(found) == 1:
+            return found[0]
+        raise InvalidInput("several keys fit the token", code="ambiguous_key")
+
+    def _candidates(self, kid: str | None, alg: str, use: str, *, private: bool) -> list[Key]:
+        """Every key that fits (kid, alg, use), at least one; else :class:`KeyNotFound`."""
         if kid is not None:
             pool = self._by_kid.get(kid)
             if pool is None:
@@ -640,14 +668,12 @@ class KeySet:
         if len(pool) == 1:  # fast path: the common case of a unique kid
             key = pool[0]
             if key._fits(alg, use) and (not private or key.is_private):
-                return key
+                return [key]
             raise KeyNotFound("no key fits the token algorithm", code="no_matching_key")
         found = [k for k in pool if k._fits(alg, use) and (not private or k.is_private)]
-        if len(found) == 1:
-            return found[0]
         if not found:
             raise KeyNotFound("no key fits the token algorithm", code="no_matching_key")
-        raise InvalidInput("several keys fit the token", code="ambiguous_key")
+        return found
 
 
 # --- JWS --------------------------------------------------------------------------------
@@ -941,23 +967,33 @@ def decrypt_jwe(
     they depend on nothing secret. Every failure after that — wrong key, bad tag,
     bad padding, truncated segments, a bad ``epk`` — is the same
     ``InvalidInput(code="decrypt_failed")`` (JOSE-09).
+
+    Without ``kid``, every private key that fits ``alg`` is tried in turn (RFC 7516
+    §4.1.6 makes ``kid`` optional; during a documented RP key rotation two keys
+    fit). Each try is a full decryption ending at the authentication tag, and if all
+    fail the error is the one above, whichever key failed and how: the order of the
+    keys leaks nothing a single-key failure would not.
     """
     allowed_alg = _allowed(algorithms, "algorithms")
     allowed_enc = _allowed(encryptions, "encryptions")
     header = _jwe_header(token, max_size)
     alg, enc, kid = _check_jwe_header(header, allowed_alg, allowed_enc)
-    key = keys._select(kid, alg, "enc", private=True)
-    if alg.startswith("ECDH-ES") and not _epk_matches(header, key):
-        raise _decrypt_failed()
+    candidates = keys._candidates(kid, alg, "enc", private=True)
+    if kid is not None and len(candidates) > 1:
+        raise InvalidInput("several keys fit the token", code="ambiguous_key")
     registry = _Registry(algorithms=[alg, enc], strict_check_header=False)
-    try:
-        obj = _jwe.decrypt_compact(token, key._jk, registry=registry)
-    except Exception as exc:
-        raise _decrypt_failed() from exc
-    plaintext = obj.plaintext
-    if plaintext is None:  # pragma: no cover - joserfc always sets it on success
-        raise _decrypt_failed()
-    return header, plaintext
+    cause: Exception | None = None
+    for key in candidates:
+        if alg.startswith("ECDH-ES") and not _epk_matches(header, key):
+            continue
+        try:
+            obj = _jwe.decrypt_compact(token, key._jk, registry=registry)
+        except Exception as exc:
+            cause = exc
+            continue
+        if obj.plaintext is not None:  # joserfc always sets it on success
+            return header, obj.plaintext
+    raise _decrypt_failed() from cause
 
 
 def decrypt_nested(
@@ -999,8 +1035,13 @@ def encrypt_jwe(
     alg: str,
     enc: str,
     headers: Mapping[str, Any] | None = None,
+    include_kid: bool = True,
 ) -> str:
-    """Encrypt to ``key`` as a compact JWE (simulators, tests, nested ID tokens)."""
+    """Encrypt to ``key`` as a compact JWE (simulators, tests, nested ID tokens).
+
+    ``include_kid=False`` leaves ``kid`` out (RFC 7516 §4.1.6 makes it optional), as
+    some providers do; :func:`decrypt_jwe` then tries each fitting key.
+    """
     if alg.lower() in _NEVER or alg not in _JWE_ALG_KTY or enc not in _JWE_ENCS:
         raise ConfigError("JWE algorithm is not supported", code="alg_not_allowed")
     if not key._fits(alg, "enc"):
@@ -1012,6 +1053,8 @@ def encrypt_jwe(
                 raise ConfigError(f"header {name} cannot be set here", code="bad_header")
         protected.update(headers)
     protected.update({"alg": alg, "enc": enc, "kid": key.kid})
+    if not include_kid:
+        del protected["kid"]
     registry = _Registry(algorithms=[alg, enc], strict_check_header=False)
     try:
         return _jwe.encrypt_compact(protected, plaintext, key._jk, registry=registry)
@@ -1054,6 +1097,7 @@ class JwksCache:
         min_refetch_interval: float = 60,
         now: Callable[[], float] = time.monotonic,
         timeout: float = 10.0,
+        provider: str | None = None,
     ) -> None:
         parts = urlsplit(jwks_uri)
         loopback = parts.hostname in ("127.0.0.1", "localhost", "::1")
@@ -1061,6 +1105,8 @@ class JwksCache:
             # JOSE-12 / FAPI2: JWKS only over TLS (plain HTTP only for loopback simulators).
             raise ConfigError("jwks_uri must use https", key="jwks_uri", code="insecure_url")
         self.jwks_uri = jwks_uri
+        #: Named in errors about the documents served (a JWKS with private keys).
+        self.provider = provider
         self.ttl = ttl
         self.min_refetch_interval = min_refetch_interval
         self.timeout = timeout
@@ -1099,7 +1145,7 @@ class JwksCache:
             document = _DECODER.decode(response.body.decode("utf-8"))
         except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             raise InvalidInput("JWKS is not valid JSON", code="bad_json") from exc
-        keyset = KeySet.from_jwks(document)
+        keyset = KeySet.from_jwks(document, provider=self.provider)
         ttl = self.ttl
         max_age = _max_age(response.headers.get("cache-control", ""))
         if max_age is not None:

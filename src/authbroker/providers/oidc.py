@@ -115,6 +115,10 @@ MAX_SKEW = 120.0
 DEFAULT_MAX_ID_TOKEN_AGE = 600.0
 CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 _UNRESERVED = re.compile(r"[A-Za-z0-9._~-]{1,2048}")
+#: RFC 6750 §2.1 b64token: 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
+#: (https://www.rfc-editor.org/rfc/rfc6750#section-2.1). ASCII only, so nothing else
+#: can reach the Authorization header or the at_hash input.
+_B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*", re.ASCII)
 _PRINTABLE = re.compile(r"[\x20-\x7e]*")
 _ERROR_CODE = re.compile(r"[\x20-\x21\x23-\x5b\x5d-\x7e]{1,64}")  # RFC 6749 §4.1.2.1
 _CANCEL_ERRORS = frozenset({"access_denied", "user_cancel", "cancelled", "user_cancelled"})
@@ -174,16 +178,43 @@ def _is_number(value: Any) -> bool:
     )
 
 
-def _check_url(url: Any, what: str, *, allow_loopback_http: bool) -> str:
-    """Endpoints must be https (OIDC-01); plain http only on loopback for simulators."""
-    if not isinstance(url, str) or not url or len(url) > 2048:
-        raise ProviderError(f"provider metadata has no valid {what}", code="bad_metadata")
-    parts = urlsplit(url)
-    if parts.scheme == "https" and parts.hostname:
+#: RFC 3986 §2 characters (unreserved, reserved and "%"): no spaces, controls or
+#: non-ASCII, which URL parsers and HTTP clients treat differently.
+_URL_CHARS = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+")
+
+
+def _check_url(url: Any, what: str, *, provider: str, allow_loopback_http: bool) -> str:
+    """A URL from discovery metadata, parsed safely before anything uses it.
+
+    Endpoints must be https (OIDC-01); plain http only on loopback for simulators.
+    Anything unparseable (``https://[::1/x``, a bad port) is a :class:`ProviderError`
+    naming the provider and the metadata field, never a bare ``ValueError``.
+    RFC 6749 §3.1-§3.2 (https://www.rfc-editor.org/rfc/rfc6749#section-3.1): endpoint
+    URIs carry no fragment.
+    """
+    details = {"provider": provider, "field": what}
+    invalid = ProviderError(
+        f"provider {provider} metadata has no valid {what}", code="bad_metadata", details=details
+    )
+    if not isinstance(url, str) or not url or len(url) > 2048 or not _URL_CHARS.fullmatch(url):
+        raise invalid
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        parts.port  # noqa: B018 - raises ValueError on a port out of range
+    except ValueError:
+        raise invalid from None
+    if "#" in url or "@" in parts.netloc:
+        raise invalid
+    if parts.scheme == "https" and host:
         return url
-    if allow_loopback_http and parts.scheme == "http" and parts.hostname in LOOPBACK_HOSTS:
+    if allow_loopback_http and parts.scheme == "http" and host in LOOPBACK_HOSTS:
         return url
-    raise ProviderError(f"provider {what} is not an https URL", code="insecure_endpoint")
+    raise ProviderError(
+        f"provider {provider} {what} is not an https URL",
+        code="insecure_endpoint",
+        details=details,
+    )
 
 
 def _with_query(url: str, params: Mapping[str, str]) -> str:
@@ -589,11 +620,16 @@ def validate_id_token_claims(
     if not hmac.compare_digest(got.encode(), nonce.encode()):
         raise InvalidInput("ID token nonce does not match", code="nonce_mismatch")
     # Item 13: auth_time present and recent when max_age was requested.
-    if max_age is not None:
-        auth_time = claims.get("auth_time")
-        if not _is_number(auth_time):
-            raise InvalidInput("ID token has no auth_time", code="auth_time_missing")
-        if now - float(cast(float, auth_time)) > max_age + skew:
+    auth_time = claims.get("auth_time")
+    if max_age is not None and not _is_number(auth_time):
+        raise InvalidInput("ID token has no auth_time", code="auth_time_missing")
+    if _is_number(auth_time):
+        # An authentication "in the future" would pass any max_age and date the
+        # Identity wrongly: beyond the skew it is refused like iat (items 10, 13).
+        authenticated = float(cast(float, auth_time))
+        if authenticated > now + skew:
+            raise InvalidInput("ID token auth_time is in the future", code="auth_time_future")
+        if max_age is not None and now - authenticated > max_age + skew:
             raise Expired("authentication is older than max_age", code="auth_time_too_old")
 
 
@@ -698,14 +734,21 @@ class OidcProvider:
                 "provider metadata names another issuer", code="discovery_issuer_mismatch"
             )
         loop = opts.allow_loopback_http
-        for name in ("authorization_endpoint", "token_endpoint", "jwks_uri"):
-            _check_url(meta.get(name), name, allow_loopback_http=loop)
+        name = self.config.name
+        for field_name in ("authorization_endpoint", "token_endpoint", "jwks_uri"):
+            _check_url(meta.get(field_name), field_name, provider=name, allow_loopback_http=loop)
         if opts.userinfo != "none":
-            _check_url(meta.get("userinfo_endpoint"), "userinfo_endpoint", allow_loopback_http=loop)
+            _check_url(
+                meta.get("userinfo_endpoint"),
+                "userinfo_endpoint",
+                provider=name,
+                allow_loopback_http=loop,
+            )
         if opts.par:
             _check_url(
                 meta.get("pushed_authorization_request_endpoint"),
                 "pushed_authorization_request_endpoint",
+                provider=name,
                 allow_loopback_http=loop,
             )
         elif meta.get("require_pushed_authorization_requests") is True:
@@ -723,6 +766,7 @@ class OidcProvider:
                 min_refetch_interval=opts.jwks_min_refetch_interval,
                 now=self._clock,
                 timeout=opts.timeout,
+                provider=self.config.name,
             )
         self._meta = meta
         self._meta_expires = now + opts.discovery_ttl
@@ -965,6 +1009,11 @@ class OidcProvider:
             value = body.get(name)
             if not isinstance(value, str) or not value or len(value) > 65536:
                 raise InvalidInput(f"token response has no valid {name}", code="token_bad_response")
+        # Before any use (at_hash, the UserInfo Authorization header): RFC 6750 §2.1.
+        if _B64TOKEN.fullmatch(body["access_token"]) is None:
+            raise InvalidInput(
+                "token response access_token is not a bearer token", code="access_token_syntax"
+            )
         return body
 
     def _verify_id_token(

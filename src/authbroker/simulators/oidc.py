@@ -63,6 +63,7 @@ MISBEHAVIOURS: Mapping[str, str] = {
     "kid-absent-single": "JWKS keys without kid (one RSA, one EC); token without kid",
     "kid-absent-multiple": "JWKS with three RSA keys without kid; token without kid",
     "unparseable-key-in-jwks": "JWKS also holds an AKP key and an invented kty",
+    "jwks-private-members": "JWKS publishes the RSA signing key with its private members",
     "rotate-before-signing": "new signing key and kid right before the next ID token (once)",
     "embedded-jwk": "signed by an attacker key that is embedded as jwk/jku in the header",
     # ID token claims
@@ -95,6 +96,7 @@ MISBEHAVIOURS: Mapping[str, str] = {
     "at-hash-missing": "no at_hash (valid)",
     "c-hash-wrong": "c_hash present and wrong",
     "auth-time-missing": "no auth_time",
+    "auth-time-future": "auth_time two minutes in the future",
     "national-id-bad-checksum": "the person's identity number with a wrong check character",
     # encryption
     "no-encryption": "signed-only ID token although encryption is agreed",
@@ -112,12 +114,15 @@ MISBEHAVIOURS: Mapping[str, str] = {
     "discovery-issuer-example": "metadata issuer = https://example.com",
     "discovery-issuer-slash": "metadata issuer with a trailing slash",
     "discovery-http-endpoint": "token_endpoint on plain http on a public host",
+    "discovery-malformed-url": "jwks_uri = https://[::1/x (not a parseable URL)",
     "iss-param-not-advertised": "metadata without authorization_response_iss_parameter_supported",
     # token endpoint
     "token-type-case": "token_type = bEARER (valid)",
     "token-no-expires-in": "token response without expires_in (valid)",
     "token-redirect": "token endpoint answers 302",
     "token-error": "token endpoint answers 400 invalid_grant",
+    "access-token-bad-char": "access_token with a space, outside RFC 6750 b64token",
+    "access-token-non-ascii": "access_token with a non-ASCII letter (so no at_hash)",
     # UserInfo
     "userinfo-sub-foobar": "UserInfo sub = foobar (legacy)",
     "userinfo-sub-append": "UserInfo sub + 'invalid'",
@@ -393,6 +398,8 @@ class OpenIdProviderSim:
             del meta["authorization_response_iss_parameter_supported"]
         if c.active("discovery-http-endpoint"):
             meta["token_endpoint"] = "http://op.example.com/token"  # noqa: S105
+        if c.active("discovery-malformed-url"):
+            meta["jwks_uri"] = "https://[::1/x"
         return meta
 
     def jwks(self) -> dict[str, Any]:
@@ -406,6 +413,8 @@ class OpenIdProviderSim:
                 {k: v for k, v in j.items() if k not in ("kid", "alg")}
                 for j in [self.rsa_key.public_jwk(), *(e.public_jwk() for e in extra)]
             ]
+        if c.active("jwks-private-members"):
+            keys[0] = self.rsa_key.private_jwk()
         if c.active("unparseable-key-in-jwks"):
             keys += [
                 {"kty": "AKP", "alg": "ML-DSA-99", "kid": "akp-1", "pub": "AAAA"},
@@ -695,6 +704,10 @@ class OpenIdProviderSim:
         ):
             raise _Refused("invalid_grant")
         access_token = secrets.token_urlsafe(32)
+        if c.active("access-token-bad-char"):
+            access_token += " x"
+        elif c.active("access-token-non-ascii"):
+            access_token += "\u00e9"
         with self.lock:
             grant.access_tokens.append(access_token)
             self.access[access_token] = grant
@@ -816,8 +829,11 @@ class OpenIdProviderSim:
             "exp": now + 300,
             "iat": now,
             "auth_time": grant.auth_time,
-            "at_hash": token_hash(access_token, alg, encoding=self.options.at_hash_encoding),
         }
+        if access_token.isascii():  # Core §3.3.2.11 hashes the ASCII octets
+            claims["at_hash"] = token_hash(
+                access_token, alg, encoding=self.options.at_hash_encoding
+            )
         if params.get("nonce"):
             claims["nonce"] = params["nonce"]
         if acr is not None:
@@ -868,6 +884,7 @@ class OpenIdProviderSim:
             "at-hash-missing": lambda: claims.pop("at_hash"),
             "c-hash-wrong": lambda: claims.update(c_hash=token_hash(code + "x", alg)),
             "auth-time-missing": lambda: claims.pop("auth_time"),
+            "auth-time-future": lambda: claims.update(auth_time=now + 120),
         }
         for name, edit in edits.items():
             if c.active(name):
