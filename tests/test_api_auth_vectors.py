@@ -1,6 +1,6 @@
 """RFC 9421 Appendix B (and §4.3) test vectors, RFC 9530 digests.
 
-The vectors are in ../shared/testdata/rfc9421/vectors.json, used as they are. Signature
+The vectors are in tests/data/rfc9421/vectors.json (RFC 9421 Appendix B), used as they are. Signature
 bases are rebuilt from the published messages with the same code the verifier uses
 and must be byte-exact for every example; the covered algorithms (HMAC-SHA256,
 Ed25519, ECDSA P-256) must verify the published signatures, and the deterministic
@@ -39,11 +39,7 @@ from authbroker.api_auth import (
 )
 from authbroker.errors import InvalidInput, InvalidSignature
 
-VECTORS_PATH = (
-    Path(__file__).resolve().parents[2] / "shared" / "testdata" / "rfc9421" / "vectors.json"
-)
-if not VECTORS_PATH.exists():  # the shared tree next to a fresh clone
-    VECTORS_PATH = Path("/work/shared/testdata/rfc9421/vectors.json")
+VECTORS_PATH = Path(__file__).resolve().parent / "data" / "rfc9421" / "vectors.json"
 VECTORS: dict[str, Any] = json.loads(VECTORS_PATH.read_text())
 EXAMPLES = {e["id"]: e for e in VECTORS["examples"]}
 KEYS = VECTORS["keys"]

@@ -1,4 +1,4 @@
-"""Tests of the JOSE boundary (security-requirements a.1, JOSE-01..JOSE-09, R-07)."""
+"""Tests of the JOSE boundary (requirements JOSE-01..JOSE-09 and R-07 of docs/security-model.md)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """National identity numbers: the examples of the protocol notes, and properties.
 
-Examples are quoted as they are in shared/protocols/se-no-otp-passwords.md §3.2-§3.5.
+Examples are the published ones of each country's number authority (DVV, Estonian
+standard EVS 585, Skatteverket, Skatteetaten) and python-stdnum's test data.
 The generators below compute check characters with independent implementations of
 the rules in those sections, so they cross-check the python-stdnum based module.
 """

@@ -1,6 +1,6 @@
 """OpenID relying-party conformance cases, run against the simulator OP.
 
-One test per case of security-requirements.md section (b), named (pytest id) after
+One test per relying-party case of the OpenID Foundation conformance suites, named (pytest id) after
 the conformance test id it covers: legacy ``rp-*`` (b.2), current
 ``oidcc-client-test-*`` (b.3), FAPI client tests (b.4) and the extra cases ``X-nn``
 (b.6). The simulator applies the mutation for real (signs, encrypts, serves

@@ -1,6 +1,7 @@
 """TUPAS adapter against the simulated bank (TUP-01..05).
 
-MAC vectors are the hand-verified ones of shared/protocols/fi-ee.md §1.8; every other
+MAC vectors are hand-verified ones computed from the TUPAS MAC rule (SHA-256 over the
+field sequence and the shared secret); every other
 test runs the real message exchange: the adapter builds the A01Y form, the simulated
 bank checks it and answers with a B02K response, the adapter verifies it.
 """

@@ -6,7 +6,7 @@ through here and leaves either as plain Python values or as an
 :class:`~authbroker.errors.AuthBrokerError`; no joserfc, cryptography, binascii or
 json exception escapes (development rules).
 
-Design choices (security-requirements a.1, JOSE-01..JOSE-09):
+Design choices (requirements JOSE-01..JOSE-09 of docs/security-model.md):
 
 * JWS signatures are verified here with ``cryptography`` on the public key object
   cached inside :class:`Key`, after our own strict parsing of the compact string.

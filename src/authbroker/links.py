@@ -5,7 +5,7 @@ A link names one user, one scope (``invoice:approve``) and one resource (invoice
 the right code yields a :class:`LinkGrant` for exactly that scope and resource.
 Anything else needs strong authentication (DESIGN "Access levels").
 
-How the security requirements (shared/protocols/security-requirements.md, a.8) land:
+How the security requirements (docs/security-model.md, requirement catalogue) land:
 
 * LNK-01 — the URL token is an ``itsdangerous`` ``URLSafeTimedSerializer`` value with
   the purpose salt ``authbroker.link.v1``, HMAC-SHA256, a list of secrets (newest

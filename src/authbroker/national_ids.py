@@ -7,7 +7,7 @@ country so that the same person always compares equal, whatever the provider.
 
 python-stdnum does the well-trodden parts (check characters, the Estonian date and
 check digit). It has gaps that matter here, all listed in
-``shared/protocols/se-no-otp-passwords.md`` §3.1: it rejects Swedish coordination
+this module's tests (``tests/test_national_ids.py``): it rejects Swedish coordination
 numbers and Norwegian synthetic test numbers, it accepts Unicode digits and trailing
 newlines in its ``compact`` step, and it checks Norwegian future birth dates against
 the real clock. So the structure (characters, lengths, dates, century) is checked

@@ -1,6 +1,10 @@
 """Swedish BankID, natively: the Relying Party API v6.0 over mutual TLS.
 
-Facts below cite ../shared/protocols/se-no-otp-passwords.md section 1 ("§1.x").
+Facts below come from BankID's Relying Party API v6.0 documentation (https://developers.bankid.com/,
+with the OpenAPI file openapi-auth-sign-6.1.9.yaml). Section marks below name its topics:
+§1.1 environments and mutual TLS, §1.2 endpoints, §1.3 request fields, §1.4 error
+responses, §1.5 collect states and hint codes, §1.6 recommended user messages (RFA),
+§1.7 completion data, §1.8 timing, §1.9 animated QR, §1.10 autostart.
 
 * Every call is a JSON ``POST`` to ``<api_url>/<path>`` with the RP client
   certificate, and the server must chain to BankID's issuer CA pinned for the

@@ -3,13 +3,13 @@
 BankID asks relying parties to show its recommended texts ("RFA" = *rekommenderade
 felmeddelanden/användarmeddelanden*) for every order state, so users see the same
 wording in every service. The Swedish and English strings are BankID's published
-texts (as reproduced in gomsim/go-bankid ``constants.go``, see
-../shared/protocols/se-no-otp-passwords.md §1.6; two typos of that copy are fixed:
+texts (https://developers.bankid.com/, "Recommended user messages"; also reproduced
+in gomsim/go-bankid ``constants.go``; two typos of that copy are fixed:
 "giltigt" in RFA15B and "your ID document" in RFA23). BankID publishes no Finnish
 texts; the Finnish ones are our own translations.
 
-Which RFA belongs to which ``hintCode`` / ``errorCode`` follows §1.4-§1.5 of the
-protocol notes. Unknown hint codes must be tolerated: RFA21 while pending, RFA22
+Which RFA belongs to which ``hintCode`` / ``errorCode`` follows BankID's collect and
+error-code documentation (§1.4 error responses, §1.5 collect states). Unknown hint codes must be tolerated: RFA21 while pending, RFA22
 once failed (§1.5).
 """
 

@@ -7,8 +7,12 @@ can tell our request from someone else's. In the recommended asynchronous
 client-server mode the request returns ``100 REQUEST_OK`` at once and we poll with
 ``MSS_StatusReq`` until the signature (``500``/``502``) or a fault arrives.
 
-Protocol facts: ``shared/protocols/fi-ee.md`` section 3 ("MID §3.x" below), from the
-FiCom implementation guideline 2.1 and the Kiuru REST binding (laverca-rest).
+Protocol facts ("MID §3.x" below): the FiCom "Mobile Signature Service implementation
+guideline" 2.1 (published in laverca/laverca ``docs/en/MSS_FiCom_Implementation_guideline_2.1.pdf``)
+and ETSI TS 102 204, with the Kiuru REST/JSON binding (methics/laverca-rest). Section
+marks: §3.1 transport and flow, §3.2 ``MSS_SignatureReq``, §3.3 signature profiles,
+§3.4 additional services, §3.5 response, signature and identity, §3.6 status codes,
+§3.7 the REST/JSON binding.
 
 We never trust the MSSP's ``VALID_SIGNATURE`` verdict alone (MID §3.5, MID-03): the
 returned CMS SignedData is verified here (:mod:`authbroker.cms`): the message digest

@@ -6,8 +6,11 @@ the user logs in, the bank sends the browser back to one of three return links
 protected by a MAC keyed with a secret shared between the bank and us.
 
 Protocol facts (field order, MAC construction, CUSTTYPE codes) follow the FK
-"TUPAS Identification Service for Service Providers" 2.3c/2.4 as collected in
-``shared/protocols/fi-ee.md`` section 1 (cited below as "TUPAS §1.x").
+"TUPAS Identification Service for Service Providers" 2.3c/2.4 (Federation of Finnish
+Financial Services; read through public excerpts, e.g. https://studylib.net/doc/18346343,
+and the field tables of tuutti/php-tupas and reaktor/node-tupas). Section marks below:
+TUPAS §1.2 request message, §1.3 MAC, §1.4 response message, §1.5 CUSTTYPE codes,
+§1.6 IDTYPE values, §1.7 bank table, §1.8 test vectors.
 
 What this module enforces (security requirements TUP-01..05):
 

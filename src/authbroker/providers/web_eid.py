@@ -6,10 +6,12 @@ and the (still untrusted) certificate. ``begin`` issues the challenge nonce;
 ``advance`` validates the token completely and turns the certificate subject into
 an :class:`Identity`.
 
-Protocol facts: ``../shared/protocols/fi-ee.md`` section 4b, which paraphrases
-``web-eid/web-eid-system-architecture-doc`` ("Token format") and
+Protocol facts: ``web-eid/web-eid-system-architecture-doc`` ("Token format",
+https://github.com/web-eid/web-eid-system-architecture-doc) and the reference validator
 ``web-eid/web-eid-authtoken-validation-java`` (``AuthTokenValidatorImpl``,
-``certvalidators/*``). Validation follows the order of section 4b.4:
+``certvalidators/*``). Section marks: 4b.1 token format 1.0, 4b.2 what is signed,
+4b.3 challenge nonce, 4b.4 certificate checks, 4b.5 format 1.1. Validation follows
+the reference validator's order (4b.4):
 
 1. token shape and size, format ``web-eid:1`` or ``web-eid:1.<minor>`` (4b.1, 4b.5);
 2. certificate decoding and validity at ``ctx.now``;

@@ -1,7 +1,8 @@
 """A Swedish BankID RP API v6.0 server on loopback, with mutual TLS.
 
 It behaves like the real service as far as an adapter can observe
-(../shared/protocols/se-no-otp-passwords.md §1): JSON ``POST`` only, the RP client
+(BankID RP API v6.0, https://developers.bankid.com/; section marks as in
+:mod:`authbroker.providers.bankid_se`): JSON ``POST`` only, the RP client
 certificate is required in the TLS handshake and checked for access, requests are
 validated field by field (``invalidParameters``), an order for a person who already
 has one gives ``alreadyInProgress`` and supersedes the old order, orders not started

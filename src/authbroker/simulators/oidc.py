@@ -19,7 +19,7 @@ Tests reach :class:`OpControl` through ``RunningSimulator.extra["control"]``:
 ``auto_approve`` picks a test person without the consent page, ``deny`` answers
 with an error, and ``misbehave(...)`` switches on the mutations listed in
 :data:`MISBEHAVIOURS` (both the legacy ``rp-*`` and the current
-``oidcc-client-test-*`` variants of security-requirements.md section b).
+``oidcc-client-test-*`` variants of the OpenID Foundation conformance suite).
 ``extra["requests"]`` counts requests per endpoint (``count("token")``).
 """
 
