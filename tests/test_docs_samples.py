@@ -156,9 +156,7 @@ def test_cli_help_quoted_in_the_docs_is_the_real_one(
 
     from authbroker.cli import cli
 
-    result = CliRunner().invoke(
-        cli, [*words, "--help"], prog_name="authbroker", terminal_width=200
-    )
+    result = CliRunner().invoke(cli, [*words, "--help"], prog_name="authbroker", terminal_width=200)
     assert result.exit_code == 0, result.output
     # Line wrapping depends on the terminal: compare with all white space folded.
     real = " ".join(_normalized(result.output))

@@ -528,7 +528,7 @@ def test_conformance(case: Case, flow_factory: Any) -> None:
     if case.code:
         assert err.value.code == case.code
     after = _counts(flow.op)
-    # REJECT means no follow-up call (security-requirements "How to read the tables").
+    # REJECT means no follow-up call (a REJECT case of the conformance suites).
     if case.stage == "front":
         assert after["token"] == before["token"]
     elif case.stage in ("id_token", "token"):

@@ -56,7 +56,7 @@ from conftest import run_together
 BANK = "tupas-nordea"
 HETU_RE = re.compile(r"\d{6}[-+A-FU-Y]\d{3}[0-9A-Y]")
 
-# --- MAC vectors (fi-ee.md §1.8, re-verified there) -----------------------------------
+# --- MAC vectors (TUPAS §1.8 vectors, re-computed here) -----------------------------------
 
 PHP_BASE = ["123", "123", "123", "20161212232323123456", "123", "123", "01", "123", "123"]
 

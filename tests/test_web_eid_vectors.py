@@ -1,8 +1,8 @@
 """Web eID: the public test vectors of the Web eID project, each with its expected outcome.
 
-Data: ``tests/data/web-eid`` (a copy of ``../shared/testdata/web-eid``: tokens,
-certificates and OCSP responses from ``web-eid/web-eid-authtoken-validation-java``).
-Origins, nonces, validation times and outcomes: fi-ee.md section 4b.6. Every vector
+Data: ``tests/data/web-eid`` (tokens, certificates and OCSP responses from the test
+resources of ``web-eid/web-eid-authtoken-validation-java`` @ 7039e7f, MIT). Origins,
+nonces, validation times and outcomes are those of that project's tests. Every vector
 is validated at its pinned time: the valid Estonian token's certificate expired in
 2026.
 """

@@ -1,7 +1,7 @@
 """Verification of CMS ``SignedData`` (RFC 5652) over a known content.
 
 The Finnish Mobile ID (Mobiilivarmenne) returns the user's signature as a PKCS#7 /
-CMS SignedData (FiCom guideline, fi-ee.md §3.5); :mod:`cryptography` can build such
+CMS SignedData (FiCom guideline, MID §3.5); :mod:`cryptography` can build such
 structures but not verify them, so this module parses the DER with ``asn1crypto``
 and checks the signature with :mod:`cryptography` keys.
 

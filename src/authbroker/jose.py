@@ -83,7 +83,7 @@ __all__ = [
     "verify_jwt",
 ]
 
-# --- limits (security-requirements Appendix: JWS / JWE / header caps) -------------------
+# --- limits (JOSE-05 of docs/security-model.md) -------------------
 
 #: Compact JWS larger than this is refused before decoding (JOSE-05, class C4).
 MAX_JWS_CHARS: Final = 16 * 1024

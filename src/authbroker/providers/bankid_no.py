@@ -1,6 +1,7 @@
 """Norwegian BankID (OIDC) claim mapping for the generic OIDC RP.
 
-Facts from se-no-otp-passwords.md §2: code flow with PKCE S256 only; ``sub`` is
+Facts from BankID Norway's OIDC documentation (https://developer.bankid.no/): code
+flow with PKCE S256 only; ``sub`` is
 unstable, the stable BankID person id is ``bankid_altsub``; the national identity
 number (``nnin``) comes as ``nnin_altsub`` in the ID token (scope ``nnin_altsub``)
 or ``nnin`` from UserInfo (scope ``nnin``); UserInfo is a signed JWT. ``acr`` is

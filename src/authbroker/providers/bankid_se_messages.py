@@ -9,8 +9,8 @@ in gomsim/go-bankid ``constants.go``; two typos of that copy are fixed:
 texts; the Finnish ones are our own translations.
 
 Which RFA belongs to which ``hintCode`` / ``errorCode`` follows BankID's collect and
-error-code documentation (§1.4 error responses, §1.5 collect states). Unknown hint codes must be tolerated: RFA21 while pending, RFA22
-once failed (§1.5).
+error-code documentation (§1.4 error responses, §1.5 collect states). Unknown hint
+codes must be tolerated: RFA21 while pending, RFA22 once failed (§1.5).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Brokers such as Idura (formerly Criipto) pick the eID method from ``acr_values``
 (``urn:grn:authn:se:bankid:same-device``, ``urn:grn:authn:no:bankid``...) and
-return normalized claims (se-no-otp-passwords.md §2.6, fi-ee.md §2.4): the
+return normalized claims (Idura's published acr values and claims, Idura FTN documentation): the
 national identity number in ``ssn`` (SE), ``socialno`` (NO) or ``hetu`` (FI), or,
 Signicat-style, ``nin`` with ``nin_issuing_country`` (§2.7).
 

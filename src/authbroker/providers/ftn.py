@@ -4,7 +4,7 @@ FTN brokers (Telia Tunnistus, Idura, Signicat) follow Traficom recommendation
 213/2023 S: signed request objects, ``private_key_jwt`` and encrypted ID tokens,
 all switched on by ``providers/ftn.toml`` (PROF-01) and enforced in
 :mod:`authbroker.providers.oidc`. This module only turns the verified claims into
-an :class:`~authbroker.identity.Identity` (fi-ee.md §2.3 claim table, §2.6 mapping):
+an :class:`~authbroker.identity.Identity` (Telia integration guide v2.35, claim table; our FTN claim mapping):
 
 * personal identity code from ``urn:oid:1.2.246.21`` (Telia) or ``hetu`` (Idura),
   checksum-validated into ``NationalId(FI)``; without it there is no identity;
@@ -32,7 +32,7 @@ FAMILY_NAME_CLAIMS = ("urn:oid:2.5.4.4", "family_name")
 
 
 def method_from_amr(amr: Any) -> str:
-    """Telia's amr is a method URI ending in the method id (fi-ee.md §2.3)."""
+    """Telia's amr is a method URI ending in the method id (Telia integration guide v2.35)."""
     values = amr if isinstance(amr, list) else [amr]
     for value in values:
         if not isinstance(value, str):

@@ -769,7 +769,7 @@ class MobiilivarmenneProvider:
 
         attributes: dict[str, str] = {}
         serial = name_attr(NameOID.SERIAL_NUMBER) or ""
-        # DVV-style subjects carry SATU in serialNumber (fi-ee.md §3.5, §4b.8).
+        # DVV-style subjects carry SATU in serialNumber (MID §3.5; Web eID 4b.8).
         satu_match = re.search(r"([0-9]{8}[0-9A-Y])$", serial.upper())
         satu = satu_match.group(1) if satu_match and is_valid_satu(satu_match.group(1)) else None
         if satu:

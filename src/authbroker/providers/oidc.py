@@ -150,7 +150,7 @@ def token_hash(value: str, alg: str, *, encoding: str = "base64url") -> str:
     """Core §3.1.3.8 / §3.3.2.11: left half of the hash of the ASCII value.
 
     ``encoding="base64"`` reproduces TARA's legacy ``at_hash`` (standard base64,
-    fi-ee.md §4a); every other provider uses base64url without padding.
+    TARA TechnicalSpecification v1.21); every other provider uses base64url without padding.
     """
     digest = _sha_for_alg(alg)(value.encode("ascii")).digest()
     half = digest[: len(digest) // 2]

@@ -1,4 +1,4 @@
-"""Estonian TARA claim mapping for the generic OIDC RP (fi-ee.md §4a).
+"""Estonian TARA claim mapping for the generic OIDC RP (TARA TechnicalSpecification v1.21).
 
 TARA puts the person in ``sub`` as a country prefix plus the national identifier
 (``EE38001085718``; eIDAS identifiers of other countries up to 256 characters),

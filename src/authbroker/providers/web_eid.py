@@ -89,7 +89,7 @@ MAX_EXTRA_CERTS = 4
 MAX_SIGNATURE_BYTES = 1024
 REPLAY_KEY = "webeid:nonce:"
 
-#: JWS algorithm -> (key type, hash, padding) (RFC 7518 3.1; fi-ee.md 4b.1/4b.2).
+#: JWS algorithm -> (key type, hash, padding) (RFC 7518 3.1; Web eID 4b.1/4b.2).
 ALGORITHMS: Mapping[str, tuple[str, type[hashes.HashAlgorithm]]] = {
     "ES256": ("ec", hashes.SHA256),
     "ES384": ("ec", hashes.SHA384),
@@ -150,7 +150,7 @@ _PADDINGS = frozenset({"NONE", "PKCS1.5", "PSS"})
 _LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]"})
 
 
-# --- token parsing (fi-ee.md 4b.1, 4b.5; EID-02) ---------------------------------------
+# --- token parsing (Web eID 4b.1, 4b.5; EID-02) ---------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -752,7 +752,7 @@ def _aki(cert: x509.Certificate) -> bytes | None:
 def verify_token_signature(
     cert: x509.Certificate, algorithm: str, signature: bytes, origin: str, nonce: str
 ) -> None:
-    """Verify the signature over ``H(origin) || H(nonce)`` (fi-ee.md 4b.2).
+    """Verify the signature over ``H(origin) || H(nonce)`` (Web eID 4b.2).
 
     The key type must fit the algorithm (EID-02): ES* with the matching EC curve
     (RFC 7518 3.4, raw R||S encoding), RS*/PS* with RSA of at least 2048 bits

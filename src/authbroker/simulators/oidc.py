@@ -157,7 +157,7 @@ class TestPerson:
 
 
 #: Test persons per country; every number passes its checksum (published test data:
-#: fi-ee.md §2.3/§2.5, §4a; se-no-otp-passwords.md §2.6, §3.5).
+#: Telia integration guide v2.35; Signicat FTN documentation, §4a; Idura's published acr values and claims, §3.5).
 PERSONS: Mapping[str, tuple[TestPerson, ...]] = {
     "FI": (
         TestPerson("fi-vaino", "FI", "070770-905D", "Väinö", "Tunnistus", "1970-07-07"),

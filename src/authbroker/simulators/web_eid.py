@@ -15,7 +15,7 @@ extension) and for the issuing CA's OCSP service:
   emailProtection, the ID-card policies and an AIA OCSP URL pointing at this
   simulator's responder for their hierarchy);
 * :meth:`WebEidSimulator.make_token` signs ``H(origin) || H(nonce)`` with the card key
-  exactly as the Web eID app does (fi-ee.md 4b.2) and returns the JSON token;
+  exactly as the Web eID app does (Web eID 4b.2) and returns the JSON token;
 * ``POST /ocsp`` (2018) and ``POST /eidpki/ocsp`` (2025, the real one is the AIA
   responder ``http://ocsp.eidpki.ee``) answer real signed OCSP responses (RFC 6960)
   from a responder delegated by the issuing CA (id-kp-OCSPSigning; the 2025 one a
@@ -62,7 +62,7 @@ __all__ = [
     "start",
 ]
 
-#: Policies of an Estonian ID-card authentication certificate (fi-ee.md 4b.4 #3, 4b.7).
+#: Policies of an Estonian ID-card authentication certificate (Web eID 4b.4 #3, 4b.7).
 ESTEID_AUTH_POLICIES: tuple[str, ...] = ("1.3.6.1.4.1.51361.1.2.1", "0.4.0.2042.1.2")
 #: An Estonian Mobile-ID policy, for negative tests.
 MOBILE_ID_POLICY = "1.3.6.1.4.1.10015.1.3"
@@ -142,7 +142,7 @@ _HASHES: dict[str, type[hashes.HashAlgorithm]] = {
 
 
 def sign_challenge(key: PrivateKey, algorithm: str, origin: str, nonce: str) -> bytes:
-    """The card's signature over H(origin) || H(nonce) (fi-ee.md 4b.2)."""
+    """The card's signature over H(origin) || H(nonce) (Web eID 4b.2)."""
     hash_cls = _HASHES[algorithm[2:]]
 
     def digest(value: str) -> bytes:
