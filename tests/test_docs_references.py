@@ -13,7 +13,9 @@ import subprocess
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-ID = re.compile(r"\b(?:API|JOSE|LNK|LOG|OIDC|OTP|PWD|R|SEB|SES|SMS|TOK|TUP|WEB)-\d{2}\b")
+ID = re.compile(
+    r"\b(?:API|EID|JOSE|LNK|LOG|MID|OIDC|OTP|PROF|PWD|R|SEB|SES|SMS|STO|TOK|TUP|WEB)-\d{2}\b"
+)
 OUTSIDE = re.compile(
     r"\.\./shared|shared/(?:protocols|testdata)|/work/|PROTOCOLS\.md|DESIGN\.md"
     r"|fi-ee\.md|se-no-otp-passwords\.md|security-requirements"

@@ -4,7 +4,8 @@ FTN brokers (Telia Tunnistus, Idura, Signicat) follow Traficom recommendation
 213/2023 S: signed request objects, ``private_key_jwt`` and encrypted ID tokens,
 all switched on by ``providers/ftn.toml`` (PROF-01) and enforced in
 :mod:`authbroker.providers.oidc`. This module only turns the verified claims into
-an :class:`~authbroker.identity.Identity` (Telia integration guide v2.35, claim table; our FTN claim mapping):
+an :class:`~authbroker.identity.Identity` (Telia integration guide v2.35, claim table;
+our FTN claim mapping):
 
 * personal identity code from ``urn:oid:1.2.246.21`` (Telia) or ``hetu`` (Idura),
   checksum-validated into ``NationalId(FI)``; without it there is no identity;
