@@ -150,6 +150,8 @@ class TestPerson:
     given_name: str
     family_name: str
     birthdate: str
+    #: Finnish electronic identification number (Mobiilivarmenne / ID card); FI only.
+    satu: str = field(default="", repr=False)
 
     def to_dict(self) -> dict[str, str]:
         return {
@@ -166,8 +168,10 @@ class TestPerson:
 #: fi-ee.md §2.3/§2.5, §4a; se-no-otp-passwords.md §2.6, §3.5).
 PERSONS: Mapping[str, tuple[TestPerson, ...]] = {
     "FI": (
-        TestPerson("fi-vaino", "FI", "070770-905D", "Väinö", "Tunnistus", "1970-07-07"),
-        TestPerson("fi-aktia", "FI", "010170-999R", "Aino", "Aktia", "1970-01-01"),
+        TestPerson(
+            "fi-vaino", "FI", "070770-905D", "Väinö", "Tunnistus", "1970-07-07", "99900101X"
+        ),
+        TestPerson("fi-aktia", "FI", "010170-999R", "Aino", "Aktia", "1970-01-01", "99900102Y"),
     ),
     "NO": (
         TestPerson("no-kari", "NO", "27034698436", "Kari", "Nordmann", "1946-03-27"),
@@ -931,7 +935,14 @@ class OpenIdProviderSim:
             }
         claim = {"SE": "ssn", "NO": "socialno", "FI": "hetu"}.get(person.country, "nin")
         scheme = {"SE": "sebankid", "NO": "nobankid-oidc", "FI": "fitupas"}.get(person.country, "")
+        extra: dict[str, Any] = {}
+        if person.country == "FI":
+            # Idura: satu filled for Mobiilivarmenne, empty for banks (fi-ee §2.4 source:
+            # https://docs.criipto.com/eid-specifics/order-fi-bankid/).
+            mobile = "urn:grn:authn:fi:mobile-id" in (acr or "")
+            extra["satu"] = person.satu if mobile else ""
         return {
+            **extra,
             claim: number,
             "identityscheme": scheme,
             "name": f"{person.given_name} {person.family_name}",
