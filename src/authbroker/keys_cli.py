@@ -180,9 +180,22 @@ def generate_cmd(
 @click.argument("file", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--provider", help="Print the RP JWKS configured for this OIDC provider.")
 @click.option("--config", type=click.Path(dir_okay=False), help="authbroker.toml to use.")
-def jwks_cmd(file: Path | None, provider: str | None, config: str | None) -> None:
+@click.option(
+    "--signed",
+    is_flag=True,
+    help="Print the signed JWK Set (OpenID Federation signed_jwks_uri) of --provider, "
+    "signed with its federation key.",
+)
+def jwks_cmd(file: Path | None, provider: str | None, config: str | None, signed: bool) -> None:
     """Print the public JWKS of FILE, or of the RP keys configured for --provider."""
     try:
+        if signed:
+            if provider is None or file is not None:
+                raise click.UsageError("--signed needs --provider (and no FILE)")
+            from .providers.oidc import signed_rp_jwks
+
+            click.echo(signed_rp_jwks(load_config(config).provider(provider)))
+            return
         if file is not None:
             document = public_jwks(read_private_jwks(file))
         elif provider is not None:

@@ -93,6 +93,7 @@ __all__ = [
     "rp_key_algs",
     "rp_public_jwks",
     "rp_signing_algs",
+    "signed_rp_jwks",
     "validate_id_token_claims",
 ]
 
@@ -538,32 +539,35 @@ def _private_keyset(document: Any, key: str) -> KeySet:
 def load_rp_keys(config: ProviderConfig) -> KeySet | None:
     """The RP's private keys: ``rp_keys_env`` (JWKS JSON), ``rp_keys`` (a file path),
     or, in the simulator environment only, a JWKS table injected by the simulator."""
-    env_name = config.get("rp_keys_env")
+    return _load_private_keys(config, "rp_keys")
+
+
+def _load_private_keys(config: ProviderConfig, name: str) -> KeySet | None:
+    """A private JWKS from ``<name>_env``, a file path ``<name>`` or (simulator) inline."""
+    env_name = config.get(f"{name}_env")
     if env_name:
-        raw = config.secret("rp_keys")
+        raw = config.secret(name)
         try:
             document = json.loads(raw or "")
         except ValueError:
-            raise ConfigError("is not JSON", key=config.key("rp_keys_env")) from None
-        return _private_keyset(document, config.key("rp_keys_env"))
-    value = config.get("rp_keys")
+            raise ConfigError("is not JSON", key=config.key(f"{name}_env")) from None
+        return _private_keyset(document, config.key(f"{name}_env"))
+    value = config.get(name)
     if value is None:
         return None
     if isinstance(value, Mapping):
         if config.environment != "simulator":
-            raise ConfigError(
-                "inline keys are only allowed in the simulator", key=config.key("rp_keys")
-            )
-        return _private_keyset(value, config.key("rp_keys"))
+            raise ConfigError("inline keys are only allowed in the simulator", key=config.key(name))
+        return _private_keyset(value, config.key(name))
     if not isinstance(value, str):
-        raise ConfigError("must be a file path", key=config.key("rp_keys"))
+        raise ConfigError("must be a file path", key=config.key(name))
     try:
         document = json.loads(Path(value).read_text("utf-8"))
     except OSError:
-        raise ConfigError("file cannot be read", key=config.key("rp_keys")) from None
+        raise ConfigError("file cannot be read", key=config.key(name)) from None
     except ValueError:
-        raise ConfigError("file is not JSON", key=config.key("rp_keys")) from None
-    return _private_keyset(document, config.key("rp_keys"))
+        raise ConfigError("file is not JSON", key=config.key(name)) from None
+    return _private_keyset(document, config.key(name))
 
 
 def rp_public_jwks(config: ProviderConfig, settings: Settings | None = None) -> dict[str, Any]:
@@ -572,6 +576,59 @@ def rp_public_jwks(config: ProviderConfig, settings: Settings | None = None) -> 
     if keys is None:
         raise ConfigError("no RP keys are configured", key=config.key("rp_keys"))
     return keys.to_public_jwks()
+
+
+#: OpenID Federation 1.0, "Signed JWK Set": the JWT ``typ`` and the HTTP media type.
+SIGNED_JWKS_TYP = "jwk-set+jwt"
+SIGNED_JWKS_MEDIA_TYPE = "application/jwk-set+jwt"
+
+
+def signed_rp_jwks(
+    config: ProviderConfig, keys: KeySet | None = None, *, now: float | None = None
+) -> str:
+    """The RP's public JWKS as a signed JWT (OpenID Federation 1.0 ``signed_jwks_uri``,
+    https://openid.net/specs/openid-federation-1_0.html#name-signed-jwk-set).
+
+    Traficom requires it for FTN when RP keys rotate automatically (Telia's guide,
+    https://github.com/JarmoTelia/tunnistus): the provider trusts a JWKS it fetches
+    only through the signature of a long-lived *federation* key registered with it
+    out of band, so that key (``federation_keys`` / ``federation_keys_env``) is never
+    one of the RP keys it vouches for. Claims: ``iss`` = ``sub`` = the RP's entity id
+    (``entity_id``, default ``client_id``), ``iat``, ``exp`` (``signed_jwks_lifetime``
+    seconds, default one day) and ``keys``; header ``typ: jwk-set+jwt``; signed with an
+    algorithm the provider accepts (``rp_signing_algs``; Telia: RS256).
+    """
+    keys = keys if keys is not None else load_rp_keys(config)
+    if keys is None or not len(keys):
+        raise ConfigError("no RP keys are configured", key=config.key("rp_keys"))
+    federation = _load_private_keys(config, "federation_keys")
+    if federation is None:
+        raise ConfigError(
+            "a federation signing key is required for a signed JWKS",
+            key=config.key("federation_keys"),
+        )
+    accepted = rp_signing_algs(config)
+    own = {k.kid for k in keys.keys}
+    for signer in federation.keys:
+        if signer.use != "sig" or signer.kid in own:
+            continue
+        for alg in (signer.alg,) if signer.alg else accepted:
+            if alg in accepted and signer._fits(alg, "sig"):
+                entity = config.get("entity_id") or config.require("client_id")
+                issued = int(time.time() if now is None else now)
+                lifetime = int(_num(config, "signed_jwks_lifetime", 86400, 300, 30 * 86400))
+                claims = {
+                    "iss": str(entity),
+                    "sub": str(entity),
+                    "iat": issued,
+                    "exp": issued + lifetime,
+                    "keys": keys.to_public_jwks()["keys"],
+                }
+                return sign_jwt(claims, signer, alg=alg, headers={"typ": SIGNED_JWKS_TYP})
+    raise ConfigError(
+        f"no federation signing key (apart from the RP keys) for {', '.join(accepted)}",
+        key=config.key("federation_keys"),
+    )
 
 
 # --- verified results handed to the profile modules -----------------------------------
@@ -791,6 +848,10 @@ class OidcProvider:
     def public_jwks(self) -> dict[str, Any]:
         """The RP's public signing + encryption keys (for the provider to fetch)."""
         return self.rp_keys.to_public_jwks()
+
+    def signed_jwks(self, now: float | None = None) -> str:
+        """The same keys as a signed JWK Set (:func:`signed_rp_jwks`)."""
+        return signed_rp_jwks(self.config, self.rp_keys, now=now)
 
     def _metadata(self) -> Gen[dict[str, Any]]:
         now = self._clock()
