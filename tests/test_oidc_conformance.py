@@ -354,7 +354,16 @@ CASES = [
     Case(
         "fapi1-advanced-final-client-test-encrypted-idtoken",
         provider="conf-ftn",
+        jwe_alg="RSA-OAEP",
+    ),
+    # Telia publishes no RSA-OAEP-256: an FTN ID token encrypted with it is refused by
+    # the profile's allow-list before any key is tried.
+    Case(
+        "X-ftn-encrypted-idtoken-rsa-oaep-256",
+        provider="conf-ftn",
         jwe_alg="RSA-OAEP-256",
+        expect=InvalidInput,
+        code="alg_not_allowed",
     ),
     Case(
         "fapi1-advanced-final-client-test-encrypted-idtoken-usingrsa15",

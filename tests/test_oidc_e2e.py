@@ -370,7 +370,7 @@ def test_rp_encryption_key_rotation_overlap() -> None:
 
 
 def test_rp_public_jwks_and_key_loading(tmp_path: Path) -> None:
-    private = generate_rp_keys(kty="EC")
+    private = generate_rp_keys(load_config(environ={}).provider("ftn"))
     path = tmp_path / "rp.json"
     path.write_text(json.dumps(private))
     settings = load_config(

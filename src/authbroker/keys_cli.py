@@ -17,38 +17,52 @@ from typing import Any, Literal
 
 import click
 
-from .config import load_config
+from .config import ProviderConfig, load_config
 from .errors import AuthBrokerError, ConfigError
 from .jose import Key, KeySet
 
 __all__ = ["generate_keys", "group", "public_jwks", "rotate_keys"]
 
-Purpose = Literal["rp", "tokens"]
+Purpose = Literal["rp", "tokens", "federation"]
 
 
-def generate_keys(purpose: Purpose, kty: str | None = None) -> list[Key]:
-    """Fresh keys: an RP gets one signing and one encryption key; tokens one signing key.
+def generate_keys(
+    purpose: Purpose, kty: str | None = None, config: ProviderConfig | None = None
+) -> list[Key]:
+    """Fresh keys: an RP gets a signing and an encryption key; tokens one signing key;
+    federation one signing key for the signed JWKS (OpenID Federation).
 
-    Own keys are RSA-3072, P-256 or Ed25519 (ASVS 11.2.3); RSA signs with PS256,
-    never RS256 (security requirements, decision 2).
+    RP keys come from :func:`authbroker.providers.oidc.generate_rp_keys`: with the
+    provider's ``config`` they are bound to the algorithms that provider accepts
+    (FTN through Telia: RS256 and RSA-OAEP); without it PS256 and RSA-OAEP-256.
+    Own keys are RSA-3072, P-256 or Ed25519 (ASVS 11.2.3).
     """
+    from .providers.oidc import generate_rp_keys, rp_signing_algs
+
     if purpose == "tokens":
         if kty in (None, "OKP"):
             return [Key.generate("OKP", use="sig", alg="EdDSA")]
         if kty == "EC":
             return [Key.generate("EC", use="sig", alg="ES256")]
         raise ConfigError("token keys are OKP (EdDSA) or EC (ES256)", key="kty")
-    if kty in (None, "RSA"):
-        return [
-            Key.generate("RSA", use="sig", alg="PS256"),
-            Key.generate("RSA", use="enc", alg="RSA-OAEP-256"),
-        ]
-    if kty == "EC":
-        return [
-            Key.generate("EC", use="sig", alg="ES256"),
-            Key.generate("EC", use="enc", alg="ECDH-ES+A256KW", crv="P-256"),
-        ]
-    raise ConfigError("RP keys are RSA or EC", key="kty")
+    if kty not in (None, "RSA", "EC"):
+        raise ConfigError("RP keys are RSA or EC", key="kty")
+    if purpose == "federation":
+        # Signs the JWKS the provider fetches; it must accept its algorithm too.
+        algs = rp_signing_algs(config) if config else ("PS256", "ES256")
+        family = ("ES",) if kty == "EC" else ("RS", "PS")
+        alg = next((a for a in algs if a.startswith(family)), None)
+        if alg is None:
+            raise ConfigError("the provider accepts no such key type", key="kty")
+        return [Key.generate("EC" if kty == "EC" else "RSA", use="sig", alg=alg)]
+    document = generate_rp_keys(config, kty="EC" if kty == "EC" else "RSA")
+    return [Key.from_jwk(member) for member in document["keys"]]
+
+
+def _provider_config(provider: str | None, config: str | None, env: str | None) -> Any:
+    if provider is None:
+        return None
+    return load_config(config, environment=env).provider(provider)
 
 
 def read_private_jwks(path: Path) -> list[Key]:
@@ -113,10 +127,23 @@ def group() -> None:
 @click.option(
     "--for",
     "purpose",
-    type=click.Choice(["rp", "tokens"]),
+    type=click.Choice(["rp", "tokens", "federation"]),
     default="rp",
     show_default=True,
-    help="rp: FTN/OIDC signing + encryption; tokens: mobile JWTs.",
+    help="rp: FTN/OIDC signing + encryption; tokens: mobile JWTs; "
+    "federation: the key that signs the RP's signed JWKS.",
+)
+@click.option(
+    "--provider",
+    help="Make rp/federation keys with the algorithms this OIDC provider accepts "
+    "(e.g. ftn: RS256 + RSA-OAEP).",
+)
+@click.option("--config", type=click.Path(dir_okay=False), help="authbroker.toml to use.")
+@click.option(
+    "--env",
+    type=click.Choice(["simulator", "test", "production"]),
+    default=None,
+    help="Environment whose provider settings apply (default: the file's).",
 )
 @click.option(
     "--kty",
@@ -130,12 +157,19 @@ def group() -> None:
     required=True,
     help="Private JWKS file to create (mode 0600; refuses to overwrite).",
 )
-def generate_cmd(purpose: Purpose, kty: str | None, out: Path) -> None:
+def generate_cmd(
+    purpose: Purpose,
+    provider: str | None,
+    config: str | None,
+    env: str | None,
+    kty: str | None,
+    out: Path,
+) -> None:
     """Create a private JWKS file and print its public JWKS."""
     if out.exists():
         raise click.UsageError(f"{out} exists; use `authbroker keys rotate`")
     try:
-        keys = generate_keys(purpose, kty)
+        keys = generate_keys(purpose, kty, _provider_config(provider, config, env))
     except AuthBrokerError as exc:
         raise click.UsageError(str(exc)) from None
     write_private_jwks(out, keys)
@@ -146,9 +180,22 @@ def generate_cmd(purpose: Purpose, kty: str | None, out: Path) -> None:
 @click.argument("file", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--provider", help="Print the RP JWKS configured for this OIDC provider.")
 @click.option("--config", type=click.Path(dir_okay=False), help="authbroker.toml to use.")
-def jwks_cmd(file: Path | None, provider: str | None, config: str | None) -> None:
+@click.option(
+    "--signed",
+    is_flag=True,
+    help="Print the signed JWK Set (OpenID Federation signed_jwks_uri) of --provider, "
+    "signed with its federation key.",
+)
+def jwks_cmd(file: Path | None, provider: str | None, config: str | None, signed: bool) -> None:
     """Print the public JWKS of FILE, or of the RP keys configured for --provider."""
     try:
+        if signed:
+            if provider is None or file is not None:
+                raise click.UsageError("--signed needs --provider (and no FILE)")
+            from .providers.oidc import signed_rp_jwks
+
+            click.echo(signed_rp_jwks(load_config(config).provider(provider)))
+            return
         if file is not None:
             document = public_jwks(read_private_jwks(file))
         elif provider is not None:

@@ -21,6 +21,7 @@ from typing import Any
 from ..errors import ConfigError, InvalidInput
 from ..identity import Identity, NationalId
 from .bankid_no import parse_birthdate
+from .ftn import satu_of
 from .oidc import AcrChoice, OidcOptions, VerifiedClaims
 
 __all__ = ["NATIONAL_ID_CLAIMS", "choose_acr", "map_identity", "methods"]
@@ -76,6 +77,11 @@ def map_identity(v: VerifiedClaims) -> Identity:
         raise InvalidInput("broker response has no identity number", code="no_national_id")
     national_id = NationalId.parse(number, country, allow_synthetic=v.options.allow_synthetic_ids)
     scheme = v.claim("identityscheme") or v.claim("idp") or ""
+    attributes = {"acr": v.acr or "", "broker_method": v.method or "", "scheme": scheme}
+    if country == "FI":
+        satu = satu_of(v)  # Idura: filled for Mobiilivarmenne, empty for banks
+        if satu is not None:
+            attributes["satu"] = satu
     return Identity(
         provider=v.provider,
         method=str(spec.get("method") or v.method),
@@ -86,6 +92,6 @@ def map_identity(v: VerifiedClaims) -> Identity:
         given_name=v.claim("given_name"),
         family_name=v.claim("family_name"),
         birthdate=parse_birthdate(v.claim("birthdate")),
-        attributes={"acr": v.acr or "", "broker_method": v.method or "", "scheme": scheme},
+        attributes=attributes,
         raw=v.raw,
     )

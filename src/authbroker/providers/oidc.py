@@ -85,11 +85,15 @@ __all__ = [
     "OidcOptions",
     "OidcProvider",
     "VerifiedClaims",
+    "check_rp_keys",
     "from_config",
     "generate_rp_keys",
     "load_rp_keys",
     "pkce_challenge",
+    "rp_key_algs",
     "rp_public_jwks",
+    "rp_signing_algs",
+    "signed_rp_jwks",
     "validate_id_token_claims",
 ]
 
@@ -264,6 +268,11 @@ class OidcOptions:
     allow_loopback_http: bool
     profile: str | None
     allow_synthetic_ids: bool
+    #: ``iss`` of a signed UserInfo when not the OP issuer (BankID's TINFO server).
+    userinfo_issuer: str | None = None
+    #: How UserInfo is tied to the ID token's person: ``"claim"`` (same claim on both
+    #: sides) or ``"id_claim:userinfo_claim"``; default Core §5.3.4 ``sub``.
+    userinfo_subject_claims: tuple[str, ...] = ("sub",)
     raw: Mapping[str, Any] = field(repr=False, default_factory=dict)
 
     @property
@@ -363,6 +372,19 @@ def parse_options(config: ProviderConfig) -> OidcOptions:
             f"must be one of {', '.join(PROFILE_MODULES)}", key=config.key("claims_profile")
         )
     typ = config.get("request_object_typ", "oauth-authz-req+jwt")
+    userinfo_issuer = config.get("userinfo_issuer")
+    if userinfo_issuer is not None:
+        if not isinstance(userinfo_issuer, str):
+            raise ConfigError("must be a string", key=config.key("userinfo_issuer"))
+        require_endpoint(config, "userinfo_issuer", allow_loopback_http=allow_loopback)
+    subject_claims = _str_list(config, "userinfo_subject_claims", ("sub",))
+    if not subject_claims or any(
+        not 1 <= len(part) <= 64 for c in subject_claims for part in c.split(":", 1)
+    ):
+        raise ConfigError(
+            "must list claim names (or id_claim:userinfo_claim pairs)",
+            key=config.key("userinfo_subject_claims"),
+        )
     return OidcOptions(
         issuer=issuer,
         discovery_url=str(discovery),
@@ -408,27 +430,124 @@ def parse_options(config: ProviderConfig) -> OidcOptions:
         allow_synthetic_ids=_bool(
             config, "allow_synthetic_ids", config.environment != "production"
         ),
+        userinfo_issuer=userinfo_issuer,
+        userinfo_subject_claims=subject_claims,
         raw=dict(config.options),
     )
 
 
 # --- RP keys --------------------------------------------------------------------------
 
+#: Without a profile list: the key algorithms authbroker prefers (FAPI-style).
+_PREFERRED_SIGNING = ("PS256", "ES256", "RS256")
+_PREFERRED_JWE = ("RSA-OAEP-256", "RSA-OAEP", "ECDH-ES+A256KW", "ECDH-ES+A128KW", "ECDH-ES")
+_RSA_JWE = frozenset({"RSA-OAEP", "RSA-OAEP-256"})
 
-def generate_rp_keys(*, kty: Literal["RSA", "EC"] = "RSA") -> dict[str, Any]:
-    """A fresh private JWKS for an RP: one signing and one encryption key.
 
-    Separate keys per ``use`` with distinct kids (PROF-02). Store the result as a
-    secret (file readable only by the service, or an environment variable) and
-    publish :func:`rp_public_jwks` to the provider.
+def rp_signing_algs(config: ProviderConfig) -> tuple[str, ...]:
+    """``rp_signing_algs``: what the provider accepts for our request objects and
+    client assertions (its ``request_object_signing_alg_values_supported`` /
+    ``token_endpoint_auth_signing_alg_values_supported``), in our order of preference.
+
+    A profile states its provider's published set; Telia, for one, accepts RS256
+    only, so a PS256 request object is refused there (every FTN login failed).
     """
-    if kty == "RSA":
-        sig = Key.generate("RSA", use="sig", alg="PS256")
-        enc = Key.generate("RSA", use="enc", alg="RSA-OAEP-256")
-    else:
-        sig = Key.generate("EC", use="sig", alg="ES256")
-        enc = Key.generate("EC", use="enc", alg="ECDH-ES+A256KW", crv="P-256")
-    return {"keys": [sig.private_jwk(), enc.private_jwk()]}
+    algs = _str_list(config, "rp_signing_algs", _PREFERRED_SIGNING)
+    if not algs or not set(algs) <= _OWN_SIGNING_ALGS:
+        raise ConfigError(
+            f"must list algorithms from {', '.join(sorted(_OWN_SIGNING_ALGS))}",
+            key=config.key("rp_signing_algs"),
+        )
+    return algs
+
+
+def _rp_jwe_algs(config: ProviderConfig) -> tuple[str, ...]:
+    algs = _str_list(config, "jwe_algs", _PREFERRED_JWE)
+    if not set(algs) <= DEFAULT_JWE_ALGORITHMS:
+        raise ConfigError(
+            "JWE algorithm not on the allow-list (JOSE-06)", key=config.key("jwe_algs")
+        )
+    return algs
+
+
+def _uses_rp_keys(config: ProviderConfig) -> tuple[bool, bool]:
+    """(needs a signing key, needs an encryption key) for this provider config."""
+    sig = config.get("client_auth") == "private_key_jwt" or config.get("request_object") is True
+    enc = config.get("id_token_encrypted") is True or config.get("userinfo") == "encrypted"
+    return sig, enc
+
+
+def rp_key_algs(
+    config: ProviderConfig | None, kty: Literal["RSA", "EC"] = "RSA"
+) -> tuple[str | None, str | None]:
+    """(signing alg, encryption alg) of new RP keys of type ``kty`` for this provider.
+
+    Each is the first of the provider's ``rp_signing_algs`` / ``jwe_algs`` that such a
+    key can do, or None when the provider config needs no key of that use (no
+    private_key_jwt or request object; no encrypted responses). Without a config:
+    both, with authbroker's preferences.
+    """
+    need_sig, need_enc = _uses_rp_keys(config) if config else (True, True)
+    sig_algs = rp_signing_algs(config) if config else _PREFERRED_SIGNING
+    jwe_algs = _rp_jwe_algs(config) if config else _PREFERRED_JWE
+    family = ("ES",) if kty == "EC" else ("RS", "PS")
+    sig = next((a for a in sig_algs if a.startswith(family)), None) if need_sig else None
+    enc = (
+        next((a for a in jwe_algs if (a in _RSA_JWE) == (kty == "RSA")), None) if need_enc else None
+    )
+    if (need_sig and sig is None) or (need_enc and enc is None):
+        where = config.key("rp_signing_algs" if sig is None else "jwe_algs") if config else "kty"
+        raise ConfigError(f"the provider accepts no {kty} key algorithm", key=where)
+    return sig, enc
+
+
+def generate_rp_keys(
+    config: ProviderConfig | None = None, *, kty: Literal["RSA", "EC"] = "RSA"
+) -> dict[str, Any]:
+    """A fresh private JWKS for an RP: a signing and an encryption key, as needed.
+
+    Separate keys per ``use`` with distinct kids (PROF-02), each bound to the one
+    ``alg`` the provider of ``config`` accepts (:func:`rp_key_algs`): for FTN through
+    Telia RS256 and RSA-OAEP. Without a config: PS256 and RSA-OAEP-256. Store the
+    result as a secret (file readable only by the service, or an environment
+    variable) and publish :func:`rp_public_jwks` to the provider.
+    """
+    sig_alg, enc_alg = rp_key_algs(config, kty)
+    if config is not None and sig_alg is None and enc_alg is None:
+        raise ConfigError(
+            "this provider uses no RP keys (no private_key_jwt, request objects or encryption)",
+            key=config.key("client_auth"),
+        )
+    keys: list[Key] = []
+    if sig_alg is not None:
+        keys.append(Key.generate(kty, use="sig", alg=sig_alg))
+    if enc_alg is not None:
+        crv = "P-256" if kty == "EC" else None
+        keys.append(Key.generate(kty, use="enc", alg=enc_alg, crv=crv))
+    return {"keys": [k.private_jwk() for k in keys]}
+
+
+def check_rp_keys(config: ProviderConfig, keys: KeySet) -> None:
+    """Refuse RP keys bound to an algorithm the provider does not accept.
+
+    Such a key can never work: a request object or client assertion it signs is
+    refused by the OP, and a token the OP encrypts with the algorithm it supports
+    finds no matching key. The error names the key (kid), so ``check-config``
+    points at the exact key to replace.
+    """
+    where = config.key("rp_keys_env" if config.get("rp_keys_env") else "rp_keys")
+    sig_algs = rp_signing_algs(config)
+    jwe_algs = _rp_jwe_algs(config)
+    for k in keys.keys:
+        if k.alg is None:
+            continue
+        accepted = sig_algs if k.use == "sig" else jwe_algs
+        if k.alg not in accepted:
+            raise ConfigError(
+                f"key {k.kid} has alg {k.alg}, which the provider does not accept "
+                f"(accepted for use {k.use}: {', '.join(accepted)})",
+                key=where,
+            )
 
 
 def _private_keyset(document: Any, key: str) -> KeySet:
@@ -451,32 +570,35 @@ def _private_keyset(document: Any, key: str) -> KeySet:
 def load_rp_keys(config: ProviderConfig) -> KeySet | None:
     """The RP's private keys: ``rp_keys_env`` (JWKS JSON), ``rp_keys`` (a file path),
     or, in the simulator environment only, a JWKS table injected by the simulator."""
-    env_name = config.get("rp_keys_env")
+    return _load_private_keys(config, "rp_keys")
+
+
+def _load_private_keys(config: ProviderConfig, name: str) -> KeySet | None:
+    """A private JWKS from ``<name>_env``, a file path ``<name>`` or (simulator) inline."""
+    env_name = config.get(f"{name}_env")
     if env_name:
-        raw = config.secret("rp_keys")
+        raw = config.secret(name)
         try:
             document = json.loads(raw or "")
         except ValueError:
-            raise ConfigError("is not JSON", key=config.key("rp_keys_env")) from None
-        return _private_keyset(document, config.key("rp_keys_env"))
-    value = config.get("rp_keys")
+            raise ConfigError("is not JSON", key=config.key(f"{name}_env")) from None
+        return _private_keyset(document, config.key(f"{name}_env"))
+    value = config.get(name)
     if value is None:
         return None
     if isinstance(value, Mapping):
         if config.environment != "simulator":
-            raise ConfigError(
-                "inline keys are only allowed in the simulator", key=config.key("rp_keys")
-            )
-        return _private_keyset(value, config.key("rp_keys"))
+            raise ConfigError("inline keys are only allowed in the simulator", key=config.key(name))
+        return _private_keyset(value, config.key(name))
     if not isinstance(value, str):
-        raise ConfigError("must be a file path", key=config.key("rp_keys"))
+        raise ConfigError("must be a file path", key=config.key(name))
     try:
         document = json.loads(Path(value).read_text("utf-8"))
     except OSError:
-        raise ConfigError("file cannot be read", key=config.key("rp_keys")) from None
+        raise ConfigError("file cannot be read", key=config.key(name)) from None
     except ValueError:
-        raise ConfigError("file is not JSON", key=config.key("rp_keys")) from None
-    return _private_keyset(document, config.key("rp_keys"))
+        raise ConfigError("file is not JSON", key=config.key(name)) from None
+    return _private_keyset(document, config.key(name))
 
 
 def rp_public_jwks(config: ProviderConfig, settings: Settings | None = None) -> dict[str, Any]:
@@ -485,6 +607,59 @@ def rp_public_jwks(config: ProviderConfig, settings: Settings | None = None) -> 
     if keys is None:
         raise ConfigError("no RP keys are configured", key=config.key("rp_keys"))
     return keys.to_public_jwks()
+
+
+#: OpenID Federation 1.0, "Signed JWK Set": the JWT ``typ`` and the HTTP media type.
+SIGNED_JWKS_TYP = "jwk-set+jwt"
+SIGNED_JWKS_MEDIA_TYPE = "application/jwk-set+jwt"
+
+
+def signed_rp_jwks(
+    config: ProviderConfig, keys: KeySet | None = None, *, now: float | None = None
+) -> str:
+    """The RP's public JWKS as a signed JWT (OpenID Federation 1.0 ``signed_jwks_uri``,
+    https://openid.net/specs/openid-federation-1_0.html#name-signed-jwk-set).
+
+    Traficom requires it for FTN when RP keys rotate automatically (Telia's guide,
+    https://github.com/JarmoTelia/tunnistus): the provider trusts a JWKS it fetches
+    only through the signature of a long-lived *federation* key registered with it
+    out of band, so that key (``federation_keys`` / ``federation_keys_env``) is never
+    one of the RP keys it vouches for. Claims: ``iss`` = ``sub`` = the RP's entity id
+    (``entity_id``, default ``client_id``), ``iat``, ``exp`` (``signed_jwks_lifetime``
+    seconds, default one day) and ``keys``; header ``typ: jwk-set+jwt``; signed with an
+    algorithm the provider accepts (``rp_signing_algs``; Telia: RS256).
+    """
+    keys = keys if keys is not None else load_rp_keys(config)
+    if keys is None or not len(keys):
+        raise ConfigError("no RP keys are configured", key=config.key("rp_keys"))
+    federation = _load_private_keys(config, "federation_keys")
+    if federation is None:
+        raise ConfigError(
+            "a federation signing key is required for a signed JWKS",
+            key=config.key("federation_keys"),
+        )
+    accepted = rp_signing_algs(config)
+    own = {k.kid for k in keys.keys}
+    for signer in federation.keys:
+        if signer.use != "sig" or signer.kid in own:
+            continue
+        for alg in (signer.alg,) if signer.alg else accepted:
+            if alg in accepted and signer._fits(alg, "sig"):
+                entity = config.get("entity_id") or config.require("client_id")
+                issued = int(time.time() if now is None else now)
+                lifetime = int(_num(config, "signed_jwks_lifetime", 86400, 300, 30 * 86400))
+                claims = {
+                    "iss": str(entity),
+                    "sub": str(entity),
+                    "iat": issued,
+                    "exp": issued + lifetime,
+                    "keys": keys.to_public_jwks()["keys"],
+                }
+                return sign_jwt(claims, signer, alg=alg, headers={"typ": SIGNED_JWKS_TYP})
+    raise ConfigError(
+        f"no federation signing key (apart from the RP keys) for {', '.join(accepted)}",
+        key=config.key("federation_keys"),
+    )
 
 
 # --- verified results handed to the profile modules -----------------------------------
@@ -669,7 +844,9 @@ class OidcProvider:
                     "RP keys are required for this profile (rp_keys or rp_keys_env)",
                     key=config.key("rp_keys"),
                 )
-            keys = _private_keyset(generate_rp_keys(), config.key("rp_keys"))
+            keys = _private_keyset(generate_rp_keys(config), config.key("rp_keys"))
+        if keys is not None:
+            check_rp_keys(config, keys)
         self.rp_keys = keys or KeySet()
         self._signing: tuple[Key, str] | None = (
             self._pick_signing_key() if opts.needs_rp_keys else None
@@ -685,24 +862,32 @@ class OidcProvider:
         """The RP key that signs request objects and client assertions, and its alg.
 
         Newest first: the first listed signing key signs; the others stay published
-        for overlap during rotation (PROF-02). A key without ``alg`` signs with
-        ``rp_signing_alg`` (default PS256 for RSA, ES256 for EC).
+        for overlap during rotation (PROF-02). The alg is the key's own, else
+        ``rp_signing_alg``, else the first of the provider's ``rp_signing_algs`` the
+        key can do; it must be one the provider accepts (Telia: RS256 only).
         """
         wanted = self.config.get("rp_signing_kid")
+        accepted = rp_signing_algs(self.config)
         for k in self.rp_keys.keys:
             if k.use != "sig" or (wanted and k.kid != wanted):
                 continue
-            default = "PS256" if k.kty == "RSA" else "ES256"
-            alg = k.alg or str(self.config.get("rp_signing_alg") or default)
-            if alg in _OWN_SIGNING_ALGS and k._fits(alg, "sig"):
-                return k, alg
+            chosen = k.alg or self.config.get("rp_signing_alg")
+            candidates = [str(chosen)] if chosen else list(accepted)
+            for alg in candidates:
+                if alg in accepted and k._fits(alg, "sig"):
+                    return k, alg
         raise ConfigError(
-            "no RP signing key (use sig, alg PS256/ES256/RS256)", key=self.config.key("rp_keys")
+            f"no RP signing key for an algorithm the provider accepts ({', '.join(accepted)})",
+            key=self.config.key("rp_keys"),
         )
 
     def public_jwks(self) -> dict[str, Any]:
         """The RP's public signing + encryption keys (for the provider to fetch)."""
         return self.rp_keys.to_public_jwks()
+
+    def signed_jwks(self, now: float | None = None) -> str:
+        """The same keys as a signed JWK Set (:func:`signed_rp_jwks`)."""
+        return signed_rp_jwks(self.config, self.rp_keys, now=now)
 
     def _metadata(self) -> Gen[dict[str, Any]]:
         now = self._clock()
@@ -1143,20 +1328,43 @@ class OidcProvider:
                 raise InvalidInput("UserInfo was not encrypted", code="not_encrypted")
             jwks = cast(JwksCache, self._jwks)
             _, info = yield from jwks.verify_jwt(token, algorithms=opts.id_token_algs)
-            # Core §5.3.2: when signed, iss and aud should be present; check when they are.
+            # Core §5.3.2: when signed, iss and aud should be present; check when they
+            # are. iss is the OP issuer unless the profile names the server that signs
+            # UserInfo (BankID: the TINFO resource server's base URL).
             iss = info.get("iss")
-            if iss is not None and iss != opts.issuer:
+            expected_iss = opts.userinfo_issuer or opts.issuer
+            if iss is not None and iss != expected_iss:
                 raise InvalidInput("UserInfo issuer does not match", code="userinfo_iss_mismatch")
             aud = info.get("aud")
             if aud is not None and aud not in (opts.client_id, [opts.client_id]):
                 raise InvalidInput("UserInfo audience does not match", code="userinfo_aud_mismatch")
-        sub = info.get("sub")
-        # Core §5.3.4: the UserInfo sub must equal the ID token sub exactly.
-        if not isinstance(sub, str) or not hmac.compare_digest(
-            sub.encode(), str(claims["sub"]).encode()
+        _match_userinfo_subject(opts.userinfo_subject_claims, claims, info)
+        return info
+
+
+def _match_userinfo_subject(
+    pairs: Sequence[str], id_token: Mapping[str, Any], info: Mapping[str, Any]
+) -> None:
+    """UserInfo describes the ID token's person (Core §5.3.4: equal ``sub``).
+
+    Each entry is a claim name (same on both sides) or ``id_claim:userinfo_claim``.
+    Every pair present in both must be equal, and at least one must be present:
+    BankID's TINFO has its own ``sub``, so that profile compares ``bankid_altsub``
+    and ``nnin_altsub``/``nnin`` instead. A missing or different value is refused.
+    """
+    compared = 0
+    for pair in pairs:
+        id_name, _, info_name = pair.partition(":")
+        mine, theirs = id_token.get(id_name), info.get(info_name or id_name)
+        if mine is None or theirs is None:
+            continue
+        if not isinstance(theirs, str) or not hmac.compare_digest(
+            theirs.encode(), str(mine).encode()
         ):
             raise InvalidInput("UserInfo subject does not match", code="userinfo_sub_mismatch")
-        return info
+        compared += 1
+    if not compared:
+        raise InvalidInput("UserInfo subject does not match", code="userinfo_sub_mismatch")
 
 
 def default_choose_acr(opts: OidcOptions, params: Mapping[str, str]) -> AcrChoice:

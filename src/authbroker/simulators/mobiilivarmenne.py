@@ -1,7 +1,8 @@
 """A simulated MSSP (acquiring entity + home MSSP) for Mobiilivarmenne.
 
 It speaks the same ETSI TS 102 204 REST/JSON binding as the adapter
-(MID §3.7, section marks as in :mod:`authbroker.providers.mobiilivarmenne`): one POST endpoint taking ``MSS_SignatureReq``
+(MID §3.7, section marks as in :mod:`authbroker.providers.mobiilivarmenne`): one POST
+endpoint taking ``MSS_SignatureReq``
 and ``MSS_StatusReq``, HTTP Basic authentication plus ``AP_PWD``, faults as HTTP 500
 with a ``Fault`` body. It validates requests the way the FiCom guideline describes
 (versions, AP_TransID, MSISDN format, DataToBeSigned encoding and length, format,

@@ -42,14 +42,25 @@ from ..jose import Key, KeySet, encrypt_jwe, sign_jwt, verify_jwt
 from ..providers.oidc import (
     CLIENT_ASSERTION_TYPE,
     PROFILE_MODULES,
+    generate_rp_keys,
     parse_options,
     pkce_challenge,
+    rp_key_algs,
     token_hash,
 )
 from ..providers.registry import RunningSimulator
 from .server import LoopbackServer, SimRequest, SimResponse
 
-__all__ = ["MISBEHAVIOURS", "PERSONS", "OpControl", "OpenIdProviderSim", "TestPerson", "start"]
+__all__ = [
+    "MISBEHAVIOURS",
+    "PERSONS",
+    "PUBLISHED",
+    "OpControl",
+    "OpenIdProviderSim",
+    "Published",
+    "TestPerson",
+    "start",
+]
 
 PREFIX = "/op"
 
@@ -124,8 +135,8 @@ MISBEHAVIOURS: Mapping[str, str] = {
     "access-token-bad-char": "access_token with a space, outside RFC 6750 b64token",
     "access-token-non-ascii": "access_token with a non-ASCII letter (so no at_hash)",
     # UserInfo
-    "userinfo-sub-foobar": "UserInfo sub = foobar (legacy)",
-    "userinfo-sub-append": "UserInfo sub + 'invalid'",
+    "userinfo-sub-foobar": "UserInfo sub (and the profile's person-matching claims) = foobar",
+    "userinfo-sub-append": "UserInfo sub (and the profile's person-matching claims) + 'invalid'",
     "userinfo-unsigned": "UserInfo as plain JSON although a JWT is agreed",
     "userinfo-wrong-key": "UserInfo signed by a key not in the JWKS",
     "userinfo-iss-wrong": "signed UserInfo with another iss",
@@ -144,6 +155,8 @@ class TestPerson:
     given_name: str
     family_name: str
     birthdate: str
+    #: Finnish electronic identification number (Mobiilivarmenne / ID card); FI only.
+    satu: str = field(default="", repr=False)
 
     def to_dict(self) -> dict[str, str]:
         return {
@@ -160,8 +173,10 @@ class TestPerson:
 #: Telia integration guide v2.35; Signicat FTN documentation, §4a; Idura's published acr values and claims, §3.5).
 PERSONS: Mapping[str, tuple[TestPerson, ...]] = {
     "FI": (
-        TestPerson("fi-vaino", "FI", "070770-905D", "Väinö", "Tunnistus", "1970-07-07"),
-        TestPerson("fi-aktia", "FI", "010170-999R", "Aino", "Aktia", "1970-01-01"),
+        TestPerson(
+            "fi-vaino", "FI", "070770-905D", "Väinö", "Tunnistus", "1970-07-07", "99900101X"
+        ),
+        TestPerson("fi-aktia", "FI", "010170-999R", "Aino", "Aktia", "1970-01-01", "99900102Y"),
     ),
     "NO": (
         TestPerson("no-kari", "NO", "27034698436", "Kari", "Nordmann", "1946-03-27"),
@@ -179,6 +194,98 @@ PERSONS: Mapping[str, tuple[TestPerson, ...]] = {
 
 _PROFILE_COUNTRIES = {"ftn": ("FI",), "bankid-no": ("NO",), "tara": ("EE",)}
 
+
+@dataclass(frozen=True, slots=True)
+class Published:
+    """What the real OP of a profile publishes; the simulator accepts exactly this.
+
+    The lists come from the provider's own documentation or metadata (``source``),
+    never from the RP's configuration, so a misconfigured RP fails here as it would
+    against the real service.
+    """
+
+    id_token_signing: tuple[str, ...]
+    #: request_object_signing_alg_values_supported
+    request_object_signing: tuple[str, ...]
+    token_endpoint_auth_methods: tuple[str, ...]
+    #: token_endpoint_auth_signing_alg_values_supported (private_key_jwt)
+    token_endpoint_auth_signing: tuple[str, ...]
+    #: id_token/userinfo_encryption_alg_values_supported and _enc_values_supported
+    encryption_algs: tuple[str, ...]
+    encryption_encs: tuple[str, ...]
+    #: UserInfo JWT issued by a separate resource server (its base-URL path), or None.
+    userinfo_server: str | None = None
+    source: str = ""
+
+
+#: Published algorithm sets per profile (docs/providers/oidc.md "Simulator fidelity").
+PUBLISHED: Mapping[str, Published] = {
+    # Telia Tunnistus: integration guide v2.35 §2.1.1, §2.4.2, §2.6 and client metadata /
+    # entity statement (RS256 only for our JWTs; RSA-OAEP/RSA1_5/A128KW, no RSA-OAEP-256).
+    "ftn": Published(
+        id_token_signing=("RS256",),
+        request_object_signing=("RS256",),
+        token_endpoint_auth_methods=("private_key_jwt",),
+        token_endpoint_auth_signing=("RS256",),
+        encryption_algs=("RSA-OAEP", "RSA1_5", "A128KW"),
+        encryption_encs=("A128CBC-HS256", "A128GCM"),
+        source="https://github.com/JarmoTelia/tunnistus",
+    ),
+    # TARA TechnicalSpecification v1.21: RS256 ID tokens, client_secret_basic/_post,
+    # no request objects, no encryption.
+    "tara": Published(
+        id_token_signing=("RS256",),
+        request_object_signing=(),
+        token_endpoint_auth_methods=("client_secret_basic", "client_secret_post"),
+        token_endpoint_auth_signing=(),
+        encryption_algs=(),
+        encryption_encs=(),
+        source="https://e-gov.github.io/TARA-Doku/TechnicalSpecification",
+    ),
+    # Norwegian BankID: RS256 ID tokens (historic metadata); private_key_jwt on request
+    # (algorithms unpublished: Keycloak's RS256/PS256/ES256 assumed); signed request
+    # objects supported; encrypted ID tokens not documented; UserInfo from TINFO.
+    "bankid-no": Published(
+        id_token_signing=("RS256",),
+        request_object_signing=("RS256", "PS256", "ES256"),
+        token_endpoint_auth_methods=(
+            "client_secret_basic",
+            "client_secret_post",
+            "private_key_jwt",
+        ),
+        token_endpoint_auth_signing=("RS256", "PS256", "ES256"),
+        encryption_algs=(),
+        encryption_encs=(),
+        userinfo_server="/tinfo",
+        source="https://developer.bankid.no/bankid-oidc-provider/",
+    ),
+    # Idura: RS256 ID tokens; private_key_jwt RS256/ES256 (second-hand); JWE algorithms
+    # unpublished (RSA-OAEP-256 / RSA-OAEP assumed, as a public Idura client uses).
+    "broker-oidc": Published(
+        id_token_signing=("RS256",),
+        request_object_signing=("RS256", "ES256"),
+        token_endpoint_auth_methods=(
+            "client_secret_basic",
+            "client_secret_post",
+            "private_key_jwt",
+        ),
+        token_endpoint_auth_signing=("RS256", "ES256"),
+        encryption_algs=("RSA-OAEP-256", "RSA-OAEP"),
+        encryption_encs=("A128CBC-HS256", "A256GCM", "A128GCM"),
+        source="https://docs.idura.app/verify/e-ids/finnish-trust-network",
+    ),
+}
+
+#: A profile-less OP (conformance tests): a generic, FAPI-style modern OP.
+_GENERIC = Published(
+    id_token_signing=("RS256", "PS256", "ES256"),
+    request_object_signing=("PS256", "ES256", "RS256"),
+    token_endpoint_auth_methods=("client_secret_basic", "private_key_jwt"),
+    token_endpoint_auth_signing=("PS256", "ES256", "RS256"),
+    encryption_algs=("RSA-OAEP-256", "RSA-OAEP", "ECDH-ES+A256KW", "ECDH-ES+A128KW", "ECDH-ES"),
+    encryption_encs=("A128CBC-HS256", "A256CBC-HS512", "A128GCM", "A256GCM"),
+)
+
 # Generated keys are shared by simulators of one process (RSA generation is slow);
 # each simulator still has its own issuer, so tokens do not verify across them.
 _POOL: dict[str, Key] = {}
@@ -187,7 +294,8 @@ _POOL_LOCK = threading.Lock()
 
 def _unbound(key: Key, kid: str) -> Key:
     """The same key material without a fixed alg (one RSA key signs RS256 and PS256)."""
-    jwk = {k: v for k, v in key.private_jwk().items() if k != "alg"}
+    full = key.private_jwk() if key.is_private else key.public_jwk()
+    jwk = {k: v for k, v in full.items() if k != "alg"}
     jwk["kid"] = kid
     return Key.from_jwk(jwk)
 
@@ -203,6 +311,22 @@ def _pooled(name: str, factory: Callable[[], Key]) -> Key:
 def _rsa(use: str, kid: str) -> Key:
     alg = "PS256" if use == "sig" else "RSA-OAEP-256"
     return _unbound(Key.generate("RSA", use=use, alg=alg), kid)  # type: ignore[arg-type]
+
+
+def _rp_keys(config: ProviderConfig) -> KeySet:
+    """The RP's keys exactly as ``authbroker keys generate --provider`` makes them
+    (pooled per algorithm pair: RSA generation is slow); none if it needs none."""
+    sig_alg, enc_alg = rp_key_algs(config)
+    if sig_alg is None and enc_alg is None:
+        return KeySet()
+    name = f"rp-keys-{sig_alg}-{enc_alg}"
+    with _POOL_LOCK:
+        members = [k for k in (_POOL.get(f"{name}-sig"), _POOL.get(f"{name}-enc")) if k]
+        if not members:
+            for member in generate_rp_keys(config)["keys"]:
+                _POOL[f"{name}-{member['use']}"] = key = Key.from_jwk(member)
+                members.append(key)
+        return KeySet(members)
 
 
 def _extra_key(i: int) -> Key:
@@ -278,13 +402,10 @@ class OpenIdProviderSim:
         self.client_id = str(config.get("client_id") or f"authbroker-{config.name}")
         self.client_secret = secrets.token_urlsafe(32)
         self.redirect_uri = f"{settings.callback_base}/callback/{config.name}"
-        self.rp_keys = KeySet(
-            [
-                _pooled("rp-sig", lambda: _rsa("sig", "rp-sig-1")),
-                _pooled("rp-enc", lambda: _rsa("enc", "rp-enc-1")),
-            ]
-        )
-        self.rp_public = KeySet.from_jwks(self.rp_keys.to_public_jwks())
+        self.published = PUBLISHED.get(str(self.profile), _GENERIC)
+        self.rp_keys = _rp_keys(config)
+        self.rp_public = KeySet()
+        self.register_client_keys(self.rp_keys.to_public_jwks())
         self.rsa_key = _pooled("op-rsa", lambda: _rsa("sig", "op-rsa-1"))
         self.ec_key = _pooled(
             "op-ec", lambda: Key.generate("EC", use="sig", alg="ES256", kid="op-ec-1")
@@ -322,6 +443,8 @@ class OpenIdProviderSim:
     def count(self, endpoint: str) -> int:
         """Requests received by ``endpoint`` (``token``, ``par``, ``userinfo``, ``jwks``...)."""
         path = self.jwks_path if endpoint == "jwks" else f"{PREFIX}/{endpoint}"
+        if endpoint == "userinfo":
+            path = urlsplit(self.userinfo_endpoint()).path
         if endpoint == "discovery":
             path = f"{PREFIX}/.well-known/openid-configuration"
         return self.server.requests[path]
@@ -329,6 +452,28 @@ class OpenIdProviderSim:
     def persons(self) -> list[TestPerson]:
         countries = _PROFILE_COUNTRIES.get(str(self.profile), ("FI", "NO", "EE", "SE"))
         return [p for c in countries for p in PERSONS[c]]
+
+    def register_client_keys(self, jwks: Mapping[str, Any]) -> None:
+        """Register the RP's public JWKS, as the provider's client registration does.
+
+        Refused (``ConfigError``) like the real provider refuses it: a key without
+        ``use`` (Telia wants separate sig and enc keys), or bound to an algorithm the
+        provider does not publish for that use.
+        """
+        keys = KeySet.from_jwks(jwks)
+        p = self.published
+        for key in keys.keys:
+            if key.use == "sig":
+                accepted = p.request_object_signing + p.token_endpoint_auth_signing
+            elif key.use == "enc":
+                accepted = p.encryption_algs
+            else:
+                raise ConfigError(f"client key {key.kid} has no use (sig or enc)")
+            if key.alg is not None and key.alg not in accepted:
+                raise ConfigError(
+                    f"client key {key.kid}: alg {key.alg} is not supported for use {key.use}"
+                )
+        self.rp_public = keys
 
     def rotate_signing_key(self) -> str:
         """Replace the RSA signing key by a fresh one with a new kid (old one removed)."""
@@ -351,7 +496,7 @@ class OpenIdProviderSim:
                 return self.par(req)
             if path == f"{PREFIX}/token" and req.method == "POST":
                 return self.token(req)
-            if path == f"{PREFIX}/userinfo" and req.method == "GET":
+            if path == urlsplit(self.userinfo_endpoint()).path and req.method == "GET":
                 return self.userinfo(req)
         except _Refused as exc:
             return SimResponse.json({"error": exc.error}, status=exc.status)
@@ -369,11 +514,12 @@ class OpenIdProviderSim:
         elif c.active("discovery-issuer-slash"):
             issuer += "/"
         o = self.options
+        p = self.published
         meta: dict[str, Any] = {
             "issuer": issuer,
             "authorization_endpoint": f"{self.issuer}/authorize",
             "token_endpoint": f"{self.issuer}/token",
-            "userinfo_endpoint": f"{self.issuer}/userinfo",
+            "userinfo_endpoint": self.userinfo_endpoint(),
             "jwks_uri": f"{self.server.url}{self.jwks_path}",
             "pushed_authorization_request_endpoint": f"{self.issuer}/par",
             "require_pushed_authorization_requests": o.par,
@@ -384,12 +530,14 @@ class OpenIdProviderSim:
             "scopes_supported": list(o.scopes),
             "acr_values_supported": sorted(o.acr_loa),
             "code_challenge_methods_supported": ["S256"],
-            "token_endpoint_auth_methods_supported": [o.client_auth],
-            "id_token_signing_alg_values_supported": list(o.id_token_algs),
-            "id_token_encryption_alg_values_supported": list(o.jwe_algs),
-            "id_token_encryption_enc_values_supported": list(o.jwe_encs),
-            "userinfo_signing_alg_values_supported": list(o.id_token_algs),
-            "request_parameter_supported": True,
+            "token_endpoint_auth_methods_supported": list(p.token_endpoint_auth_methods),
+            "token_endpoint_auth_signing_alg_values_supported": list(p.token_endpoint_auth_signing),
+            "request_object_signing_alg_values_supported": list(p.request_object_signing),
+            "id_token_signing_alg_values_supported": list(p.id_token_signing),
+            "id_token_encryption_alg_values_supported": list(p.encryption_algs),
+            "id_token_encryption_enc_values_supported": list(p.encryption_encs),
+            "userinfo_signing_alg_values_supported": list(p.id_token_signing),
+            "request_parameter_supported": bool(p.request_object_signing),
             "request_uri_parameter_supported": False,
             "require_signed_request_object": o.request_object,
             "authorization_response_iss_parameter_supported": True,
@@ -424,16 +572,21 @@ class OpenIdProviderSim:
 
     # -- front channel ---------------------------------------------------------------
 
-    def _verify_rp_jwt(self, token: str) -> dict[str, Any]:
+    def _verify_rp_jwt(self, token: str, algorithms: tuple[str, ...], error: str) -> dict[str, Any]:
+        """Verify a JWT of the RP with exactly the algorithms the provider publishes."""
+        if not algorithms:
+            raise _Refused(error, 401 if error == "invalid_client" else 400)
         try:
-            _, claims = verify_jwt(token, self.rp_public, algorithms=["PS256", "ES256", "RS256"])
+            _, claims = verify_jwt(token, self.rp_public, algorithms=algorithms)
         except AuthBrokerError as exc:
-            raise _Refused("invalid_request_object") from exc
+            raise _Refused(error, 401 if error == "invalid_client" else 400) from exc
         return claims
 
     def _request_object(self, outer: Mapping[str, str]) -> dict[str, str]:
         """RFC 9101 §6 and the OIDF request-object checks (OIDC-13, X-28)."""
-        claims = self._verify_rp_jwt(outer["request"])
+        claims = self._verify_rp_jwt(
+            outer["request"], self.published.request_object_signing, "invalid_request_object"
+        )
         now = self.now()
         if claims.get("iss") != self.client_id or claims.get("aud") != self.issuer:
             raise _Refused("invalid_request_object")
@@ -613,6 +766,8 @@ class OpenIdProviderSim:
 
     def _authenticate_client(self, req: SimRequest, form: Mapping[str, str]) -> None:
         o = self.options
+        if o.client_auth not in self.published.token_endpoint_auth_methods:
+            raise _Refused("invalid_client", 401)  # the provider offers no such method
         if o.client_auth == "client_secret_basic":
             header = req.headers.get("authorization", "")
             if not header.startswith("Basic "):
@@ -632,7 +787,11 @@ class OpenIdProviderSim:
         else:
             if form.get("client_assertion_type") != CLIENT_ASSERTION_TYPE:
                 raise _Refused("invalid_client", 401)
-            claims = self._verify_rp_jwt(form.get("client_assertion", ""))
+            claims = self._verify_rp_jwt(
+                form.get("client_assertion", ""),
+                self.published.token_endpoint_auth_signing,
+                "invalid_client",
+            )
             now = self.now()
             aud = self.issuer if o.client_assertion_aud == "issuer" else f"{self.issuer}/token"
             exp, iat, jti = claims.get("exp"), claims.get("iat"), claims.get("jti")
@@ -789,7 +948,14 @@ class OpenIdProviderSim:
             }
         claim = {"SE": "ssn", "NO": "socialno", "FI": "hetu"}.get(person.country, "nin")
         scheme = {"SE": "sebankid", "NO": "nobankid-oidc", "FI": "fitupas"}.get(person.country, "")
+        extra: dict[str, Any] = {}
+        if person.country == "FI":
+            # Idura: satu filled for Mobiilivarmenne, empty for banks (fi-ee §2.4 source:
+            # https://docs.criipto.com/eid-specifics/order-fi-bankid/).
+            mobile = "urn:grn:authn:fi:mobile-id" in (acr or "")
+            extra["satu"] = person.satu if mobile else ""
         return {
+            **extra,
             claim: number,
             "identityscheme": scheme,
             "name": f"{person.given_name} {person.family_name}",
@@ -798,6 +964,15 @@ class OpenIdProviderSim:
             "birthdate": person.birthdate,
             "country": person.country,
         }
+
+    def userinfo_iss(self) -> str:
+        """``iss`` of signed UserInfo: the OP, or BankID's TINFO base URL."""
+        server = self.published.userinfo_server
+        return f"{self.server.url}{server}" if server else self.issuer
+
+    def userinfo_endpoint(self) -> str:
+        server = self.published.userinfo_server
+        return f"{self.server.url}{server}/userinfo" if server else f"{self.issuer}/userinfo"
 
     def _sub(self, person: TestPerson) -> str:
         if self.profile == "tara":
@@ -809,9 +984,9 @@ class OpenIdProviderSim:
         return self.ec_key if alg.startswith("ES") else self.rsa_key
 
     def _alg(self) -> str:
-        o = self.options
+        """The provider's published ID-token alg unless a test forces another."""
         return self.control.id_token_alg or str(
-            self.config.get("sim_id_token_alg") or o.id_token_algs[0]
+            self.config.get("sim_id_token_alg") or self.published.id_token_signing[0]
         )
 
     def id_token(self, grant: _Grant, access_token: str, code: str) -> str:
@@ -921,15 +1096,34 @@ class OpenIdProviderSim:
             return ".".join(
                 [header, _b64(b"k" * 32), _b64(b"i" * 16), _b64(b"c" * 32), _b64(b"t" * 16)]
             )
-        key = self.rp_keys.select(kid="rp-enc-1", alg=c.jwe_alg or o.jwe_algs[0], use="enc")
+        key, alg, enc = self._encryption_key()
+        if c.jwe_alg:
+            # A test forces another key-management algorithm (a misbehaving OP).
+            alg = c.jwe_alg
+            key = _unbound(key, key.kid)
         plain = token
         if (not for_userinfo and c.active("encrypt-plain-claims")) or (
             for_userinfo and c.active("userinfo-plain-jwe")
         ):
             plain = json.dumps(dict(claims))
-        return encrypt_jwe(
-            plain, key, alg=c.jwe_alg or o.jwe_algs[0], enc=o.jwe_encs[0], headers={"cty": "JWT"}
-        )
+        return encrypt_jwe(plain, key, alg=alg, enc=enc, headers={"cty": "JWT"})
+
+    def _encryption_key(self) -> tuple[Key, str, str]:
+        """The registered RP encryption key, and the alg/enc the provider uses with it.
+
+        Like the real OP: the key's own ``alg`` if the provider supports it (else the
+        key cannot be used), otherwise the provider's first algorithm the key fits;
+        ``enc`` is the RP's registered preference among the provider's values.
+        """
+        p = self.published
+        enc = next((e for e in self.options.jwe_encs if e in p.encryption_encs), None)
+        for key in self.rp_public.keys:
+            if key.use != "enc":
+                continue
+            for alg in (key.alg,) if key.alg else p.encryption_algs:
+                if alg in p.encryption_algs and key._fits(alg, "enc") and enc is not None:
+                    return key, alg, enc
+        raise _Refused("invalid_client_metadata")
 
     def userinfo(self, req: SimRequest) -> SimResponse:
         if "access_token" in req.query or req.body:
@@ -948,14 +1142,24 @@ class OpenIdProviderSim:
         info.update(self._person_claims(person, None, sub))
         info.pop("amr", None)
         info.pop("jti", None)
-        if c.active("userinfo-sub-foobar"):
-            info["sub"] = "foobar"
-        elif c.active("userinfo-sub-append"):
-            info["sub"] = sub + "invalid"
+        info.pop("typ", None)
+        if self.published.userinfo_server:
+            # BankID TINFO: the resource server's own sub and the person's BankID id.
+            info["sub"] = f"tinfo-{secrets.token_hex(8)}"
+            info.pop("nnin_altsub", None)
+            if "nnin" in grant.params.get("scope", "").split():
+                info["nnin"] = self._number(person)
+        if c.active("userinfo-sub-foobar") or c.active("userinfo-sub-append"):
+            for name in ("sub", "bankid_altsub"):
+                if name in info:
+                    wrong = "foobar" if c.active("userinfo-sub-foobar") else info[name] + "invalid"
+                    info[name] = wrong
         fmt = self.options.userinfo
         if fmt == "json" or c.active("userinfo-unsigned"):
             return SimResponse.json(info)
-        info["iss"] = "https://example.org/" if c.active("userinfo-iss-wrong") else self.issuer
+        info["iss"] = (
+            "https://example.org/" if c.active("userinfo-iss-wrong") else self.userinfo_iss()
+        )
         info["aud"] = "other-client" if c.active("userinfo-aud-wrong") else self.client_id
         alg = self._alg()
         key = self._signing(alg)
@@ -978,6 +1182,8 @@ def start(config: ProviderConfig, settings: Settings) -> RunningSimulator:
     }
     if op.options.client_auth == "client_secret_basic":
         overrides["client_secret"] = op.client_secret
+    if op.published.userinfo_server:
+        overrides["userinfo_issuer"] = op.userinfo_iss()
     overrides.pop("discovery_url", None)
     return RunningSimulator(
         overrides=overrides,

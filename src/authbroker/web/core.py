@@ -864,6 +864,8 @@ class WebCore:
             return (yield from self.logout(req, lang))
         if head == "jwks.json" and n == 1 and get:
             return (yield from self.jwks())
+        if head == "jwks" and n == 2 and get and parts[1].endswith(".jwt"):
+            return (yield from self.signed_jwks(parts[1][: -len(".jwt")], lang))
         return self.render(
             "error.html",
             lang,
@@ -1404,6 +1406,37 @@ class WebCore:
         resp.headers = [h for h in resp.headers if h[0] != "cache-control"]
         resp.headers.append(("cache-control", "public, max-age=300"))
         return resp
+
+    def signed_jwks(self, name: str, lang: str) -> Handler:
+        """``GET {prefix}/jwks/<provider>.jwt``: the provider's RP JWKS as an OpenID
+        Federation signed JWK Set (register this URL as ``signed_jwks_uri``)."""
+        config = self.settings.providers.get(name)
+        token: str | None = None
+        if config is not None and config.protocol == "oidc":
+            try:
+                provider = yield from call("broker", "provider", name)
+                sign = getattr(provider, "signed_jwks", None)
+                token = sign() if callable(sign) else None
+            except AuthBrokerError:
+                token = None  # no RP or federation keys: nothing to publish
+        if token is None:
+            return self.render(
+                "error.html",
+                lang,
+                status=404,
+                message=translate(lang, "error.not_found"),
+                code="not_found",
+                back=f"{self.prefix}/",
+            )
+        return WebResponse(
+            200,
+            [
+                ("content-type", "application/jwk-set+jwt"),
+                ("cache-control", "public, max-age=300"),
+                ("x-content-type-options", "nosniff"),
+            ],
+            token.encode("ascii"),
+        )
 
 
 def _message(display: Display, lang: str) -> str:
