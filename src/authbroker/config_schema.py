@@ -25,7 +25,6 @@ dependency and nothing else. These ~250 lines cost nothing at import time.
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -119,6 +118,8 @@ def _toml_type(value: Any) -> str:
 
 def did_you_mean(word: str, candidates: Iterable[str]) -> str:
     """``"; did you mean `x`?"`` for the closest candidate, or ``""``."""
+    import difflib  # ~4 ms: imported only when a configuration is actually wrong
+
     close = difflib.get_close_matches(word, sorted(set(candidates)), n=1, cutoff=0.6)
     return f"; did you mean `{close[0]}`?" if close else ""
 
