@@ -85,7 +85,7 @@ client_secret_env = "DEMO_SECRET"
     [
         ('[broker]\nenvironment = "staging"', {}, "broker.environment"),
         ('[broker]\nenvironment = "production"', {}, "AUTHBROKER_SECRET_KEYS"),
-        ("[providers.nope]\n", {}, "providers.nope.profile"),
+        ("[providers.nope]\n", {}, "providers.nope"),  # the table name is what is unknown
         ('[providers.demo]\nenvironment = "test"', {}, "providers.demo.environment"),
         ("[broker]\nflow_ttl = 99999", {}, "broker.flow_ttl"),
         ("providers = 3", {}, "providers"),

@@ -148,7 +148,7 @@ def _normalized(text: str) -> list[str]:
     return [" ".join(line.split()) for line in text.splitlines() if line.strip()]
 
 
-@pytest.mark.parametrize(("line", "words", "quoted"), _help_blocks(), ids=lambda v: str(v))
+@pytest.mark.parametrize(("line", "words", "quoted"), _help_blocks(), ids=str)
 def test_cli_help_quoted_in_the_docs_is_the_real_one(
     line: int, words: list[str], quoted: str
 ) -> None:

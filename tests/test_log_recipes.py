@@ -52,9 +52,9 @@ def nginx_log(uri: str) -> str:
     for pattern, value in _nginx_rules():
         if pattern is None:
             return uri if value == "$request_uri" else value
-        match = pattern.search(uri)
-        if match:
-            return re.sub(r"\$(\w+)", lambda m: match.group(m.group(1)), value)
+        found = pattern.search(uri)
+        if found:
+            return re.sub(r"\$(\w+)", lambda m, f=found: f.group(m.group(1)), value)
     raise AssertionError("nginx map has no default")
 
 

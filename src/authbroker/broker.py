@@ -32,6 +32,7 @@ import contextlib
 import hashlib
 import hmac
 import json
+import logging
 import secrets
 import time
 from collections.abc import Callable, Mapping
@@ -90,6 +91,7 @@ LOCK_TTL = 60.0
 #: Added to a provider's ``max_call_seconds``: connecting, store round trips, parsing.
 LOCK_MARGIN = 30.0
 MAX_PARAM_BYTES = 64 * 1024
+_log = logging.getLogger("authbroker.broker")
 
 
 def check_return_to(value: str | None, allowed_origins: tuple[str, ...] = ()) -> str:
@@ -134,6 +136,20 @@ class _Core:
         self._providers: dict[str, Provider] = dict(providers or {})
         self._simulators: dict[str, RunningSimulator] = {}
         self._start_simulators = start_simulators
+        on_simulator = [
+            name
+            for name, config in self.settings.providers.items()
+            if config.environment == "simulator" and name not in self._providers
+        ]
+        if on_simulator:
+            # A site that meant to be in production but runs on simulators accepts
+            # made-up test persons: say so loudly, once per broker, at start-up.
+            _log.warning(
+                "SIMULATOR MODE: providers %s run on their simulators with test persons; "
+                "nobody is really identified. Set [broker] environment (or "
+                "providers.NAME.environment) to test or production for the real services.",
+                ", ".join(on_simulator),
+            )
 
     # -- providers ---------------------------------------------------------------
 

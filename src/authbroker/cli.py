@@ -535,7 +535,9 @@ def check_config_cmd(file: str | None, env: str | None) -> None:
     try:
         settings = load_config(file, environment=env)
     except ConfigError as exc:
-        console.print(f"[red]✗[/] {exc.key or 'configuration'}: {exc.reason}")
+        for error in exc.errors:
+            console.print(f"[red]✗[/] {error.key or 'configuration'}: {error.reason}")
+        console.print(f"{len(exc.errors)} error(s)")
         raise _Exit(EXIT_USAGE) from None
     problems = validate_settings(settings)
     for problem in problems:

@@ -17,7 +17,11 @@ provider on its simulator, an in-memory store and a development secret, which is
 what the demo, the CLI's ``--env simulator`` and the tests use. A development secret
 is refused outside the simulator environment.
 
-Every problem raises :class:`~authbroker.errors.ConfigError` naming the exact key.
+Loading is strict: every table is checked against its declared schema
+(:mod:`authbroker.config_schema`; provider keys are declared as ``CONFIG_OPTIONS``
+beside each protocol's option parsing). Unknown sections, keys and providers, wrong
+types and values refused in production are all collected and raised as one
+:class:`~authbroker.errors.ConfigError` whose ``errors`` name each exact key.
 """
 
 from __future__ import annotations
@@ -31,6 +35,15 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from .config_schema import (
+    BROKER_SECTION,
+    ENVIRONMENTS,
+    PROVIDER_COMMON,
+    SECTIONS,
+    Schema,
+    did_you_mean,
+    section_schema,
+)
 from .errors import ConfigError
 from .identity import Loa
 
@@ -44,7 +57,6 @@ __all__ = [
     "load_profiles",
 ]
 
-ENVIRONMENTS = ("simulator", "test", "production")
 #: Minimum length of signing secrets; shorter ones are brute-forceable offline
 #: from a captured link or cookie (security requirements C16).
 MIN_SECRET_LENGTH = 32
@@ -259,6 +271,10 @@ def load_config(
 
     ``environment`` overrides the file's ``environment`` key (the CLI's ``--env``).
     ``overrides`` is merged over the file's top-level tables (tests).
+
+    Every table is checked against its schema (:mod:`authbroker.config_schema`):
+    unknown sections, keys and providers, wrong types and production-unsafe values
+    are all collected and raised together as one :class:`ConfigError`.
     """
     env = dict(os.environ if environ is None else environ)
     if path is None and env.get("AUTHBROKER_CONFIG"):
@@ -270,19 +286,26 @@ def load_config(
         else:
             data[key] = value
 
-    broker = data.get("broker", {})
-    if not isinstance(broker, Mapping):
-        raise ConfigError("must be a table", key="broker")
+    errors: list[ConfigError] = []
+    broker = _check_sections(data, errors)
     chosen_env = environment or broker.get("environment", "simulator")
     if chosen_env not in ENVIRONMENTS:
-        raise ConfigError(f"must be one of {', '.join(ENVIRONMENTS)}", key="broker.environment")
+        if environment is not None:
+            errors.append(
+                ConfigError(f"must be one of {', '.join(ENVIRONMENTS)}", key="broker.environment")
+            )
+        chosen_env = "simulator"  # keep checking the rest; the error stops the load
 
-    extra_dirs = [Path(p) for p in broker.get("profile_dirs", [])]
-    all_profiles = (
-        dict(profiles)
-        if profiles is not None
-        else load_profiles(builtin_profiles_dir(), *extra_dirs)
-    )
+    dirs = broker.get("profile_dirs", [])
+    extra_dirs = [Path(p) for p in dirs if isinstance(p, str)] if isinstance(dirs, list) else []
+    try:
+        all_profiles = (
+            dict(profiles)
+            if profiles is not None
+            else load_profiles(builtin_profiles_dir(), *extra_dirs)
+        )
+    except ConfigError as exc:
+        raise ConfigError.combine([*errors, exc]) from None
 
     provider_tables = data.get("providers")
     if provider_tables is None:
@@ -291,44 +314,122 @@ def load_config(
             name: {} for name, p in all_profiles.items() if chosen_env in p.environments
         }
     if not isinstance(provider_tables, Mapping):
-        raise ConfigError("must be a table of provider tables", key="providers")
+        errors.append(ConfigError("must be a table of provider tables", key="providers"))
+        provider_tables = {}
+    resolved = _resolve_providers(provider_tables, all_profiles, chosen_env, env, errors)
+
+    try:
+        secret_keys = _secret_keys(env, chosen_env)
+    except ConfigError as exc:
+        errors.append(exc)
+    flow_ttl = broker.get("flow_ttl", BROKER_SECTION.default("flow_ttl"))
+    if _is_number(flow_ttl) and not 0 < flow_ttl <= 3600:
+        errors.append(ConfigError("must be between 0 and 3600 seconds", key="broker.flow_ttl"))
+    if errors:
+        raise ConfigError.combine(errors)
+
+    def opt(key: str) -> Any:
+        return broker.get(key, BROKER_SECTION.default(key))
+
+    return Settings(
+        environment=chosen_env,
+        base_url=str(opt("base_url")).rstrip("/"),
+        route_prefix="/" + str(opt("route_prefix")).strip("/"),
+        store_url=str(env.get("AUTHBROKER_STORE_URL") or opt("store")),
+        secret_keys=secret_keys,
+        return_to_origins=tuple(str(o) for o in opt("return_to_origins")),
+        flow_ttl=float(flow_ttl),
+        default_language=str(opt("default_language")),
+        languages=tuple(opt("languages")),
+        providers=resolved,
+        raw=data,
+    )
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _check_sections(data: Mapping[str, Any], errors: list[ConfigError]) -> Mapping[str, Any]:
+    """Check every top-level table except ``providers``; return the broker table."""
+    for name, table in data.items():
+        if name not in SECTIONS:
+            errors.append(ConfigError(f"unknown section{did_you_mean(name, SECTIONS)}", key=name))
+        elif name == "providers":
+            continue  # checked per provider by _resolve_providers
+        elif not isinstance(table, Mapping):
+            errors.append(ConfigError("must be a table", key=name))
+        else:
+            section_schema(name).check(table, f"{name}.", errors)
+    broker = data.get("broker", {})
+    return broker if isinstance(broker, Mapping) else {}
+
+
+def _resolve_providers(
+    tables: Mapping[str, Any],
+    profiles: Mapping[str, ProviderProfile],
+    environment: str,
+    environ: Mapping[str, str],
+    errors: list[ConfigError],
+) -> dict[str, ProviderConfig]:
+    """Check each ``[providers.NAME]`` table and resolve the enabled ones."""
+    from .providers.registry import protocol_options  # imports provider modules
+
+    schemas: dict[str, Schema | None] = {}
+    checked_profiles: set[str] = set()
     resolved: dict[str, ProviderConfig] = {}
-    for name, table in provider_tables.items():
+    for name, table in tables.items():
+        where = f"providers.{name}"
         if not isinstance(table, Mapping):
-            raise ConfigError("must be a table", key=f"providers.{name}")
-        if not table.get("enabled", True):
+            errors.append(ConfigError("must be a table", key=where))
             continue
         profile_name = table.get("profile", name)
-        profile = all_profiles.get(profile_name)
+        profile = profiles.get(profile_name) if isinstance(profile_name, str) else None
         if profile is None:
-            raise ConfigError(
-                f"no provider profile named '{profile_name}'", key=f"providers.{name}.profile"
-            )
+            hint = did_you_mean(str(profile_name), profiles)
+            if "profile" in table:
+                message = f"no provider profile named '{profile_name}'{hint}"
+                errors.append(ConfigError(message, key=f"{where}.profile"))
+            else:
+                errors.append(ConfigError(f"unknown provider{hint}", key=where))
+            continue
+        if profile.protocol not in schemas:
+            try:
+                schemas[profile.protocol] = protocol_options(profile.protocol)
+            except ConfigError as exc:
+                errors.append(ConfigError(exc.reason, key=f"{where}.protocol"))
+                schemas[profile.protocol] = None
+                continue
+        own = schemas[profile.protocol]
+        schema = PROVIDER_COMMON + own if own is not None else PROVIDER_COMMON
+        before = len(errors)
+        # Third-party protocols without CONFIG_OPTIONS: only the common keys' types.
+        if own is not None:
+            schema.check(table, f"{where}.", errors)
+            if profile.name not in checked_profiles:
+                checked_profiles.add(profile.name)
+                _check_profile(profile, schema, errors)
+        if not table.get("enabled", True) or len(errors) > before:
+            continue
         if profile_name != name:
             profile = replace(profile, name=name)
-        provider_env = table.get("environment", chosen_env)
-        resolved[name] = _resolve(profile, provider_env, table, env)
+        try:
+            config = _resolve(profile, table.get("environment", environment), table, environ)
+        except ConfigError as exc:
+            errors.append(exc)
+            continue
+        if config.environment == "production":
+            errors.extend(schema.production_problems(config.options, config.key))
+        resolved[name] = config
+    return resolved
 
-    secret_keys = _secret_keys(env, chosen_env)
-    try:
-        settings = Settings(
-            environment=chosen_env,
-            base_url=str(broker.get("base_url", "http://127.0.0.1:8000")).rstrip("/"),
-            route_prefix="/" + str(broker.get("route_prefix", "/auth")).strip("/"),
-            store_url=str(env.get("AUTHBROKER_STORE_URL") or broker.get("store", "memory://")),
-            secret_keys=secret_keys,
-            return_to_origins=tuple(str(o) for o in broker.get("return_to_origins", ())),
-            flow_ttl=float(broker.get("flow_ttl", 600)),
-            default_language=str(broker.get("default_language", "en")),
-            languages=tuple(broker.get("languages", ("fi", "sv", "en"))),
-            providers=resolved,
-            raw=data,
-        )
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"bad value: {type(exc).__name__}", key="broker") from None
-    if not 0 < settings.flow_ttl <= 3600:
-        raise ConfigError("must be between 0 and 3600 seconds", key="broker.flow_ttl")
-    return settings
+
+def _check_profile(profile: ProviderProfile, schema: Schema, errors: list[ConfigError]) -> None:
+    """A profile's settings and environment blocks use the same keys as the table."""
+    where = f"profile {Path(profile.path).name or profile.name}: "
+    schema.check(profile.settings, where, errors)
+    for env_name, block in profile.environments.items():
+        schema.check(block, f"{where}environments.{env_name}.", errors)
 
 
 def _secret_keys(env: Mapping[str, str], environment: str) -> tuple[str, ...]:

@@ -12,7 +12,7 @@ helps debugging, it goes in ``code`` (a stable machine-readable reason) and in
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 __all__ = [
@@ -90,6 +90,26 @@ class ConfigError(AuthBrokerError):
         self.key = key
         #: The reason without the key prefix (for tools that print the key themselves).
         self.reason = message
+        #: Every problem found (a validation pass reports all at once); ``(self,)``
+        #: for a single problem, so callers can always iterate.
+        self.errors: tuple[ConfigError, ...] = (self,)
+
+    @classmethod
+    def combine(cls, errors: Sequence[ConfigError]) -> ConfigError:
+        """One error carrying every problem of a validation pass.
+
+        An operator fixing a configuration should see the whole list at once instead
+        of one error per restart. A single problem is returned as it is.
+        """
+        flat = [inner for error in errors for inner in error.errors]
+        if not flat:
+            raise ValueError("no errors to combine")
+        if len(flat) == 1:
+            return flat[0]
+        lines = "\n".join(f"  - {error.message}" for error in flat)
+        combined = cls(f"{len(flat)} configuration errors:\n{lines}")
+        combined.errors = tuple(flat)
+        return combined
 
 
 class InvalidInput(AuthBrokerError):

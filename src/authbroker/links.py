@@ -63,6 +63,7 @@ import phonenumbers
 
 from .audit import AuditLog
 from .config import Settings, check_secret_keys
+from .config_schema import Option, Schema
 from .errors import (
     AccessDenied,
     AlreadyUsed,
@@ -93,6 +94,7 @@ from .sms.messages import normalize_language, origin_host, render_code_message
 from .store.base import AsyncStateStore, StateStore
 
 __all__ = [
+    "CONFIG_SECTION",
     "LINK_SALT",
     "AsyncDirectLinks",
     "DirectLinks",
@@ -212,6 +214,48 @@ class LinkLimits:
     def guess_probability(self) -> float:
         """Chance that blind guessing opens one link between two successes (R-15)."""
         return float(self.max_failures_per_link) / float(10**self.code_digits)
+
+
+#: One line per :class:`LinkLimits` field, for the ``[links]`` schema below.
+_LIMIT_MEANINGS: Mapping[str, str] = {
+    "code_digits": "digits of an SMS code (6..10)",
+    "code_ttl": "seconds an SMS code is valid (30..600)",
+    "max_attempts_per_challenge": "wrong codes allowed per sent code",
+    "max_failures_per_link": "wrong codes allowed per link between two successes",
+    "max_failures_per_user": "wrong codes allowed per user per user_failure_window",
+    "user_failure_window": "seconds over which max_failures_per_user counts",
+    "resend_cooldown": "seconds before a code may be sent again",
+    "sends_per_link": "codes sent per link per send_window",
+    "sends_per_phone": "codes sent per phone number per send_window",
+    "sends_per_ip": "codes sent per client IP per send_window",
+    "send_window": "seconds over which the send limits count",
+    "global_daily_sends": "codes sent per day in total",
+    "max_link_ttl": "longest link lifetime in seconds",
+    "grant_ttl": "seconds a grant lasts after a correct code",
+    "challenge_record_ttl": "seconds a challenge can be re-sent after its code expired",
+}
+
+#: The ``[links]`` table: :func:`links_options` reads these keys and nothing else.
+CONFIG_SECTION = Schema(
+    "links",
+    "Direct links with SMS codes.",
+    (
+        Option("base_url", "string", None, "host of link URLs (default: broker.base_url)"),
+        Option("link_path", "string", None, "path of link URLs (default: route_prefix + /link)"),
+        Option("service_name", "string", None, "service name shown in the SMS"),
+        Option("default_region", "string", None, "region of phone numbers without +"),
+        Option("allowed_regions", "string list", None, "regions whose numbers may get codes"),
+        *(
+            Option(
+                f.name,
+                "integer" if f.type == "int" else "number",
+                f.default,
+                _LIMIT_MEANINGS[f.name],
+            )
+            for f in fields(LinkLimits)
+        ),
+    ),
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -302,7 +302,8 @@ def sex(value: str, country: str, kind: str) -> Literal["female", "male"] | None
     """Legal sex encoded in a canonical number, None where the number does not say.
 
     Finnish codes issued from 2027 and Norwegian numbers issued from 2032 stop
-    encoding sex (§3.2, §3.5); nothing in those numbers tells them apart yet, so this
+    encoding sex (DVV's and Skatteetaten's rules); nothing in those numbers tells them
+    apart yet, so this
     answers from the digit as every current number does.
     """
     _decode(value, country, kind)

@@ -54,6 +54,7 @@ from urllib.parse import quote, urlencode, urlsplit
 
 from .. import pki
 from ..config import ProviderConfig, Settings, builtin_profiles_dir
+from ..config_schema import Option, Schema
 from ..errors import (
     AccessDenied,
     AuthBrokerError,
@@ -83,6 +84,7 @@ from . import bankid_se_messages as msgs
 from .base import AdvanceContext, BeginContext, Next, ProviderInfo, require_endpoint
 
 __all__ = [
+    "CONFIG_OPTIONS",
     "BankIdSe",
     "autostart_url",
     "escape_simple_markdown",
@@ -475,6 +477,38 @@ def _failure(hint: str, *, autostart: bool) -> AuthBrokerError:
 
 
 # --- the adapter --------------------------------------------------------------------
+
+
+#: Every key a ``bankid-se`` provider table or profile may hold (checked at
+#: load_config; declare a new option here when BankIdSe starts reading it).
+CONFIG_OPTIONS = Schema(
+    "bankid-se",
+    "Swedish BankID (RP API v6.0).",
+    (
+        Option("api_url", "string", None, "RP API base URL, https only (required)"),
+        Option("cert_file", "string", None, "RP client certificate (PEM) for mTLS (required)"),
+        Option("key_file", "string", None, "RP private key (PEM) if not in cert_file"),
+        Option("key_password", "string", None, "password of the RP key", secret=True),
+        Option("ca_file", "string", None, "pinned BankID server CA (required)"),
+        Option("request_timeout", "number", 10.0, "HTTP timeout in seconds (1..60)"),
+        Option("order_timeout", "number", 180.0, "seconds an order may stay open (35..900)"),
+        Option("flow_ttl", "number", None, "seconds a flow lives (default: order_timeout + 30)"),
+        Option("same_device_return_nonce", "boolean", True, "bind same-device returns by nonce"),
+        Option(
+            "require_device_ip_match", "boolean", False, "refuse a device IP other than the user's"
+        ),
+        Option("return_risk", "boolean", False, "ask BankID for the risk indication"),
+        Option("block_high_risk", "boolean", True, "refuse orders BankID rates high risk"),
+        Option("pin_code", "boolean", False, "require PIN instead of biometrics"),
+        Option("certificate_policies", "string list", [], "allowed certificate policy OIDs"),
+        Option("order_limit_per_ip", "number", 30, "orders per client IP per window (0: off)"),
+        Option("order_limit_per_person", "number", 5, "orders per personal number per window"),
+        Option("order_limit_window", "number", 300.0, "rate-limit window in seconds"),
+        # authbroker.simulators.bankid_se and the web demo's simulator helpers
+        Option("simulator_auto_user", "string", None, "simulator only: personal number that signs"),
+        Option("simulator_user", "string", None, "simulator only: user of the demo's scan button"),
+    ),
+)
 
 
 class BankIdSe:

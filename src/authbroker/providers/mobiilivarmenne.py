@@ -49,6 +49,7 @@ from cryptography.x509.oid import NameOID
 
 from .. import cms
 from ..config import ProviderConfig, Settings, builtin_profiles_dir
+from ..config_schema import Option, Schema
 from ..errors import (
     AccessDenied,
     AuthBrokerError,
@@ -71,6 +72,7 @@ from .tupas import is_valid_satu
 
 __all__ = [
     "ADDITIONAL_SERVICE",
+    "CONFIG_OPTIONS",
     "MSS_FORMAT_PKCS7",
     "PERSON_ID",
     "SIGNATURE_PROFILES",
@@ -347,6 +349,63 @@ def _number(config: ProviderConfig, key: str, default: float, low: float, high: 
     if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
         raise ConfigError(f"must be a number in [{low}, {high}]", key=config.key(key))
     return float(value)
+
+
+#: Every key a ``mobiilivarmenne`` provider table or profile may hold (checked at
+#: load_config; declare a new option here when the provider starts reading it).
+CONFIG_OPTIONS = Schema(
+    "mobiilivarmenne",
+    "Finnish Mobile ID (Mobiilivarmenne) through an acquiring entity.",
+    (
+        Option("endpoint", "string", None, "the acquiring entity's REST endpoint (required)"),
+        Option("ap_id", "string", None, "application provider id URI (required)"),
+        Option("ap_password", "string", None, "application provider password", secret=True),
+        Option("http_user", "string", None, "HTTP Basic user (default: ap_id)"),
+        Option(
+            "http_password",
+            "string",
+            None,
+            "HTTP Basic password (default: ap_password)",
+            secret=True,
+        ),
+        Option("signature_profile", "string", "authentication", "signature profile name or URI"),
+        Option(
+            "messaging_mode",
+            "string",
+            "asynchClientServer",
+            "MSS messaging mode",
+            choices=_MESSAGING_MODES,
+        ),
+        Option("transaction_timeout", "number", 180, "seconds the user has to answer (10..600)"),
+        Option("first_poll_delay", "number", 20, "seconds before the first status query"),
+        Option("poll_interval", "number", 5, "seconds between status queries"),
+        Option("http_timeout", "number", 15, "HTTP timeout in seconds"),
+        Option("flow_ttl", "number", None, "seconds a flow lives (default: timeout + 60)"),
+        Option("person_identity", "boolean", False, "request the person identity service"),
+        Option(
+            "person_identity_attributes",
+            "string list",
+            ["hetu", "satu", "givenName", "surName"],
+            "person identity attributes requested",
+        ),
+        Option("key_usage", "string list", None, "key usages the signer certificate must have"),
+        Option("strict_der", "boolean", True, "refuse non-DER signatures"),
+        Option("default_region", "string", "FI", "region of phone numbers without +"),
+        Option("allowed_regions", "string list", ["FI"], "regions whose numbers are accepted"),
+        Option("max_requests_per_msisdn", "number", 3, "requests per phone number per window"),
+        Option("max_requests_per_ip", "number", 30, "requests per client IP per window"),
+        Option("rate_window", "number", 300, "rate-limit window in seconds"),
+        Option("signing_time_skew", "number", 300, "seconds the signing time may differ"),
+        Option(
+            "trust_anchors", "string or string list", [], "Mobile ID CA certificates (required)"
+        ),
+        Option("intermediates", "string or string list", [], "extra intermediate certificates"),
+        Option("client_cert", "string", None, "mTLS client certificate"),
+        Option("client_key", "string", None, "mTLS client key"),
+        Option("client_key_password", "string", None, "password of the mTLS key", secret=True),
+        Option("ca_file", "string", None, "pinned server CA for mTLS"),
+    ),
+)
 
 
 class MobiilivarmenneProvider:

@@ -46,6 +46,7 @@ from typing import Any, Literal, cast
 from urllib.parse import quote_plus, urlencode, urlsplit
 
 from ..config import ProviderConfig, Settings
+from ..config_schema import Option, Schema, refuse_loopback_http, refuse_preproduction_acr
 from ..errors import (
     AlreadyUsed,
     AuthBrokerError,
@@ -80,6 +81,7 @@ from .base import (
 )
 
 __all__ = [
+    "CONFIG_OPTIONS",
     "PROFILE_MODULES",
     "AcrChoice",
     "OidcOptions",
@@ -230,6 +232,167 @@ def _shash(value: str) -> str:
 
 
 # --- options -------------------------------------------------------------------------
+
+
+#: Every key an ``oidc`` provider table or profile may hold (checked at load_config;
+#: declare a new option here when parse_options or a claims profile starts reading it).
+CONFIG_OPTIONS = Schema(
+    "oidc",
+    "OpenID Connect providers (FTN, Norwegian BankID, TARA, eID brokers).",
+    (
+        Option("issuer", "string", None, "the OP's issuer URL, compared exactly (required)"),
+        Option(
+            "discovery_url",
+            "string",
+            None,
+            "discovery document (default: issuer + /.well-known/...)",
+        ),
+        Option("client_id", "string", None, "client id registered at the OP (required)"),
+        Option("client_secret", "string", None, "secret for client_secret_basic", secret=True),
+        Option(
+            "client_auth",
+            "string",
+            "client_secret_basic",
+            "token endpoint authentication",
+            choices=("private_key_jwt", "client_secret_basic"),
+        ),
+        Option(
+            "scopes", "string or string list", ["openid"], "requested scopes (must include openid)"
+        ),
+        Option(
+            "acr_values",
+            "string or string list",
+            [],
+            "acr values requested by default",
+            production=refuse_preproduction_acr,
+        ),
+        Option(
+            "acr_values_allowed",
+            "string or string list",
+            None,
+            "acr values a flow may ask for (default: acr_values)",
+            production=refuse_preproduction_acr,
+        ),
+        Option("acr_loa", "table", {}, "level of assurance of each acr value"),
+        Option(
+            "acr_match",
+            "string",
+            "loa",
+            "returned acr must reach the LoA or match exactly",
+            choices=("loa", "exact"),
+        ),
+        Option("require_acr", "boolean", True, "refuse ID tokens without acr"),
+        Option("request_object", "boolean", False, "send a signed request object (RFC 9101)"),
+        Option(
+            "request_object_typ",
+            "string",
+            "oauth-authz-req+jwt",
+            "typ header of request objects (empty: none)",
+        ),
+        Option("par", "boolean", False, "use pushed authorization requests (RFC 9126)"),
+        Option("id_token_encrypted", "boolean", False, "ID tokens arrive as nested JWE"),
+        Option(
+            "id_token_signing_algs",
+            "string or string list",
+            list(DEFAULT_ID_TOKEN_ALGS),
+            "accepted ID-token JWS algorithms",
+        ),
+        Option(
+            "jwe_algs",
+            "string or string list",
+            sorted(DEFAULT_JWE_ALGORITHMS),
+            "accepted JWE key-management algorithms",
+        ),
+        Option(
+            "jwe_encs",
+            "string or string list",
+            sorted(DEFAULT_JWE_ENCRYPTIONS),
+            "accepted JWE content encryptions",
+        ),
+        Option(
+            "userinfo",
+            "string",
+            "none",
+            "whether and how UserInfo is fetched",
+            choices=_USERINFO_FORMATS,
+        ),
+        Option(
+            "client_assertion_aud",
+            "string",
+            "issuer",
+            "aud of private_key_jwt assertions",
+            choices=("issuer", "token_endpoint"),
+        ),
+        Option(
+            "at_hash_encoding",
+            "string",
+            "base64url",
+            "at_hash encoding (TARA: base64)",
+            choices=("base64url", "base64"),
+        ),
+        Option(
+            "clock_skew", "number", DEFAULT_SKEW, f"seconds of clock skew allowed (0..{MAX_SKEW:g})"
+        ),
+        Option(
+            "max_id_token_age",
+            "number",
+            DEFAULT_MAX_ID_TOKEN_AGE,
+            "oldest ID token accepted, seconds from iat",
+        ),
+        Option("max_age", "integer", None, "max_age authentication request parameter"),
+        Option("ui_locales", "string or string list", [], "languages passed as ui_locales"),
+        Option(
+            "extra_auth_params",
+            "table",
+            {},
+            "extra authorization request parameters",
+            production=refuse_preproduction_acr,
+        ),
+        Option("discovery_ttl", "number", 3600, "seconds discovery metadata is cached"),
+        Option("jwks_ttl", "number", 3600, "seconds the OP's JWKS is cached"),
+        Option("jwks_min_refetch_interval", "number", 60, "least seconds between JWKS refetches"),
+        Option("timeout", "number", 10, "HTTP timeout in seconds"),
+        Option(
+            "allow_loopback_http",
+            "boolean",
+            False,
+            "accept http://127.0.0.1 endpoints outside the simulator (never production)",
+            production=refuse_loopback_http,
+        ),
+        Option(
+            "claims_profile", "string", None, "claim mapping module", choices=tuple(PROFILE_MODULES)
+        ),
+        Option(
+            "allow_synthetic_ids",
+            "boolean",
+            None,
+            "accept test identity numbers (default: not in production)",
+        ),
+        Option("require_iss_param", "boolean", False, "require RFC 9207 iss in every response"),
+        Option(
+            "rp_keys",
+            "string or table",
+            None,
+            "RP private JWKS: file path, or _env with the JSON",
+            secret=True,
+        ),
+        Option("rp_signing_kid", "string", None, "kid of the RP signing key to use"),
+        Option("rp_signing_alg", "string", None, "signing algorithm when the key names none"),
+        # claims_profile = "broker-oidc" (authbroker.providers.broker_oidc)
+        Option(
+            "methods",
+            "table",
+            None,
+            "broker-oidc: method name -> {acr, country, method}",
+            production=refuse_preproduction_acr,
+        ),
+        Option(
+            "default_method", "string", None, "broker-oidc: method used when the flow names none"
+        ),
+        # authbroker.simulators.oidc
+        Option("sim_id_token_alg", "string", None, "simulator only: ID-token signing algorithm"),
+    ),
+)
 
 
 @dataclass(frozen=True, slots=True)

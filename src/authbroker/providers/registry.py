@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ..config import ProviderConfig, Settings
+from ..config_schema import Schema
 from ..errors import ConfigError
 from .base import Provider
 
@@ -28,6 +29,7 @@ __all__ = [
     "RunningSimulator",
     "create_provider",
     "protocol_factory",
+    "protocol_options",
     "start_simulator",
 ]
 
@@ -77,7 +79,7 @@ def _load(target: str, what: str) -> Callable[..., Any]:
     return obj  # type: ignore[no-any-return]
 
 
-def protocol_factory(protocol: str) -> Callable[[ProviderConfig, Settings], Provider]:
+def _protocol_target(protocol: str) -> str:
     target = BUILTIN_PROTOCOLS.get(protocol)
     if target is None:
         from importlib.metadata import entry_points  # only for third-party protocols
@@ -88,7 +90,27 @@ def protocol_factory(protocol: str) -> Callable[[ProviderConfig, Settings], Prov
                 break
     if target is None:
         raise ConfigError(f"unknown protocol '{protocol}'", key="protocol")
-    return _load(target, "provider factory")
+    return target
+
+
+def protocol_factory(protocol: str) -> Callable[[ProviderConfig, Settings], Provider]:
+    return _load(_protocol_target(protocol), "provider factory")
+
+
+def protocol_options(protocol: str) -> Schema | None:
+    """The option schema a protocol declares as ``CONFIG_OPTIONS`` beside its factory.
+
+    ``None`` for a third-party protocol that declares none (its keys cannot be
+    checked); unknown protocols and modules that fail to import are ConfigErrors.
+    """
+    target = _protocol_target(protocol)
+    module_name = target.partition(":")[0]
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigError(f"{module_name} cannot be loaded ({type(exc).__name__})") from None
+    schema = getattr(module, "CONFIG_OPTIONS", None)
+    return schema if isinstance(schema, Schema) else None
 
 
 def create_provider(config: ProviderConfig, settings: Settings) -> Provider:

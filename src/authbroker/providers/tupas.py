@@ -44,6 +44,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from stdnum.fi import ytunnus
 
 from ..config import ProviderConfig, Settings
+from ..config_schema import Option, Schema
 from ..errors import (
     AccessDenied,
     AlreadyUsed,
@@ -60,6 +61,7 @@ from .base import RAW_QUERY, AdvanceContext, BeginContext, Next, ProviderInfo, r
 
 __all__ = [
     "ALGORITHMS",
+    "CONFIG_OPTIONS",
     "LEGACY_ALGORITHMS",
     "REQUEST_FIELDS",
     "RESPONSE_FIELDS",
@@ -188,6 +190,41 @@ def _four_digits(config: ProviderConfig, key: str, default: str) -> str:
     if value.isdigit() and len(value) <= 4:
         return value.zfill(4)
     raise ConfigError("must be a number of at most four digits", key=config.key(key))
+
+
+#: Every key a ``tupas`` provider table or profile may hold (checked at load_config;
+#: declare a new option here when TupasProvider starts reading it).
+CONFIG_OPTIONS = Schema(
+    "tupas",
+    "TUPAS bank identification (one profile per bank).",
+    (
+        Option("url", "string", None, "the bank's TUPAS service URL (required)"),
+        Option("bank_number", "string or integer", None, "three-digit bank number"),
+        Option("rcvid", "string", None, "service provider id (1-15 characters)"),
+        Option("version", "string or integer", "0002", "A01Y_VERS message version"),
+        Option("response_versions", "list", None, "accepted response versions (default: version)"),
+        Option("key_version", "string or integer", "0001", "key version of the MAC secret"),
+        Option("id_type", "string or integer", "02", "A01Y_IDTYPE (two digits)"),
+        Option(
+            "algorithm", "string or integer", "03", "MAC algorithm: 01 MD5, 02 SHA-1, 03 SHA-256"
+        ),
+        Option("allow_legacy_algorithms", "boolean", False, "accept MD5/SHA-1 MACs"),
+        Option("charset", "string", "iso-8859-1", "character set of the bank's messages"),
+        Option("max_response_age", "number", 300, "seconds a response stays valid (0..3600]"),
+        Option("clock_skew", "number", 60, "seconds of clock skew allowed (0..300)"),
+        Option("timestamp_timezone", "string", "Europe/Helsinki", "time zone of bank time stamps"),
+        Option("flow_ttl", "number", None, "seconds a flow lives (default: broker.flow_ttl)"),
+        Option("name_order", "string", "family_first", "order of names in B02K_CUSTNAME"),
+        Option(
+            "secret_v<N>",
+            "string",
+            None,
+            "MAC secret of key version N (secret_v<N>_env names the variable)",
+            secret=True,
+            pattern=r"secret_v[0-9]{1,4}",
+        ),
+    ),
+)
 
 
 class TupasProvider:

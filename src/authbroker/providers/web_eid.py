@@ -50,6 +50,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from .. import pki
 from ..config import ProviderConfig, Settings, builtin_profiles_dir
+from ..config_schema import Option, Schema
 from ..errors import (
     AlreadyUsed,
     AuthBrokerError,
@@ -67,6 +68,7 @@ from .base import AdvanceContext, BeginContext, Next, ProviderInfo
 
 __all__ = [
     "ALGORITHMS",
+    "CONFIG_OPTIONS",
     "MOBILE_ID_POLICIES",
     "NON_CARD_POLICY_ARCS",
     "WebEidProvider",
@@ -360,6 +362,40 @@ def _oid_set(values: object) -> frozenset[str]:
 
 
 # --- the provider ----------------------------------------------------------------------
+
+
+#: Every key a ``web-eid`` provider table or profile may hold (checked at load_config;
+#: declare a new option here when WebEidProvider starts reading it).
+CONFIG_OPTIONS = Schema(
+    "web-eid",
+    "Estonian ID card and other eIDs through the Web eID extension.",
+    (
+        Option("origin", "string", None, "expected origin of tokens (default: base_url's)"),
+        Option(
+            "trusted_ca_certificates", "string or string list", [], "trusted issuing CAs (required)"
+        ),
+        Option(
+            "disallowed_policies",
+            "string list",
+            None,
+            "certificate policy OIDs refused (default: Mobile-ID)",
+        ),
+        Option(
+            "allowed_policies", "string list", [], "certificate policy OIDs required (empty: any)"
+        ),
+        Option("allowed_algorithms", "string list", None, "token signature algorithms accepted"),
+        Option("max_token_length", "integer", DEFAULT_MAX_TOKEN_CHARS, "longest token accepted"),
+        Option("ocsp", "boolean", True, "check revocation by OCSP (always in production)"),
+        Option("ocsp_fail_open", "boolean", False, "simulator only: accept when OCSP is down"),
+        Option("ocsp_timeout", "number", 5.0, "OCSP timeout in seconds (0..30]"),
+        Option("ocsp_max_age", "number", 120, "oldest OCSP response accepted, seconds"),
+        Option("ocsp_max_skew", "number", 900, "OCSP clock skew allowed, seconds"),
+        Option("ocsp_nonce_disabled_urls", "string list", [], "OCSP responders that get no nonce"),
+        Option("ocsp_designated_url", "string", None, "designated OCSP responder URL"),
+        Option("ocsp_designated_certificate", "string", None, "designated responder certificate"),
+        Option("ocsp_designated_issuers", "string or string list", [], "issuers it answers for"),
+    ),
+)
 
 
 class WebEidProvider:

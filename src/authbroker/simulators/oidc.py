@@ -170,7 +170,8 @@ class TestPerson:
 
 
 #: Test persons per country; every number passes its checksum (published test data:
-#: Telia integration guide v2.35; Signicat FTN documentation, §4a; Idura's published acr values and claims, §3.5).
+#: Telia integration guide v2.35, Signicat's FTN documentation, TARA's Testing.md,
+#: Idura's documentation, Skatteetaten's synthetic numbers).
 PERSONS: Mapping[str, tuple[TestPerson, ...]] = {
     "FI": (
         TestPerson(

@@ -2,9 +2,9 @@
 
 The bank's identification form endpoint (``POST /tupas``) takes the browser's
 ``A01Y_*`` form, checks every field and the request MAC exactly as a bank would
-(TUPAS §1.2-1.3, section marks as in :mod:`authbroker.providers.tupas`), "logs the user in" as a chosen
-test customer and redirects the browser to the return link with a correctly MAC'd
-``B02K_*`` response (TUPAS §1.4). A tiny HTML page lets a person pick the customer
+(TUPAS §1.2-1.3, section marks as in :mod:`authbroker.providers.tupas`), "logs the
+user in" as a chosen test customer and redirects the browser to the return link with
+a correctly MAC'd ``B02K_*`` response (TUPAS §1.4). A tiny HTML page lets a person pick the customer
 when :attr:`BankControl.interactive` is set (demo, CLI).
 
 Tests make it misbehave through :class:`BankControl`: tamper with one response field

@@ -21,6 +21,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from ..config_schema import Option, Schema
 from ..errors import ConfigError
 from .base import (
     HttpSmsSender,
@@ -40,6 +41,7 @@ from .outbox import OutboxMessage, OutboxSender
 from .twilio import TwilioSender
 
 __all__ = [
+    "CONFIG_SECTION",
     "LANGUAGES",
     "GatewayApiSender",
     "HttpSmsSender",
@@ -74,6 +76,46 @@ def _secret(
             raise ConfigError("secrets must come from the environment", key=f"sms.{key}")
         return str(table[key])
     raise ConfigError("is required", key=f"sms.{key}_env")
+
+
+#: ``[sms].retry``: the fields of :class:`RetryPolicy`.
+_RETRY_SECTION = Schema(
+    "sms.retry",
+    "Retries of transient gateway failures.",
+    (
+        Option("max_attempts", "integer", 3, "sends tried at most (1..10)"),
+        Option("base_delay", "number", 0.5, "first back-off ceiling in seconds"),
+        Option("max_delay", "number", 4.0, "largest back-off in seconds (<= 60)"),
+        Option("max_wait", "number", 10.0, "longest Retry-After honoured, seconds"),
+        Option("retry_ambiguous", "boolean", False, "retry 5xx/timeouts that may have sent"),
+    ),
+)
+
+#: The ``[sms]`` table: :func:`sender_from_config` reads these keys and nothing else.
+CONFIG_SECTION = Schema(
+    "sms",
+    "The SMS sender of direct links.",
+    (
+        Option(
+            "backend", "string", "outbox", "SMS gateway", choices=("outbox", "twilio", "gatewayapi")
+        ),
+        Option("timeout", "number", 10.0, "HTTP timeout in seconds"),
+        Option("retry", "table", {}, "retry policy", fields=_RETRY_SECTION),
+        Option("base_url", "string", None, "gateway API URL (default: the backend's)"),
+        Option("account_sid", "string", None, "twilio: account SID"),
+        Option("auth_token", "string", None, "twilio: auth token", secret=True),
+        Option("from_number", "string", None, "twilio: sender number"),
+        Option(
+            "messaging_service_sid",
+            "string",
+            None,
+            "twilio: messaging service instead of from_number",
+        ),
+        Option("api_key_sid", "string", None, "twilio: API key SID used with auth_token"),
+        Option("token", "string", None, "gatewayapi: API token", secret=True),
+        Option("sender", "string", None, "gatewayapi: sender name or number"),
+    ),
+)
 
 
 def sender_from_config(
