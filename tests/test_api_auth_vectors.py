@@ -1,8 +1,8 @@
 """RFC 9421 Appendix B (and §4.3) test vectors, RFC 9530 digests.
 
 The vectors are in tests/data/rfc9421/vectors.json (RFC 9421 Appendix B), used as
-they are. Signature bases are rebuilt from the published messages with the same code the verifier uses
-and must be byte-exact for every example; the covered algorithms (HMAC-SHA256,
+they are. Signature bases are rebuilt from the published messages with the same code
+the verifier uses and must be byte-exact for every example; the covered algorithms (HMAC-SHA256,
 Ed25519, ECDSA P-256) must verify the published signatures, and the deterministic
 ones must be reproduced byte for byte.
 """
