@@ -486,6 +486,14 @@ CONFIG_OPTIONS = Schema(
     "Swedish BankID (RP API v6.0).",
     (
         Option("api_url", "string", None, "RP API base URL, https only (required)"),
+        Option(
+            "card_reader",
+            "string",
+            "",
+            "requirement.cardReader: class1, class2 or empty (no requirement)",
+            choices=("", "class1", "class2"),
+        ),
+        Option("referring_domain", "string", None, "domain sent in the web object (default: site)"),
         Option("cert_file", "string", None, "RP client certificate (PEM) for mTLS (required)"),
         Option("key_file", "string", None, "RP private key (PEM) if not in cert_file"),
         Option("key_password", "string", None, "password of the RP key", secret=True),

@@ -358,6 +358,18 @@ CONFIG_OPTIONS = Schema(
     "Finnish Mobile ID (Mobiilivarmenne) through an acquiring entity.",
     (
         Option("endpoint", "string", None, "the acquiring entity's REST endpoint (required)"),
+        Option(
+            "require_national_id",
+            "boolean",
+            True,
+            "refuse logins whose HETU is not bound to the signer certificate by SATU",
+        ),
+        Option(
+            "require_pinned_tls",
+            "boolean",
+            None,
+            "refuse to start without ca_file (default: true outside the simulator)",
+        ),
         Option("ap_id", "string", None, "application provider id URI (required)"),
         Option("ap_password", "string", None, "application provider password", secret=True),
         Option("http_user", "string", None, "HTTP Basic user (default: ap_id)"),

@@ -378,6 +378,28 @@ CONFIG_OPTIONS = Schema(
         ),
         Option("rp_signing_kid", "string", None, "kid of the RP signing key to use"),
         Option("rp_signing_alg", "string", None, "signing algorithm when the key names none"),
+        Option(
+            "rp_signing_algs",
+            "string list",
+            None,
+            "algorithms the OP accepts for our request objects and client assertions",
+        ),
+        Option("userinfo_issuer", "string", None, "issuer of signed UserInfo when not the OP"),
+        Option(
+            "userinfo_subject_claims",
+            "string list",
+            ["sub"],
+            "claims that must match between ID token and UserInfo",
+        ),
+        Option(
+            "federation_keys",
+            "string",
+            None,
+            "private JWKS signing the signed RP JWKS (file path, or _env with the JSON)",
+            secret=True,
+        ),
+        Option("entity_id", "string", None, "iss/sub of the signed JWKS (default: client_id)"),
+        Option("signed_jwks_lifetime", "integer", 86400, "seconds a signed JWKS is valid"),
         # claims_profile = "broker-oidc" (authbroker.providers.broker_oidc)
         Option(
             "methods",

@@ -210,6 +210,12 @@ CONFIG_OPTIONS = Schema(
         ),
         Option("allow_legacy_algorithms", "boolean", False, "accept MD5/SHA-1 MACs"),
         Option("charset", "string", "iso-8859-1", "character set of the bank's messages"),
+        Option(
+            "allow_organization_identities",
+            "boolean",
+            False,
+            "admit company logins (CUSTTYPE 03) as organization identities",
+        ),
         Option("max_response_age", "number", 300, "seconds a response stays valid (0..3600]"),
         Option("clock_skew", "number", 60, "seconds of clock skew allowed (0..300)"),
         Option("timestamp_timezone", "string", "Europe/Helsinki", "time zone of bank time stamps"),
