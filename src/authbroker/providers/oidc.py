@@ -393,7 +393,7 @@ CONFIG_OPTIONS = Schema(
         ),
         Option(
             "federation_keys",
-            "string",
+            "string or table",
             None,
             "private JWKS signing the signed RP JWKS (file path, or _env with the JSON)",
             secret=True,
