@@ -53,7 +53,7 @@ def _key(option: Option) -> str:
 
 def _rows(schema: Schema, prefix: str = "") -> Iterator[str]:
     for option in schema.options:
-        kind = option.kind
+        kind: str = option.kind
         if option.choices:
             kind += ": " + ", ".join(f"`{c}`" if c else '`""`' for c in option.choices)
         meaning = option.meaning
