@@ -266,3 +266,79 @@ def test_demo_without_the_web_extra_says_what_to_install(
     assert main(["demo", "--port", "1"]) == 2
     err = capsys.readouterr().err
     assert "web extra" in err and "uvicorn" in err
+
+
+def test_providers_every_check_passes_on_a_fresh_simulator_setup() -> None:
+    """No false ✗ in the simulator environment: the command can gate a deploy."""
+    result = CliRunner().invoke(cli, ["providers", "--json"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    failing = [
+        (row["name"], c) for row in json.loads(result.stdout) for c in row["checks"] if not c["ok"]
+    ]
+    assert failing == []
+
+
+def _expired_pem() -> str:
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "expired test CA")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now - dt.timedelta(days=30))
+        .not_valid_after(now - dt.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def test_providers_fails_on_404_and_expired_inline_certificate(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An HTTP 404 is not ✓, inline PEM is a certificate (not a path), and any failing
+    check makes the command exit non-zero."""
+    from authbroker.simulators.server import LoopbackServer, SimResponse
+
+    server = LoopbackServer(lambda req: SimResponse(404, b"moved")).start()
+    try:
+        config = tmp_path / "authbroker.toml"
+        config.write_text(
+            f"""
+[broker]
+environment = "simulator"
+
+[providers.ftn]
+enabled = false
+
+[providers.web-eid]
+environment = "test"
+trusted_ca_certificates = [{json.dumps(_expired_pem())}]
+
+[providers.tupas-op]
+environment = "test"
+url = "{server.url}/tupas"
+"""
+        )
+        code = main(["providers", "--json", "--config", str(config)])
+    finally:
+        server.stop()
+    out = capsys.readouterr().out
+    assert code == 1, out
+    rows = {r["name"]: r for r in json.loads(out)}
+    tupas = {c["check"]: c for c in rows["tupas-op"]["checks"]}
+    assert tupas["url"] == {"check": "url", "ok": False, "detail": "HTTP 404"}
+    web_eid = rows["web-eid"]["checks"]
+    assert any(
+        not c["ok"] and "expired test CA" in c["check"] and "not valid now" in c["detail"]
+        for c in web_eid
+    ), web_eid

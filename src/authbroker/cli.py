@@ -477,7 +477,7 @@ def providers_cmd(env: str | None, config: str | None, json_mode: bool, check: b
             }
             if check:
                 cfg = pc
-                if broker is not None:
+                if broker is not None and pc.environment == "simulator":
                     try:
                         sim = broker.simulator(name)
                         if sim is not None:
@@ -491,12 +491,18 @@ def providers_cmd(env: str | None, config: str | None, json_mode: bool, check: b
     finally:
         if broker is not None:
             broker.close()
+    # A failing check is a failing command, so `authbroker providers` can gate a deploy.
+    failed = any(not c["ok"] for row in rows for c in row.get("checks", []))
     if json_mode:
         click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        if failed:
+            raise _Exit(EXIT_AUTH)
         return
     table = Table(title=f"Providers ({settings.environment})")
-    for col in ("name", "protocol", "env", "LoA", "country", "health"):
-        table.add_column(col)
+    # Names are what an operator acts on: never cut short, folded when narrow.
+    table.add_column("name", overflow="fold", min_width=len(max(settings.providers, key=len)))
+    for col in ("protocol", "env", "LoA", "country", "health"):
+        table.add_column(col, overflow="fold")
     for row in rows:
         checks = row.get("checks", [])
         health = (
@@ -516,6 +522,8 @@ def providers_cmd(env: str | None, config: str | None, json_mode: bool, check: b
             health,
         )
     console.print(table)
+    if failed:
+        raise _Exit(EXIT_AUTH)
 
 
 @cli.command("check-config")

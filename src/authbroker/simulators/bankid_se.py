@@ -211,7 +211,9 @@ class _Pki:
     def __init__(self, label: str) -> None:
         now = dt.datetime.now(dt.UTC)
         self.not_before = now - dt.timedelta(minutes=5)
-        self.not_after = now + dt.timedelta(days=2)
+        # A year, like a real test CA's leaf certificates: `authbroker providers` must
+        # not report the simulator's own certificates as expiring.
+        self.not_after = now + dt.timedelta(days=365)
         root = self._ca(f"authbroker simulator {label} Test BankID SSL Root CA")
         self.ca_key, self.ca = root.key, root.cert
         self.server_key, self.server = self._leaf(

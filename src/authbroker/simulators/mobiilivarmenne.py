@@ -284,8 +284,10 @@ class MSSP:
     # -- HTTP ------------------------------------------------------------------------
 
     def handle(self, req: SimRequest) -> SimResponse:
-        if req.path != "/rest/service" or req.method != "POST":
+        if req.path != "/rest/service":
             return SimResponse(404, b"not found")
+        if req.method != "POST":  # the endpoint exists; it takes POST only (RFC 9110 15.5.6)
+            return SimResponse(405, b"method not allowed", {"Allow": "POST"})
         expected = "Basic " + base64.b64encode(f"{self.ap_id}:{self.ap_password}".encode()).decode()
         if not hmac.compare_digest(
             req.headers.get("authorization", "").encode(), expected.encode()

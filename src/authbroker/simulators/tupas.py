@@ -213,8 +213,10 @@ class TupasBank:
         return fields
 
     def handle(self, req: SimRequest) -> SimResponse:
-        if req.path != "/tupas" or req.method != "POST":
+        if req.path != "/tupas":
             return SimResponse(404, b"not found")
+        if req.method != "POST":  # the form endpoint exists; it takes POST only
+            return SimResponse(405, b"method not allowed", {"Allow": "POST"})
         form = req.form()
         reason = self.check_request(form)
         if reason is not None:
