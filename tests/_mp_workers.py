@@ -91,7 +91,7 @@ def verify_code(
     import threading
 
     from authbroker.errors import AuthBrokerError
-    from authbroker.links import DirectLinks
+    from authbroker.engines.links import DirectLinks
     from authbroker.sms.outbox import OutboxSender
     from authbroker.store.redis import RedisStore
 

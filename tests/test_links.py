@@ -35,7 +35,7 @@ from authbroker.errors import (
     RateLimited,
     ScopeDenied,
 )
-from authbroker.links import (
+from authbroker.engines.links import (
     LINK_SALT,
     AsyncDirectLinks,
     DirectLinks,
@@ -315,7 +315,7 @@ async def test_full_flow_async_on_every_store(async_store: AsyncStateStore) -> N
 def test_code_is_zero_padded_and_only_a_hash_is_stored(
     mem: Env, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("authbroker.links.secrets.randbelow", lambda n: 42)
+    monkeypatch.setattr("authbroker.engines.links.engine.secrets.randbelow", lambda n: 42)
     token = mem.issue()
     challenge = mem.links.open(token, IP)
     assert mem.code() == "000042"

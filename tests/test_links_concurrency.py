@@ -16,7 +16,7 @@ import pytest
 
 from authbroker.audit import AuditLog, MemorySink
 from authbroker.errors import AlreadyUsed, AuthBrokerError, InvalidInput, Locked, RateLimited
-from authbroker.links import AsyncDirectLinks, DirectLinks, LinkGrant, LinkLimits
+from authbroker.engines.links import AsyncDirectLinks, DirectLinks, LinkGrant, LinkLimits
 from authbroker.sms import OutboxSender
 from authbroker.store.base import AsyncStateStore, StateStore
 from conftest import run_together

@@ -19,6 +19,7 @@ import pytest
 
 from authbroker.errors import ConfigError, ProviderError, ProviderUnavailable, RateLimited
 from authbroker.http import AsyncDriver, HttpResponse, SyncDriver
+from authbroker.kernel import AsyncRuntime, SyncRuntime
 from authbroker.simulators.server import LoopbackServer, SimRequest, SimResponse
 from authbroker.simulators.sms_gateways import GatewayApiSimulator, TwilioSimulator
 from authbroker.sms import (
@@ -27,9 +28,8 @@ from authbroker.sms import (
     RetryPolicy,
     SmsMessage,
     SmsSender,
+    SmsReceipt,
     TwilioSender,
-    deliver_async,
-    deliver_sync,
     mask_phone,
     sender_from_config,
 )
@@ -52,6 +52,21 @@ class Sleeps:
 
     async def async_sleep(self, seconds: float) -> None:
         self.waits.append(seconds)
+
+
+def deliver_sync(
+    sender: SmsSender, message: SmsMessage, driver: SyncDriver | None, *, sleep: Sleeps
+) -> SmsReceipt:
+    """Run a sender's routine in the blocking runtime, recording its waits."""
+    return SyncRuntime(driver, sleep=sleep).run(sender.send(message))
+
+
+async def deliver_async(
+    sender: SmsSender, message: SmsMessage, driver: AsyncDriver, *, sleep: Sleeps | None = None
+) -> SmsReceipt:
+    """Run a sender's routine in the asyncio runtime (real waits unless ``sleep``)."""
+    runtime = AsyncRuntime(driver, sleep=sleep.async_sleep if sleep else None)
+    return await runtime.run(sender.send(message))
 
 
 # One server per gateway for the whole module (stopping a loopback server takes up to
@@ -412,9 +427,7 @@ async def test_async_delivery_with_retry(twilio: TwilioSimulator) -> None:
     sleeps = Sleeps()
     driver = AsyncDriver()
     try:
-        receipt = await deliver_async(
-            twilio_sender(twilio), MESSAGE, driver, sleep=sleeps.async_sleep
-        )
+        receipt = await deliver_async(twilio_sender(twilio), MESSAGE, driver, sleep=sleeps)
     finally:
         await driver.aclose()
     assert receipt.attempts == 2
@@ -453,7 +466,7 @@ def test_outbox_keeps_messages_and_parses_codes() -> None:
     echoed: list[str] = []
     outbox = OutboxSender(capacity=2, echo=lambda m: echoed.append(m.message_id))
     for i in range(3):
-        deliver_sync(outbox, SmsMessage(TO, f"text\n\n@h.example #00{i}123"), None)
+        deliver_sync(outbox, SmsMessage(TO, f"text\n\n@h.example #00{i}123"), None, sleep=Sleeps())
     assert len(outbox) == 2  # capacity bound
     assert [m.code() for m in outbox.messages] == ["001123", "002123"]
     assert outbox.last(TO) is not None and outbox.last(TO).host() == "h.example"  # type: ignore[union-attr]

@@ -27,7 +27,7 @@ from authbroker.credential_store import CredentialStore
 from authbroker.errors import InvalidInput
 from authbroker.flow import Challenge, Display, Gen, Poll, Redirect, store_get
 from authbroker.identity import Identity, Loa, NationalId
-from authbroker.links import AsyncDirectLinks, DirectLinks
+from authbroker.engines.links import AsyncDirectLinks, DirectLinks
 from authbroker.providers.base import AdvanceContext, BeginContext, Next, ProviderInfo
 from authbroker.sms.outbox import OutboxSender
 from authbroker.store.memory import AsyncMemoryStore, MemoryStore
