@@ -33,7 +33,7 @@ def bench_otp_verify(redis_url: str | None, *, batches: int, per_batch: int) -> 
         from authbroker.sms.outbox import OutboxSender
         from authbroker.store.redis import RedisStore
     except ImportError as exc:  # module still being written
-        return [skipped("OTP-redis", TITLE, TARGET, f"authbroker.engines.links not importable: {exc}")]
+        return [skipped("OTP-redis", TITLE, TARGET, f"links not importable: {exc}")]
 
     store = RedisStore.from_url(redis_url, prefix=f"bench:{secrets.token_hex(4)}:")
     outbox = OutboxSender()

@@ -21,6 +21,16 @@ import pytest
 
 from authbroker.audit import AuditLog, JsonLinesSink, MemorySink
 from authbroker.config import Settings
+from authbroker.engines.links import (
+    LINK_SALT,
+    AsyncDirectLinks,
+    DirectLinks,
+    LinkGrant,
+    LinkLimits,
+    OtpChallenge,
+    links_options,
+    user_ref,
+)
 from authbroker.errors import (
     AccessDenied,
     AlreadyUsed,
@@ -34,16 +44,6 @@ from authbroker.errors import (
     ProviderUnavailable,
     RateLimited,
     ScopeDenied,
-)
-from authbroker.engines.links import (
-    LINK_SALT,
-    AsyncDirectLinks,
-    DirectLinks,
-    LinkGrant,
-    LinkLimits,
-    OtpChallenge,
-    links_options,
-    user_ref,
 )
 from authbroker.simulators.sms_gateways import GatewayApiSimulator
 from authbroker.sms import GatewayApiSender, OutboxSender, RetryPolicy, SmsMessage

@@ -18,8 +18,8 @@ from urllib.parse import parse_qs
 import pytest
 
 from authbroker.errors import ConfigError, ProviderError, ProviderUnavailable, RateLimited
-from authbroker.http import AsyncDriver, HttpResponse, SyncDriver
-from authbroker.kernel import AsyncRuntime, SyncRuntime
+from authbroker.http import AsyncDriver, HttpRequest, HttpResponse, SyncDriver
+from authbroker.kernel import AsyncRuntime, Sleep, SyncRuntime
 from authbroker.simulators.server import LoopbackServer, SimRequest, SimResponse
 from authbroker.simulators.sms_gateways import GatewayApiSimulator, TwilioSimulator
 from authbroker.sms import (
@@ -27,8 +27,8 @@ from authbroker.sms import (
     OutboxSender,
     RetryPolicy,
     SmsMessage,
-    SmsSender,
     SmsReceipt,
+    SmsSender,
     TwilioSender,
     mask_phone,
     sender_from_config,
@@ -457,6 +457,33 @@ def test_no_secret_or_body_in_logs(
     text = caplog.text + str(err.value) + repr(err.value) + json.dumps(dict(err.value.details))
     for secret in (twilio.auth_token, "123456", TO, TO[1:]):
         assert secret not in text
+
+
+# --- senders are kernel routines ---------------------------------------------------
+
+
+def test_sender_routine_yields_requests_and_kernel_sleeps() -> None:
+    """The retry wait is the kernel's Sleep (any runtime carries it out); a refused
+    connection is thrown back in and retried, the send never sleeps on its own."""
+    sender = GatewayApiSender(token="t" * 32, sender="X", retry=FAST)
+    routine = sender.send(MESSAGE)
+    first = next(routine)
+    assert isinstance(first, HttpRequest) and first.url.endswith("/rest/mtsms")
+    wait = routine.throw(ProviderUnavailable("refused", code="http_connect"))
+    assert isinstance(wait, Sleep) and 0 <= wait.seconds <= FAST.max_delay
+    again = routine.send(None)
+    assert isinstance(again, HttpRequest) and again == first
+    with pytest.raises(StopIteration) as done:
+        routine.send(HttpResponse(200, {}, json.dumps({"ids": [7]}).encode()))
+    assert done.value.value.message_id == "7" and done.value.value.attempts == 2
+
+
+def test_outbox_without_echo_is_a_routine_without_effects() -> None:
+    outbox = OutboxSender()
+    routine = outbox.send(MESSAGE)
+    with pytest.raises(StopIteration) as done:
+        next(routine)
+    assert done.value.value.provider == "outbox" and len(outbox) == 1
 
 
 # --- outbox and configuration ------------------------------------------------------
