@@ -1,6 +1,6 @@
 """Direct-link OTP verification on Redis: round trips per verify and verifies/s.
 
-Subject: :meth:`authbroker.links.DirectLinks.verify` with the right code on a
+Subject: :meth:`authbroker.engines.links.DirectLinks.verify` with the right code on a
 :class:`~authbroker.store.redis.RedisStore` (a benchmark-owned redis-server on
 loopback). Each verification needs its own challenge, so challenges are prepared
 (issue + open, untimed) and then verified one after another in timed batches.
@@ -29,11 +29,11 @@ def bench_otp_verify(redis_url: str | None, *, batches: int, per_batch: int) -> 
     if redis_url is None:
         return [skipped("OTP-redis", TITLE, TARGET, "No redis-server binary on this machine.")]
     try:
-        from authbroker.links import DirectLinks, LinkLimits
+        from authbroker.engines.links import DirectLinks, LinkLimits
         from authbroker.sms.outbox import OutboxSender
         from authbroker.store.redis import RedisStore
     except ImportError as exc:  # module still being written
-        return [skipped("OTP-redis", TITLE, TARGET, f"authbroker.links not importable: {exc}")]
+        return [skipped("OTP-redis", TITLE, TARGET, f"links not importable: {exc}")]
 
     store = RedisStore.from_url(redis_url, prefix=f"bench:{secrets.token_hex(4)}:")
     outbox = OutboxSender()

@@ -90,8 +90,8 @@ def verify_code(
     """Verify the same code several times in this process once the barrier opens."""
     import threading
 
+    from authbroker.engines.links import DirectLinks
     from authbroker.errors import AuthBrokerError
-    from authbroker.links import DirectLinks
     from authbroker.sms.outbox import OutboxSender
     from authbroker.store.redis import RedisStore
 

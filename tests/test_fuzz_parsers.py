@@ -564,7 +564,7 @@ def test_session_cookies(cookie: str | None) -> None:
 
 class _Links:
     def __init__(self) -> None:
-        from authbroker.links import DirectLinks
+        from authbroker.engines.links import DirectLinks
         from authbroker.sms.outbox import OutboxSender
 
         self.store = MemoryStore()
@@ -578,7 +578,7 @@ class _Links:
 
 @pytest.fixture(scope="module")
 def links() -> Iterator[_Links]:
-    pytest.importorskip("authbroker.links")
+    pytest.importorskip("authbroker.engines.links")
     box = _Links()
     yield box
     box.links.close()

@@ -31,9 +31,9 @@ from authbroker.credentials import (
     CredentialManager,
     ThrottlePolicy,
 )
+from authbroker.engines.links import AsyncDirectLinks, DirectLinks, LinkGrant, LinkLimits
 from authbroker.errors import AccessDenied, AuthBrokerError, InvalidInput, Locked, RateLimited
 from authbroker.identity import Loa
-from authbroker.links import AsyncDirectLinks, DirectLinks, LinkGrant, LinkLimits
 from authbroker.sessions import Session
 from authbroker.sms import OutboxSender
 from authbroker.store import AsyncStateStore, StateStore

@@ -21,6 +21,16 @@ import pytest
 
 from authbroker.audit import AuditLog, JsonLinesSink, MemorySink
 from authbroker.config import Settings
+from authbroker.engines.links import (
+    LINK_SALT,
+    AsyncDirectLinks,
+    DirectLinks,
+    LinkGrant,
+    LinkLimits,
+    OtpChallenge,
+    links_options,
+    user_ref,
+)
 from authbroker.errors import (
     AccessDenied,
     AlreadyUsed,
@@ -34,16 +44,6 @@ from authbroker.errors import (
     ProviderUnavailable,
     RateLimited,
     ScopeDenied,
-)
-from authbroker.links import (
-    LINK_SALT,
-    AsyncDirectLinks,
-    DirectLinks,
-    LinkGrant,
-    LinkLimits,
-    OtpChallenge,
-    links_options,
-    user_ref,
 )
 from authbroker.simulators.sms_gateways import GatewayApiSimulator
 from authbroker.sms import GatewayApiSender, OutboxSender, RetryPolicy, SmsMessage
@@ -315,7 +315,7 @@ async def test_full_flow_async_on_every_store(async_store: AsyncStateStore) -> N
 def test_code_is_zero_padded_and_only_a_hash_is_stored(
     mem: Env, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("authbroker.links.secrets.randbelow", lambda n: 42)
+    monkeypatch.setattr("authbroker.engines.links.engine.secrets.randbelow", lambda n: 42)
     token = mem.issue()
     challenge = mem.links.open(token, IP)
     assert mem.code() == "000042"

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from authbroker.audit import AuditLog, MemorySink
+from authbroker.engines.links import AsyncDirectLinks, DirectLinks, LinkGrant, LinkLimits
 from authbroker.errors import AlreadyUsed, AuthBrokerError, InvalidInput, Locked, RateLimited
-from authbroker.links import AsyncDirectLinks, DirectLinks, LinkGrant, LinkLimits
 from authbroker.sms import OutboxSender
 from authbroker.store.base import AsyncStateStore, StateStore
 from conftest import run_together

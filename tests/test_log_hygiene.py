@@ -315,7 +315,7 @@ def _mobiilivarmenne_flow(run: _Run, broker: Broker) -> None:
 
 
 def _direct_link_flow(run: _Run) -> None:
-    from authbroker.links import DirectLinks
+    from authbroker.engines.links import DirectLinks
     from authbroker.sms.outbox import OutboxSender
 
     outbox = OutboxSender()

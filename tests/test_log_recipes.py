@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from authbroker.links import DirectLinks
+from authbroker.engines.links import DirectLinks
 from authbroker.sms import OutboxSender
 from authbroker.store.memory import MemoryStore
 

@@ -347,7 +347,7 @@ def test_session_check_outage(redis: RedisServer) -> None:
 
 
 def test_direct_link_outage(redis: RedisServer) -> None:
-    from authbroker.links import DirectLinks
+    from authbroker.engines.links import DirectLinks
     from authbroker.sms.outbox import OutboxSender
 
     store = _store(redis)
@@ -430,7 +430,7 @@ def test_flow_begun_in_one_process_completes_in_another(
 def test_concurrent_verifies_split_across_two_processes(
     redis: RedisServer, pool: ProcessPoolExecutor
 ) -> None:
-    from authbroker.links import DirectLinks
+    from authbroker.engines.links import DirectLinks
     from authbroker.sms.outbox import OutboxSender
 
     prefix = f"rel:{secrets.token_hex(6)}:"

@@ -18,7 +18,8 @@ from urllib.parse import parse_qs
 import pytest
 
 from authbroker.errors import ConfigError, ProviderError, ProviderUnavailable, RateLimited
-from authbroker.http import AsyncDriver, HttpResponse, SyncDriver
+from authbroker.http import AsyncDriver, HttpRequest, HttpResponse, SyncDriver
+from authbroker.kernel import AsyncRuntime, Sleep, SyncRuntime
 from authbroker.simulators.server import LoopbackServer, SimRequest, SimResponse
 from authbroker.simulators.sms_gateways import GatewayApiSimulator, TwilioSimulator
 from authbroker.sms import (
@@ -26,10 +27,9 @@ from authbroker.sms import (
     OutboxSender,
     RetryPolicy,
     SmsMessage,
+    SmsReceipt,
     SmsSender,
     TwilioSender,
-    deliver_async,
-    deliver_sync,
     mask_phone,
     sender_from_config,
 )
@@ -52,6 +52,21 @@ class Sleeps:
 
     async def async_sleep(self, seconds: float) -> None:
         self.waits.append(seconds)
+
+
+def deliver_sync(
+    sender: SmsSender, message: SmsMessage, driver: SyncDriver | None, *, sleep: Sleeps
+) -> SmsReceipt:
+    """Run a sender's routine in the blocking runtime, recording its waits."""
+    return SyncRuntime(driver, sleep=sleep).run(sender.send(message))
+
+
+async def deliver_async(
+    sender: SmsSender, message: SmsMessage, driver: AsyncDriver, *, sleep: Sleeps | None = None
+) -> SmsReceipt:
+    """Run a sender's routine in the asyncio runtime (real waits unless ``sleep``)."""
+    runtime = AsyncRuntime(driver, sleep=sleep.async_sleep if sleep else None)
+    return await runtime.run(sender.send(message))
 
 
 # One server per gateway for the whole module (stopping a loopback server takes up to
@@ -412,9 +427,7 @@ async def test_async_delivery_with_retry(twilio: TwilioSimulator) -> None:
     sleeps = Sleeps()
     driver = AsyncDriver()
     try:
-        receipt = await deliver_async(
-            twilio_sender(twilio), MESSAGE, driver, sleep=sleeps.async_sleep
-        )
+        receipt = await deliver_async(twilio_sender(twilio), MESSAGE, driver, sleep=sleeps)
     finally:
         await driver.aclose()
     assert receipt.attempts == 2
@@ -446,6 +459,33 @@ def test_no_secret_or_body_in_logs(
         assert secret not in text
 
 
+# --- senders are kernel routines ---------------------------------------------------
+
+
+def test_sender_routine_yields_requests_and_kernel_sleeps() -> None:
+    """The retry wait is the kernel's Sleep (any runtime carries it out); a refused
+    connection is thrown back in and retried, the send never sleeps on its own."""
+    sender = GatewayApiSender(token="t" * 32, sender="X", retry=FAST)
+    routine = sender.send(MESSAGE)
+    first = next(routine)
+    assert isinstance(first, HttpRequest) and first.url.endswith("/rest/mtsms")
+    wait = routine.throw(ProviderUnavailable("refused", code="http_connect"))
+    assert isinstance(wait, Sleep) and 0 <= wait.seconds <= FAST.max_delay
+    again = routine.send(None)
+    assert isinstance(again, HttpRequest) and again == first
+    with pytest.raises(StopIteration) as done:
+        routine.send(HttpResponse(200, {}, json.dumps({"ids": [7]}).encode()))
+    assert done.value.value.message_id == "7" and done.value.value.attempts == 2
+
+
+def test_outbox_without_echo_is_a_routine_without_effects() -> None:
+    outbox = OutboxSender()
+    routine = outbox.send(MESSAGE)
+    with pytest.raises(StopIteration) as done:
+        next(routine)
+    assert done.value.value.provider == "outbox" and len(outbox) == 1
+
+
 # --- outbox and configuration ------------------------------------------------------
 
 
@@ -453,7 +493,7 @@ def test_outbox_keeps_messages_and_parses_codes() -> None:
     echoed: list[str] = []
     outbox = OutboxSender(capacity=2, echo=lambda m: echoed.append(m.message_id))
     for i in range(3):
-        deliver_sync(outbox, SmsMessage(TO, f"text\n\n@h.example #00{i}123"), None)
+        deliver_sync(outbox, SmsMessage(TO, f"text\n\n@h.example #00{i}123"), None, sleep=Sleeps())
     assert len(outbox) == 2  # capacity bound
     assert [m.code() for m in outbox.messages] == ["001123", "002123"]
     assert outbox.last(TO) is not None and outbox.last(TO).host() == "h.example"  # type: ignore[union-attr]

@@ -24,10 +24,10 @@ from authbroker import AsyncBroker, Broker
 from authbroker.audit import AuditLog, MemorySink
 from authbroker.config import ProviderConfig, Settings
 from authbroker.credential_store import CredentialStore
+from authbroker.engines.links import AsyncDirectLinks, DirectLinks
 from authbroker.errors import InvalidInput
 from authbroker.flow import Challenge, Display, Gen, Poll, Redirect, store_get
 from authbroker.identity import Identity, Loa, NationalId
-from authbroker.links import AsyncDirectLinks, DirectLinks
 from authbroker.providers.base import AdvanceContext, BeginContext, Next, ProviderInfo
 from authbroker.sms.outbox import OutboxSender
 from authbroker.store.memory import AsyncMemoryStore, MemoryStore

@@ -336,7 +336,7 @@ PROVIDER_COMMON = Schema(
 SECTIONS: Mapping[str, str] = {
     "broker": "authbroker.config_schema:BROKER_SECTION",
     "providers": "",
-    "links": "authbroker.links:CONFIG_SECTION",
+    "links": "authbroker.engines.links:CONFIG_SECTION",
     "sms": "authbroker.sms:CONFIG_SECTION",
 }
 

@@ -17,8 +17,8 @@ from urllib.parse import urlsplit
 
 import click
 
+from .engines.links import DirectLinks
 from .errors import AuthBrokerError, ConfigError
-from .links import DirectLinks
 from .sms.outbox import OutboxMessage, OutboxSender
 from .store import open_store
 

@@ -33,10 +33,10 @@ from typing import Any, Literal
 from itsdangerous import BadSignature, Signer
 
 from .config import check_secret_keys
+from .engines.links import link_live_gen
 from .errors import InsufficientLoa, ScopeDenied
 from .flow import Gen, run_async, run_sync, store_delete, store_get, store_incr, store_put
 from .identity import Identity, Loa
-from .links import link_live_gen
 from .store.base import AsyncStateStore, StateStore
 
 __all__ = [

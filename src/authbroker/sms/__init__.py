@@ -4,8 +4,9 @@
 * :class:`TwilioSender`: Twilio's Messages API (form POST, Basic auth).
 * :class:`GatewayApiSender`: GatewayAPI's ``/rest/mtsms`` (JSON POST, token auth).
 
-Run a sender with :func:`deliver_sync` / :func:`deliver_async`, or let
-:class:`authbroker.links.DirectLinks` do it. :func:`sender_from_config` builds one
+A sender's ``send(message)`` is a routine: :class:`authbroker.engines.links.LinkEngine`
+composes it into opening a link; on its own, run it in a runtime
+(``SyncRuntime(driver).run(sender.send(message))``). :func:`sender_from_config` builds one
 from the ``[sms]`` table of ``authbroker.toml``::
 
     [sms]
@@ -30,9 +31,6 @@ from .base import (
     SmsMessage,
     SmsReceipt,
     SmsSender,
-    Wait,
-    deliver_async,
-    deliver_sync,
     mask_phone,
 )
 from .gatewayapi import GatewayApiSender
@@ -53,9 +51,6 @@ __all__ = [
     "SmsReceipt",
     "SmsSender",
     "TwilioSender",
-    "Wait",
-    "deliver_async",
-    "deliver_sync",
     "mask_phone",
     "render_code_message",
     "sender_from_config",

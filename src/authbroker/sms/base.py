@@ -1,10 +1,12 @@
 """The SMS sender contract: one sans-I/O implementation per gateway, sync and async.
 
-A sender never opens a socket. :meth:`SmsSender.send` is a generator that yields
-:class:`~authbroker.http.HttpRequest` values (and :class:`Wait` values between
-retries) and returns an :class:`SmsReceipt`; :func:`deliver_sync` and
-:func:`deliver_async` carry it out with the project's HTTP drivers. So one Twilio
-implementation serves WSGI, ASGI and the CLI, the way providers do (docs/development.md).
+A sender never opens a socket. :meth:`SmsSender.send` is a routine
+(:mod:`authbroker.kernel`) that yields :class:`~authbroker.http.HttpRequest` values
+(and :class:`~authbroker.kernel.Sleep` waits between retries) and returns an
+:class:`SmsReceipt`. The link engine composes it into ``open``/``resend`` with
+``yield from``; on its own it runs in either runtime
+(``SyncRuntime(driver).run(sender.send(message))``). So one Twilio implementation
+serves WSGI, ASGI and the CLI, the way providers do (docs/development.md).
 
 Retry policy (security requirement SMS-01). A blind retry of a POST that reached the
 gateway can send, and bill, the same message twice, and neither Twilio's Messages API
@@ -31,10 +33,9 @@ log line; numbers are masked with :func:`mask_phone`.
 
 from __future__ import annotations
 
-import asyncio
 import random
 import time
-from collections.abc import Awaitable, Callable, Generator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar, Protocol, TypeAlias, runtime_checkable
@@ -48,8 +49,8 @@ from ..errors import (
     ProviderUnavailable,
     RateLimited,
 )
-from ..flow import run_async, run_sync
-from ..http import AsyncDriver, HttpRequest, HttpResponse, SyncDriver
+from ..http import HttpRequest, HttpResponse
+from ..kernel import Gen, fetch, sleep
 
 __all__ = [
     "HttpSmsSender",
@@ -58,9 +59,6 @@ __all__ = [
     "SmsMessage",
     "SmsReceipt",
     "SmsSender",
-    "Wait",
-    "deliver_async",
-    "deliver_sync",
     "mask_phone",
 ]
 
@@ -113,16 +111,8 @@ class SmsReceipt:
     attempts: int = 1
 
 
-@dataclass(frozen=True, slots=True)
-class Wait:
-    """Sans-I/O effect: pause ``seconds`` before the next attempt."""
-
-    seconds: float
-
-
-SendEffect: TypeAlias = HttpRequest | Wait
 #: A sender's sans-I/O routine: yields requests and waits, returns the receipt.
-SendGen: TypeAlias = Generator[SendEffect, Any, SmsReceipt]
+SendGen: TypeAlias = Gen[SmsReceipt]
 
 
 @runtime_checkable
@@ -133,7 +123,7 @@ class SmsSender(Protocol):
     name: str
 
     def send(self, message: SmsMessage) -> SendGen:
-        """Yield requests/waits; return the receipt or raise an ``authbroker.errors`` type."""
+        """Yield requests and waits; return the receipt or raise an ``authbroker.errors`` type."""
         ...
 
 
@@ -220,7 +210,7 @@ class HttpSmsSender:
             attempt += 1
             last = attempt >= policy.max_attempts
             try:
-                response = yield request
+                response = yield from fetch(request)
             except ProviderUnavailable as exc:
                 safe = exc.code == "http_connect" or ambiguous_ok
                 if last or not safe:
@@ -229,7 +219,7 @@ class HttpSmsSender:
                         code="sms_unavailable" if safe else "sms_ambiguous",
                         details={"attempts": attempt, "cause": exc.code},
                     ) from exc
-                yield Wait(policy.backoff(attempt))
+                yield from sleep(policy.backoff(attempt))
                 continue
             assert isinstance(response, HttpResponse)
             status = response.status
@@ -257,7 +247,7 @@ class HttpSmsSender:
                         code="sms_rate_limited",
                         details=details,
                     )
-                yield Wait(policy.backoff(attempt) if wait is None else wait)
+                yield from sleep(policy.backoff(attempt) if wait is None else wait)
                 continue
             if status >= 500:
                 safe = status == 503 or ambiguous_ok
@@ -270,7 +260,7 @@ class HttpSmsSender:
                 wait = parse_retry_after(response.headers.get("retry-after"))
                 if wait is None or wait > policy.max_wait:
                     wait = policy.backoff(attempt)
-                yield Wait(wait)
+                yield from sleep(wait)
                 continue
             code = "sms_auth" if status in (401, 403) else "sms_rejected"
             raise ProviderError(
@@ -293,62 +283,3 @@ def json_error_code(response: HttpResponse, key: str = "code") -> str:
     if isinstance(body, Mapping) and key in body:
         return _short_error(body[key])
     return ""
-
-
-def _no_driver() -> ConfigError:
-    return ConfigError("this SMS sender needs an HTTP driver", key="sms")
-
-
-class _NoDriver(SyncDriver):
-    """Stands in when no driver was given (the outbox needs none; HTTP senders do)."""
-
-    def send(self, req: HttpRequest) -> HttpResponse:
-        raise _no_driver()
-
-
-class _NoAsyncDriver(AsyncDriver):
-    async def send(self, req: HttpRequest) -> HttpResponse:
-        raise _no_driver()
-
-
-def deliver_sync(
-    sender: SmsSender,
-    message: SmsMessage,
-    driver: SyncDriver | None,
-    *,
-    sleep: Callable[[float], None] = time.sleep,
-) -> SmsReceipt:
-    """Run a sender's routine with blocking I/O; :class:`Wait` effects sleep."""
-
-    def wait(effect: Any) -> None:
-        if not isinstance(effect, Wait):
-            raise TypeError(f"unknown effect {type(effect).__name__}")
-        sleep(effect.seconds)
-
-    receipt: SmsReceipt = run_sync(
-        sender.send(message),
-        driver or _NoDriver(),
-        None,
-        other=wait,
-    )
-    return receipt
-
-
-async def deliver_async(
-    sender: SmsSender,
-    message: SmsMessage,
-    driver: AsyncDriver | None,
-    *,
-    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-) -> SmsReceipt:
-    """Run a sender's routine with non-blocking I/O; :class:`Wait` effects sleep."""
-
-    async def wait(effect: Any) -> None:
-        if not isinstance(effect, Wait):
-            raise TypeError(f"unknown effect {type(effect).__name__}")
-        await sleep(effect.seconds)
-
-    receipt: SmsReceipt = await run_async(
-        sender.send(message), driver or _NoAsyncDriver(), None, other=wait
-    )
-    return receipt

@@ -12,9 +12,10 @@ import re
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from ..kernel import call
 from .base import SendGen, SmsMessage, SmsReceipt, mask_phone
 
 __all__ = ["OutboxMessage", "OutboxSender"]
@@ -60,7 +61,7 @@ class OutboxSender:
         self,
         *,
         capacity: int = 1000,
-        echo: Callable[[OutboxMessage], None] | None = None,
+        echo: Callable[[OutboxMessage], Awaitable[None] | None] | None = None,
         now: Callable[[], float] = time.time,
     ) -> None:
         self._messages: deque[OutboxMessage] = deque(maxlen=capacity)
@@ -81,9 +82,10 @@ class OutboxSender:
             )
             self._messages.append(item)
         if self._echo is not None:
-            self._echo(item)
+            # The echo is the application's callback (the demo's console printer):
+            # an effect, so a coroutine function works under the asyncio runtime.
+            yield from call(self._echo, item)
         return SmsReceipt(self.name, item.message_id)
-        yield  # pragma: no cover - makes this a generator without any effect
 
     @property
     def messages(self) -> list[OutboxMessage]:

@@ -40,7 +40,7 @@ class AuthMiddleware(MiddlewareBase[ASGIApp, AsyncBroker, AsyncSessionManager]):
     """``AuthMiddleware(app, broker=AsyncBroker(...), rules=[...])``.
 
     ``sessions`` defaults to an :class:`AsyncSessionManager` on the broker's store and
-    secret keys; ``links`` (:class:`authbroker.links.AsyncDirectLinks`) and ``tokens``
+    secret keys; ``links`` (:class:`authbroker.engines.links.AsyncDirectLinks`) and ``tokens``
     (:class:`authbroker.tokens.AsyncTokenIssuer`) enable the direct-link routes and
     the bearer guard. Remaining keyword arguments go to :class:`WebCore`.
     """

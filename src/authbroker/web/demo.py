@@ -40,8 +40,8 @@ from starlette.routing import Route
 
 from ..broker import AsyncBroker
 from ..config import Settings, load_config
+from ..engines.links import AsyncDirectLinks
 from ..identity import Loa
-from ..links import AsyncDirectLinks
 from ..sms.outbox import OutboxMessage, OutboxSender
 from ..store.memory import AsyncMemoryStore
 from .asgi import AuthMiddleware

@@ -1,0 +1,609 @@
+"""The direct-link engine: every link operation as one sans-I/O routine.
+
+A link names one user, one scope (``invoice:approve``) and one resource (invoice
+``123``). Opening it sends a one-time code by SMS to the phone stored with the link;
+the right code yields a :class:`LinkGrant` for exactly that scope and resource.
+Anything else needs strong authentication (DESIGN "Access levels").
+
+How the security requirements (docs/security-model.md, requirement catalogue) land:
+
+* LNK-01 — link tokens (:mod:`.tokens`): itsdangerous, purpose salt, HMAC-SHA256,
+  newest secret signs, all verify, ``max_age`` on every load, payload a random id.
+* LNK-02 — the link record (user, E.164 phone, scope, resource, expiry, single-use
+  flag) lives server-side in the store (:mod:`.records`). Revocation is immediate,
+  per link (:meth:`LinkEngine.revoke`) and per user (:meth:`LinkEngine.revoke_user`,
+  a per-user epoch). A single-use link is consumed atomically (``put_if_absent``)
+  when its grant is issued.
+* OTP-01/02/03 — codes are ``digits`` (default 6) uniform decimal digits from
+  ``secrets.randbelow``; only an HMAC (server key, challenge id and link id as
+  context) is stored and compared with ``hmac.compare_digest``; they expire (default
+  5 min, at most 10) and are accepted once (atomic ``take``). A new challenge
+  supersedes the previous one; a challenge may be bound to the browser.
+* OTP-04/05 — every evaluation of a code first *reserves* an attempt with an atomic
+  ``incr`` on the challenge counter and on the per-link failure counter; over the
+  limit, the attempt is refused without looking at the code and its reservation is
+  returned. So N concurrent guesses evaluate at most ``max_attempts`` codes, on every
+  store, and the counters end at the exact number of failures. The per-link counter
+  survives resends (63B-4 §3.1.3.2, decision 5) and is cleared by a success.
+* OTP-06 / C11 — the destination is always the stored number, never from the request;
+  resend cooldown and fixed-window caps (:mod:`.sending`), each an atomic counter;
+  over a cap nothing is sent.
+* LOG-02 — audit events carry masked numbers, pseudonymous user references and id
+  prefixes; codes, tokens and full numbers never reach an event, an error or a repr.
+
+Each public operation is one routine named like the facade method that runs it
+(:mod:`.facades`): ``open`` and ``resend`` store the challenge *and* send its SMS
+(the sender's routine composed with ``yield from``), so ``engine.open(...)`` is the
+whole operation for any caller that composes it, the web core included.
+
+Clocks: expiry of links, codes and grants is judged with the injected ``clock``
+(wall-clock seconds); store TTLs bound the same items and are also what runs the
+rate-limit windows and the cooldown, so an item ends at whichever comes first.
+"""
+
+from __future__ import annotations
+
+import hmac
+import re
+import secrets
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Literal
+
+import phonenumbers
+
+from ...audit import AuditLog
+from ...errors import (
+    AccessDenied,
+    AlreadyUsed,
+    AuthBrokerError,
+    ConfigError,
+    Expired,
+    FlowNotFound,
+    InvalidInput,
+    Locked,
+)
+from ...flow import store_delete, store_get, store_incr, store_put, store_put_if_absent, store_take
+from ...kernel import Gen, call
+from ...sms.base import SmsMessage, SmsSender, mask_phone
+from ...sms.messages import normalize_language, origin_host, render_code_message
+from .limits import LinkLimits
+from .records import (
+    K_ATTEMPTS,
+    K_CH_USED,
+    K_CHALLENGE,
+    K_CURRENT,
+    K_GEN,
+    K_LINK,
+    K_LINK_FAIL,
+    K_REVOKED,
+    K_USED,
+    K_USER_EPOCH,
+    K_USER_GEN,
+    check_text,
+    decode,
+    encode,
+    link_live_gen,
+    load_challenge,
+    load_link,
+    short,
+    ttl_left,
+    user_fail_key,
+    user_ref,
+)
+from .sending import Outgoing, claim_send, send_code
+from .tokens import ID_RE, LinkKeys, LinkTokens
+from .values import IssuedLink, LinkGrant, OtpChallenge
+
+__all__ = ["DEFAULT_REGIONS", "LinkEngine", "SendVeto"]
+
+DEFAULT_REGIONS = ("FI", "AX", "SE", "NO", "EE")
+
+_SCOPE_RE = re.compile(r"[a-z][a-z0-9_.:-]{0,63}")
+_MOBILE_TYPES = frozenset(
+    {phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE}
+)
+
+#: ``(user_id, e164) -> True`` blocks a send (SIM-swap or porting signals); a plain
+#: function or a coroutine function (the latter under the asyncio facade only).
+SendVeto = Callable[[str, str], bool | Awaitable[bool]]
+
+
+class LinkEngine:
+    """Rules and state of direct links; no I/O. Run by :class:`DirectLinks` and
+    :class:`AsyncDirectLinks`, or composed into another routine with ``yield from``.
+
+    The constructor takes the facades' arguments minus the store and the driver,
+    which belong to the runtime.
+    """
+
+    def __init__(
+        self,
+        *,
+        sms: SmsSender,
+        secret_keys: Sequence[str],
+        base_url: str,
+        link_path: str = "/auth/link",
+        audit: AuditLog | None = None,
+        clock: Callable[[], float],
+        limits: LinkLimits | None = None,
+        allowed_regions: Sequence[str] = DEFAULT_REGIONS,
+        default_region: str = "FI",
+        service_name: str | None = None,
+        send_veto: SendVeto | None = None,
+    ) -> None:
+        self.keys = LinkKeys(secret_keys)
+        self.sms = sms
+        if not base_url.startswith(("https://", "http://")):
+            raise ConfigError("must be an absolute http(s) URL", key="links.base_url")
+        self.host = origin_host(base_url)
+        self.base_url = base_url.rstrip("/")
+        self.link_path = "/" + link_path.strip("/")
+        self.audit = audit or AuditLog()
+        self.clock = clock
+        self.limits = limits or LinkLimits()
+        self.allowed_regions = frozenset(r.upper() for r in allowed_regions)
+        if not self.allowed_regions:
+            raise ConfigError("needs at least one region", key="links.allowed_regions")
+        self.default_region = default_region.upper()
+        self.service_name = service_name or self.host
+        self.send_veto = send_veto
+        self.tokens = LinkTokens(self.keys, clock, self.limits.max_link_ttl)
+
+    def __repr__(self) -> str:
+        return f"LinkEngine(host={self.host!r}, sms={self.sms.name!r})"
+
+    # -- plain helpers (no effects) -------------------------------------------------
+
+    def link_id(self, token: str) -> str:
+        """The link id inside a valid token (to revoke a link you only have the URL of)."""
+        return self.tokens.link_id(token)
+
+    def normalize_phone(self, phone: str) -> str:
+        """E.164 for a mobile number in an allowed region (InvalidInput otherwise)."""
+        if not isinstance(phone, str) or len(phone) > 32:
+            raise InvalidInput("phone number is not valid", code="bad_phone")
+        try:
+            number = phonenumbers.parse(phone, self.default_region)
+        except phonenumbers.NumberParseException as exc:
+            raise InvalidInput("phone number is not valid", code="bad_phone") from exc
+        if not phonenumbers.is_valid_number(number):
+            raise InvalidInput("phone number is not valid", code="bad_phone")
+        if phonenumbers.number_type(number) not in _MOBILE_TYPES:
+            raise InvalidInput("phone number is not a mobile number", code="phone_not_mobile")
+        region = phonenumbers.region_code_for_number(number)
+        if region not in self.allowed_regions:
+            raise InvalidInput("phone number country is not allowed", code="phone_region")
+        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+    # -- issue / revoke --------------------------------------------------------------
+
+    def issue(
+        self,
+        user_id: str,
+        phone: str,
+        scope: str,
+        resource: str,
+        ttl: float,
+        *,
+        single_use: bool = False,
+        language: str = "fi",
+    ) -> Gen[str]:
+        """A signed link URL for ``user_id`` to do ``scope`` on ``resource``."""
+        issued = yield from self.issue_link(
+            user_id, phone, scope, resource, ttl, single_use=single_use, language=language
+        )
+        return issued.url
+
+    def issue_link(
+        self,
+        user_id: str,
+        phone: str,
+        scope: str,
+        resource: str,
+        ttl: float,
+        *,
+        single_use: bool = False,
+        language: str = "fi",
+    ) -> Gen[IssuedLink]:
+        """Like :meth:`issue`, also returning the link id (for :meth:`revoke`)."""
+        user_id = check_text(user_id, "user_id")
+        if not isinstance(scope, str) or not _SCOPE_RE.fullmatch(scope):
+            raise InvalidInput("scope must look like 'invoice:approve'", code="bad_scope")
+        resource = check_text(resource, "resource")
+        if isinstance(ttl, bool) or not isinstance(ttl, int | float):
+            raise InvalidInput("ttl must be a number of seconds", code="bad_ttl")
+        if not 60 <= ttl <= self.limits.max_link_ttl:
+            raise InvalidInput("ttl is outside the allowed range", code="bad_ttl")
+        lang = normalize_language(language)
+        e164 = self.normalize_phone(phone)
+        now = self.clock()
+        link_id = secrets.token_urlsafe(32)
+        expires_at = now + float(ttl)
+        uref = user_ref(user_id)
+        epoch = yield from store_get(K_USER_EPOCH + uref)
+        record = {
+            "v": 1,
+            "u": user_id,
+            "p": e164,
+            "s": scope,
+            "r": resource,
+            "i": now,
+            "e": expires_at,
+            "su": bool(single_use),
+            "l": lang,
+            "ep": epoch.decode() if epoch else "",
+        }
+        yield from store_put(K_LINK + link_id, encode(record), float(ttl))
+        token = self.tokens.dumps(link_id)
+        self.audit.emit(
+            "link.issued",
+            "info",
+            subject=uref,
+            details={
+                "link": short(link_id),
+                "scope": scope,
+                "resource": resource,
+                "single_use": bool(single_use),
+                "expires_at": expires_at,
+                "to": mask_phone(e164),
+            },
+        )
+        return IssuedLink(f"{self.base_url}{self.link_path}/{token}", link_id, expires_at)
+
+    def revoke(self, link_id: str) -> Gen[bool]:
+        """Revoke one link at once; True when a live link was removed."""
+        if not isinstance(link_id, str) or not ID_RE.fullmatch(link_id):
+            raise InvalidInput("not a link id", code="bad_link_id")
+        raw = yield from store_take(K_LINK + link_id)
+        yield from store_put(K_REVOKED + link_id, b"1", self.limits.max_link_ttl)
+        current = yield from store_get(K_CURRENT + link_id)
+        if current:
+            yield from store_delete(K_CHALLENGE + current.decode())
+        subject = None
+        if raw is not None:
+            subject = user_ref(str(decode(raw, "link").get("u", "")))
+        self.audit.emit(
+            "link.revoked",
+            "info",
+            subject=subject,
+            details={"link": short(link_id), "scope_of_revocation": "link"},
+        )
+        return raw is not None
+
+    def revoke_user(self, user_id: str) -> Gen[None]:
+        """Revoke every link issued to ``user_id`` so far (e.g. after a phone change)."""
+        user_id = check_text(user_id, "user_id")
+        uref = user_ref(user_id)
+        # A fresh random epoch: every link issued before it stops working. The key
+        # outlives every such link (max_link_ttl); when it is gone, so are they.
+        epoch = secrets.token_urlsafe(12).encode()
+        yield from store_put(K_USER_EPOCH + uref, epoch, self.limits.max_link_ttl)
+        self.audit.emit(
+            "link.revoked", "info", subject=uref, details={"scope_of_revocation": "user"}
+        )
+
+    def link_live(self, link_id: str) -> Gen[bool]:
+        """Whether what the link granted may still be used now (see :func:`link_live_gen`)."""
+        return (yield from link_live_gen(link_id, self.clock()))
+
+    # -- checks shared by open and verify ------------------------------------------
+
+    def _check_locks(self, link_id: str, uref: str) -> Gen[int]:
+        """Refuse a locked link/user; return the link's failure-counter generation."""
+        raw_gen = yield from store_get(K_GEN + link_id)
+        gen = int(raw_gen) if raw_gen else 0
+        fails = yield from store_get(f"{K_LINK_FAIL}{link_id}:{gen}")
+        if fails is not None and int(fails) >= self.limits.max_failures_per_link:
+            raise Locked("too many wrong codes for this link", code="link_locked")
+        user_key = yield from user_fail_key(uref)
+        user_fails = yield from store_get(user_key)
+        if user_fails is not None and int(user_fails) >= self.limits.max_failures_per_user:
+            raise Locked("too many wrong codes", code="user_locked")
+        return gen
+
+    # -- open / resend: store the challenge, then send its code ---------------------
+
+    def open(
+        self, token: str, client_ip: str | None, *, binding: str | None = None
+    ) -> Gen[OtpChallenge]:
+        """Validate the link and text a fresh code to its phone."""
+        now = self.clock()
+        try:
+            link_id = self.link_id(token)
+        except AuthBrokerError as exc:
+            self._audit_open_failure(None, None, client_ip, exc)
+            raise
+        out = yield from self._challenge(link_id, client_ip, binding, now)
+        return (yield from send_code(self.sms, out, self.audit))
+
+    def resend(
+        self, challenge_id: str, client_ip: str | None, *, binding: str | None = None
+    ) -> Gen[OtpChallenge]:
+        """A new code for the link of an earlier challenge (after the cooldown)."""
+        now = self.clock()
+        challenge = yield from load_challenge(self.keys, challenge_id, binding)
+        out = yield from self._challenge(str(challenge["k"]), client_ip, binding, now)
+        return (yield from send_code(self.sms, out, self.audit))
+
+    def _challenge(
+        self, link_id: str, client_ip: str | None, binding: str | None, now: float
+    ) -> Gen[Outgoing]:
+        """Checks, send caps, then a new challenge that supersedes the previous one."""
+        uref: str | None = None
+        try:
+            link = yield from load_link(link_id, now)
+            uref = user_ref(str(link["u"]))
+            phone = str(link["p"])
+            region = phonenumbers.region_code_for_number(phonenumbers.parse(phone, None))
+            if region not in self.allowed_regions:
+                raise AccessDenied("destination country is not allowed", code="phone_region")
+            if self.send_veto is not None:
+                vetoed = yield from call(self.send_veto, str(link["u"]), phone)
+                if vetoed:
+                    raise AccessDenied("sending to this number is blocked", code="send_vetoed")
+            gen = yield from self._check_locks(link_id, uref)
+            yield from claim_send(self.limits, self.keys, link_id, phone, client_ip, now)
+        except AuthBrokerError as exc:
+            self._audit_open_failure(link_id, uref, client_ip, exc)
+            raise
+        subject = uref
+
+        limits = self.limits
+        code = f"{secrets.randbelow(10**limits.code_digits):0{limits.code_digits}d}"
+        challenge_id = secrets.token_urlsafe(32)
+        kid, mac = self.keys.code_mac(code, challenge_id, link_id)
+        expires_at = now + limits.code_ttl
+        link_expires = float(link["e"])
+        record_ttl = min(limits.challenge_record_ttl, ttl_left(link_expires, now))
+        record_ttl = max(record_ttl, limits.code_ttl)
+        record = {
+            "v": 1,
+            "k": link_id,
+            "kid": kid,
+            "h": mac,
+            "e": expires_at,
+            "b": self.keys.binding(binding),
+            "g": gen,
+        }
+        yield from store_put(K_CHALLENGE + challenge_id, encode(record), record_ttl)
+        previous = yield from store_get(K_CURRENT + link_id)
+        yield from store_put(
+            K_CURRENT + link_id, challenge_id.encode(), ttl_left(link_expires, now)
+        )
+        if previous is not None and previous.decode() != challenge_id:
+            # OTP-03: a new code invalidates the previous one.
+            yield from store_delete(K_CHALLENGE + previous.decode())
+        body = render_code_message(
+            str(link["l"]),
+            code=code,
+            host=self.host,
+            service=self.service_name,
+            minutes=max(1, round(limits.code_ttl / 60)),
+        )
+        self.audit.emit(
+            "link.opened",
+            "success",
+            subject=subject,
+            client_ip=client_ip,
+            details={"link": short(link_id), "challenge": short(challenge_id)},
+        )
+        challenge = OtpChallenge(
+            challenge_id=challenge_id,
+            masked_phone=mask_phone(phone),
+            expires_at=expires_at,
+            resend_after=now + limits.resend_cooldown,
+        )
+        message = SmsMessage(to=phone, body=body, reference=short(challenge_id))
+        return Outgoing(challenge, message, link_id, subject, client_ip)
+
+    def _audit_open_failure(
+        self, link_id: str | None, uref: str | None, client_ip: str | None, exc: AuthBrokerError
+    ) -> None:
+        details: dict[str, Any] = {"error": type(exc).__name__}
+        if link_id:
+            details["link"] = short(link_id)
+        self.audit.emit(
+            "link.opened",
+            "failure",
+            subject=uref,
+            client_ip=client_ip,
+            reason=exc.code,
+            details=details,
+        )
+
+    # -- verify ----------------------------------------------------------------------
+
+    def verify(
+        self,
+        challenge_id: str,
+        code: str,
+        *,
+        binding: str | None = None,
+        client_ip: str | None = None,
+    ) -> Gen[LinkGrant]:
+        """Check the code; the grant allows exactly the link's scope and resource."""
+        now = self.clock()
+        limits = self.limits
+        try:
+            challenge = yield from load_challenge(self.keys, challenge_id, binding)
+        except AuthBrokerError as exc:
+            self._audit_verify_failure(None, challenge_id, None, client_ip, exc)
+            raise
+        link_id = str(challenge["k"])
+        try:
+            # Checks that need no store come first; none of them is counted.
+            if float(challenge["e"]) <= now:
+                raise Expired("the code has expired", code="otp_expired")
+            candidate = code.strip().replace(" ", "") if isinstance(code, str) else ""
+            if len(candidate) != limits.code_digits or not (
+                candidate.isascii() and candidate.isdigit()
+            ):
+                # A malformed entry is a typo, not a guess: refused, not counted.
+                raise InvalidInput("the code is not valid", code="otp_malformed")
+        except AuthBrokerError as exc:
+            self._audit_verify_failure(link_id, challenge_id, None, client_ip, exc)
+            raise
+
+        # OTP-05: reserve the attempt before anything else, so a flood of guesses
+        # beyond the limit is refused after two counter operations, unread.
+        record_ttl = limits.challenge_record_ttl
+        attempts_key = K_ATTEMPTS + challenge_id
+        attempt = yield from store_incr(attempts_key, record_ttl)
+        if attempt > limits.max_attempts_per_challenge:
+            yield from store_incr(attempts_key, record_ttl, -1)
+            refusal: AuthBrokerError
+            if (yield from store_get(K_CH_USED + challenge_id)) is not None:
+                # Refused while the right code was being consumed by a parallel call.
+                refusal = AlreadyUsed("the code has already been used", code="otp_replayed")
+            else:
+                refusal = Locked("too many wrong codes; request a new code", code="otp_locked")
+            self._audit_verify_failure(link_id, challenge_id, None, client_ip, refusal)
+            raise refusal
+
+        uref: str | None = None
+        fail_key = f"{K_LINK_FAIL}{link_id}:{int(challenge.get('g', 0))}"
+        fail_ttl = 1.0
+        reserved_link = False
+        user_key: str | None = None
+        user_ttl = limits.user_failure_window
+        try:
+            link = yield from load_link(link_id, now)
+            uref = user_ref(str(link["u"]))
+            fail_ttl = ttl_left(float(link["e"]), now)
+            current = yield from store_get(K_CURRENT + link_id)
+            if current is None or not hmac.compare_digest(current.decode(), challenge_id):
+                raise FlowNotFound("a newer code has been sent", code="challenge_superseded")
+            failures = yield from store_incr(fail_key, fail_ttl)
+            reserved_link = True
+            if failures > limits.max_failures_per_link:
+                raise Locked("too many wrong codes for this link", code="link_locked")
+            # The per-user cap is reserved like the others (never read-then-increment):
+            # of concurrent guesses on several links of one user at most the cap run.
+            key = yield from user_fail_key(uref)
+            user_failures = yield from store_incr(key, user_ttl)
+            user_key = key
+            if user_failures > limits.max_failures_per_user:
+                raise Locked("too many wrong codes", code="user_locked")
+        except AuthBrokerError as exc:
+            # Not an evaluated guess: give the reservations back.
+            if user_key is not None:
+                yield from store_incr(user_key, user_ttl, -1)
+            if reserved_link:
+                yield from store_incr(fail_key, fail_ttl, -1)
+            yield from store_incr(attempts_key, record_ttl, -1)
+            self._audit_verify_failure(link_id, challenge_id, uref, client_ip, exc)
+            raise
+
+        ok = self.keys.check_code(
+            str(challenge.get("kid", "")),
+            str(challenge.get("h", "")),
+            candidate,
+            challenge_id,
+            link_id,
+        )
+        if not ok:
+            self.audit.emit(
+                "otp.failed",
+                "failure",
+                subject=uref,
+                client_ip=client_ip,
+                reason="otp_wrong",
+                details={
+                    "link": short(link_id),
+                    "challenge": short(challenge_id),
+                    "attempt": attempt,
+                    "link_failures": failures,
+                },
+            )
+            locked_by = None
+            if attempt >= limits.max_attempts_per_challenge:
+                locked_by = "challenge"
+            if failures >= limits.max_failures_per_link:
+                locked_by = "link"
+            if locked_by is not None:
+                self.audit.emit(
+                    "otp.locked",
+                    "failure",
+                    subject=uref,
+                    client_ip=client_ip,
+                    reason=f"{locked_by}_locked",
+                    details={"link": short(link_id), "challenge": short(challenge_id)},
+                )
+                raise Locked("too many wrong codes; request a new code", code=f"{locked_by}_locked")
+            raise InvalidInput("the code is not valid", code="otp_wrong")
+
+        # A right code is not a failure: return every reservation (R-01: the losers of
+        # the race below leave the counters as they found them).
+        assert user_key is not None
+        yield from store_incr(user_key, user_ttl, -1)
+        yield from store_incr(fail_key, fail_ttl, -1)
+        yield from store_incr(attempts_key, record_ttl, -1)
+        # The "used" marker goes first, so anyone who finds the record gone also finds
+        # the marker (a replay answers AlreadyUsed, never "unknown challenge").
+        yield from store_put(K_CH_USED + challenge_id, b"1", record_ttl)
+        taken = yield from store_take(K_CHALLENGE + challenge_id)
+        if taken is None:
+            exc_used = AlreadyUsed("the code has already been used", code="otp_replayed")
+            self._audit_verify_failure(link_id, challenge_id, uref, client_ip, exc_used)
+            raise exc_used
+        if link.get("su"):
+            first = yield from store_put_if_absent(K_USED + link_id, b"1", fail_ttl)
+            if not first:
+                exc_used = AlreadyUsed("the link has already been used", code="link_used")
+                self._audit_verify_failure(link_id, challenge_id, uref, client_ip, exc_used)
+                raise exc_used
+        # A success clears the link's and the user's failure counters (OTP-04).
+        yield from store_incr(K_GEN + link_id, fail_ttl)
+        yield from store_incr(K_USER_GEN + uref, 2 * user_ttl)
+        expires_at = min(now + limits.grant_ttl, float(link["e"]))
+        self.audit.emit(
+            "otp.verified",
+            "success",
+            subject=uref,
+            client_ip=client_ip,
+            details={
+                "link": short(link_id),
+                "challenge": short(challenge_id),
+                "scope": str(link["s"]),
+                "resource": str(link["r"]),
+            },
+        )
+        return LinkGrant(
+            user_id=str(link["u"]),
+            scope=str(link["s"]),
+            resource=str(link["r"]),
+            expires_at=expires_at,
+            link_id=link_id,
+        )
+
+    def _audit_verify_failure(
+        self,
+        link_id: str | None,
+        challenge_id: str,
+        uref: str | None,
+        client_ip: str | None,
+        exc: AuthBrokerError,
+    ) -> None:
+        name: Literal["otp.failed", "otp.locked"] = (
+            "otp.locked" if isinstance(exc, Locked) else "otp.failed"
+        )
+        details = {"challenge": short(str(challenge_id)), "error": type(exc).__name__}
+        if link_id:
+            details["link"] = short(link_id)
+        self.audit.emit(
+            name, "failure", subject=uref, client_ip=client_ip, reason=exc.code, details=details
+        )
+
+    # -- introspection (tests, operators) -------------------------------------------
+
+    def link_failures(self, link_id: str) -> Gen[int]:
+        """Current consecutive-failure count of a link (R-02, R-06)."""
+        raw_gen = yield from store_get(K_GEN + link_id)
+        gen = int(raw_gen) if raw_gen else 0
+        raw = yield from store_get(f"{K_LINK_FAIL}{link_id}:{gen}")
+        return int(raw) if raw else 0
+
+    def challenge_attempts(self, challenge_id: str) -> Gen[int]:
+        """Attempts currently reserved on a challenge (R-01, R-02)."""
+        raw = yield from store_get(K_ATTEMPTS + challenge_id)
+        return int(raw) if raw else 0

@@ -1,0 +1,162 @@
+"""How links and challenges are kept in the :class:`~authbroker.store.base.StateStore`.
+
+Key names carry random ids and keyed hashes only; values are JSON or decimal
+counters, never pickles (STO-05). The record readers here are shared by the engine
+and by sessions opened with a link (:func:`link_live_gen`, LNK-02).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Generator, Mapping
+from typing import Any
+
+from ...errors import AccessDenied, AlreadyUsed, Expired, FlowNotFound, InvalidInput
+from ...flow import store_get
+from ...http import HttpRequest
+from ...kernel import Gen
+from ...store.base import StoreOp
+from .tokens import ID_RE, LinkKeys
+
+__all__ = ["link_live_gen", "load_challenge", "load_link", "user_fail_key", "user_ref"]
+
+
+# Store key prefixes. Values are JSON or decimal counters, never pickles (STO-05); key
+# names carry random ids and keyed hashes only.
+K_LINK = "lnk:"  # + link id -> link record
+K_REVOKED = "lnk:rev:"  # + link id -> marker
+K_USED = "lnk:used:"  # + link id -> single-use consumed marker
+K_CURRENT = "lnk:cur:"  # + link id -> id of the current challenge
+K_GEN = "lnk:gen:"  # + link id -> failure-counter generation (bumped by a success)
+K_LINK_FAIL = "lnk:fail:"  # + link id + ":" + gen -> per-link failure counter
+K_USER_EPOCH = "usr:ep:"  # + user ref -> revocation epoch (random)
+K_USER_GEN = "usr:gen:"  # + user ref -> failure-counter generation (bumped by a success)
+K_USER_FAIL = "usr:fail:"  # + user ref + ":" + gen -> per-user failure counter (window)
+K_CHALLENGE = "otp:ch:"  # + challenge id -> challenge record
+K_ATTEMPTS = "otp:att:"  # + challenge id -> attempt reservations
+K_CH_USED = "otp:used:"  # + challenge id -> consumed marker
+K_COOLDOWN = "sms:cool:"  # + link id
+K_SENDS_LINK = "sms:link:"
+K_SENDS_PHONE = "sms:phone:"
+K_SENDS_IP = "sms:ip:"
+K_SENDS_DAY = "sms:day:"
+
+
+def encode(record: Mapping[str, Any]) -> bytes:
+    return json.dumps(record, separators=(",", ":"), sort_keys=True).encode()
+
+
+def decode(raw: bytes, what: str) -> dict[str, Any]:
+    try:
+        value = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"corrupt {what} record", code="record_corrupt") from exc
+    if not isinstance(value, dict) or value.get("v") != 1:
+        raise InvalidInput(f"corrupt {what} record", code="record_corrupt")
+    return value
+
+
+def short(identifier: str) -> str:
+    """A log-safe prefix of a random id (enough to correlate, useless as a bearer)."""
+    return identifier[:8]
+
+
+def check_text(value: object, name: str, max_len: int = 256) -> str:
+    if not isinstance(value, str) or not value or len(value) > max_len:
+        raise InvalidInput(f"{name} must be a non-empty string", code=f"bad_{name}")
+    if any(ord(ch) < 0x20 or ch == "\x7f" for ch in value):
+        raise InvalidInput(f"{name} contains control characters", code=f"bad_{name}")
+    return value
+
+
+def ttl_left(expires_at: float, now: float) -> float:
+    """A store TTL for something that ends at ``expires_at`` (at least one second)."""
+    return max(1.0, expires_at - now)
+
+
+def user_ref(user_id: str) -> str:
+    """A stable pseudonymous reference for a user id (store keys, audit subjects).
+
+    Unkeyed on purpose: it must survive secret rotation (the per-user revocation
+    epoch is stored under it). User ids are account identifiers; national identity
+    numbers must not be used as user ids.
+    """
+    return "u_" + hashlib.sha256(b"authbroker.user\x00" + user_id.encode()).hexdigest()[:24]
+
+
+def link_live_gen(link_id: str, now: float) -> Generator[HttpRequest | StoreOp, Any, bool]:
+    """Whether what a link granted may still be used: its record is there (not
+    revoked, LNK-02), it has not expired and its user was not revoked since
+    (:meth:`DirectLinks.revoke_user` epoch). A session opened with a link checks this
+    on every load, so revoking a link ends the sessions it opened at once.
+
+    A single-use link that was consumed is still live here: consuming it is what
+    opened the session. Typed with the effects of :mod:`authbroker.flow` (it yields
+    store operations only), so routines of either effect set compose it.
+    """
+    if not isinstance(link_id, str) or not ID_RE.fullmatch(link_id):
+        return False
+    raw = yield from store_get(K_LINK + link_id)
+    if raw is None:
+        return False
+    try:
+        link = decode(raw, "link")
+        expired = float(link["e"]) <= now
+        uref = user_ref(str(link["u"]))
+    except (InvalidInput, KeyError, TypeError, ValueError):
+        return False
+    if expired:
+        return False
+    epoch = yield from store_get(K_USER_EPOCH + uref)
+    return epoch is None or hmac.compare_digest(epoch.decode(), str(link.get("ep", "")))
+
+
+def load_link(link_id: str, now: float) -> Gen[dict[str, Any]]:
+    """The record of a link that may be used now: not revoked (per link or per user),
+    not expired, and not consumed when it is single-use; typed refusals otherwise."""
+    raw = yield from store_get(K_LINK + link_id)
+    if raw is None:
+        revoked = yield from store_get(K_REVOKED + link_id)
+        if revoked is not None:
+            raise AccessDenied("the link has been revoked", code="link_revoked")
+        raise Expired("the link has expired", code="link_expired")
+    link = decode(raw, "link")
+    if float(link["e"]) <= now:
+        raise Expired("the link has expired", code="link_expired")
+    epoch = yield from store_get(K_USER_EPOCH + user_ref(str(link["u"])))
+    if epoch is not None and not hmac.compare_digest(epoch.decode(), str(link["ep"])):
+        raise AccessDenied("the link has been revoked", code="link_revoked")
+    if link.get("su"):
+        used = yield from store_get(K_USED + link_id)
+        if used is not None:
+            raise AlreadyUsed("the link has already been used", code="link_used")
+    return link
+
+
+def user_fail_key(uref: str) -> Gen[str]:
+    """The user's current failure counter: a success starts a new generation, so a
+    late refund of an attempt that began before it cannot go below zero."""
+    raw = yield from store_get(K_USER_GEN + uref)
+    return f"{K_USER_FAIL}{uref}:{int(raw) if raw else 0}"
+
+
+def load_challenge(keys: LinkKeys, challenge_id: str, binding: str | None) -> Gen[dict[str, Any]]:
+    """The record of a live challenge answered from its own browser; typed refusals
+    otherwise (a replay of a consumed one is ``AlreadyUsed``)."""
+    if not isinstance(challenge_id, str) or not ID_RE.fullmatch(challenge_id):
+        raise FlowNotFound("unknown code challenge", code="challenge_unknown")
+    raw = yield from store_get(K_CHALLENGE + challenge_id)
+    if raw is None:
+        used = yield from store_get(K_CH_USED + challenge_id)
+        if used is not None:
+            raise AlreadyUsed("the code has already been used", code="otp_replayed")
+        raise FlowNotFound("unknown or superseded code challenge", code="challenge_unknown")
+    challenge = decode(raw, "challenge")
+    expected = str(challenge.get("b", ""))
+    actual = keys.binding(binding, str(challenge.get("kid", "")))
+    if expected and not hmac.compare_digest(expected, actual):
+        # Not counted as a failure: another browser must not be able to lock it.
+        raise InvalidInput("the code belongs to another browser", code="challenge_binding")
+    return challenge
