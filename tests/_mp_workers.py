@@ -186,3 +186,51 @@ def password_burst(
     state.close()
     db.close()
     return counting.verified, outcomes
+
+
+def otp_guesses(
+    target: dict[str, str], guesses: list[tuple[str, str]], limits: Any, barrier: Any
+) -> tuple[int, list[str]]:
+    """Verify each ``(challenge_id, code)`` in its own thread once the barrier opens;
+    returns (codes compared here, per the ``otp_wrong`` audit events; outcomes)."""
+    import threading
+
+    from authbroker.audit import AuditLog, MemorySink
+    from authbroker.engines.links import DirectLinks
+    from authbroker.errors import AuthBrokerError
+    from authbroker.sms.outbox import OutboxSender
+
+    state = _state_store(target)
+    sink = MemorySink()
+    links = DirectLinks(
+        state,
+        OutboxSender(),
+        secret_keys=[target["link_secret"]],
+        base_url="https://app.example.fi",
+        audit=AuditLog([sink]),
+        limits=limits,
+    )
+    lock = threading.Lock()
+    outcomes: list[str] = []
+    local = threading.Barrier(len(guesses))
+
+    def one(i: int) -> None:
+        local.wait()
+        try:
+            links.verify(*guesses[i])
+            result = "grant"
+        except AuthBrokerError as exc:
+            result = f"{type(exc).__name__}:{exc.code}"
+        with lock:
+            outcomes.append(result)
+
+    barrier.wait()
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(len(guesses))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wrong = sum(1 for e in sink.events if e.name == "otp.failed" and e.reason == "otp_wrong")
+    links.close()
+    state.close()
+    return wrong, outcomes

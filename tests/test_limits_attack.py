@@ -376,6 +376,56 @@ async def test_user_otp_cap_holds_across_links_tasks(async_store: AsyncStateStor
     await links.aclose()
 
 
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("redis", marks=pytest.mark.redis)])
+def test_user_otp_cap_holds_across_processes(
+    request: pytest.FixtureRequest, tmp_path: Path, pool: ProcessPoolExecutor, backend: str
+) -> None:
+    """5 links of one user, 25 wrong codes fired by 3 processes at once (threads in
+    each) against a per-user cap of 20 on a shared SQLite file or Redis: exactly 20
+    codes are compared, however the guesses interleave."""
+    from authbroker.store import SqliteStore
+
+    target: dict[str, str]
+    state: StateStore
+    if backend == "sqlite":
+        target = {"sqlite": str(tmp_path / "links.db")}
+        state = SqliteStore(tmp_path / "links.db")
+    else:
+        from authbroker.store.redis import RedisStore
+
+        url, prefix = request.getfixturevalue("redis_url"), request.getfixturevalue("redis_prefix")
+        target = {"redis": url, "prefix": prefix}
+        state = RedisStore.from_url(url, prefix=prefix)
+    target["link_secret"] = LINK_SECRET
+    outbox = OutboxSender()
+    links = DirectLinks(
+        state,
+        outbox,
+        secret_keys=[LINK_SECRET],
+        base_url="https://app.example.fi",
+        limits=OTP_LIMITS,
+    )
+    guesses: list[tuple[str, str]] = []
+    for i in range(5):
+        url = links.issue("user-1", PHONE, "invoice:approve", f"INV-{i}", 3600)
+        challenge = links.open(url.rsplit("/", 1)[1], f"203.0.113.{i}")
+        code = outbox.last(PHONE).code()  # type: ignore[union-attr]
+        assert code is not None
+        guesses += [(challenge.challenge_id, _wrong(code))] * 5
+    shares = [guesses[0::3], guesses[1::3], guesses[2::3]]
+    barrier = multiprocessing.get_context("spawn").Manager().Barrier(3)
+    futures = [
+        pool.submit(_mp_workers.otp_guesses, target, share, OTP_LIMITS, barrier) for share in shares
+    ]
+    results = [f.result(120) for f in futures]
+    compared = sum(r[0] for r in results)
+    outcomes = [o for r in results for o in r[1]]
+    assert compared == 20, outcomes
+    assert sum(o == "Locked:user_locked" for o in outcomes) == 5, outcomes
+    links.close()
+    state.close()
+
+
 def test_user_otp_success_refunds_and_clears(sync_store: StateStore) -> None:
     """A right code is not a failure: the user's counter starts afresh after it, and
     the parallel losers of a right-code race leave no failure behind."""
