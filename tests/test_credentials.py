@@ -17,7 +17,7 @@ from argon2 import extract_parameters
 
 from authbroker.audit import AuditLog, MemorySink
 from authbroker.credential_store import CredentialStore
-from authbroker.credentials import (
+from authbroker.engines.credentials import (
     Argon2Params,
     AsyncCredentialManager,
     Blocklist,
@@ -26,6 +26,8 @@ from authbroker.credentials import (
     ThrottlePolicy,
     canonical_email,
 )
+from authbroker.engines.sessions import Session
+from authbroker.engines.tokens import TokenIssuer
 from authbroker.errors import (
     AccessDenied,
     AuthBrokerError,
@@ -36,9 +38,7 @@ from authbroker.errors import (
     RateLimited,
 )
 from authbroker.identity import Loa
-from authbroker.sessions import Session
 from authbroker.store import AsyncMemoryStore, MemoryStore, SqliteStore, StateStore
-from authbroker.tokens import TokenIssuer
 from conftest import run_together
 
 if TYPE_CHECKING:
@@ -256,7 +256,7 @@ def test_enroll_refused_without_strong_recent_session(
 
 def test_enroll_stores_argon2id_hash(env: Env, clock: Clock) -> None:
     notes: list[tuple[str, str]] = []
-    env.manager.core.notify_hook = lambda event, user: notes.append((event, user))
+    env.manager.engine.notify_hook = lambda event, user: notes.append((event, user))
     info = env.manager.enroll(session(clock), EMAIL, PASSWORD)
     assert info.email == "aino.kettunen@example.fi"
     cred = env.store.credential_by_user("acct-1")
@@ -364,7 +364,7 @@ def test_enumeration_timing(sqlite_store: CredentialStore, clock: Clock) -> None
     start = time.perf_counter()
     for _ in range(20):
         with contextlib.suppress(Exception):
-            e.manager.core.hasher.verify(e.manager.core._dummy_hash, "x")
+            e.manager.engine.hasher.verify(e.manager.engine._dummy_hash, "x")
     one_verify = (time.perf_counter() - start) / 20
     # Generous bound for shared CI machines: half an argon2 verification.
     assert abs(med_u - med_w) < max(0.5 * one_verify, 0.002), (med_u, med_w, one_verify)
@@ -447,7 +447,7 @@ def test_concurrent_wrong_logins_counted_exactly(
     )
     assert out.count("denied") == THROTTLE.free_failures
     assert out.count("wait") == n - THROTTLE.free_failures
-    attempt = e.manager.core.login_attempt(EMAIL, None)
+    attempt = e.manager.engine.login_attempt(EMAIL, None)
     assert state.get(f"pwd:acct:{attempt.account}:0:fails") == str(THROTTLE.free_failures).encode()
     assert _attempt(e, EMAIL, PASSWORD) == "wait"
     state.close()
@@ -476,7 +476,7 @@ def test_hard_limit_needs_strong_session(sqlite_store: CredentialStore, clock: C
     )
     e.manager.enroll(session(clock), EMAIL, PASSWORD)
     notes: list[tuple[str, str]] = []
-    e.manager.core.notify_hook = lambda event, user: notes.append((event, user))
+    e.manager.engine.notify_hook = lambda event, user: notes.append((event, user))
     assert [_attempt(e, EMAIL, "wrong password!!") for _ in range(4)] == ["denied"] * 4
     assert _attempt(e, EMAIL, PASSWORD) == "locked:account_locked"
     clock.advance(7 * 24 * 3600)  # waiting does not help: only a strong session does

@@ -15,7 +15,9 @@ import pytest
 
 from authbroker.audit import AuditLog, MemorySink
 from authbroker.credential_store import SCHEMA_VERSION, CredentialStore
-from authbroker.credentials import Argon2Params, CredentialManager
+from authbroker.engines.credentials import Argon2Params, CredentialManager
+from authbroker.engines.sessions import Session
+from authbroker.engines.tokens import AsyncTokenIssuer, TokenIssuer, hash_refresh_token
 from authbroker.errors import (
     AccessDenied,
     AlreadyUsed,
@@ -27,9 +29,7 @@ from authbroker.errors import (
 )
 from authbroker.identity import Loa
 from authbroker.jose import Key, sign_jwt
-from authbroker.sessions import Session
 from authbroker.store import MemoryStore
-from authbroker.tokens import AsyncTokenIssuer, TokenIssuer, hash_refresh_token
 from conftest import run_together
 
 if TYPE_CHECKING:
@@ -155,7 +155,7 @@ def test_scope_limited_to_mobile_scopes(jwt_issuer: TokenIssuer) -> None:
     # A token carrying a non-mobile scope, even if signed with our key, is refused.
     forged = sign_jwt(
         _claims(jwt_issuer, scope="profile admin"),
-        jwt_issuer._current,
+        jwt_issuer.engine._current,
         alg="EdDSA",
         headers={"typ": "at+jwt"},
     )
@@ -200,7 +200,9 @@ def test_verify_access_token_rejects(
     error: type[Exception],
     code: str,
 ) -> None:
-    token = sign_jwt(_claims(jwt_issuer, **over), jwt_issuer._current, alg="EdDSA", headers=headers)
+    token = sign_jwt(
+        _claims(jwt_issuer, **over), jwt_issuer.engine._current, alg="EdDSA", headers=headers
+    )
     with pytest.raises(error) as exc:
         jwt_issuer.verify_access_token(token, AUD)
     assert getattr(exc.value, "code", None) == code

@@ -24,6 +24,7 @@ from authbroker import AsyncBroker, Broker
 from authbroker.audit import AuditLog, MemorySink
 from authbroker.config import ProviderConfig, Settings
 from authbroker.credential_store import CredentialStore
+from authbroker.engines.tokens import AsyncTokenIssuer, TokenIssuer
 from authbroker.errors import InvalidInput
 from authbroker.flow import Challenge, Display, Gen, Poll, Redirect, store_get
 from authbroker.identity import Identity, Loa, NationalId
@@ -31,7 +32,6 @@ from authbroker.links import AsyncDirectLinks, DirectLinks
 from authbroker.providers.base import AdvanceContext, BeginContext, Next, ProviderInfo
 from authbroker.sms.outbox import OutboxSender
 from authbroker.store.memory import AsyncMemoryStore, MemoryStore
-from authbroker.tokens import AsyncTokenIssuer, TokenIssuer
 from authbroker.web import PUBLIC, require, require_bearer, route
 from authbroker.web.asgi import AuthMiddleware
 from authbroker.web.wsgi import PRINCIPAL_KEY, WsgiAuthMiddleware

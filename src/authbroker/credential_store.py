@@ -10,8 +10,8 @@ Choices:
 
 * **One synchronous implementation.** SQLAlchemy's asyncio layer needs ``greenlet``
   plus an async driver (aiosqlite / psycopg async) and gives two code paths to keep
-  equal. The async managers in :mod:`authbroker.credentials` and
-  :mod:`authbroker.tokens` instead run these short blocking calls in a worker thread
+  equal. The async managers in :mod:`authbroker.engines.credentials` and
+  :mod:`authbroker.engines.tokens` instead run these short blocking calls in a worker thread
   (:func:`asyncio.to_thread`); argon2 hashing must leave the event loop anyway.
 * **Atomic single use.** Rotating a refresh token is one transaction whose decisive
   statement is ``UPDATE refresh_tokens SET used = 1 WHERE token_hash = :h AND
