@@ -576,7 +576,8 @@ async def test_failing_async_resolver_is_a_typed_error_and_nonce_stays_spent(
     assert info.value.code == "resolver_failed"
     with pytest.raises(AlreadyUsed):
         await verifier.verify_async(message, async_store)
-    assert [(e.name, e.reason) for e in world.sink.events][0] == ("api.denied", "resolver_failed")
+    first = world.sink.events[0]
+    assert (first.name, first.reason) == ("api.denied", "resolver_failed")
 
 
 def test_resolvers_are_kernel_call_effects(world: World) -> None:

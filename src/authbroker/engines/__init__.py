@@ -1,7 +1,6 @@
-"""Engines: each service's rules and state as routines (no I/O of their own).
+"""Service engines: each service's rules and state as sans-I/O routines.
 
-An engine exposes every operation as a routine (a generator returning ``Gen[T]``,
-see :mod:`authbroker.kernel.effects`); its blocking and asyncio APIs are facades
-declared with :func:`~authbroker.kernel.facade.sync_op` /
-:func:`~authbroker.kernel.facade.async_op`.
+An engine does no I/O: every operation is one routine (see :mod:`authbroker.kernel`)
+that the declared blocking and asyncio facades run. Engines never import the web
+layer, the CLI or :mod:`authbroker.testing`.
 """

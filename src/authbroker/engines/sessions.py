@@ -47,6 +47,9 @@ from ..kernel import (
     async_op,
     sync_op,
 )
+
+# The links engine moves to ``authbroker.engines.links`` in parallel; once it has,
+# this becomes ``from .links import link_live_gen`` (the old path is a warning shim).
 from ..links import link_live_gen
 from ..store.base import AsyncStateStore, StateStore
 
