@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from datetime import UTC, datetime
 
 import pytest
@@ -10,6 +11,7 @@ from itsdangerous import Signer
 from authbroker.engines.sessions import AsyncSessionManager, SessionManager, SessionPolicy
 from authbroker.errors import ConfigError, InsufficientLoa, ScopeDenied
 from authbroker.identity import Identity, Loa, NationalId
+from authbroker.kernel import Gen
 from authbroker.store.memory import AsyncMemoryStore, MemoryStore
 
 KEYS = ("a" * 40,)
@@ -189,3 +191,37 @@ async def test_async_manager(clock: Clock) -> None:
     s2 = await m.open_link_session("u", "hours:enter", "2026-11")
     await m.logout_everywhere("u")
     assert (await m.load(m.engine.cookie_value(s2))) is None
+
+
+def test_engine_routines_compose_with_the_store_in_one_run(
+    manager: SessionManager, clock: Clock
+) -> None:
+    """``manager.engine`` operations are whole routines: login, load and logout of a
+    user compose in one run; the declared methods keep today's signatures."""
+
+    def login_load_logout() -> Gen[tuple[bool, bool]]:
+        s = yield from manager.engine.login("u1", ident())
+        cookie = manager.engine.cookie_value(s)
+        loaded = yield from manager.engine.load(cookie)
+        yield from manager.engine.logout_everywhere("u1")
+        after = yield from manager.engine.load(cookie)
+        return loaded is not None and loaded.id == s.id, after is None
+
+    assert manager.run(login_load_logout()) == (True, True)
+    assert list(inspect.signature(manager.open_link_session).parameters) == [
+        "user",
+        "scope",
+        "resource",
+        "link_id",
+        "replaces",
+    ]
+    assert manager.policy.cookie_name == "ab_session"
+
+
+async def test_async_manager_runs_the_same_engine(clock: Clock) -> None:
+    store = AsyncMemoryStore(now=clock)
+    m = AsyncSessionManager(store, KEYS, now=clock)
+    s = await m.login("u1", ident())
+    assert inspect.iscoroutinefunction(m.load)
+    loaded = await m.run(m.engine.load(m.engine.cookie_value(s)))
+    assert loaded is not None and loaded.user == "u1"

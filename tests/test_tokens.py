@@ -7,6 +7,7 @@ Refresh-token storage and rotation run on SQLite and on a real PostgreSQL
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -391,6 +392,34 @@ async def test_async_concurrent_refresh(issuer: TokenIssuer) -> None:
     with pytest.raises(InvalidInput):
         await aissuer.verify_access_token(pair.access_token, AUD, check_revocation=True)
     assert claims.subject == "acct-1"
+
+
+async def test_async_issuer_offloads_only_database_work(issuer: TokenIssuer) -> None:
+    """A plain access-token check stays on the event loop (no thread hop); the
+    revocation lookup and every write run in a worker thread."""
+    threads: list[tuple[str, int]] = []
+    real_store = issuer.store
+
+    class Recording:
+        def __getattr__(self, name: str) -> Any:
+            attr = getattr(real_store, name)
+
+            def recorded(*args: Any, **kwargs: Any) -> Any:
+                threads.append((name, threading.get_ident()))
+                return attr(*args, **kwargs)
+
+            return recorded
+
+    issuer.engine.store = Recording()  # type: ignore[assignment]
+    aissuer = AsyncTokenIssuer(issuer)
+    loop_thread = threading.get_ident()
+    pair = await aissuer.issue("acct-1")
+    await aissuer.verify_access_token(pair.access_token, AUD)
+    assert [name for name, _ in threads] == ["create_family"]
+    await aissuer.verify_access_token(pair.access_token, AUD, check_revocation=True)
+    await aissuer.refresh(pair.refresh_token)
+    assert [name for name, _ in threads] == ["create_family", "family_active", "rotate"]
+    assert all(t != loop_thread for _, t in threads)
 
 
 # --- schema -----------------------------------------------------------------------------
