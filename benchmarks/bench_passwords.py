@@ -1,6 +1,6 @@
 """Mobile password login against a raw argon2id verify at the same parameters.
 
-Subject: :meth:`authbroker.credentials.CredentialManager.login` with the right
+Subject: :meth:`authbroker.engines.credentials.CredentialManager.login` with the right
 password — throttle counters (memory store), canonical e-mail and NFKC password,
 credential lookup in SQLite, one argon2id verify, then a new device row and a token
 pair (signed access token, refresh family in SQL) and the audit event. That is the
@@ -53,11 +53,11 @@ def bench_login(*, repeat: int, budget: float) -> list[Figure]:
     target = f"≤ {TARGET_RATIO}x"
     try:
         from authbroker.credential_store import CredentialStore
-        from authbroker.credentials import Argon2Params, CredentialManager
+        from authbroker.engines.credentials import Argon2Params, CredentialManager
+        from authbroker.engines.sessions import Session
+        from authbroker.engines.tokens import TokenIssuer
         from authbroker.identity import Loa
-        from authbroker.sessions import Session
         from authbroker.store.memory import MemoryStore
-        from authbroker.tokens import TokenIssuer
     except ImportError as exc:
         return [skipped("LOGIN", TITLE, target, f"credentials not importable: {exc}")]
 

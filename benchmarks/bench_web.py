@@ -101,7 +101,7 @@ async def _wrapped(store: Any) -> tuple[App, str, Any]:
     session = await middleware.sessions.login("user-bench", identity)
     # name=value as the browser sends it (the cookie name depends on https: __Host-).
     cookie = (
-        f"{middleware.core.policy.cookie_name}={middleware.sessions.core.cookie_value(session)}"
+        f"{middleware.core.policy.cookie_name}={middleware.sessions.engine.cookie_value(session)}"
     )
     return middleware, cookie, broker
 

@@ -144,9 +144,9 @@ def password_burst(
 
     from authbroker.audit import AuditLog
     from authbroker.credential_store import CredentialStore
-    from authbroker.credentials import Argon2Params, CredentialManager
+    from authbroker.engines.credentials import Argon2Params, CredentialManager
+    from authbroker.engines.tokens import TokenIssuer
     from authbroker.errors import AuthBrokerError
-    from authbroker.tokens import TokenIssuer
 
     state = _state_store(target)
     db = CredentialStore(db_url)
@@ -161,8 +161,8 @@ def password_burst(
     manager = CredentialManager(
         db, state, issuer, argon2=Argon2Params.insecure_for_tests(), throttle=throttle, audit=audit
     )
-    counting = CountingHasher(manager.core.hasher)
-    manager.core.hasher = counting
+    counting = CountingHasher(manager.engine.hasher)
+    manager.engine.hasher = counting
     lock = threading.Lock()
     outcomes: list[str] = []
     local = threading.Barrier(5)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import threading
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -46,7 +48,9 @@ from authbroker.errors import (
     InvalidSignature,
     ProviderUnavailable,
 )
+from authbroker.kernel import Call
 from authbroker.store import AsyncStateStore, MemoryStore, StateStore
+from authbroker.store.base import apply_sync
 
 NOW = 1_760_000_000.0
 COMPANY = "1234567-8"
@@ -550,6 +554,62 @@ def test_async_resolver_refused_by_sync_verifier(world: World) -> None:
 
     with pytest.raises(ConfigError):
         world.verify(world.signed(), users=users)
+
+
+async def test_failing_async_resolver_is_a_typed_error_and_nonce_stays_spent(
+    async_store: AsyncStateStore, store_backend: str
+) -> None:
+    """An async resolver's own failure is mapped like a sync one (503, audited) when
+    the asyncio runtime awaits it; the nonce it was checked after stays consumed."""
+    world = make_world()
+    if store_backend == "redis":
+        world.clock.t = __import__("time").time()
+
+    async def users(user_id: str) -> bool:
+        await asyncio.sleep(0)
+        raise RuntimeError("database down")
+
+    verifier = world.verifier(users=users)
+    message = world.signed()
+    with pytest.raises(ProviderUnavailable) as info:
+        await verifier.verify_async(message, async_store)
+    assert info.value.code == "resolver_failed"
+    with pytest.raises(AlreadyUsed):
+        await verifier.verify_async(message, async_store)
+    first = world.sink.events[0]
+    assert (first.name, first.reason) == ("api.denied", "resolver_failed")
+
+
+def test_resolvers_are_kernel_call_effects(world: World) -> None:
+    """The routine yields the kernel's ``Call`` for every resolver and nothing private,
+    so any runtime (and the web core composing it) can carry it out."""
+    routine = world.verifier().authenticate(world.signed())
+    seen: list[str] = []
+    effect = next(routine)
+    store = MemoryStore(now=world.clock)
+    try:
+        while True:
+            seen.append(type(effect).__name__)
+            if isinstance(effect, Call):
+                result = effect.fn(*effect.args, **effect.kwargs)
+            else:
+                result = apply_sync(store, effect)
+            effect = routine.send(result)
+    except StopIteration as stop:
+        assert isinstance(stop.value, ApiPrincipal)
+    assert seen == ["Call", "PutIfAbsent", "Call", "Call"]
+
+
+def test_async_resolver_under_blocking_runtime_leaves_no_coroutine(world: World) -> None:
+    async def users(user_id: str) -> bool:  # pragma: no cover - never awaited
+        return True
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        with pytest.raises(ConfigError) as info:
+            world.verify(world.signed(), users=users)
+        gc.collect()
+    assert info.value.code == "async_resolver"
 
 
 def test_failing_resolver_is_a_typed_error(world: World) -> None:

@@ -6,10 +6,14 @@ argon2 runs with tiny parameters except where a test is about the parameters.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import inspect
 import random
 import statistics
+import threading
 import time
+import warnings
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -17,7 +21,7 @@ from argon2 import extract_parameters
 
 from authbroker.audit import AuditLog, MemorySink
 from authbroker.credential_store import CredentialStore
-from authbroker.credentials import (
+from authbroker.engines.credentials import (
     Argon2Params,
     AsyncCredentialManager,
     Blocklist,
@@ -26,6 +30,8 @@ from authbroker.credentials import (
     ThrottlePolicy,
     canonical_email,
 )
+from authbroker.engines.sessions import Session
+from authbroker.engines.tokens import TokenIssuer
 from authbroker.errors import (
     AccessDenied,
     AuthBrokerError,
@@ -34,11 +40,11 @@ from authbroker.errors import (
     InvalidInput,
     Locked,
     RateLimited,
+    StoreUnavailable,
 )
 from authbroker.identity import Loa
-from authbroker.sessions import Session
+from authbroker.kernel import Gen
 from authbroker.store import AsyncMemoryStore, MemoryStore, SqliteStore, StateStore
-from authbroker.tokens import TokenIssuer
 from conftest import run_together
 
 if TYPE_CHECKING:
@@ -256,7 +262,7 @@ def test_enroll_refused_without_strong_recent_session(
 
 def test_enroll_stores_argon2id_hash(env: Env, clock: Clock) -> None:
     notes: list[tuple[str, str]] = []
-    env.manager.core.notify_hook = lambda event, user: notes.append((event, user))
+    env.manager.engine.notify_hook = lambda event, user: notes.append((event, user))
     info = env.manager.enroll(session(clock), EMAIL, PASSWORD)
     assert info.email == "aino.kettunen@example.fi"
     cred = env.store.credential_by_user("acct-1")
@@ -364,7 +370,7 @@ def test_enumeration_timing(sqlite_store: CredentialStore, clock: Clock) -> None
     start = time.perf_counter()
     for _ in range(20):
         with contextlib.suppress(Exception):
-            e.manager.core.hasher.verify(e.manager.core._dummy_hash, "x")
+            e.manager.engine.hasher.verify(e.manager.engine._dummy_hash, "x")
     one_verify = (time.perf_counter() - start) / 20
     # Generous bound for shared CI machines: half an argon2 verification.
     assert abs(med_u - med_w) < max(0.5 * one_verify, 0.002), (med_u, med_w, one_verify)
@@ -447,7 +453,7 @@ def test_concurrent_wrong_logins_counted_exactly(
     )
     assert out.count("denied") == THROTTLE.free_failures
     assert out.count("wait") == n - THROTTLE.free_failures
-    attempt = e.manager.core.login_attempt(EMAIL, None)
+    attempt = e.manager.engine.login_attempt(EMAIL, None)
     assert state.get(f"pwd:acct:{attempt.account}:0:fails") == str(THROTTLE.free_failures).encode()
     assert _attempt(e, EMAIL, PASSWORD) == "wait"
     state.close()
@@ -476,7 +482,7 @@ def test_hard_limit_needs_strong_session(sqlite_store: CredentialStore, clock: C
     )
     e.manager.enroll(session(clock), EMAIL, PASSWORD)
     notes: list[tuple[str, str]] = []
-    e.manager.core.notify_hook = lambda event, user: notes.append((event, user))
+    e.manager.engine.notify_hook = lambda event, user: notes.append((event, user))
     assert [_attempt(e, EMAIL, "wrong password!!") for _ in range(4)] == ["denied"] * 4
     assert _attempt(e, EMAIL, PASSWORD) == "locked:account_locked"
     clock.advance(7 * 24 * 3600)  # waiting does not help: only a strong session does
@@ -605,3 +611,151 @@ async def test_async_manager(sqlite_store: CredentialStore, clock: Clock) -> Non
     assert (await manager.credential(s)) is not None
     await manager.remove(s)
     assert (await manager.credential(s)) is None
+
+
+# --- one engine, one runtime (issue 17) ----------------------------------------------------
+
+
+class _ThreadRecordingStore:
+    """A CredentialStore proxy that records the thread each database call runs in."""
+
+    def __init__(self, inner: CredentialStore) -> None:
+        self.inner = inner
+        self.threads: list[tuple[str, int]] = []
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self.inner, name)
+        if not callable(attr):
+            return attr
+
+        def recorded(*args: Any, **kwargs: Any) -> Any:
+            self.threads.append((name, threading.get_ident()))
+            return attr(*args, **kwargs)
+
+        return recorded
+
+
+async def test_async_manager_never_blocks_the_loop(
+    sqlite_store: CredentialStore, clock: Clock
+) -> None:
+    """Database and argon2 work of every async operation runs off the event loop."""
+    recording = _ThreadRecordingStore(sqlite_store)
+    store: Any = recording
+    e = Env(store, clock)
+    manager = AsyncCredentialManager(
+        store, AsyncMemoryStore(now=clock), e.issuer, argon2=LOW, throttle=THROTTLE, now=clock
+    )
+    hashed_in: list[int] = []
+    real = manager.engine.hasher
+
+    class Recording:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(real, name)
+
+        def hash(self, password: str) -> str:
+            hashed_in.append(threading.get_ident())
+            return real.hash(password)
+
+        def verify(self, stored: str, password: str) -> bool:
+            hashed_in.append(threading.get_ident())
+            return real.verify(stored, password)
+
+    manager.engine.hasher = Recording()  # type: ignore[assignment]
+    s = session(clock)
+    await manager.enroll(s, EMAIL, PASSWORD)
+    await manager.login(EMAIL, PASSWORD, "phone", None)
+    await manager.change_password(s, "uusi salasana merenrannalla")
+    await manager.revoke_device(s, "nope")
+    await manager.remove(s)
+    loop_thread = threading.get_ident()
+    called = {name for name, _ in recording.threads}
+    assert {"put_credential", "create_family", "set_password_hash", "remove_credential"} <= called
+    assert all(t != loop_thread for _, t in recording.threads), recording.threads
+    assert hashed_in and all(t != loop_thread for t in hashed_in)
+
+
+async def test_async_notify_hook_is_awaited(sqlite_store: CredentialStore, clock: Clock) -> None:
+    """Under asyncio the PWD-07 hook may be a coroutine function: it is awaited (it was
+    called in a worker thread and its coroutine dropped before)."""
+    notes: list[tuple[str, str]] = []
+
+    async def notify(event: str, user: str) -> None:
+        await asyncio.sleep(0)
+        notes.append((event, user))
+
+    e = Env(sqlite_store, clock)
+    manager = AsyncCredentialManager(
+        sqlite_store,
+        AsyncMemoryStore(now=clock),
+        e.issuer,
+        argon2=LOW,
+        notify=notify,
+        now=clock,
+    )
+    s = session(clock)
+    await manager.enroll(s, EMAIL, PASSWORD)
+    await manager.change_password(s, "uusi salasana merenrannalla")
+    assert notes == [("credential.enrolled", "acct-1"), ("credential.changed", "acct-1")]
+
+
+def test_async_notify_hook_under_blocking_manager_is_logged_not_fatal(
+    env: Env, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def notify(event: str, user: str) -> None:  # pragma: no cover - never awaited
+        raise AssertionError("must not run")
+
+    env.manager.engine.notify_hook = notify
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # no "never awaited" coroutine
+        env.manager.enroll(session(clock), EMAIL, PASSWORD)
+    assert env.store.credential_by_user("acct-1") is not None
+    assert "notification hook failed" in caplog.text
+
+
+def test_engine_routines_compose_in_one_run(env: Env, clock: Clock) -> None:
+    """``manager.engine.login`` is the whole operation: it composes with other engines'
+    routines (a token check with a revocation lookup) in one run of one runtime."""
+
+    def login_and_check() -> Gen[str]:
+        pair = yield from env.manager.engine.login(EMAIL, PASSWORD, "phone", None)
+        claims = yield from env.issuer.engine.verify_access_token(
+            pair.access_token, check_revocation=True
+        )
+        return claims.subject
+
+    env.manager.enroll(session(clock), EMAIL, PASSWORD)
+    assert env.manager.run(login_and_check()) == "acct-1"
+    assert list(inspect.signature(env.manager.login).parameters) == [
+        "email",
+        "password",
+        "device",
+        "client_ip",
+        "scope",
+    ]
+
+
+async def test_failed_database_refunds_reservations_under_asyncio(
+    sqlite_store: CredentialStore, clock: Clock
+) -> None:
+    """A login whose database call fails is not evaluated: every throttle reservation is
+    given back (the exception reaches the routine through the asyncio runtime)."""
+    state = AsyncMemoryStore(now=clock)
+    e = Env(sqlite_store, clock)
+    manager = AsyncCredentialManager(
+        sqlite_store, state, e.issuer, argon2=LOW, throttle=THROTTLE, now=clock
+    )
+    await manager.enroll(session(clock), EMAIL, PASSWORD)
+
+    def down(*args: Any, **kwargs: Any) -> Any:
+        raise StoreUnavailable("database down")
+
+    real = sqlite_store.credential_by_email
+    sqlite_store.credential_by_email = down  # type: ignore[method-assign]
+    for _ in range(THROTTLE.free_failures + 3):
+        with pytest.raises(StoreUnavailable):
+            await manager.login(EMAIL, "wrong password!!", None, "192.0.2.7")
+    sqlite_store.credential_by_email = real  # type: ignore[method-assign]
+    attempt = manager.engine.login_attempt(EMAIL, "192.0.2.7")
+    assert await state.get(f"pwd:acct:{attempt.account}:0:fails") in (None, b"0")
+    assert await state.get("pwd:ip:192.0.2.7") in (None, b"0")
+    await manager.login(EMAIL, PASSWORD, None, "192.0.2.7")

@@ -36,6 +36,7 @@ from authbroker import AutoPost, Broker, Challenge, Done, Identity, Poll
 from authbroker.audit import AuditLog, MemorySink
 from authbroker.broker import FLOW_KEY
 from authbroker.config import load_config
+from authbroker.engines.sessions import SessionManager
 from authbroker.errors import AuthBrokerError, FlowNotFound
 from authbroker.flow import run_sync
 from authbroker.http import HttpRequest, HttpResponse, SyncDriver
@@ -53,7 +54,6 @@ from authbroker.jose import (
 from authbroker.providers.bankid_se import parse_collect
 from authbroker.providers.base import AdvanceContext
 from authbroker.providers.web_eid import parse_token
-from authbroker.sessions import SessionManager
 from authbroker.store.memory import MemoryStore
 
 FUZZ = settings(

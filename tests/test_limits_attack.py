@@ -25,19 +25,19 @@ import _mp_workers
 from _mp_workers import CountingHasher
 from authbroker.audit import AuditLog, MemorySink
 from authbroker.credential_store import CredentialStore
-from authbroker.credentials import (
+from authbroker.engines.credentials import (
     Argon2Params,
     AsyncCredentialManager,
     CredentialManager,
     ThrottlePolicy,
 )
 from authbroker.engines.links import AsyncDirectLinks, DirectLinks, LinkGrant, LinkLimits
+from authbroker.engines.sessions import Session
+from authbroker.engines.tokens import TokenIssuer
 from authbroker.errors import AccessDenied, AuthBrokerError, InvalidInput, Locked, RateLimited
 from authbroker.identity import Loa
-from authbroker.sessions import Session
 from authbroker.sms import OutboxSender
 from authbroker.store import AsyncStateStore, StateStore
-from authbroker.tokens import TokenIssuer
 from conftest import TravelClock, run_together
 from web_support import Stack, build
 
@@ -80,8 +80,8 @@ def _manager(
     manager = CredentialManager(
         db, state, _issuer(db, clock, audit), argon2=LOW, throttle=throttle, audit=audit, now=clock
     )
-    counting = CountingHasher(manager.core.hasher)
-    manager.core.hasher = counting
+    counting = CountingHasher(manager.engine.hasher)
+    manager.engine.hasher = counting
     return manager, counting
 
 
@@ -219,8 +219,8 @@ async def test_password_burst_async_tasks(
         audit=audit,
         now=store_clock,
     )
-    counting = CountingHasher(manager.core.hasher)
-    manager.core.hasher = counting
+    counting = CountingHasher(manager.engine.hasher)
+    manager.engine.hasher = counting
     await manager.enroll(_strong_session(store_clock), EMAIL, PASSWORD)
     for _ in range(BURST_POLICY.free_failures):
         with pytest.raises(AccessDenied):
@@ -496,7 +496,7 @@ def test_revoked_link_session_refused_through_the_web(web: Stack, how: str) -> N
 def test_link_session_ends_with_revocation_on_every_store(
     sync_store: StateStore, store_clock: TravelClock
 ) -> None:
-    from authbroker.sessions import SessionManager
+    from authbroker.engines.sessions import SessionManager
 
     outbox = OutboxSender()
     links = DirectLinks(
@@ -514,7 +514,7 @@ def test_link_session_ends_with_revocation_on_every_store(
         sessions.open_link_session(g.user_id, g.scope, g.resource, link_id=g.link_id)
         for g in grants
     ]
-    cookies = [sessions.core.cookie_value(s) for s in opened]
+    cookies = [sessions.engine.cookie_value(s) for s in opened]
     assert all(sessions.load(c) is not None for c in cookies)
     links.revoke(grants[0].link_id)
     assert sessions.load(cookies[0]) is None

@@ -49,10 +49,10 @@ from authbroker import AutoPost, Broker, Challenge, Done, Poll, Redirect
 from authbroker.audit import AuditLog, JsonLinesSink, MemorySink
 from authbroker.broker import FLOW_KEY
 from authbroker.config import load_config
+from authbroker.engines.sessions import SessionManager
 from authbroker.errors import AuthBrokerError
 from authbroker.http import HttpRequest, HttpResponse, SyncDriver
 from authbroker.identity import NationalId
-from authbroker.sessions import SessionManager
 from authbroker.store.memory import MemoryStore
 
 T = TypeVar("T")
@@ -359,10 +359,10 @@ def _direct_link_flow(run: _Run) -> None:
 
 def _mobile_flow(run: _Run, tmp: Path) -> None:
     from authbroker.credential_store import CredentialStore
-    from authbroker.credentials import Argon2Params, CredentialManager
+    from authbroker.engines.credentials import Argon2Params, CredentialManager
+    from authbroker.engines.sessions import Session
+    from authbroker.engines.tokens import TokenIssuer
     from authbroker.identity import Loa
-    from authbroker.sessions import Session
-    from authbroker.tokens import TokenIssuer
 
     store = CredentialStore(f"sqlite:///{tmp / 'cred.db'}")
     issuer = TokenIssuer(
@@ -419,7 +419,7 @@ def _session_flow(run: _Run, identity_done: Done) -> None:
     run.secret("session secret", key)
     sessions = SessionManager(store, [key])
     session = sessions.login("user-1", identity_done.identity)
-    cookie = sessions.core.cookie_value(session)
+    cookie = sessions.engine.cookie_value(session)
     run.secret("session cookie", cookie)
     run.secret("session id", session.id)
     run.secret("csrf token", session.csrf)

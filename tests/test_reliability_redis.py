@@ -37,10 +37,10 @@ import _mp_workers
 from authbroker import Broker, Done, Poll, Redirect
 from authbroker.audit import AuditLog, MemorySink
 from authbroker.config import load_config
+from authbroker.engines.sessions import SessionManager
 from authbroker.errors import AuthBrokerError, StoreUnavailable
 from authbroker.http import HttpRequest, HttpResponse, SyncDriver
 from authbroker.identity import Identity, Loa, NationalId
-from authbroker.sessions import SessionManager
 from authbroker.store.redis import RedisStore
 
 pytestmark = pytest.mark.redis
@@ -334,7 +334,7 @@ def test_session_check_outage(redis: RedisServer) -> None:
             authenticated_at=datetime.now(UTC),
         )
         session = sessions.login("user-1", identity)
-        cookie = sessions.core.cookie_value(session)
+        cookie = sessions.engine.cookie_value(session)
         redis.stop()
         _typed_outage(lambda: sessions.load(cookie))
         redis.start()

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import inspect
 from datetime import UTC, datetime
 
 import pytest
 from itsdangerous import Signer
 
+from authbroker.engines.sessions import AsyncSessionManager, SessionManager, SessionPolicy
 from authbroker.errors import ConfigError, InsufficientLoa, ScopeDenied
 from authbroker.identity import Identity, Loa, NationalId
-from authbroker.sessions import AsyncSessionManager, SessionManager, SessionPolicy
+from authbroker.kernel import Gen
 from authbroker.store.memory import AsyncMemoryStore, MemoryStore
 
 KEYS = ("a" * 40,)
@@ -47,7 +49,7 @@ def manager(clock: Clock) -> SessionManager:
 
 def test_login_roundtrip_and_cookie_attributes(manager: SessionManager) -> None:
     s = manager.login("user-1", ident())
-    cookie = manager.core.cookie_value(s)
+    cookie = manager.engine.cookie_value(s)
     loaded = manager.load(cookie)
     assert loaded is not None and loaded.user == "user-1" and loaded.is_strong
     header = manager.cookie_header(s, secure=True)
@@ -67,7 +69,7 @@ def test_forged_and_cross_purpose_signatures_refused(manager: SessionManager) ->
     other = Signer(KEYS[0], salt="authbroker.link.v1").sign(s.id).decode()
     assert manager.load(other) is None
     # Tampered signature: refused.
-    good = manager.core.cookie_value(s)
+    good = manager.engine.cookie_value(s)
     assert manager.load(good[:-2] + ("AA" if not good.endswith("AA") else "BB")) is None
 
 
@@ -76,13 +78,13 @@ def test_key_rotation_old_cookie_still_valid(clock: Clock) -> None:
     old = SessionManager(store, ("o" * 40,), now=clock)
     s = old.login("u", ident())
     rotated = SessionManager(store, ("n" * 40, "o" * 40), now=clock)
-    assert rotated.load(old.core.cookie_value(s)) is not None
-    assert rotated.core.cookie_value(s) != old.core.cookie_value(s)
+    assert rotated.load(old.engine.cookie_value(s)) is not None
+    assert rotated.engine.cookie_value(s) != old.engine.cookie_value(s)
 
 
 def test_idle_and_absolute_timeouts(manager: SessionManager, clock: Clock) -> None:
     s = manager.login("u", ident())
-    cookie = manager.core.cookie_value(s)
+    cookie = manager.engine.cookie_value(s)
     clock.t += 29 * 60
     assert manager.load(cookie) is not None  # touched: idle window slides
     clock.t += 29 * 60
@@ -90,7 +92,7 @@ def test_idle_and_absolute_timeouts(manager: SessionManager, clock: Clock) -> No
     clock.t += 31 * 60
     assert manager.load(cookie) is None  # idle timeout
     s2 = manager.login("u", ident())
-    c2 = manager.core.cookie_value(s2)
+    c2 = manager.engine.cookie_value(s2)
     for _ in range(30):  # active all the time, still ends at the absolute timeout
         clock.t += 25 * 60
         if manager.load(c2) is None:
@@ -101,11 +103,11 @@ def test_idle_and_absolute_timeouts(manager: SessionManager, clock: Clock) -> No
 
 def test_rotation_on_login_kills_old_id(manager: SessionManager) -> None:
     link = manager.open_link_session("u", "invoice:approve", "inv-1")
-    old_cookie = manager.core.cookie_value(link)
+    old_cookie = manager.engine.cookie_value(link)
     full = manager.login("u", ident(), replaces=link)
     assert full.id != link.id
     assert manager.load(old_cookie) is None
-    assert manager.load(manager.core.cookie_value(full)) is not None
+    assert manager.load(manager.engine.cookie_value(full)) is not None
 
 
 def test_logout_everywhere(manager: SessionManager) -> None:
@@ -113,17 +115,17 @@ def test_logout_everywhere(manager: SessionManager) -> None:
     b = manager.login("u", ident())
     other = manager.login("v", ident())
     manager.logout_everywhere("u")
-    assert manager.load(manager.core.cookie_value(a)) is None
-    assert manager.load(manager.core.cookie_value(b)) is None
-    assert manager.load(manager.core.cookie_value(other)) is not None
+    assert manager.load(manager.engine.cookie_value(a)) is None
+    assert manager.load(manager.engine.cookie_value(b)) is None
+    assert manager.load(manager.engine.cookie_value(other)) is not None
     fresh = manager.login("u", ident())
-    assert manager.load(manager.core.cookie_value(fresh)) is not None
+    assert manager.load(manager.engine.cookie_value(fresh)) is not None
 
 
 def test_destroy(manager: SessionManager) -> None:
     s = manager.login("u", ident())
     manager.destroy(s)
-    assert manager.load(manager.core.cookie_value(s)) is None
+    assert manager.load(manager.engine.cookie_value(s)) is None
 
 
 def test_link_session_limited_to_scope_and_resource(manager: SessionManager, clock: Clock) -> None:
@@ -139,7 +141,7 @@ def test_link_session_limited_to_scope_and_resource(manager: SessionManager, clo
         s.require()
     assert not s.is_strong
     clock.t += 16 * 60
-    assert manager.load(manager.core.cookie_value(s)) is None  # 15 min absolute
+    assert manager.load(manager.engine.cookie_value(s)) is None  # 15 min absolute
 
 
 def test_full_session_step_up(manager: SessionManager) -> None:
@@ -182,10 +184,44 @@ async def test_async_manager(clock: Clock) -> None:
         AsyncMemoryStore(now=clock), KEYS, now=clock, policy=SessionPolicy(idle_timeout=60)
     )
     s = await m.login("u", ident())
-    cookie = m.core.cookie_value(s)
+    cookie = m.engine.cookie_value(s)
     assert (await m.load(cookie)) is not None
     clock.t += 61
     assert (await m.load(cookie)) is None
     s2 = await m.open_link_session("u", "hours:enter", "2026-11")
     await m.logout_everywhere("u")
-    assert (await m.load(m.core.cookie_value(s2))) is None
+    assert (await m.load(m.engine.cookie_value(s2))) is None
+
+
+def test_engine_routines_compose_with_the_store_in_one_run(
+    manager: SessionManager, clock: Clock
+) -> None:
+    """``manager.engine`` operations are whole routines: login, load and logout of a
+    user compose in one run; the declared methods keep today's signatures."""
+
+    def login_load_logout() -> Gen[tuple[bool, bool]]:
+        s = yield from manager.engine.login("u1", ident())
+        cookie = manager.engine.cookie_value(s)
+        loaded = yield from manager.engine.load(cookie)
+        yield from manager.engine.logout_everywhere("u1")
+        after = yield from manager.engine.load(cookie)
+        return loaded is not None and loaded.id == s.id, after is None
+
+    assert manager.run(login_load_logout()) == (True, True)
+    assert list(inspect.signature(manager.open_link_session).parameters) == [
+        "user",
+        "scope",
+        "resource",
+        "link_id",
+        "replaces",
+    ]
+    assert manager.policy.cookie_name == "ab_session"
+
+
+async def test_async_manager_runs_the_same_engine(clock: Clock) -> None:
+    store = AsyncMemoryStore(now=clock)
+    m = AsyncSessionManager(store, KEYS, now=clock)
+    s = await m.login("u1", ident())
+    assert inspect.iscoroutinefunction(m.load)
+    loaded = await m.run(m.engine.load(m.engine.cookie_value(s)))
+    assert loaded is not None and loaded.user == "u1"

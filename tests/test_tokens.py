@@ -7,6 +7,7 @@ Refresh-token storage and rotation run on SQLite and on a real PostgreSQL
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -15,7 +16,9 @@ import pytest
 
 from authbroker.audit import AuditLog, MemorySink
 from authbroker.credential_store import SCHEMA_VERSION, CredentialStore
-from authbroker.credentials import Argon2Params, CredentialManager
+from authbroker.engines.credentials import Argon2Params, CredentialManager
+from authbroker.engines.sessions import Session
+from authbroker.engines.tokens import AsyncTokenIssuer, TokenIssuer, hash_refresh_token
 from authbroker.errors import (
     AccessDenied,
     AlreadyUsed,
@@ -27,9 +30,7 @@ from authbroker.errors import (
 )
 from authbroker.identity import Loa
 from authbroker.jose import Key, sign_jwt
-from authbroker.sessions import Session
 from authbroker.store import MemoryStore
-from authbroker.tokens import AsyncTokenIssuer, TokenIssuer, hash_refresh_token
 from conftest import run_together
 
 if TYPE_CHECKING:
@@ -155,7 +156,7 @@ def test_scope_limited_to_mobile_scopes(jwt_issuer: TokenIssuer) -> None:
     # A token carrying a non-mobile scope, even if signed with our key, is refused.
     forged = sign_jwt(
         _claims(jwt_issuer, scope="profile admin"),
-        jwt_issuer._current,
+        jwt_issuer.engine._current,
         alg="EdDSA",
         headers={"typ": "at+jwt"},
     )
@@ -200,7 +201,9 @@ def test_verify_access_token_rejects(
     error: type[Exception],
     code: str,
 ) -> None:
-    token = sign_jwt(_claims(jwt_issuer, **over), jwt_issuer._current, alg="EdDSA", headers=headers)
+    token = sign_jwt(
+        _claims(jwt_issuer, **over), jwt_issuer.engine._current, alg="EdDSA", headers=headers
+    )
     with pytest.raises(error) as exc:
         jwt_issuer.verify_access_token(token, AUD)
     assert getattr(exc.value, "code", None) == code
@@ -389,6 +392,34 @@ async def test_async_concurrent_refresh(issuer: TokenIssuer) -> None:
     with pytest.raises(InvalidInput):
         await aissuer.verify_access_token(pair.access_token, AUD, check_revocation=True)
     assert claims.subject == "acct-1"
+
+
+async def test_async_issuer_offloads_only_database_work(issuer: TokenIssuer) -> None:
+    """A plain access-token check stays on the event loop (no thread hop); the
+    revocation lookup and every write run in a worker thread."""
+    threads: list[tuple[str, int]] = []
+    real_store = issuer.store
+
+    class Recording:
+        def __getattr__(self, name: str) -> Any:
+            attr = getattr(real_store, name)
+
+            def recorded(*args: Any, **kwargs: Any) -> Any:
+                threads.append((name, threading.get_ident()))
+                return attr(*args, **kwargs)
+
+            return recorded
+
+    issuer.engine.store = Recording()  # type: ignore[assignment]
+    aissuer = AsyncTokenIssuer(issuer)
+    loop_thread = threading.get_ident()
+    pair = await aissuer.issue("acct-1")
+    await aissuer.verify_access_token(pair.access_token, AUD)
+    assert [name for name, _ in threads] == ["create_family"]
+    await aissuer.verify_access_token(pair.access_token, AUD, check_revocation=True)
+    await aissuer.refresh(pair.refresh_token)
+    assert [name for name, _ in threads] == ["create_family", "family_active", "rotate"]
+    assert all(t != loop_thread for _, t in threads)
 
 
 # --- schema -----------------------------------------------------------------------------

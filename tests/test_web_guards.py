@@ -199,7 +199,7 @@ def test_session_rotation_r16(stack: Stack) -> None:
 def _session_csrf(stack: Stack) -> str:
     cookie = stack.session_cookie()
     mw = stack.middleware
-    session_id = mw.core.policy and mw.sessions.core.session_id(cookie)
+    session_id = mw.core.policy and mw.sessions.engine.session_id(cookie)
     import json
 
     raw = stack.mem.get("sess:" + session_id)

@@ -25,13 +25,13 @@ from authbroker.audit import AuditLog, MemorySink
 from authbroker.config import ProviderConfig, Settings
 from authbroker.credential_store import CredentialStore
 from authbroker.engines.links import AsyncDirectLinks, DirectLinks
+from authbroker.engines.tokens import AsyncTokenIssuer, TokenIssuer
 from authbroker.errors import InvalidInput
 from authbroker.flow import Challenge, Display, Gen, Poll, Redirect, store_get
 from authbroker.identity import Identity, Loa, NationalId
 from authbroker.providers.base import AdvanceContext, BeginContext, Next, ProviderInfo
 from authbroker.sms.outbox import OutboxSender
 from authbroker.store.memory import AsyncMemoryStore, MemoryStore
-from authbroker.tokens import AsyncTokenIssuer, TokenIssuer
 from authbroker.web import PUBLIC, require, require_bearer, route
 from authbroker.web.asgi import AuthMiddleware
 from authbroker.web.wsgi import PRINCIPAL_KEY, WsgiAuthMiddleware

@@ -1,7 +1,7 @@
 """authbroker: strong electronic identification for Nordic and Baltic web applications.
 
 The short public API lives here; everything else is importable by module
-(``authbroker.engines.links``, ``authbroker.credentials``, ``authbroker.web.asgi``...).
+(``authbroker.engines.links``, ``authbroker.engines.credentials``, ``authbroker.web.asgi``...).
 
     from authbroker import Broker, Done
 

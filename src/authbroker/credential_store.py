@@ -10,9 +10,10 @@ Choices:
 
 * **One synchronous implementation.** SQLAlchemy's asyncio layer needs ``greenlet``
   plus an async driver (aiosqlite / psycopg async) and gives two code paths to keep
-  equal. The async managers in :mod:`authbroker.credentials` and
-  :mod:`authbroker.tokens` instead run these short blocking calls in a worker thread
-  (:func:`asyncio.to_thread`); argon2 hashing must leave the event loop anyway.
+  equal. The engines in :mod:`authbroker.engines.credentials` and
+  :mod:`authbroker.engines.tokens` instead hand these short blocking calls to the
+  runtime as ``offload`` effects (a worker thread under asyncio); argon2 hashing must
+  leave the event loop anyway.
 * **Atomic single use.** Rotating a refresh token is one transaction whose decisive
   statement is ``UPDATE refresh_tokens SET used = 1 WHERE token_hash = :h AND
   used = 0``; exactly one concurrent caller sees ``rowcount == 1`` (RFC 9700 §4.14.2,

@@ -1,10 +1,11 @@
 """Verifying signed API requests: RFC 9421 signature, RFC 9530 body digest, a
 single-use nonce, then the two access levels (user, company).
 
-The verification is one sans-I/O routine (:meth:`ApiVerifier.authenticate`) that
-yields store operations and calls into the application's resolvers;
-:meth:`ApiVerifier.verify_sync` and :meth:`ApiVerifier.verify_async` drive it, so the
-WSGI and ASGI adapters share every check. The order of the checks is deliberate:
+The verification is one routine (:meth:`ApiVerifier.authenticate`) that yields store
+operations and calls into the application's resolvers with the kernel's ``call``
+effect (:mod:`authbroker.kernel`); :meth:`ApiVerifier.verify_sync` and
+:meth:`ApiVerifier.verify_async` run it in a ``SyncRuntime`` / ``AsyncRuntime``, so
+the WSGI and ASGI adapters share every check. The order of the checks is deliberate:
 
 1. shape and size of ``Signature-Input``/``Signature`` before any parsing;
 2. parameters, required coverage (RFC 9421 §7.2.1) and the time window (§7.2.2),
@@ -40,8 +41,8 @@ from ..errors import (
     InvalidSignature,
     ProviderUnavailable,
 )
-from ..flow import run_async, run_sync
-from ..store.base import AsyncStateStore, PutIfAbsent, StateStore, StoreOp
+from ..kernel import AsyncRuntime, Gen, SyncRuntime, call
+from ..store.base import AsyncStateStore, PutIfAbsent, StateStore
 from . import sfv
 from .components import Message, SignatureParams, signature_base
 from .digest import check_content_digest
@@ -125,48 +126,55 @@ class ApiPrincipal:
     expires: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class _Call:
-    """An effect: call an application resolver (sync or async)."""
-
-    fn: Callable[..., Any]
-    args: tuple[Any, ...]
-
-
-_Effect: TypeAlias = StoreOp | _Call
-
-
-def _call(fn: Callable[..., Any], *args: Any) -> Generator[_Effect, Any, Any]:
-    result = yield _Call(fn, args)
-    return result
-
-
-def _wrap_resolver_error(exc: Exception) -> AuthBrokerError:
+def _resolver_failed(exc: Exception) -> AuthBrokerError:
+    """An application resolver's own authbroker error passes; anything else it raises
+    (its database is down...) becomes a typed 503, never a bare exception."""
     if isinstance(exc, AuthBrokerError):
         return exc
     return ProviderUnavailable("an application resolver failed", code="resolver_failed")
 
 
-def _call_sync(effect: _Call) -> Any:
-    try:
-        result = effect.fn(*effect.args)
-    except Exception as exc:
-        raise _wrap_resolver_error(exc) from exc
-    if inspect.isawaitable(result):
-        if inspect.iscoroutine(result):
-            result.close()
-        raise ConfigError("an async resolver cannot serve the sync verifier", code="async_resolver")
-    return result
+class _Guarded:
+    """The awaitable an async resolver returned, with its failures mapped like a sync
+    resolver's; ``close`` closes it when a runtime refuses to await it."""
+
+    def __init__(self, inner: Awaitable[Any]) -> None:
+        self.inner = inner
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        try:
+            return (yield from self.inner.__await__())
+        except Exception as exc:
+            raise _resolver_failed(exc) from exc
+
+    def close(self) -> None:
+        if inspect.iscoroutine(self.inner):
+            self.inner.close()  # no "coroutine was never awaited" warning
 
 
-async def _call_async(effect: _Call) -> Any:
+def _invoke(fn: Callable[..., Any], *args: Any) -> Any:
     try:
-        result = effect.fn(*effect.args)
-        if inspect.isawaitable(result):
-            result = await result
+        result = fn(*args)
     except Exception as exc:
-        raise _wrap_resolver_error(exc) from exc
-    return result
+        raise _resolver_failed(exc) from exc
+    return _Guarded(result) if inspect.isawaitable(result) else result
+
+
+def _resolve(fn: Callable[..., Any], *args: Any) -> Gen[Any]:
+    """Call an application resolver (sync or async) through the runtime.
+
+    The resolver's own failures arrive as authbroker errors (:func:`_invoke`); any
+    other exception here comes from the runtime refusing the call, which happens
+    only when an async resolver is given to the blocking verifier.
+    """
+    try:
+        return (yield from call(_invoke, fn, *args))
+    except AuthBrokerError:
+        raise
+    except Exception as exc:
+        raise ConfigError(
+            "an async resolver cannot serve the sync verifier", code="async_resolver"
+        ) from exc
 
 
 class ApiVerifier:
@@ -195,23 +203,19 @@ class ApiVerifier:
         self.audit = audit
         self.now = now
 
-    # --- drivers --------------------------------------------------------------------
+    # --- runners --------------------------------------------------------------------
 
     def verify_sync(self, message: Message, store: StateStore) -> ApiPrincipal:
-        principal: ApiPrincipal = run_sync(
-            self.authenticate(message), None, store, other=_call_sync
-        )
-        return principal
+        """Authenticate ``message`` with blocking I/O; ``store`` keeps the nonces."""
+        return SyncRuntime(store=store).run(self.authenticate(message))
 
     async def verify_async(self, message: Message, store: AsyncStateStore) -> ApiPrincipal:
-        principal: ApiPrincipal = await run_async(
-            self.authenticate(message), None, store, other=_call_async
-        )
-        return principal
+        """Authenticate ``message`` with asyncio; resolvers may be coroutine functions."""
+        return await AsyncRuntime(store=store).run(self.authenticate(message))
 
     # --- the routine ------------------------------------------------------------------
 
-    def authenticate(self, message: Message) -> Generator[_Effect, Any, ApiPrincipal]:
+    def authenticate(self, message: Message) -> Gen[ApiPrincipal]:
         """The sans-I/O verification; yields store operations and resolver calls."""
         seen: dict[str, str] = {}
         try:
@@ -235,9 +239,7 @@ class ApiVerifier:
             )
         return principal
 
-    def _authenticate(
-        self, message: Message, seen: dict[str, str]
-    ) -> Generator[_Effect, Any, ApiPrincipal]:
+    def _authenticate(self, message: Message, seen: dict[str, str]) -> Gen[ApiPrincipal]:
         policy = self.policy
         label, params, signature = self._parse(message)
         seen["label"] = label
@@ -261,7 +263,7 @@ class ApiVerifier:
         now = self.now()
         self._check_time(message, created, expires, now)
 
-        resolved = yield from _call(self.keys, keyid)
+        resolved = yield from _resolve(self.keys, keyid)
         if resolved is None:
             raise InvalidSignature("the signing key is not known", code="unknown_key")
         if not isinstance(resolved, ResolvedKey) or resolved.key.key_id != keyid:
@@ -306,7 +308,7 @@ class ApiVerifier:
         if not fresh:
             raise AlreadyUsed("the request was already used", code="nonce_replayed")
 
-        active = yield from _call(self.users, credential.user_id)
+        active = yield from _resolve(self.users, credential.user_id)
         if active is None:
             raise UserInactive("the credential's user does not exist", code="user_unknown")
         if active is not True:
@@ -317,7 +319,7 @@ class ApiVerifier:
         if credential.companies is not None and company not in credential.companies:
             raise CompanyDenied("the credential is not authorised for this company")
         if self.companies is not None:
-            allowed = yield from _call(self.companies, credential, company)
+            allowed = yield from _resolve(self.companies, credential, company)
             if allowed is not True:
                 raise CompanyDenied("the credential is not authorised for this company")
         elif credential.companies is None:

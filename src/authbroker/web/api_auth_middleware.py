@@ -26,6 +26,7 @@ from urllib.parse import quote, urlsplit
 
 from ..api_auth import ApiVerifier, Message
 from ..errors import AccessDenied, AuthBrokerError, ConfigError, InvalidInput
+from ..kernel import AsyncRuntime, SyncRuntime
 from ..store.base import AsyncStateStore, StateStore
 
 __all__ = [
@@ -109,6 +110,8 @@ class AsgiApiAuthMiddleware:
         self.app = app
         self.verifier = verifier
         self.store = store
+        #: Runs the verifier's routine: nonces go to ``store``, resolvers may be async.
+        self.runtime = AsyncRuntime(store=store)
         self.origin = _check_origin(origin)
         self.path_prefixes = tuple(path_prefixes)
         self.max_body = max_body
@@ -122,7 +125,7 @@ class AsgiApiAuthMiddleware:
             if body is None:
                 return  # the client went away
             message = self._message(scope, body)
-            principal = await self.verifier.verify_async(message, self.store)
+            principal = await self.runtime.run(self.verifier.authenticate(message))
         except AuthBrokerError as exc:
             await self._reject(send, exc)
             return
@@ -216,6 +219,8 @@ class WsgiApiAuthMiddleware:
         self.app = app
         self.verifier = verifier
         self.store = store
+        #: Runs the verifier's routine blocking: nonces go to ``store``.
+        self.runtime = SyncRuntime(store=store)
         self.origin = _check_origin(origin)
         self.path_prefixes = tuple(path_prefixes)
         self.max_body = max_body
@@ -227,7 +232,7 @@ class WsgiApiAuthMiddleware:
         try:
             body = self._read_body(environ)
             message = self._message(environ, path_info, body)
-            principal = self.verifier.verify_sync(message, self.store)
+            principal = self.runtime.run(self.verifier.authenticate(message))
         except AuthBrokerError as exc:
             status, headers, payload = error_response(exc)
             start_response(f"{status} {_REASONS.get(status, 'Error')}", headers)

@@ -15,8 +15,8 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from ..broker import AsyncBroker
+from ..engines.sessions import AsyncSessionManager
 from ..errors import AuthBrokerError
-from ..sessions import AsyncSessionManager
 from .core import (
     MAX_BODY,
     MiddlewareBase,
@@ -41,7 +41,7 @@ class AuthMiddleware(MiddlewareBase[ASGIApp, AsyncBroker, AsyncSessionManager]):
 
     ``sessions`` defaults to an :class:`AsyncSessionManager` on the broker's store and
     secret keys; ``links`` (:class:`authbroker.engines.links.AsyncDirectLinks`) and ``tokens``
-    (:class:`authbroker.tokens.AsyncTokenIssuer`) enable the direct-link routes and
+    (:class:`authbroker.engines.tokens.AsyncTokenIssuer`) enable the direct-link routes and
     the bearer guard. Remaining keyword arguments go to :class:`WebCore`.
     """
 

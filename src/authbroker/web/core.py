@@ -6,12 +6,12 @@ the :class:`WebResponse`. Handlers are sans-I/O generators in the style of
 :mod:`authbroker.flow`: they *yield* a :class:`Call` naming a service method
 (``broker.begin``, ``sessions.login``, ``links.verify``, ``tokens.verify_access_token``)
 and receive its result. The sync adapter calls :class:`~authbroker.broker.Broker`,
-:class:`~authbroker.sessions.SessionManager`... directly; the async adapter awaits
+:class:`~authbroker.engines.sessions.SessionManager`... directly; the async adapter awaits
 their asyncio twins. So every rule below is written once.
 
 Rules (security requirements a.10):
 
-* SES-01/02 — session cookies come from :mod:`authbroker.sessions`; every login,
+* SES-01/02 — session cookies come from :mod:`authbroker.engines.sessions`; every login,
   step-up and link grant rotates the id (``replaces=``), logout deletes the record.
 * SES-06 — a per-browser random *binding* lives in the signed, HttpOnly flow cookie;
   the broker ties each flow to it (login CSRF, BankID relay). Hosted POST forms carry
@@ -48,6 +48,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from ..broker import check_return_to
 from ..config import ProviderConfig, Settings
+from ..engines.sessions import Session, SessionPolicy
 from ..errors import (
     AccessDenied,
     AuthBrokerError,
@@ -59,7 +60,6 @@ from ..errors import (
 from ..flow import AutoPost, Challenge, Display, Done, Poll, Redirect, Step, run_async, run_sync
 from ..identity import Identity, Loa
 from ..providers.base import RAW_QUERY
-from ..sessions import Session, SessionPolicy
 from .i18n import negotiate, translate
 
 __all__ = [

@@ -157,7 +157,7 @@ def _principal(request: Request) -> Principal:
 
 def _make_tokens(base_url: str, folder: str) -> Any:
     from ..credential_store import CredentialStore
-    from ..tokens import AsyncTokenIssuer, TokenIssuer
+    from ..engines.tokens import AsyncTokenIssuer, TokenIssuer
 
     store = CredentialStore(f"sqlite:///{Path(folder) / 'credentials.db'}")
     issuer = TokenIssuer(

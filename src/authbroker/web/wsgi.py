@@ -12,8 +12,8 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from ..broker import Broker
+from ..engines.sessions import SessionManager
 from ..errors import AuthBrokerError
-from ..sessions import SessionManager
 from .asgi import _audit_internal
 from .core import MAX_BODY, MiddlewareBase, WebRequest, WebResponse, drive_sync
 
