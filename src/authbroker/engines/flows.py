@@ -22,8 +22,13 @@ every flow shares:
 * ``return_to`` is checked against an allow-list (no open redirect);
 * every outcome is audited without personal data.
 
-The flow logic is written once as sans-I/O routines; :class:`Broker` runs them with
-blocking I/O and :class:`AsyncBroker` with asyncio.
+The rules live in :class:`FlowEngine`, whose operations are routines (no I/O);
+:class:`Broker` runs them with blocking I/O and :class:`AsyncBroker` with asyncio,
+both declared from the engine (:mod:`authbroker.kernel.facade`).
+
+A broker never starts a simulator: a provider whose environment is ``simulator`` must
+be handed in (``providers=``) or built by a ``provider_factory``, which is what
+:func:`authbroker.testing.simulated_broker` does.
 """
 
 from __future__ import annotations
@@ -40,11 +45,12 @@ from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit
 
-from .audit import AuditLog
-from .config import Settings, load_config
-from .errors import (
+from ..audit import AuditLog
+from ..config import Settings, load_config
+from ..errors import (
     AlreadyUsed,
     AuthBrokerError,
+    ConfigError,
     Expired,
     FlowNotFound,
     InternalError,
@@ -52,14 +58,7 @@ from .errors import (
     ProviderUnavailable,
     StoreUnavailable,
 )
-from .flow import (
-    Display,
-    Done,
-    Gen,
-    Poll,
-    Step,
-    run_async,
-    run_sync,
+from ..flow import (
     store_delete,
     store_get,
     store_put,
@@ -67,10 +66,13 @@ from .flow import (
     store_replace,
     store_take,
 )
-from .http import AsyncDriver, SyncDriver
-from .identity import Identity
-from .national_ids import mask
-from .providers.base import (
+from ..http import AsyncDriver, SyncDriver
+from ..identity import Identity
+from ..kernel.effects import Gen
+from ..kernel.facade import AsyncFacade, SyncFacade, async_op, sync_op
+from ..kernel.runtime import AsyncRuntime, SyncRuntime
+from ..national_ids import mask
+from ..providers.base import (
     Abandonable,
     AdvanceContext,
     BeginContext,
@@ -78,15 +80,16 @@ from .providers.base import (
     Provider,
     Refreshable,
 )
-from .providers.registry import RunningSimulator, create_provider, start_simulator
-from .store.base import AsyncStateStore, StateStore
+from ..providers.registry import create_provider
+from ..steps import Display, Done, Poll, Step
+from ..store.base import AsyncStateStore, StateStore
 
-__all__ = ["AsyncBroker", "Broker", "check_return_to"]
+__all__ = ["AsyncBroker", "Broker", "FlowEngine", "ProviderFactory", "check_return_to"]
 
 FLOW_KEY = "flow:"
 LOCK_KEY = "flowlock:"
 #: How long one advance may hold the flow lock, unless its provider declares calls
-#: that can take longer (``max_call_seconds``; see :meth:`_Core.lock_ttl`).
+#: that can take longer (``max_call_seconds``; see :meth:`FlowEngine.lock_ttl`).
 LOCK_TTL = 60.0
 #: Added to a provider's ``max_call_seconds``: connecting, store round trips, parsing.
 LOCK_MARGIN = 30.0
@@ -119,86 +122,92 @@ def _hash_binding(binding: str | None) -> str:
     return hashlib.sha256(binding.encode()).hexdigest()
 
 
-class _Core:
-    """State and rules shared by the sync and async brokers (no I/O here)."""
+#: Builds the provider of a configured name (see :class:`FlowEngine`).
+ProviderFactory = Callable[[str], Provider]
+
+
+class FlowEngine:
+    """The flow rules and state (providers, settings, audit); no I/O here.
+
+    Each operation is one routine (``begin``, ``advance``, ``refresh``, ``cancel``)
+    that :class:`Broker` and :class:`AsyncBroker` run, and that other routines (the
+    web handlers) compose with ``yield from``.
+
+    Providers come from ``providers`` (built by the caller), else from
+    ``provider_factory(name)``, else from the configuration. Without a factory a
+    provider configured for the ``simulator`` environment is refused at construction:
+    a broker built for production never starts a simulator, and a site that forgot
+    to leave the simulator fails at start-up instead of accepting test persons.
+    """
 
     def __init__(
         self,
-        settings: Settings | None,
-        providers: Mapping[str, Provider] | None,
-        audit: AuditLog | None,
-        now: Callable[[], float],
-        start_simulators: bool,
+        settings: Settings | None = None,
+        *,
+        providers: Mapping[str, Provider] | None = None,
+        audit: AuditLog | None = None,
+        now: Callable[[], float] = time.time,
+        provider_factory: ProviderFactory | None = None,
     ) -> None:
         self.settings = settings or load_config()
         self.audit = audit or AuditLog()
         self.now = now
         self._providers: dict[str, Provider] = dict(providers or {})
-        self._simulators: dict[str, RunningSimulator] = {}
-        self._start_simulators = start_simulators
-        on_simulator = [
-            name
-            for name, config in self.settings.providers.items()
-            if config.environment == "simulator" and name not in self._providers
-        ]
-        if on_simulator:
-            # A site that meant to be in production but runs on simulators accepts
-            # made-up test persons: say so loudly, once per broker, at start-up.
-            _log.warning(
-                "SIMULATOR MODE: providers %s run on their simulators with test persons; "
-                "nobody is really identified. Set [broker] environment (or "
-                "providers.NAME.environment) to test or production for the real services.",
-                ", ".join(on_simulator),
-            )
+        self._factory = provider_factory
+        if provider_factory is None:
+            on_simulator = [
+                name
+                for name, config in self.settings.providers.items()
+                if config.environment == "simulator" and name not in self._providers
+            ]
+            if on_simulator:
+                raise ConfigError(
+                    f"providers {', '.join(on_simulator)} are configured for the simulator "
+                    "environment; a Broker never starts simulators. Set [broker] environment "
+                    "(or providers.NAME.environment) to test or production, pass providers=, "
+                    "or use authbroker.testing.simulated_broker() in tests and demos",
+                    key=f"providers.{on_simulator[0]}.environment",
+                )
 
     # -- providers ---------------------------------------------------------------
 
     def provider(self, name: str) -> Provider:
+        """The provider adapter of ``name``, built on first use."""
         provider = self._providers.get(name)
         if provider is not None:
             return provider
-        config = self.settings.provider(name)
-        if config.environment == "simulator" and self._start_simulators:
-            sim = self._simulators.get(name)
-            if sim is None:
-                sim = self._simulators[name] = start_simulator(config, self.settings)
-            config = config.with_options(**sim.overrides)
-        provider = self._providers[name] = create_provider(config, self.settings)
+        if self._factory is not None:
+            provider = self._factory(name)
+        else:
+            provider = create_provider(self.settings.provider(name), self.settings)
+        self._providers[name] = provider
         return provider
-
-    def simulator(self, name: str) -> RunningSimulator | None:
-        """The running simulator of ``name`` (tests and the demo reach its test users)."""
-        self.provider(name)
-        return self._simulators.get(name)
 
     @property
     def provider_names(self) -> list[str]:
         names = list(self.settings.providers)
         return names + [n for n in self._providers if n not in names]
 
-    def close_simulators(self) -> None:
-        for sim in self._simulators.values():
-            sim.stop()
-        self._simulators.clear()
-
     # -- flow routines -----------------------------------------------------------
 
-    def begin_gen(
+    def begin(
         self,
-        provider_name: str,
+        provider: str,
         *,
-        return_to: str | None,
-        client_ip: str | None,
-        binding: str | None,
-        params: Mapping[str, str] | None,
-        language: str,
-        origin: str,
+        return_to: str | None = None,
+        client_ip: str | None = None,
+        binding: str | None = None,
+        params: Mapping[str, str] | None = None,
+        language: str = "en",
+        origin: str = "",
     ) -> Gen[Step]:
+        """Start a flow; ``binding`` is a per-browser secret (cookie) the flow is tied to."""
+        provider_name = provider
         target = check_return_to(return_to, self.settings.return_to_origins)
-        provider = self.provider(provider_name)
+        adapter = self.provider(provider_name)
         flow_id = secrets.token_urlsafe(32)
         now = self.now()
-        ttl = self.flow_ttl(provider)
+        ttl = self.flow_ttl(adapter)
         ctx = BeginContext(
             flow_id=flow_id,
             callback_url=f"{self.settings.callback_base}/callback/{provider_name}",
@@ -209,7 +218,7 @@ class _Core:
             origin=origin,
         )
         try:
-            nxt = yield from provider.begin(ctx)
+            nxt = yield from adapter.begin(ctx)
         except AuthBrokerError as exc:
             self._audit_failure(provider_name, flow_id, client_ip, exc)
             raise
@@ -271,29 +280,32 @@ class _Core:
             return max(LOCK_TTL, float(longest) + LOCK_MARGIN)
         return LOCK_TTL
 
-    def advance_gen(
+    def advance(
         self,
         flow_id: str,
-        params: Mapping[str, str],
+        params: Mapping[str, str] | None = None,
         *,
-        binding: str | None,
-        client_ip: str | None,
-        language: str,
-        origin: str,
-        via: str | None = None,
+        binding: str | None = None,
+        client_ip: str | None = None,
+        language: str = "en",
+        origin: str = "",
+        provider: str | None = None,
     ) -> Gen[Step]:
-        """Advance a flow under its lock.
+        """Feed callback parameters / a poll tick / a token; returns the next step.
 
-        ``via`` names the provider whose callback URI the request arrived on; the
-        flow must have been begun with that provider (RFC 9700 section 4.4.2,
-        mix-up defence), otherwise it is consumed and refused.
+        ``provider`` is the provider whose callback URI the parameters came back on;
+        pass it from redirect callbacks so a flow begun with another provider is
+        refused and consumed (mix-up defence, RFC 9700 section 4.4.2).
 
-        Every exception that reaches this routine (a typed error, a store failure, a
-        bug or an unexpected exception in provider code) releases the lock, is
-        audited, consumes the flow (except a transient outage while polling) and
-        leaves as an :class:`AuthBrokerError`; unexpected ones become an
-        :class:`InternalError` with the original chained as ``__cause__``.
+        The flow advances under its lock. Every exception that reaches this routine
+        (a typed error, a store failure, a bug or an unexpected exception in provider
+        code) releases the lock, is audited, consumes the flow (except a transient
+        outage while polling) and leaves as an :class:`AuthBrokerError`; unexpected
+        ones become an :class:`InternalError` with the original chained as
+        ``__cause__``.
         """
+        via = provider
+        params = dict(params or {})
         if sum(len(k) + len(str(v)) for k, v in params.items()) > MAX_PARAM_BYTES:
             raise InvalidInput("parameters too large", code="params_too_large")
         # Existence, browser binding and expiry are checked before taking the lock,
@@ -308,12 +320,12 @@ class _Core:
             self._audit_failure(name, flow_id, client_ip, mixup)
             yield from store_delete(FLOW_KEY + flow_id)
             raise mixup
-        provider = self.provider(name)
+        adapter = self.provider(name)
         lock_key = LOCK_KEY + flow_id
-        locked = yield from store_put_if_absent(lock_key, b"1", self.lock_ttl(provider))
+        locked = yield from store_put_if_absent(lock_key, b"1", self.lock_ttl(adapter))
         if not locked:
             if record.get("k") == "Poll":
-                return self._current_poll(provider, flow_id, record)
+                return self._current_poll(adapter, flow_id, record)
             raise AlreadyUsed("flow is already being completed", code="flow_busy")
         ctx = AdvanceContext(
             flow_id=flow_id,
@@ -323,7 +335,7 @@ class _Core:
             origin=origin,
         )
         try:
-            step = yield from self._advance_locked(provider, name, ctx, binding, params)
+            step = yield from self._advance_locked(adapter, name, ctx, binding, params)
         except Exception as exc:
             error = _typed(exc)
             self._audit_failure(name, flow_id, client_ip, error)
@@ -403,14 +415,14 @@ class _Core:
             interval=float(record["d"].get("interval", 2.0)), display=display, flow_id=flow_id
         )
 
-    def refresh_gen(self, flow_id: str, *, binding: str | None) -> Gen[Poll]:
+    def refresh(self, flow_id: str, *, binding: str | None = None) -> Gen[Poll]:
         """The current display of a polling flow without advancing it (animated QR)."""
         record, _ = yield from self._load_record(flow_id, binding)
         if record.get("k") != "Poll":
             raise InvalidInput("flow is not polling", code="not_polling")
         return self._current_poll(self.provider(str(record["p"])), flow_id, record)
 
-    def cancel_gen(self, flow_id: str, *, binding: str | None) -> Gen[None]:
+    def cancel(self, flow_id: str, *, binding: str | None = None) -> Gen[None]:
         """Abandon a flow: consume it and tell the provider where the protocol needs it."""
         record, _ = yield from self._load_record(flow_id, binding)
         taken = yield from store_take(FLOW_KEY + flow_id)
@@ -470,8 +482,13 @@ def _decode(raw: bytes) -> dict[str, Any]:
     return value
 
 
-class Broker:
+class Broker(SyncFacade[FlowEngine]):
     """Blocking broker for WSGI apps, scripts and the CLI."""
+
+    begin = sync_op(FlowEngine.begin)
+    advance = sync_op(FlowEngine.advance)
+    refresh = sync_op(FlowEngine.refresh)
+    cancel = sync_op(FlowEngine.cancel)
 
     def __init__(
         self,
@@ -482,105 +499,41 @@ class Broker:
         providers: Mapping[str, Provider] | None = None,
         audit: AuditLog | None = None,
         now: Callable[[], float] = time.time,
-        start_simulators: bool = True,
+        provider_factory: ProviderFactory | None = None,
+        start_simulators: bool | None = None,
     ) -> None:
-        self._core = _Core(settings, providers, audit, now, start_simulators)
+        _no_simulators(start_simulators)
+        self.engine = FlowEngine(
+            settings, providers=providers, audit=audit, now=now, provider_factory=provider_factory
+        )
         if store is None:
-            from .store import open_store
+            from ..store import open_store
 
-            store = open_store(self._core.settings.store_url)
+            store = open_store(self.engine.settings.store_url)
         self.store = store
         self.driver = driver or SyncDriver()
+        self.runtime = SyncRuntime(self.driver, self.store)
 
     @property
     def settings(self) -> Settings:
-        return self._core.settings
+        return self.engine.settings
 
     @property
     def audit(self) -> AuditLog:
-        return self._core.audit
+        return self.engine.audit
 
     def provider(self, name: str) -> Provider:
-        return self._core.provider(name)
-
-    def simulator(self, name: str) -> RunningSimulator | None:
-        return self._core.simulator(name)
+        return self.engine.provider(name)
 
     @property
     def provider_names(self) -> list[str]:
-        return self._core.provider_names
-
-    def begin(
-        self,
-        provider: str,
-        *,
-        return_to: str | None = None,
-        client_ip: str | None = None,
-        binding: str | None = None,
-        params: Mapping[str, str] | None = None,
-        language: str = "en",
-        origin: str = "",
-    ) -> Step:
-        """Start a flow; ``binding`` is a per-browser secret (cookie) the flow is tied to."""
-        return run_sync(
-            self._core.begin_gen(
-                provider,
-                return_to=return_to,
-                client_ip=client_ip,
-                binding=binding,
-                params=params,
-                language=language,
-                origin=origin,
-            ),
-            self.driver,
-            self.store,
-        )
-
-    def advance(
-        self,
-        flow_id: str,
-        params: Mapping[str, str] | None = None,
-        *,
-        binding: str | None = None,
-        client_ip: str | None = None,
-        language: str = "en",
-        origin: str = "",
-        provider: str | None = None,
-    ) -> Step:
-        """Feed callback parameters / a poll tick / a token; returns the next step.
-
-        ``provider`` is the provider whose callback URI the parameters came back on;
-        pass it from redirect callbacks so a flow begun with another provider is
-        refused and consumed (mix-up defence, RFC 9700 section 4.4.2).
-        """
-        return run_sync(
-            self._core.advance_gen(
-                flow_id,
-                dict(params or {}),
-                binding=binding,
-                client_ip=client_ip,
-                language=language,
-                origin=origin,
-                via=provider,
-            ),
-            self.driver,
-            self.store,
-        )
-
-    def refresh(self, flow_id: str, *, binding: str | None = None) -> Poll:
-        return run_sync(self._core.refresh_gen(flow_id, binding=binding), self.driver, self.store)
-
-    def cancel(self, flow_id: str, *, binding: str | None = None) -> None:
-        run_sync(self._core.cancel_gen(flow_id, binding=binding), self.driver, self.store)
-
-    def run(self, gen: Gen[Any]) -> Any:
-        """Run any sans-I/O routine with this broker's driver and store."""
-        return run_sync(gen, self.driver, self.store)
+        return self.engine.provider_names
 
     def close(self) -> None:
-        self._core.close_simulators()
-        self.driver.close()
-        self.store.close()
+        try:
+            self.driver.close()
+        finally:
+            self.store.close()
 
     def __enter__(self) -> Broker:
         return self
@@ -589,8 +542,13 @@ class Broker:
         self.close()
 
 
-class AsyncBroker:
+class AsyncBroker(AsyncFacade[FlowEngine]):
     """Non-blocking broker for ASGI apps; same semantics as :class:`Broker`."""
+
+    begin = async_op(FlowEngine.begin)
+    advance = async_op(FlowEngine.advance)
+    refresh = async_op(FlowEngine.refresh)
+    cancel = async_op(FlowEngine.cancel)
 
     def __init__(
         self,
@@ -601,103 +559,58 @@ class AsyncBroker:
         providers: Mapping[str, Provider] | None = None,
         audit: AuditLog | None = None,
         now: Callable[[], float] = time.time,
-        start_simulators: bool = True,
+        provider_factory: ProviderFactory | None = None,
+        start_simulators: bool | None = None,
     ) -> None:
-        self._core = _Core(settings, providers, audit, now, start_simulators)
+        _no_simulators(start_simulators)
+        self.engine = FlowEngine(
+            settings, providers=providers, audit=audit, now=now, provider_factory=provider_factory
+        )
         if store is None:
-            from .store import open_async_store
+            from ..store import open_async_store
 
-            store = open_async_store(self._core.settings.store_url)
+            store = open_async_store(self.engine.settings.store_url)
         self.store = store
         self.driver = driver or AsyncDriver()
+        self.runtime = AsyncRuntime(self.driver, self.store)
 
     @property
     def settings(self) -> Settings:
-        return self._core.settings
+        return self.engine.settings
 
     @property
     def audit(self) -> AuditLog:
-        return self._core.audit
+        return self.engine.audit
 
     def provider(self, name: str) -> Provider:
-        return self._core.provider(name)
-
-    def simulator(self, name: str) -> RunningSimulator | None:
-        return self._core.simulator(name)
+        return self.engine.provider(name)
 
     @property
     def provider_names(self) -> list[str]:
-        return self._core.provider_names
-
-    async def begin(
-        self,
-        provider: str,
-        *,
-        return_to: str | None = None,
-        client_ip: str | None = None,
-        binding: str | None = None,
-        params: Mapping[str, str] | None = None,
-        language: str = "en",
-        origin: str = "",
-    ) -> Step:
-        return await run_async(
-            self._core.begin_gen(
-                provider,
-                return_to=return_to,
-                client_ip=client_ip,
-                binding=binding,
-                params=params,
-                language=language,
-                origin=origin,
-            ),
-            self.driver,
-            self.store,
-        )
-
-    async def advance(
-        self,
-        flow_id: str,
-        params: Mapping[str, str] | None = None,
-        *,
-        binding: str | None = None,
-        client_ip: str | None = None,
-        language: str = "en",
-        origin: str = "",
-        provider: str | None = None,
-    ) -> Step:
-        """See :meth:`Broker.advance`."""
-        return await run_async(
-            self._core.advance_gen(
-                flow_id,
-                dict(params or {}),
-                binding=binding,
-                client_ip=client_ip,
-                language=language,
-                origin=origin,
-                via=provider,
-            ),
-            self.driver,
-            self.store,
-        )
-
-    async def refresh(self, flow_id: str, *, binding: str | None = None) -> Poll:
-        return await run_async(
-            self._core.refresh_gen(flow_id, binding=binding), self.driver, self.store
-        )
-
-    async def cancel(self, flow_id: str, *, binding: str | None = None) -> None:
-        await run_async(self._core.cancel_gen(flow_id, binding=binding), self.driver, self.store)
-
-    async def run(self, gen: Gen[Any]) -> Any:
-        return await run_async(gen, self.driver, self.store)
+        return self.engine.provider_names
 
     async def aclose(self) -> None:
-        self._core.close_simulators()
-        await self.driver.aclose()
-        await self.store.aclose()
+        try:
+            await self.driver.aclose()
+        finally:
+            await self.store.aclose()
 
     async def __aenter__(self) -> AsyncBroker:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
+
+
+def _no_simulators(start_simulators: bool | None) -> None:
+    """``start_simulators`` is accepted for one release and has no effect: a broker
+    never starts simulators (:func:`authbroker.testing.simulated_broker` does)."""
+    if start_simulators is not None:
+        import warnings
+
+        warnings.warn(
+            "start_simulators has no effect: a Broker never starts simulators; "
+            "use authbroker.testing.simulated_broker() for simulators",
+            DeprecationWarning,
+            stacklevel=3,
+        )
