@@ -14,9 +14,9 @@ from click.testing import CliRunner
 from authbroker.cli import cli, main
 from authbroker.config import load_config, load_profiles
 from authbroker.config_schema import BROKER_SECTION, PROVIDER_COMMON, Schema, section_schema
+from authbroker.engines.flows import Broker
 from authbroker.errors import ConfigError
 from authbroker.providers.registry import BUILTIN_PROTOCOLS, protocol_options
-from authbroker.engines.flows import Broker
 from authbroker.testing import simulated_broker
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -5,7 +5,7 @@ The short public API lives here; everything else is importable by module
 
     from authbroker import Broker, Done
 
-    broker = Broker()                                   # embedded defaults: simulators
+    broker = Broker()          # authbroker.toml; tests: authbroker.testing.simulated_broker()
     step = broker.begin("ftn", return_to="/invoices")
     ...
     step = broker.advance(step.flow_id, callback_params)
