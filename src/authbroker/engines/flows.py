@@ -37,7 +37,6 @@ import contextlib
 import hashlib
 import hmac
 import json
-import logging
 import secrets
 import time
 from collections.abc import Callable, Mapping
@@ -94,7 +93,6 @@ LOCK_TTL = 60.0
 #: Added to a provider's ``max_call_seconds``: connecting, store round trips, parsing.
 LOCK_MARGIN = 30.0
 MAX_PARAM_BYTES = 64 * 1024
-_log = logging.getLogger("authbroker.broker")
 
 
 def check_return_to(value: str | None, allowed_origins: tuple[str, ...] = ()) -> str:

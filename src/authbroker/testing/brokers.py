@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from ..audit import AuditLog
@@ -45,13 +45,17 @@ _log = logging.getLogger("authbroker.broker")
 class Simulators:
     """The simulators one broker started, and the provider factory that starts them."""
 
-    def __init__(self, settings: Settings, *, in_process: bool = False) -> None:
+    def __init__(
+        self, settings: Settings, *, in_process: bool = False, given: Collection[str] = ()
+    ) -> None:
         self.settings = settings
         self.in_process = in_process
         self._running: dict[str, RunningSimulator] = {}
         self._lock = threading.Lock()
         on_simulator = [
-            name for name, config in settings.providers.items() if config.environment == "simulator"
+            name
+            for name, config in settings.providers.items()
+            if config.environment == "simulator" and name not in given
         ]
         if on_simulator:
             # Anyone who meets this line in a production log must notice it.
@@ -150,7 +154,7 @@ def simulated_broker(
     SimulatorTransport()``).
     """
     settings = settings or load_config()
-    sims = Simulators(settings, in_process=in_process)
+    sims = Simulators(settings, in_process=in_process, given=tuple(providers or ()))
     if driver is None and in_process:
         driver = SyncDriver(transport=SimulatorTransport())
     broker = SimulatedBroker(
@@ -180,7 +184,7 @@ def simulated_async_broker(
 ) -> AsyncSimulatedBroker:
     """The asyncio twin of :func:`simulated_broker`."""
     settings = settings or load_config()
-    sims = Simulators(settings, in_process=in_process)
+    sims = Simulators(settings, in_process=in_process, given=tuple(providers or ()))
     if driver is None and in_process:
         driver = AsyncDriver(transport=SimulatorTransport())
     broker = AsyncSimulatedBroker(
