@@ -53,7 +53,7 @@ def bench_import(*, samples: int) -> list[Figure]:
     if median >= TARGET_MS:
         note = (
             f"Gap: {median - TARGET_MS:.0f} ms over the target; heaviest imports: {heavy}. "
-            f"`import authbroker` loads authbroker.broker -> flow -> http, and "
+            f"`import authbroker` loads authbroker.engines.flows -> kernel -> http, and "
             f"authbroker.http imports httpx at module level; httpx in turn imports its "
             f"command-line extras (click, rich, pygments) whenever they are installed, "
             f"as they are with the cli extra. Importing httpx lazily inside the drivers "

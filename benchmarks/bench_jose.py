@@ -3,7 +3,7 @@
 Subject: :meth:`authbroker.providers.oidc.OidcProvider._verify_id_token`, the routine
 the OIDC relying party runs on every callback (header peek, strict JWS parsing, key
 selection from the warm :class:`~authbroker.jose.JwksCache`, signature check, and the
-claim checks of Core §3.1.3.7), driven by :func:`authbroker.flow.run_sync` exactly as
+claim checks of Core §3.1.3.7), driven by :class:`authbroker.kernel.runtime.SyncRuntime` exactly as
 the broker drives it. The JWKS cache is primed, so no fetch is yielded.
 
 Floor: the least work any verifier must do for the same token with ``cryptography``:
@@ -39,9 +39,9 @@ from joserfc import jwt as jjwt
 from joserfc.jwk import KeySet as JoseKeySet
 
 from authbroker.config import ProviderConfig, Settings
-from authbroker.flow import run_sync
 from authbroker.identity import Loa
 from authbroker.jose import JwksCache, Key, KeySet, encrypt_jwe, sign_jwt
+from authbroker.kernel.runtime import SyncRuntime
 from authbroker.providers.oidc import OidcProvider
 
 from ._report import Figure
@@ -184,7 +184,7 @@ def bench_id_token(alg: str, *, repeat: int, budget: float) -> list[Figure]:
     data = {"issuer": ISSUER, "nonce": NONCE}
 
     def authbroker_rp() -> object:
-        return run_sync(provider._verify_id_token(token, data, time.time()), None, None)
+        return SyncRuntime().run(provider._verify_id_token(token, data, time.time()))
 
     raw = _raw_verify(alg, public)
     peers = _peers(alg, jwk)
@@ -226,7 +226,7 @@ def bench_id_token(alg: str, *, repeat: int, budget: float) -> list[Figure]:
             f"{(ours - floor) * 1e6:.0f} µs: the strict JSON parse of the claims "
             f"(duplicate-member, depth and size checks), the compact-JWS shape checks, "
             f"the Core §3.1.3.7 claim checks, and the sans-I/O generator plumbing "
-            f"(verify_jwt is a generator driven by run_sync so a JWKS refetch can be "
+            f"(verify_jwt is a generator driven by SyncRuntime so a JWKS refetch can be "
             f"yielded). Avoidable: peek_header() in OidcProvider._verify_id_token "
             f"decodes the protected header a second time without the header cache "
             f"verify_jwt uses (the 'peek_header' part above). The faster the "
@@ -280,8 +280,8 @@ def _breakdown(token: str, provider: OidcProvider) -> dict[str, float]:
         "claim checks": lambda: validate_id_token_claims(
             claims, issuer=ISSUER, client_id=CLIENT_ID, nonce=NONCE, now=time.time()
         ),
-        "JwksCache.verify_jwt via run_sync": lambda: run_sync(
-            cache.verify_jwt(token, algorithms=algs), None, None
+        "JwksCache.verify_jwt via SyncRuntime": lambda: SyncRuntime().run(
+            cache.verify_jwt(token, algorithms=algs)
         ),
     }
     out = {}
@@ -326,7 +326,7 @@ def bench_nested(*, repeat: int, budget: float) -> list[Figure]:
     data = {"issuer": ISSUER, "nonce": NONCE}
 
     def authbroker_rp() -> object:
-        return run_sync(provider._verify_id_token(token, data, time.time()), None, None)
+        return SyncRuntime().run(provider._verify_id_token(token, data, time.time()))
 
     raw = _raw_nested(enc_key._priv, sig_public)
     authbroker_rp()

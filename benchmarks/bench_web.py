@@ -78,9 +78,9 @@ def _scope(cookie: str | None) -> dict[str, Any]:
 
 
 async def _wrapped(store: Any) -> tuple[App, str, Any]:
-    from authbroker import AsyncBroker
     from authbroker.config import load_config
     from authbroker.identity import Identity, Loa, NationalId
+    from authbroker.testing import simulated_async_broker
     from authbroker.web.asgi import AuthMiddleware
     from authbroker.web.core import require, route
 
@@ -88,7 +88,7 @@ async def _wrapped(store: Any) -> tuple[App, str, Any]:
         environ={"AUTHBROKER_SECRET_KEYS": secrets.token_urlsafe(48)},
         overrides={"broker": {"base_url": "https://app.bench.example"}},
     )
-    broker = AsyncBroker(settings, store=store, start_simulators=False)
+    broker = simulated_async_broker(settings, store=store)  # no provider is used
     middleware = AuthMiddleware(_bare_app, broker=broker, rules=[route("/app/*", require())])
     identity = Identity(
         provider="ftn",

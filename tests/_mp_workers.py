@@ -14,6 +14,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 from argon2 import PasswordHasher
 
+from authbroker.testing import simulated_broker
+
 SECRET_KEYS = "reliability-secret-key-" + "x" * 24
 
 
@@ -39,7 +41,6 @@ class CountingHasher(PasswordHasher):
 
 
 def _broker(redis_url: str, prefix: str, name: str, overrides: dict[str, Any]) -> Any:
-    from authbroker import Broker
     from authbroker.config import load_config
     from authbroker.providers.registry import create_provider
     from authbroker.store.redis import RedisStore
@@ -48,7 +49,7 @@ def _broker(redis_url: str, prefix: str, name: str, overrides: dict[str, Any]) -
     config = settings.provider(name).with_options(**overrides)
     provider = create_provider(config, settings)
     store = RedisStore.from_url(redis_url, prefix=prefix)
-    return Broker(settings, store=store, providers={name: provider}, start_simulators=False)
+    return simulated_broker(settings, store=store, providers={name: provider})
 
 
 def begin_oidc(

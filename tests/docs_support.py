@@ -15,11 +15,11 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
-from authbroker import Broker
 from authbroker.cli import cli
+from authbroker.testing import SimulatedBroker
 
 
-def browser_for(broker: Broker, provider: str) -> Callable[[str], dict[str, str]]:
+def browser_for(broker: SimulatedBroker, provider: str) -> Callable[[str], dict[str, str]]:
     """A browser that follows the authorization URL of ``provider``'s simulator, where
     a test person approves at once, and returns the callback's query parameters."""
     sim = broker.simulator(provider)

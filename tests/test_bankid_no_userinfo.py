@@ -24,8 +24,9 @@ from authbroker.audit import AuditLog, MemorySink
 from authbroker.config import load_config
 from authbroker.errors import InvalidInput
 from authbroker.providers.oidc import OidcProvider
-from authbroker.simulators.oidc import OpenIdProviderSim, start
 from authbroker.store.memory import MemoryStore
+from authbroker.testing import simulated_broker
+from authbroker.testing.simulators.oidc import OpenIdProviderSim, start
 
 
 def _claims(token: str) -> dict[str, Any]:
@@ -50,12 +51,11 @@ def bankid(request: pytest.FixtureRequest) -> Iterator[tuple[Any, OpenIdProvider
 
 def _run(settings: Any, config: Any) -> tuple[Broker, MemorySink, Redirect, dict[str, str]]:
     sink = MemorySink()
-    broker = Broker(
+    broker = simulated_broker(
         settings,
         store=MemoryStore(),
         providers={"bankid-no": OidcProvider(config, settings)},
         audit=AuditLog([sink]),
-        start_simulators=False,
     )
     step = broker.begin("bankid-no", binding="b")
     assert isinstance(step, Redirect)

@@ -19,9 +19,9 @@ from authbroker.identity import Identity
 from authbroker.providers import bankid_se
 from authbroker.providers import bankid_se_messages as msgs
 from authbroker.providers.base import AdvanceContext, BeginContext, Next
-from authbroker.providers.registry import RunningSimulator
-from authbroker.simulators import bankid_se as simmod
 from authbroker.store.memory import MemoryStore
+from authbroker.testing import RunningSimulator
+from authbroker.testing.simulators import bankid_se as simmod
 
 NAME = "bankid-se"
 

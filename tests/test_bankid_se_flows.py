@@ -20,7 +20,7 @@ import pytest
 from cryptography import x509
 from cryptography.x509 import ocsp
 
-from authbroker import AsyncBroker, Broker, Done, Loa, Poll
+from authbroker import Broker, Done, Loa, Poll
 from authbroker.audit import AuditLog, MemorySink
 from authbroker.config import load_config
 from authbroker.errors import (
@@ -39,9 +39,10 @@ from authbroker.errors import (
 from authbroker.http import HttpRequest, MtlsConfig, SyncDriver
 from authbroker.providers import bankid_se
 from authbroker.providers.bankid_se_messages import LANGUAGES
-from authbroker.simulators import bankid_se as simmod
-from authbroker.simulators.bankid_se import BankIdSimulator
 from authbroker.store.memory import AsyncMemoryStore, MemoryStore
+from authbroker.testing import simulated_async_broker, simulated_broker
+from authbroker.testing.simulators import bankid_se as simmod
+from authbroker.testing.simulators.bankid_se import BankIdSimulator
 
 NAME = "bankid-se"
 OK_USER = "199001010017"  # userSign -> complete
@@ -67,7 +68,7 @@ class Env:
         self.clock = Clock()
         self.sink = MemorySink()
         self.store = MemoryStore()
-        self.broker = Broker(
+        self.broker = simulated_broker(
             _settings(**options), store=self.store, now=self.clock, audit=AuditLog([self.sink])
         )
         running = self.broker.simulator(NAME)
@@ -172,7 +173,7 @@ def test_completion_ocsp_response_is_real_der_with_nonce(env: Env) -> None:
 
 async def test_qr_auth_flow_async() -> None:
     clock = Clock()
-    async with AsyncBroker(_settings(), store=AsyncMemoryStore(), now=clock) as broker:
+    async with simulated_async_broker(_settings(), store=AsyncMemoryStore(), now=clock) as broker:
         running = broker.simulator(NAME)
         assert running is not None
         sim: BankIdSimulator = running.extra["simulator"]
@@ -532,7 +533,7 @@ def _provider(env: Env, **overrides: Any) -> bankid_se.BankIdSe:
 
 
 def _broker_with(env: Env, provider: bankid_se.BankIdSe) -> Broker:
-    return Broker(
+    return simulated_broker(
         env.broker.settings,
         store=MemoryStore(),
         providers={NAME: provider},
@@ -751,7 +752,7 @@ async def test_many_concurrent_orders_async() -> None:
     n = 50
     clock = Clock()
     settings = _settings()
-    async with AsyncBroker(settings, store=AsyncMemoryStore(), now=clock) as broker:
+    async with simulated_async_broker(settings, store=AsyncMemoryStore(), now=clock) as broker:
         running = broker.simulator(NAME)
         assert running is not None
         sim: BankIdSimulator = running.extra["simulator"]

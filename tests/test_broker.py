@@ -19,8 +19,8 @@ import pytest
 
 from authbroker import AsyncBroker, Broker, Done, Loa, Poll, Redirect
 from authbroker.audit import AuditLog, MemorySink
-from authbroker.broker import check_return_to
 from authbroker.config import ProviderConfig, Settings
+from authbroker.engines.flows import check_return_to
 from authbroker.errors import (
     AlreadyUsed,
     ConfigError,

@@ -26,10 +26,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from authbroker import AsyncBroker, Broker, Done, Loa, Poll, Redirect
+from authbroker import Broker, Done, Loa, Poll, Redirect
 from authbroker.audit import AuditLog, MemorySink
-from authbroker.broker import LOCK_MARGIN, LOCK_TTL
 from authbroker.config import Settings, load_config
+from authbroker.engines.flows import LOCK_MARGIN, LOCK_TTL
 from authbroker.errors import (
     AlreadyUsed,
     AuthBrokerError,
@@ -43,6 +43,7 @@ from authbroker.http import HttpRequest, HttpResponse, SyncDriver
 from authbroker.identity import Identity
 from authbroker.providers.base import AdvanceContext, BeginContext, Next, ProviderInfo
 from authbroker.store import AsyncMemoryStore, AsyncStateStore, MemoryStore, StateStore
+from authbroker.testing import simulated_async_broker, simulated_broker
 from conftest import TravelClock, run_together
 from test_broker import Clock, EchoProvider, _secret
 from web_support import Stack, build
@@ -141,7 +142,7 @@ class ParkingStore:
 
 
 def _broker(store: Any, provider: Any, sink: MemorySink, **kw: Any) -> Broker:
-    return Broker(
+    return simulated_broker(
         kw.pop("settings", SETTINGS),
         store=store,
         providers={"app": provider, "echo": EchoProvider()},
@@ -276,7 +277,7 @@ def test_racing_polls_and_returns_give_one_done_per_flow(sync_store: StateStore)
 
 
 async def test_async_tasks_racing_give_one_done(async_store: AsyncStateStore) -> None:
-    broker = AsyncBroker(
+    broker = simulated_async_broker(
         SETTINGS, store=async_store, providers={"app": AppReturnProvider()}, now=Clock()
     )
     for _ in range(5):
@@ -364,7 +365,7 @@ def test_callback_on_the_flows_own_provider_completes() -> None:
 
 
 async def test_async_callback_for_another_provider_is_refused() -> None:
-    broker = AsyncBroker(
+    broker = simulated_async_broker(
         SETTINGS,
         store=AsyncMemoryStore(),
         providers={"app": AppReturnProvider(), "echo": EchoProvider()},
@@ -424,7 +425,7 @@ def test_driver_raising_unexpected_exception_fails_closed() -> None:
 
 async def test_async_provider_raising_value_error_fails_closed() -> None:
     mem, sink = MemoryStore(), MemorySink()
-    broker = AsyncBroker(
+    broker = simulated_async_broker(
         SETTINGS,
         store=AsyncMemoryStore(store=mem),
         providers={"app": AppReturnProvider()},
@@ -522,16 +523,16 @@ def test_mobiilivarmenne_declares_its_longest_call() -> None:
     from authbroker.providers.mobiilivarmenne import from_config
 
     settings = load_config(environ={})
-    with Broker(settings, store=MemoryStore()) as broker:
+    with simulated_broker(settings, store=MemoryStore()) as broker:
         sim = broker.simulator("mobiilivarmenne")
         assert sim is not None
         config = settings.provider("mobiilivarmenne").with_options(**sim.overrides)
         synch = from_config(config.with_options(messaging_mode="synch"), settings)
         assert synch.max_call_seconds == synch.timeout + synch.http_timeout == 195
-        assert broker._core.lock_ttl(synch) == 195 + LOCK_MARGIN > LOCK_TTL
+        assert broker.engine.lock_ttl(synch) == 195 + LOCK_MARGIN > LOCK_TTL
         polling = from_config(config, settings)
         assert polling.max_call_seconds == polling.http_timeout
-        assert broker._core.lock_ttl(polling) == LOCK_TTL
+        assert broker.engine.lock_ttl(polling) == LOCK_TTL
 
 
 # --- 5. [broker] flow_ttl caps every provider ---------------------------------------------

@@ -13,6 +13,7 @@ from authbroker.cli import cli, main
 from authbroker.config import load_config
 from authbroker.identity import NationalId
 from authbroker.redact import redact_body, redact_text, redact_url
+from authbroker.testing import simulated_broker
 
 PROVIDERS = sorted(load_config(environ={}).providers)
 ID_PATTERN = re.compile(r"\b\d{6}[-+A-FU-Y]\d{3}[0-9A-Y]\b|\b\d{11,12}\b")
@@ -212,9 +213,8 @@ def test_redirect_flow_with_loopback_listener(monkeypatch: pytest.MonkeyPatch) -
     import httpx
     from rich.console import Console
 
-    from authbroker import Broker
     from authbroker.cli import Catcher, run_flow
-    from authbroker.simulators.server import LoopbackServer
+    from authbroker.testing.simulators.server import LoopbackServer
 
     catcher = Catcher()
     server = LoopbackServer(catcher).start()
@@ -230,7 +230,7 @@ def test_redirect_flow_with_loopback_listener(monkeypatch: pytest.MonkeyPatch) -
 
     monkeypatch.setattr("webbrowser.open", browser)
     try:
-        with Broker(settings) as broker:
+        with simulated_broker(settings) as broker:
             sim = broker.simulator("ftn")
             assert sim is not None
             sim.extra["control"].auto_approve = True
@@ -307,7 +307,7 @@ def test_providers_fails_on_404_and_expired_inline_certificate(
 ) -> None:
     """An HTTP 404 is not ✓, inline PEM is a certificate (not a path), and any failing
     check makes the command exit non-zero."""
-    from authbroker.simulators.server import LoopbackServer, SimResponse
+    from authbroker.testing.simulators.server import LoopbackServer, SimResponse
 
     server = LoopbackServer(lambda req: SimResponse(404, b"moved")).start()
     try:

@@ -11,12 +11,13 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from authbroker import Broker
 from authbroker.cli import cli, main
 from authbroker.config import load_config, load_profiles
 from authbroker.config_schema import BROKER_SECTION, PROVIDER_COMMON, Schema, section_schema
+from authbroker.engines.flows import Broker
 from authbroker.errors import ConfigError
 from authbroker.providers.registry import BUILTIN_PROTOCOLS, protocol_options
+from authbroker.testing import simulated_broker
 
 ROOT = Path(__file__).resolve().parents[1]
 GOOD_KEY = "k" * 40
@@ -282,7 +283,7 @@ def test_every_shipped_profile_validates_in_every_environment() -> None:
 def test_simulator_warning_names_the_providers_once(caplog: pytest.LogCaptureFixture) -> None:
     settings = load_config(environ={}, overrides={"providers": {"ftn": {}, "tupas-op": {}}})
     with caplog.at_level(logging.WARNING, logger="authbroker"):
-        broker = Broker(settings)
+        broker = simulated_broker(settings)
         broker.close()
     records = [r for r in caplog.records if "SIMULATOR MODE" in r.getMessage()]
     assert len(records) == 1

@@ -10,12 +10,13 @@ from urllib.parse import parse_qsl, urlsplit
 import httpx
 import pytest
 
-from authbroker import Broker, Done, Loa, Redirect
+from authbroker import Done, Loa, Redirect
 from authbroker.config import load_config
 from authbroker.errors import InvalidInput
 from authbroker.providers import ftn
 from authbroker.providers.oidc import VerifiedClaims, parse_options
 from authbroker.store.memory import MemoryStore
+from authbroker.testing import simulated_broker
 
 
 def _verified(claims: dict[str, Any]) -> VerifiedClaims:
@@ -69,7 +70,7 @@ def test_ftn_bad_claims_are_refused(claims: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize(("method", "satu"), [("fi-mobile-id", "99900101X"), ("fi-bank-id", None)])
 def test_broker_oidc_finnish_identity_carries_satu(method: str, satu: str | None) -> None:
-    with Broker(load_config(environ={}), store=MemoryStore()) as broker:
+    with simulated_broker(load_config(environ={}), store=MemoryStore()) as broker:
         sim = broker.simulator("broker-oidc")
         assert sim is not None
         sim.extra["control"].auto_approve = True

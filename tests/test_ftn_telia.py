@@ -19,7 +19,7 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
-from authbroker import Broker, Done, Redirect
+from authbroker import Done, Redirect
 from authbroker.cli import cli
 from authbroker.config import ProviderConfig, Settings, load_config
 from authbroker.errors import ConfigError
@@ -27,9 +27,9 @@ from authbroker.health import validate_settings
 from authbroker.jose import Key, KeySet
 from authbroker.keys_cli import generate_keys
 from authbroker.providers.oidc import OidcProvider, load_rp_keys
-from authbroker.providers.registry import RunningSimulator
-from authbroker.simulators.oidc import PUBLISHED, OpenIdProviderSim, start
 from authbroker.store.memory import MemoryStore
+from authbroker.testing import RunningSimulator, simulated_broker
+from authbroker.testing.simulators.oidc import PUBLISHED, OpenIdProviderSim, start
 
 #: What the FTN profile looked like before the fix (PS256 first, RSA-OAEP-256 allowed).
 OLD_FTN_OPTIONS: dict[str, Any] = {
@@ -61,9 +61,7 @@ def _generate(tmp_path: Path, *args: str) -> tuple[Path, dict[str, Any]]:
 
 def _login(settings: Settings, config: ProviderConfig, keys: KeySet) -> Done:
     provider = OidcProvider(config, settings, rp_keys=keys)
-    with Broker(
-        settings, store=MemoryStore(), providers={"ftn": provider}, start_simulators=False
-    ) as broker:
+    with simulated_broker(settings, store=MemoryStore(), providers={"ftn": provider}) as broker:
         step = broker.begin("ftn", binding="b")
         assert isinstance(step, Redirect)
         resp = httpx.get(step.url, timeout=10)
@@ -124,9 +122,7 @@ def test_old_key_types_are_refused_by_telia_simulator(ftn_sim: Any) -> None:
     provider = OidcProvider(
         config.with_options(**sim.overrides, **OLD_FTN_OPTIONS), settings, rp_keys=old
     )
-    with Broker(
-        settings, store=MemoryStore(), providers={"ftn": provider}, start_simulators=False
-    ) as broker:
+    with simulated_broker(settings, store=MemoryStore(), providers={"ftn": provider}) as broker:
         step = broker.begin("ftn", binding="b")
         assert isinstance(step, Redirect)
         resp = httpx.get(step.url, timeout=10)

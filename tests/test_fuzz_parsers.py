@@ -32,10 +32,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from authbroker import AutoPost, Broker, Challenge, Done, Identity, Poll
+from authbroker import AutoPost, Challenge, Done, Identity, Poll
 from authbroker.audit import AuditLog, MemorySink
-from authbroker.broker import FLOW_KEY
 from authbroker.config import load_config
+from authbroker.engines.flows import FLOW_KEY
 from authbroker.engines.sessions import SessionManager
 from authbroker.errors import AuthBrokerError, FlowNotFound
 from authbroker.flow import run_sync
@@ -55,6 +55,7 @@ from authbroker.providers.bankid_se import parse_collect
 from authbroker.providers.base import AdvanceContext
 from authbroker.providers.web_eid import parse_token
 from authbroker.store.memory import MemoryStore
+from authbroker.testing import simulated_async_broker, simulated_broker
 
 FUZZ = settings(
     max_examples=60,
@@ -136,7 +137,9 @@ class _Env:
     def __init__(self) -> None:
         self.store = MemoryStore()
         self.sink = MemorySink()
-        self.broker = Broker(load_config(environ={}), store=self.store, audit=AuditLog([self.sink]))
+        self.broker = simulated_broker(
+            load_config(environ={}), store=self.store, audit=AuditLog([self.sink])
+        )
 
     def record(self, flow_id: str) -> dict[str, Any]:
         raw = self.store.get(FLOW_KEY + flow_id)
@@ -628,7 +631,6 @@ _header_text = st.text(
 
 class _Asgi:
     def __init__(self) -> None:
-        from authbroker import AsyncBroker
         from authbroker.store.memory import AsyncMemoryStore
         from authbroker.web.asgi import AuthMiddleware
         from authbroker.web.core import require, route
@@ -638,7 +640,7 @@ class _Asgi:
             await send({"type": "http.response.body", "body": b"secret page"})
 
         self.store = AsyncMemoryStore()
-        self.broker = AsyncBroker(
+        self.broker = simulated_async_broker(
             load_config(environ={"AUTHBROKER_SECRET_KEYS": "w" * 40}),
             store=self.store,
         )
@@ -676,7 +678,7 @@ def asgi() -> Iterator[_Asgi]:
     pytest.importorskip("authbroker.web.asgi")
     box = _Asgi()
     yield box
-    box.broker._core.close_simulators()
+    box.broker.simulators.stop()
 
 
 _KNOWN = ["ftn", "tara", "bankid-se", "web-eid", "tupas-nordea", "mobiilivarmenne"]

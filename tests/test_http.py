@@ -23,7 +23,7 @@ from authbroker.http import (
     MtlsConfig,
     SyncDriver,
 )
-from authbroker.simulators.server import LoopbackServer, SimRequest, SimResponse
+from authbroker.testing.simulators.server import LoopbackServer, SimRequest, SimResponse
 
 
 def echo(req: SimRequest) -> SimResponse:

@@ -17,7 +17,6 @@ from types import TracebackType
 
 import pytest
 
-from authbroker import Broker
 from authbroker.config import ProviderConfig, Settings, load_config
 from authbroker.errors import AuthBrokerError, ProviderUnavailable
 from authbroker.flow import Challenge, run_sync
@@ -25,8 +24,9 @@ from authbroker.http import AsyncDriver, HttpRequest, SyncDriver
 from authbroker.identity import Loa
 from authbroker.providers import bankid_se, mobiilivarmenne, web_eid
 from authbroker.providers.base import AdvanceContext, BeginContext, Next
-from authbroker.simulators import web_eid as web_eid_sim
 from authbroker.store.memory import MemoryStore
+from authbroker.testing import simulated_broker
+from authbroker.testing.simulators import web_eid as web_eid_sim
 
 DRIP_INTERVAL = 0.2
 #: What the deadline may be overrun by: thread wake-ups and connection teardown.
@@ -163,7 +163,7 @@ async def test_async_whole_call_deadline(drip: DripServer, method: str) -> None:
 def test_sync_deadline_holds_for_a_client_already_in_use() -> None:
     """The bound lives in the pool's sockets: a client built before still has it, and
     later calls on it are not shortened by the earlier call's deadline."""
-    from authbroker.simulators.server import LoopbackServer, SimResponse
+    from authbroker.testing.simulators.server import LoopbackServer, SimResponse
 
     with LoopbackServer(lambda req: SimResponse.json({"ok": True})) as fine:
         driver = SyncDriver()
@@ -228,7 +228,7 @@ def test_bankid_se_call_is_bounded_over_mtls() -> None:
     """The drip server presents the simulator's server certificate from the pinned CA
     and requires the RP's client certificate, so only the deadline can end the call."""
     settings = load_config(environ={}, overrides={"providers": {"bankid-se": {}}})
-    with Broker(settings, store=MemoryStore()) as sim_broker:
+    with simulated_broker(settings, store=MemoryStore()) as sim_broker:
         running = sim_broker.simulator("bankid-se")
         assert running is not None
         files = running.extra["files"]
@@ -241,7 +241,9 @@ def test_bankid_se_call_is_bounded_over_mtls() -> None:
                 **{**running.overrides, "api_url": drip.url + "/rp/v6.0", "request_timeout": 1.0}
             )
             provider = bankid_se.from_config(config, settings)
-            broker = Broker(settings, store=MemoryStore(), providers={"bankid-se": provider})
+            broker = simulated_broker(
+                settings, store=MemoryStore(), providers={"bankid-se": provider}
+            )
             try:
                 error, elapsed = _timed_failure(
                     lambda: broker.begin("bankid-se", client_ip="192.0.2.10", binding="b")
@@ -255,7 +257,7 @@ def test_bankid_se_call_is_bounded_over_mtls() -> None:
 
 def test_mobiilivarmenne_mssp_call_is_bounded() -> None:
     settings = load_config(environ={})
-    with Broker(settings, store=MemoryStore()) as sim_broker:
+    with simulated_broker(settings, store=MemoryStore()) as sim_broker:
         running = sim_broker.simulator("mobiilivarmenne")
         assert running is not None
         with DripServer("headers") as drip:
@@ -263,7 +265,9 @@ def test_mobiilivarmenne_mssp_call_is_bounded() -> None:
                 **{**running.overrides, "endpoint": drip.url + "/mssp", "http_timeout": 1.0}
             )
             provider = mobiilivarmenne.from_config(config, settings)
-            broker = Broker(settings, store=MemoryStore(), providers={"mobiilivarmenne": provider})
+            broker = simulated_broker(
+                settings, store=MemoryStore(), providers={"mobiilivarmenne": provider}
+            )
             try:
                 error, elapsed = _timed_failure(
                     lambda: broker.begin(

@@ -13,7 +13,7 @@ import pytest
 from authbroker.flow import run_async, run_sync
 from authbroker.http import AsyncDriver, HttpRequest, SyncDriver
 from authbroker.jose import JwksCache, Key, KeyNotFound, KeySet, sign_jwt
-from authbroker.simulators.server import LoopbackServer, SimRequest, SimResponse
+from authbroker.testing.simulators.server import LoopbackServer, SimRequest, SimResponse
 
 
 class Jwks:

@@ -45,11 +45,11 @@ from authbroker.errors import (
     RateLimited,
     ScopeDenied,
 )
-from authbroker.simulators.sms_gateways import GatewayApiSimulator
 from authbroker.sms import GatewayApiSender, OutboxSender, RetryPolicy, SmsMessage
 from authbroker.sms.base import SendGen
 from authbroker.store.base import AsyncStateStore, StateStore
 from authbroker.store.memory import MemoryStore
+from authbroker.testing.simulators.sms_gateways import GatewayApiSimulator
 
 SECRET = secrets.token_urlsafe(40)
 OLD_SECRET = secrets.token_urlsafe(40)

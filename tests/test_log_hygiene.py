@@ -47,13 +47,14 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from authbroker import AutoPost, Broker, Challenge, Done, Poll, Redirect
 from authbroker.audit import AuditLog, JsonLinesSink, MemorySink
-from authbroker.broker import FLOW_KEY
 from authbroker.config import load_config
+from authbroker.engines.flows import FLOW_KEY
 from authbroker.engines.sessions import SessionManager
 from authbroker.errors import AuthBrokerError
 from authbroker.http import HttpRequest, HttpResponse, SyncDriver
 from authbroker.identity import NationalId
 from authbroker.store.memory import MemoryStore
+from authbroker.testing import simulated_broker
 
 T = TypeVar("T")
 
@@ -171,7 +172,7 @@ def run(caplog: pytest.LogCaptureFixture) -> Iterator[_Run]:
 
 
 def _broker(run: _Run) -> Broker:
-    broker = Broker(
+    broker = simulated_broker(
         load_config(environ={}),
         store=MemoryStore(),
         driver=_RecordingDriver(run),

@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from authbroker import AsyncBroker, Broker, Done, Loa, Poll, Step
+from authbroker import Broker, Done, Loa, Poll, Step
 from authbroker.audit import AuditLog, MemorySink
 from authbroker.cms import verify_signed_data
 from authbroker.config import load_config
@@ -46,8 +46,9 @@ from authbroker.providers.mobiilivarmenne import (
     normalize_msisdn,
     status_error,
 )
-from authbroker.simulators.mobiilivarmenne import MSSP
 from authbroker.store.memory import AsyncMemoryStore, MemoryStore
+from authbroker.testing import simulated_async_broker, simulated_broker
+from authbroker.testing.simulators.mobiilivarmenne import MSSP
 
 NAME = "mobiilivarmenne"
 ANNA = "+358401234567"
@@ -71,7 +72,7 @@ def clock() -> Clock:
 
 @pytest.fixture(scope="module")
 def broker(clock: Clock) -> Iterator[Broker]:
-    b = Broker(load_config(environ={}), store=MemoryStore(), now=clock)
+    b = simulated_broker(load_config(environ={}), store=MemoryStore(), now=clock)
     yield b
     b.close()
 
@@ -169,7 +170,7 @@ def test_rsa_user_and_status_500_verified_too(broker: Broker, clock: Clock, mssp
 
 async def test_end_to_end_async(clock: Clock) -> None:
     sink = MemorySink()
-    broker = AsyncBroker(
+    broker = simulated_async_broker(
         load_config(environ={}), store=AsyncMemoryStore(), audit=AuditLog([sink]), now=clock
     )
     try:
@@ -194,7 +195,9 @@ def _provider(broker: Broker, **overrides: Any) -> MobiilivarmenneProvider:
 
 def test_synch_messaging_mode(broker: Broker, clock: Clock, mssp: MSSP) -> None:
     provider = _provider(broker, messaging_mode="synch")
-    b = Broker(broker.settings, store=MemoryStore(), providers={NAME: provider}, now=clock)
+    b = simulated_broker(
+        broker.settings, store=MemoryStore(), providers={NAME: provider}, now=clock
+    )
     before = mssp.transactions.copy()
     step = b.begin(NAME, params={"msisdn": ANNA})
     assert isinstance(step, Poll) and step.display.verification_code
@@ -383,7 +386,7 @@ def test_trust_anchors_required(broker: Broker) -> None:
 
 def test_wrong_ap_password_is_provider_error(broker: Broker, mssp: MSSP) -> None:
     provider = _provider(broker, ap_password="wrong")
-    b = Broker(broker.settings, store=MemoryStore(), providers={NAME: provider})
+    b = simulated_broker(broker.settings, store=MemoryStore(), providers={NAME: provider})
     with pytest.raises(ProviderError) as err:
         b.begin(NAME, params={"msisdn": ANNA})
     assert err.value.code == "mid_auth"
@@ -391,7 +394,7 @@ def test_wrong_ap_password_is_provider_error(broker: Broker, mssp: MSSP) -> None
 
 def test_rate_limit_per_msisdn(broker: Broker, mssp: MSSP) -> None:
     provider = _provider(broker, max_requests_per_msisdn=2)
-    b = Broker(broker.settings, store=MemoryStore(), providers={NAME: provider})
+    b = simulated_broker(broker.settings, store=MemoryStore(), providers={NAME: provider})
     b.begin(NAME, params={"msisdn": ANNA})
     b.begin(NAME, params={"msisdn": "040 1234567"})  # same number, other spelling
     before = len(mssp.transactions)
@@ -572,7 +575,7 @@ def test_unbound_hetu_refused_by_default(
 ) -> None:
     """A PersonIdentity HETU not tied to the signer's certificate by SATU logs nobody in."""
     sink = MemorySink()
-    b = Broker(
+    b = simulated_broker(
         broker.settings,
         store=MemoryStore(),
         providers={NAME: broker.provider(NAME)},
@@ -593,7 +596,9 @@ def test_unbound_hetu_dropped_when_national_id_not_required(
     broker: Broker, clock: Clock, mssp: MSSP, script: dict[str, str], code: str
 ) -> None:
     provider = _provider(broker, require_national_id=False)
-    b = Broker(broker.settings, store=MemoryStore(), providers={NAME: provider}, now=clock)
+    b = simulated_broker(
+        broker.settings, store=MemoryStore(), providers={NAME: provider}, now=clock
+    )
     mssp.script(ANNA, **script)
     done = run_flow(b, clock)
     assert isinstance(done, Done)
@@ -609,7 +614,9 @@ def test_forged_satu_refused_even_without_national_id(
     broker: Broker, clock: Clock, mssp: MSSP
 ) -> None:
     provider = _provider(broker, require_national_id=False)
-    b = Broker(broker.settings, store=MemoryStore(), providers={NAME: provider}, now=clock)
+    b = simulated_broker(
+        broker.settings, store=MemoryStore(), providers={NAME: provider}, now=clock
+    )
     mssp.script(ANNA, person_reply="other_satu")
     with pytest.raises(InvalidInput) as err:
         run_flow(b, clock)

@@ -24,7 +24,7 @@ from urllib.parse import parse_qsl, urlsplit
 import httpx
 import pytest
 
-from authbroker import Broker, Done, Redirect
+from authbroker import Done, Redirect
 from authbroker.audit import AuditLog, MemorySink
 from authbroker.config import Settings, load_config
 from authbroker.errors import (
@@ -41,9 +41,9 @@ from authbroker.errors import (
 from authbroker.http import SyncDriver
 from authbroker.jose import KeyNotFound, KeySet
 from authbroker.providers.oidc import OidcProvider, load_rp_keys
-from authbroker.providers.registry import RunningSimulator
-from authbroker.simulators.oidc import OpenIdProviderSim, start
 from authbroker.store.memory import MemoryStore
+from authbroker.testing import RunningSimulator, simulated_broker
+from authbroker.testing.simulators.oidc import OpenIdProviderSim, start
 
 OVERRIDES: dict[str, Any] = {
     "providers": {
@@ -110,13 +110,12 @@ class Flow:
         self.provider = OidcProvider(config, self.env.settings, rp_keys=self.env.keys[self.name])
         self.sink = MemorySink()
         self.store = MemoryStore()
-        self.broker = Broker(
+        self.broker = simulated_broker(
             self.env.settings,
             store=self.store,
             providers={self.name: self.provider},
             audit=AuditLog([self.sink]),
             driver=self.env.driver,
-            start_simulators=False,
         )
         self.op = self.env.op(self.name)
 

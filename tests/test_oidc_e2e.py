@@ -36,8 +36,9 @@ from authbroker.providers.oidc import (
     pkce_challenge,
     rp_public_jwks,
 )
-from authbroker.simulators.oidc import OpenIdProviderSim, start
 from authbroker.store.memory import AsyncMemoryStore, MemoryStore
+from authbroker.testing import simulated_async_broker, simulated_broker
+from authbroker.testing.simulators.oidc import OpenIdProviderSim, start
 from conftest import run_together
 
 BROWSER = httpx.Client(timeout=10)
@@ -72,7 +73,7 @@ IDS = [f"{p[0]}-{'-'.join(p[1].values()) or 'default'}" for p in PROFILES]
 
 @pytest.fixture(scope="module")
 def broker() -> Iterator[Broker]:
-    b = Broker(load_config(environ={}), store=MemoryStore())
+    b = simulated_broker(load_config(environ={}), store=MemoryStore())
     yield b
     b.close()
 
@@ -149,7 +150,7 @@ def test_profile_end_to_end_sync(
 async def test_profile_end_to_end_async(
     name: str, params: dict[str, str], country: str, number: str, loa: Loa, method: str
 ) -> None:
-    b = AsyncBroker(load_config(environ={}), store=AsyncMemoryStore())
+    b = simulated_async_broker(load_config(environ={}), store=AsyncMemoryStore())
     try:
         op = _op(b, name)
         op.control.auto_approve = True
@@ -278,7 +279,7 @@ def test_fifty_concurrent_callbacks_one_identity(broker: Broker, op_of: Any) -> 
 
 
 async def test_fifty_concurrent_async_callbacks_one_identity() -> None:
-    b = AsyncBroker(load_config(environ={}), store=AsyncMemoryStore())
+    b = simulated_async_broker(load_config(environ={}), store=AsyncMemoryStore())
     try:
         op = _op(b, "tara")
         op.control.auto_approve = True
@@ -332,7 +333,7 @@ def test_client_secret_basic_with_special_characters() -> None:
         provider = OidcProvider(
             config.with_options(**{**sim.overrides, "client_secret": op.client_secret}), settings
         )
-        b = Broker(settings, store=MemoryStore(), providers={"tara": provider})
+        b = simulated_broker(settings, store=MemoryStore(), providers={"tara": provider})
         step = b.begin("tara")
         assert isinstance(step, Redirect)
         assert isinstance(b.advance(step.flow_id, _callback(step.url)), Done)
@@ -356,7 +357,7 @@ def test_rp_encryption_key_rotation_overlap() -> None:
         enc_old = [k for k in old.keys if k.use == "enc"]
         for keys, ok in (([*sig, new_enc, *enc_old], True), ([*sig, new_enc], False)):
             provider = OidcProvider(base, settings, rp_keys=KeySet(keys))
-            b = Broker(settings, store=MemoryStore(), providers={"ftn": provider})
+            b = simulated_broker(settings, store=MemoryStore(), providers={"ftn": provider})
             step = b.begin("ftn")
             assert isinstance(step, Redirect)
             if ok:
@@ -440,7 +441,7 @@ def test_profile_file_under_another_provider_name() -> None:
     """A deployment may enable a profile file under its own name (`profile = "ftn"`)."""
     settings = load_config(environ={}, overrides={"providers": {"my-ftn": {"profile": "ftn"}}})
     assert settings.provider("my-ftn").options["claims_profile"] == "ftn"
-    with Broker(settings, store=MemoryStore()) as b:
+    with simulated_broker(settings, store=MemoryStore()) as b:
         op = _op(b, "my-ftn")
         op.control.auto_approve = True
         step = b.begin("my-ftn", binding="b")

@@ -31,9 +31,9 @@ from cryptography.x509.verification import PolicyBuilder, Store, VerificationErr
 
 from authbroker import pki
 from authbroker.errors import UntrustedCertificate
-from authbroker.simulators import mobiilivarmenne as mobiilivarmenne_sim
-from authbroker.simulators import testpki
-from authbroker.simulators.web_eid import WebEidSimulator
+from authbroker.testing.simulators import mobiilivarmenne as mobiilivarmenne_sim
+from authbroker.testing.simulators import testpki
+from authbroker.testing.simulators.web_eid import WebEidSimulator
 
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 DAY = timedelta(days=1)

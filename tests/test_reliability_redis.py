@@ -42,6 +42,7 @@ from authbroker.errors import AuthBrokerError, StoreUnavailable
 from authbroker.http import HttpRequest, HttpResponse, SyncDriver
 from authbroker.identity import Identity, Loa, NationalId
 from authbroker.store.redis import RedisStore
+from authbroker.testing import simulated_broker
 
 pytestmark = pytest.mark.redis
 
@@ -186,7 +187,7 @@ class _Env:
     def __init__(self, server: RedisServer, driver: SyncDriver | None = None) -> None:
         self.sink = MemorySink()
         self.store = _store(server)
-        self.broker = Broker(
+        self.broker = simulated_broker(
             load_config(environ={}),
             store=self.store,
             driver=driver,
@@ -400,7 +401,7 @@ def test_flow_begun_in_one_process_completes_in_another(
     redis: RedisServer, pool: ProcessPoolExecutor
 ) -> None:
     # The OP simulator runs in this (parent) process; both app processes point at it.
-    parent = Broker(load_config(environ={}), store=_store(redis))
+    parent = simulated_broker(load_config(environ={}), store=_store(redis))
     try:
         running = _auto_approve(parent, "ftn")
         prefix = f"rel:{secrets.token_hex(6)}:"

@@ -13,7 +13,6 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
-from authbroker import Broker
 from authbroker.cli import cli
 from authbroker.config import load_config
 from authbroker.errors import ConfigError
@@ -21,6 +20,7 @@ from authbroker.jose import Key, KeySet, peek_header, verify_jwt
 from authbroker.keys_cli import generate_keys
 from authbroker.providers.oidc import OidcProvider, signed_rp_jwks
 from authbroker.store.memory import MemoryStore
+from authbroker.testing import simulated_broker
 from authbroker.web.wsgi import WsgiAuthMiddleware
 
 FED = Key.generate("RSA", use="sig", alg="RS256", kid="fed-1")
@@ -43,7 +43,7 @@ def _check(token: str, rp_public: dict[str, Any], entity: str) -> None:
 
 def test_provider_signs_its_jwks_with_the_federation_key() -> None:
     settings = _settings(entity_id="https://rp.example.fi")
-    with Broker(settings, store=MemoryStore()) as broker:
+    with simulated_broker(settings, store=MemoryStore()) as broker:
         provider = broker.provider("ftn")
         assert isinstance(provider, OidcProvider)
         _check(provider.signed_jwks(), provider.public_jwks(), "https://rp.example.fi")
@@ -51,7 +51,7 @@ def test_provider_signs_its_jwks_with_the_federation_key() -> None:
 
 def test_signed_jwks_refuses_without_a_separate_federation_key() -> None:
     settings = load_config(environ={})
-    with Broker(settings, store=MemoryStore()) as broker:
+    with simulated_broker(settings, store=MemoryStore()) as broker:
         provider = broker.provider("ftn")
         with pytest.raises(ConfigError) as err:
             provider.signed_jwks()
@@ -94,7 +94,7 @@ def test_cli_prints_the_signed_jwks(tmp_path: Path) -> None:
 
 def test_web_serves_signed_jwks_next_to_jwks_json() -> None:
     settings = _settings(entity_id="https://rp.example.fi")
-    with Broker(settings, store=MemoryStore()) as broker:
+    with simulated_broker(settings, store=MemoryStore()) as broker:
 
         def app(environ: Any, start_response: Any) -> list[bytes]:
             start_response("404 Not Found", [])

@@ -20,8 +20,6 @@ import pytest
 from authbroker.errors import ConfigError, ProviderError, ProviderUnavailable, RateLimited
 from authbroker.http import AsyncDriver, HttpRequest, HttpResponse, SyncDriver
 from authbroker.kernel import AsyncRuntime, Sleep, SyncRuntime
-from authbroker.simulators.server import LoopbackServer, SimRequest, SimResponse
-from authbroker.simulators.sms_gateways import GatewayApiSimulator, TwilioSimulator
 from authbroker.sms import (
     GatewayApiSender,
     OutboxSender,
@@ -34,6 +32,8 @@ from authbroker.sms import (
     sender_from_config,
 )
 from authbroker.sms.base import parse_retry_after
+from authbroker.testing.simulators.server import LoopbackServer, SimRequest, SimResponse
+from authbroker.testing.simulators.sms_gateways import GatewayApiSimulator, TwilioSimulator
 
 TO = "+358401234567"
 BODY = "Your one-time code for app.example.fi: 123456.\n\n@app.example.fi #123456"

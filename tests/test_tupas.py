@@ -21,7 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from authbroker import AsyncBroker, AutoPost, Broker, Done, Loa
+from authbroker import AutoPost, Broker, Done, Loa
 from authbroker.audit import AuditLog, MemorySink
 from authbroker.config import load_config
 from authbroker.errors import (
@@ -48,9 +48,10 @@ from authbroker.providers.tupas import (
     is_valid_satu,
     response_mac_values,
 )
-from authbroker.simulators.tupas import BankControl, TupasBank
 from authbroker.store.base import AsyncStateStore, StateStore
 from authbroker.store.memory import AsyncMemoryStore, MemoryStore
+from authbroker.testing import simulated_async_broker, simulated_broker
+from authbroker.testing.simulators.tupas import BankControl, TupasBank
 from conftest import run_together
 
 BANK = "tupas-nordea"
@@ -149,7 +150,7 @@ def test_satu_check_character() -> None:
 
 @pytest.fixture(scope="module")
 def broker() -> Iterator[Broker]:
-    b = Broker(load_config(environ={}), store=MemoryStore())
+    b = simulated_broker(load_config(environ={}), store=MemoryStore())
     yield b
     b.close()
 
@@ -271,7 +272,9 @@ def test_every_bank_profile_end_to_end(broker: Broker, name: str) -> None:
 
 async def test_end_to_end_async() -> None:
     sink = MemorySink()
-    broker = AsyncBroker(load_config(environ={}), store=AsyncMemoryStore(), audit=AuditLog([sink]))
+    broker = simulated_async_broker(
+        load_config(environ={}), store=AsyncMemoryStore(), audit=AuditLog([sink])
+    )
     try:
         step = await broker.begin("tupas-op", binding="b")
         assert isinstance(step, AutoPost)
@@ -354,7 +357,7 @@ def test_response_older_than_window_is_expired(broker: Broker, bank: TupasBank) 
     # Issued after the flow began (so not "outside the flow") but past max_response_age.
     clock = {"t": 0.0}
     sink = MemorySink()
-    b = Broker(
+    b = simulated_broker(
         broker.settings,
         store=MemoryStore(),
         providers={BANK: broker.provider(BANK)},
@@ -477,7 +480,7 @@ def test_fifty_concurrent_callbacks_through_broker(broker: Broker, bank: TupasBa
 
 
 async def test_fifty_concurrent_async_submissions_yield_one_identity() -> None:
-    broker = AsyncBroker(load_config(environ={}), store=AsyncMemoryStore())
+    broker = simulated_async_broker(load_config(environ={}), store=AsyncMemoryStore())
     try:
         step = await broker.begin("tupas-s-pankki", binding="b")
         assert isinstance(step, AutoPost)
@@ -563,7 +566,7 @@ def test_legacy_algorithm_accepted_when_profile_allows(
             _config(broker, allow_legacy_algorithms=True, algorithm=alg), broker.settings
         )
     assert "legacy" in caplog.text
-    b = Broker(broker.settings, store=MemoryStore(), providers={BANK: provider})
+    b = simulated_broker(broker.settings, store=MemoryStore(), providers={BANK: provider})
     step = b.begin(BANK)
     assert isinstance(step, AutoPost)
     assert step.fields["A01Y_ALG"] == alg
@@ -575,7 +578,7 @@ def test_key_rotation_uses_returned_key_version(broker: Broker, bank: TupasBank)
     bank.secrets["0002"] = "second-generation-key"
     try:
         provider = from_config(_config(broker, secret_v2="second-generation-key"), broker.settings)
-        b = Broker(broker.settings, store=MemoryStore(), providers={BANK: provider})
+        b = simulated_broker(broker.settings, store=MemoryStore(), providers={BANK: provider})
         bank.control.key_version = "0002"
         step = b.begin(BANK)
         assert isinstance(step, AutoPost)
@@ -612,7 +615,7 @@ def test_production_profile_requires_rcvid_and_env_secret() -> None:
 
 def test_no_identity_code_in_logs(bank: TupasBank, caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.DEBUG):
-        b = Broker(load_config(environ={}), store=MemoryStore(), audit=AuditLog())
+        b = simulated_broker(load_config(environ={}), store=MemoryStore(), audit=AuditLog())
         try:
             step = b.begin(BANK)
             assert isinstance(step, AutoPost)
@@ -685,7 +688,7 @@ def test_response_algorithm_must_equal_request_algorithm(
 ) -> None:
     """Legacy algorithms tolerated by the profile must not downgrade a SHA-256 request."""
     provider = from_config(_config(broker, allow_legacy_algorithms=True), broker.settings)
-    b = Broker(broker.settings, store=MemoryStore(), providers={BANK: provider})
+    b = simulated_broker(broker.settings, store=MemoryStore(), providers={BANK: provider})
     step = b.begin(BANK)
     assert isinstance(step, AutoPost)
     assert step.fields["A01Y_ALG"] == "03"
@@ -702,7 +705,7 @@ def test_response_algorithm_must_equal_request_algorithm(
 def test_company_login_refused_for_personal_login(broker: Broker, bank: TupasBank) -> None:
     """CUSTTYPE 03 (business id only) names no person: refused unless opted in."""
     sink = MemorySink()
-    b = Broker(
+    b = simulated_broker(
         broker.settings,
         store=MemoryStore(),
         providers={BANK: broker.provider(BANK)},
@@ -722,7 +725,7 @@ def test_company_login_refused_for_personal_login(broker: Broker, bank: TupasBan
 
 def test_company_login_typed_as_organization_when_opted_in(broker: Broker, bank: TupasBank) -> None:
     provider = from_config(_config(broker, allow_organization_identities=True), broker.settings)
-    b = Broker(broker.settings, store=MemoryStore(), providers={BANK: provider})
+    b = simulated_broker(broker.settings, store=MemoryStore(), providers={BANK: provider})
     bank.control.customer = "company"
     step = b.begin(BANK)
     assert isinstance(step, AutoPost)
@@ -775,7 +778,7 @@ def test_scandinavian_letters_end_to_end_through_the_web_layer(customer: str) ->
     from authbroker.web import require, route
     from authbroker.web.wsgi import WsgiAuthMiddleware
 
-    broker = Broker(load_config(environ={}), store=MemoryStore())
+    broker = simulated_broker(load_config(environ={}), store=MemoryStore())
     sim = broker.simulator(BANK)
     assert sim is not None
     sim.extra["control"].customer = customer

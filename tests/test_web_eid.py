@@ -41,16 +41,16 @@ from authbroker.flow import Challenge, run_sync
 from authbroker.http import SyncDriver
 from authbroker.identity import Identity, Loa
 from authbroker.providers.base import AdvanceContext, BeginContext, Next
-from authbroker.providers.registry import RunningSimulator
 from authbroker.providers.web_eid import WebEidProvider, from_config
-from authbroker.simulators.web_eid import (
+from authbroker.store.memory import AsyncMemoryStore, MemoryStore
+from authbroker.testing import RunningSimulator, simulated_async_broker, simulated_broker
+from authbroker.testing.simulators.web_eid import (
     MOBILE_ID_POLICY,
     SimCard,
     WebEidSimulator,
     _self_signed,
     start,
 )
-from authbroker.store.memory import AsyncMemoryStore, MemoryStore
 from conftest import run_together
 
 ORIGIN = "https://app.example"
@@ -558,7 +558,7 @@ def test_missing_token(running: RunningSimulator, driver: SyncDriver) -> None:
 
 @pytest.fixture(scope="module")
 def broker() -> Iterator[Broker]:
-    b = Broker(load_config(environ={}), store=MemoryStore())
+    b = simulated_broker(load_config(environ={}), store=MemoryStore())
     yield b
     b.close()
 
@@ -630,7 +630,7 @@ def test_broker_concurrent_replay_exactly_one_success(broker: Broker) -> None:
 
 
 async def test_async_broker_end_to_end_and_concurrent_replay() -> None:
-    broker = AsyncBroker(load_config(environ={}), store=AsyncMemoryStore())
+    broker = simulated_async_broker(load_config(environ={}), store=AsyncMemoryStore())
     try:
         step = await broker.begin("web-eid", binding="b")
         assert isinstance(step, Challenge)

@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from authbroker import Broker, Done
+from authbroker import Done
 from authbroker.config import ProviderConfig, Settings, load_config
 from authbroker.errors import ConfigError, UntrustedCertificate
 from authbroker.flow import Challenge, run_sync
@@ -33,16 +33,17 @@ from authbroker.http import SyncDriver
 from authbroker.identity import Identity, Loa
 from authbroker.pki import is_issued_by, load_certificate_sources, load_certificates
 from authbroker.providers.base import AdvanceContext, BeginContext, Next
-from authbroker.providers.registry import RunningSimulator, create_provider
+from authbroker.providers.registry import create_provider
 from authbroker.providers.web_eid import WebEidProvider, from_config
-from authbroker.simulators.web_eid import (
+from authbroker.store.memory import MemoryStore
+from authbroker.testing import RunningSimulator, simulated_broker
+from authbroker.testing.simulators.web_eid import (
     DEFAULT_USER,
     DEFAULT_USER_2025,
     HIERARCHY_2025,
     WebEidSimulator,
     start,
 )
-from authbroker.store.memory import MemoryStore
 from test_web_eid_vectors import EE, NONCE, VALID_TOKEN, _mutate, provider, validate
 
 ORIGIN = "https://app.example"
@@ -287,7 +288,7 @@ def test_2025_ocsp_misbehaviour_is_refused(running: RunningSimulator, driver: Sy
 
 
 def test_broker_end_to_end_with_a_2025_card() -> None:
-    broker = Broker(load_config(environ={}), store=MemoryStore())
+    broker = simulated_broker(load_config(environ={}), store=MemoryStore())
     try:
         step = broker.begin("web-eid", binding="browser-a")
         assert isinstance(step, Challenge)

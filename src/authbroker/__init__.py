@@ -5,7 +5,7 @@ The short public API lives here; everything else is importable by module
 
     from authbroker import Broker, Done
 
-    broker = Broker()                                   # embedded defaults: simulators
+    broker = Broker()          # authbroker.toml; tests: authbroker.testing.simulated_broker()
     step = broker.begin("ftn", return_to="/invoices")
     ...
     step = broker.advance(step.flow_id, callback_params)
@@ -15,11 +15,11 @@ The short public API lives here; everything else is importable by module
 Imports here are kept light: provider modules load only when a provider is used.
 """
 
-from .broker import AsyncBroker, Broker
 from .config import Settings, load_config
+from .engines.flows import AsyncBroker, Broker
 from .errors import AuthBrokerError
-from .flow import AutoPost, Challenge, Display, Done, Poll, Redirect, Step
 from .identity import Identity, Loa, NationalId
+from .steps import AutoPost, Challenge, Display, Done, Poll, Redirect, Step
 
 __all__ = [
     "AsyncBroker",

@@ -32,8 +32,8 @@ from rich.table import Table
 from rich.text import Text
 
 from . import __version__
-from .broker import Broker
 from .config import Settings, load_config
+from .engines.flows import Broker
 from .errors import (
     AccessDenied,
     AuthBrokerError,
@@ -43,13 +43,14 @@ from .errors import (
     ProviderError,
     UserCancelled,
 )
-from .flow import AutoPost, Challenge, Done, Poll, Redirect, Step
 from .http import HttpRequest, HttpResponse, SyncDriver
 from .keys_cli import group as keys_group
 from .links_cli import group as link_group
 from .redact import redact_body, redact_url
-from .simulators.autopilot import Autopilot
-from .simulators.server import LoopbackServer, SimRequest, SimResponse
+from .steps import AutoPost, Challenge, Done, Poll, Redirect, Step
+from .testing import SimulatedBroker, simulated_broker
+from .testing.simulators.autopilot import Autopilot
+from .testing.simulators.server import LoopbackServer, SimRequest, SimResponse
 
 __all__ = ["main"]
 
@@ -213,6 +214,8 @@ def run_flow(
     deadline = time.monotonic() + timeout
     pilot: Autopilot | None = None
     if simulated:
+        if not isinstance(broker, SimulatedBroker):
+            raise ConfigError("a simulated flow needs authbroker.testing.simulated_broker()")
         protocol = broker.settings.provider(provider).protocol
         pilot = Autopilot(protocol, broker.simulator(provider), person, user_delay)
         params = pilot.prepare(params)
@@ -389,7 +392,12 @@ def flow_cmd(
             base_url = listener[1].url  # register {base_url}/auth/callback/<provider>
         settings = _settings_for(env, config, base_url)
         driver = TracingDriver(console) if verbose else SyncDriver()
-        with Broker(settings, driver=driver) as broker, _stopping(listener):
+        broker = (
+            simulated_broker(settings, driver=driver)
+            if env == "simulator"
+            else Broker(settings, driver=driver)
+        )
+        with broker, _stopping(listener):
             done = run_flow(
                 broker,
                 provider,
@@ -464,7 +472,7 @@ def providers_cmd(env: str | None, config: str | None, json_mode: bool, check: b
     except ConfigError as exc:
         _fail(console, exc)
     rows: list[dict[str, Any]] = []
-    broker = Broker(settings) if check and settings.environment == "simulator" else None
+    broker = simulated_broker(settings) if check and settings.environment == "simulator" else None
     try:
         for name, pc in settings.providers.items():
             row: dict[str, Any] = {

@@ -1,41 +1,31 @@
-"""Flow steps and the sans-I/O effect runner.
+"""Store effect helpers for sans-I/O routines, and the legacy runner entry points.
 
-Every provider is driven through ``begin`` and ``advance``; each returns a *step*
-telling the web layer (or CLI) what to do next: redirect the browser
-(:class:`Redirect`), auto-post a form (:class:`AutoPost`), poll while showing
-something (:class:`Poll`), have the browser sign a challenge (:class:`Challenge`),
-or finish (:class:`Done`).
+Protocol code is written as generators that *yield effects* (see
+:mod:`authbroker.kernel.effects`) and receive their results. The helpers here give
+typed results to ``yield from`` for the store operations of
+:mod:`authbroker.store.base`.
 
-Protocol code is written as generators that *yield effects* (an
-:class:`~authbroker.http.HttpRequest` to send, or a store operation from
-:mod:`authbroker.store.base`) and receive their results. :func:`run_sync` and
-:func:`run_async` carry the effects out with a sync or async driver and store, so
-the same protocol code serves WSGI, ASGI and the CLI. Helpers :func:`fetch` and
-:func:`store` give typed results to ``yield from``.
+The flow steps (:class:`~authbroker.steps.Redirect`, :class:`~authbroker.steps.Done`
+...) live in :mod:`authbroker.steps` and are re-exported here for existing imports.
+:func:`run_sync` / :func:`run_async` are kept for callers that have not moved to
+:class:`~authbroker.kernel.runtime.SyncRuntime` / ``AsyncRuntime`` yet; they delegate
+to those runtimes, the only runners in the library.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Generator, Mapping
-from dataclasses import dataclass, field
-from typing import Any, TypeAlias, TypeVar
+from collections.abc import Awaitable, Callable, Generator
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from .http import AsyncDriver, HttpRequest, HttpResponse, SyncDriver
-from .identity import Identity
-from .store.base import (
-    AsyncStateStore,
-    Delete,
-    Get,
-    Incr,
-    Put,
-    PutIfAbsent,
-    Replace,
-    StateStore,
-    StoreOp,
-    Take,
-    apply_async,
-    apply_sync,
-)
+from .http import HttpRequest
+from .kernel.effects import Call, Effect, Gen, Offload, Sleep, fetch
+from .kernel.runtime import AsyncRuntime, SyncRuntime
+from .steps import AutoPost, Challenge, Display, Done, Poll, Redirect, Step
+from .store.base import Delete, Get, Incr, Put, PutIfAbsent, Replace, StoreOp, Take
+
+if TYPE_CHECKING:
+    from .http import AsyncDriver, SyncDriver
+    from .store.base import AsyncStateStore, StateStore
 
 __all__ = [
     "AutoPost",
@@ -60,83 +50,7 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-_STORE_OPS = (Put, Get, Take, PutIfAbsent, Incr, Replace, Delete)
-Effect: TypeAlias = HttpRequest | StoreOp
-#: A sans-I/O routine: yields effects, receives their results, returns a T.
-Gen: TypeAlias = Generator[Effect, Any, T]
-
-
-@dataclass(frozen=True, slots=True)
-class Display:
-    """What a decoupled flow (BankID, Mobile ID) asks the user interface to show.
-
-    ``message`` is keyed by language (``{"sv": ..., "en": ..., "fi": ...}``).
-    ``qr`` is never the QR secret, only the payload valid for the current second;
-    the web layer asks the server for a fresh one every second.
-    """
-
-    message: Mapping[str, str] = field(default_factory=dict)
-    status: str = ""
-    hint_code: str = ""
-    qr: str | None = None
-    autostart_url: str | None = None
-    verification_code: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Redirect:
-    """Send the browser to ``url`` (OIDC authorization request)."""
-
-    url: str
-    flow_id: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class AutoPost:
-    """Have the browser POST ``fields`` to ``url`` (TUPAS request form)."""
-
-    url: str
-    fields: Mapping[str, str]
-    flow_id: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class Poll:
-    """Call ``advance`` again after ``interval`` seconds, showing ``display``."""
-
-    interval: float
-    display: Display = field(default_factory=Display)
-    flow_id: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class Challenge:
-    """The browser must sign ``nonce`` (Web eID) and post the token to ``advance``."""
-
-    nonce: str
-    flow_id: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class Done:
-    """The flow completed; ``return_to`` is the checked local path to continue at."""
-
-    identity: Identity
-    flow_id: str = ""
-    return_to: str = "/"
-
-
-Step: TypeAlias = Redirect | AutoPost | Poll | Challenge | Done
-
-
-# --- effect helpers -------------------------------------------------------------------
-
-
-def fetch(request: HttpRequest) -> Gen[HttpResponse]:
-    """Yield an HTTP request and receive its response."""
-    response = yield request
-    assert isinstance(response, HttpResponse)
-    return response
+_KERNEL_EFFECTS = (HttpRequest, StoreOp, Sleep, Offload, Call)
 
 
 def store_get(key: str) -> Gen[bytes | None]:
@@ -174,7 +88,34 @@ def store_delete(key: str) -> Gen[bool]:
     return bool(result)
 
 
-# --- runners --------------------------------------------------------------------------
+# --- legacy runners (delegate to the kernel runtimes) ----------------------------------
+
+
+class _SyncWithOther(SyncRuntime):
+    """A :class:`SyncRuntime` that hands effects foreign to the kernel to ``other``
+    (kept only while modules still yield effects of their own)."""
+
+    def __init__(self, driver: Any, store: Any, other: Callable[[Any], object]) -> None:
+        super().__init__(driver, store)
+        self._other = other
+
+    def _carry_out(self, effect: object) -> object:
+        if isinstance(effect, _KERNEL_EFFECTS):
+            return super()._carry_out(effect)
+        return self._other(effect)
+
+
+class _AsyncWithOther(AsyncRuntime):
+    """The asyncio twin of :class:`_SyncWithOther`."""
+
+    def __init__(self, driver: Any, store: Any, other: Callable[[Any], Awaitable[object]]) -> None:
+        super().__init__(driver, store)
+        self._other = other
+
+    async def _carry_out(self, effect: object) -> object:
+        if isinstance(effect, _KERNEL_EFFECTS):
+            return await super()._carry_out(effect)
+        return await self._other(effect)
 
 
 def run_sync(
@@ -184,38 +125,14 @@ def run_sync(
     *,
     other: Callable[[Any], object] | None = None,
 ) -> T:
-    """Drive a sans-I/O routine to completion with blocking I/O.
+    """Run a routine with blocking I/O: ``SyncRuntime(driver, store).run(gen)``.
 
-    ``other`` carries out effects of a module's own (an SMS back-off wait, a call to
-    an application resolver); HTTP requests and store operations are handled here.
+    ``other`` carries out effects that are not kernel effects (legacy modules that
+    still yield their own); new code yields :class:`~authbroker.kernel.effects.Call`.
     """
-    try:
-        effect = next(gen)
-        while True:
-            try:
-                if isinstance(effect, HttpRequest):
-                    if driver is None:
-                        raise RuntimeError("this routine needs an HTTP driver")
-                    result: object = driver.send(effect)
-                elif isinstance(effect, _STORE_OPS):
-                    if store is None:
-                        raise RuntimeError("this routine needs a state store")
-                    result = apply_sync(store, effect)
-                else:
-                    if other is None:
-                        raise TypeError(f"unknown effect {type(effect).__name__}")
-                    result = other(effect)
-            except Exception as exc:
-                # Every failure goes back into the routine at the point it arose, so
-                # its cleanup runs (release a lock, consume a flow, cancel an order)
-                # before the error leaves; closing it instead would skip that cleanup.
-                effect = gen.throw(exc)
-                continue
-            effect = gen.send(result)
-    except StopIteration as stop:
-        return stop.value  # type: ignore[no-any-return]
-    finally:
-        gen.close()
+    if other is None:
+        return SyncRuntime(driver, store).run(gen)
+    return _SyncWithOther(driver, store, other).run(gen)
 
 
 async def run_async(
@@ -225,28 +142,7 @@ async def run_async(
     *,
     other: Callable[[Any], Awaitable[object]] | None = None,
 ) -> T:
-    """Drive a sans-I/O routine to completion with non-blocking I/O (see :func:`run_sync`)."""
-    try:
-        effect = next(gen)
-        while True:
-            try:
-                if isinstance(effect, HttpRequest):
-                    if driver is None:
-                        raise RuntimeError("this routine needs an HTTP driver")
-                    result: object = await driver.send(effect)
-                elif isinstance(effect, _STORE_OPS):
-                    if store is None:
-                        raise RuntimeError("this routine needs a state store")
-                    result = await apply_async(store, effect)
-                else:
-                    if other is None:
-                        raise TypeError(f"unknown effect {type(effect).__name__}")
-                    result = await other(effect)
-            except Exception as exc:
-                effect = gen.throw(exc)
-                continue
-            effect = gen.send(result)
-    except StopIteration as stop:
-        return stop.value  # type: ignore[no-any-return]
-    finally:
-        gen.close()
+    """Run a routine with asyncio: ``AsyncRuntime(driver, store).run(gen)``."""
+    if other is None:
+        return await AsyncRuntime(driver, store).run(gen)
+    return await _AsyncWithOther(driver, store, other).run(gen)

@@ -21,6 +21,14 @@ sync driver installs a network backend whose every connect, read and write is gi
 only the time that remains (CPython's socket and TLS operations honour a timeout as a
 whole, so each operation ends at the deadline). Name resolution is not bounded: use
 IP literals or a local resolver for providers whose DNS you do not trust.
+
+Transport: both drivers accept an httpx ``transport=`` (as ``httpx.Client`` does), used
+by every client they create, mTLS ones included: a proxying transport, a recording
+one, or :class:`authbroker.testing.SimulatorTransport` for in-process simulators. A
+custom transport brings its own TLS settings (a request's ``mtls`` is then the
+transport's business) and, in the sync driver, its own socket timeouts: the
+wall-clock bound above is built into the default transport only. The async driver
+keeps its deadline with any transport (:func:`asyncio.timeout` wraps the call).
 """
 
 from __future__ import annotations
@@ -293,10 +301,21 @@ def _bounded_backend_class() -> type[Any]:
 
 
 class SyncDriver(_DriverBase):
-    """Blocking driver over :class:`httpx.Client` (one client per mTLS config)."""
+    """Blocking driver over :class:`httpx.Client` (one client per mTLS config).
 
-    def __init__(self, *, retries: int = 2, backoff: float = 0.2) -> None:
+    ``transport`` replaces the network transport of every client (see the module
+    docstring: it is then responsible for its own TLS settings and timeouts).
+    """
+
+    def __init__(
+        self,
+        *,
+        retries: int = 2,
+        backoff: float = 0.2,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
         super().__init__(retries=retries, backoff=backoff)
+        self.transport = transport
         self._clients: dict[MtlsConfig | None, httpx.Client] = {}
         self._flights: dict[tuple[object, ...], _Flight] = {}
         self._flight_lock = threading.Lock()
@@ -306,9 +325,8 @@ class SyncDriver(_DriverBase):
 
         client = self._clients.get(req.mtls)
         if client is None:
-            client = httpx.Client(
-                transport=_deadline_transport(self._verify(req)), follow_redirects=False
-            )
+            transport = self.transport or _deadline_transport(self._verify(req))
+            client = httpx.Client(transport=transport, follow_redirects=False)
             self._clients[req.mtls] = client
         return client
 
@@ -375,10 +393,21 @@ class SyncDriver(_DriverBase):
 
 
 class AsyncDriver(_DriverBase):
-    """Non-blocking driver over :class:`httpx.AsyncClient`."""
+    """Non-blocking driver over :class:`httpx.AsyncClient`.
 
-    def __init__(self, *, retries: int = 2, backoff: float = 0.2) -> None:
+    ``transport`` replaces the network transport of every client (see the module
+    docstring); the whole-call deadline still applies around it.
+    """
+
+    def __init__(
+        self,
+        *,
+        retries: int = 2,
+        backoff: float = 0.2,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
         super().__init__(retries=retries, backoff=backoff)
+        self.transport = transport
         self._clients: dict[MtlsConfig | None, httpx.AsyncClient] = {}
         self._flights: dict[tuple[object, ...], asyncio.Future[HttpResponse]] = {}
 
@@ -387,7 +416,10 @@ class AsyncDriver(_DriverBase):
 
         client = self._clients.get(req.mtls)
         if client is None:
-            client = httpx.AsyncClient(verify=self._verify(req), follow_redirects=False)
+            if self.transport is not None:
+                client = httpx.AsyncClient(transport=self.transport, follow_redirects=False)
+            else:
+                client = httpx.AsyncClient(verify=self._verify(req), follow_redirects=False)
             self._clients[req.mtls] = client
         return client
 

@@ -512,7 +512,7 @@ CONFIG_OPTIONS = Schema(
         Option("order_limit_per_ip", "number", 30, "orders per client IP per window (0: off)"),
         Option("order_limit_per_person", "number", 5, "orders per personal number per window"),
         Option("order_limit_window", "number", 300.0, "rate-limit window in seconds"),
-        # authbroker.simulators.bankid_se and the web demo's simulator helpers
+        # authbroker.testing.simulators.bankid_se and the web demo's simulator helpers
         Option("simulator_auto_user", "string", None, "simulator only: personal number that signs"),
         Option("simulator_user", "string", None, "simulator only: user of the demo's scan button"),
     ),

@@ -411,7 +411,7 @@ CONFIG_OPTIONS = Schema(
         Option(
             "default_method", "string", None, "broker-oidc: method used when the flow names none"
         ),
-        # authbroker.simulators.oidc
+        # authbroker.testing.simulators.oidc
         Option("sim_id_token_alg", "string", None, "simulator only: ID-token signing algorithm"),
     ),
 )

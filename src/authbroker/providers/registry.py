@@ -6,17 +6,15 @@ protocols are imported lazily (an app that uses only OIDC never imports the Bank
 or TUPAS code); third-party packages add protocols through the
 ``authbroker.providers`` entry-point group.
 
-The same holds for simulators: ``start(config, settings) -> RunningSimulator``
-starts the provider side on loopback and returns the option overrides (endpoints,
-trust anchors) that point the adapter at it.
+Simulators are not here: they are test equipment (:mod:`authbroker.testing`), and
+nothing on the production path starts one.
 """
 
 from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from ..config import ProviderConfig, Settings
 from ..config_schema import Schema
@@ -25,12 +23,10 @@ from .base import Provider
 
 __all__ = [
     "BUILTIN_PROTOCOLS",
-    "BUILTIN_SIMULATORS",
-    "RunningSimulator",
     "create_provider",
+    "load_callable",
     "protocol_factory",
     "protocol_options",
-    "start_simulator",
 ]
 
 BUILTIN_PROTOCOLS: Mapping[str, str] = {
@@ -41,33 +37,9 @@ BUILTIN_PROTOCOLS: Mapping[str, str] = {
     "web-eid": "authbroker.providers.web_eid:from_config",
 }
 
-BUILTIN_SIMULATORS: Mapping[str, str] = {
-    "oidc": "authbroker.simulators.oidc:start",
-    "bankid-se": "authbroker.simulators.bankid_se:start",
-    "tupas": "authbroker.simulators.tupas:start",
-    "mobiilivarmenne": "authbroker.simulators.mobiilivarmenne:start",
-    "web-eid": "authbroker.simulators.web_eid:start",
-}
 
-
-class _Stoppable(Protocol):
-    def stop(self) -> None: ...
-
-
-@dataclass
-class RunningSimulator:
-    """A started simulator: the options to merge into the provider config, and a stop."""
-
-    overrides: dict[str, Any]
-    server: _Stoppable | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def stop(self) -> None:
-        if self.server is not None:
-            self.server.stop()
-
-
-def _load(target: str, what: str) -> Callable[..., Any]:
+def load_callable(target: str, what: str) -> Callable[..., Any]:
+    """Import ``module:attr`` and check it is callable (a ConfigError otherwise)."""
     module_name, _, attr = target.partition(":")
     try:
         module = importlib.import_module(module_name)
@@ -94,7 +66,7 @@ def _protocol_target(protocol: str) -> str:
 
 
 def protocol_factory(protocol: str) -> Callable[[ProviderConfig, Settings], Provider]:
-    return _load(_protocol_target(protocol), "provider factory")
+    return load_callable(_protocol_target(protocol), "provider factory")
 
 
 def protocol_options(protocol: str) -> Schema | None:
@@ -118,14 +90,20 @@ def create_provider(config: ProviderConfig, settings: Settings) -> Provider:
     return protocol_factory(config.protocol)(config, settings)
 
 
-def start_simulator(config: ProviderConfig, settings: Settings) -> RunningSimulator:
-    """Start the simulator of ``config``'s protocol on loopback."""
-    target = BUILTIN_SIMULATORS.get(config.protocol)
-    if target is None:
-        raise ConfigError(
-            f"protocol '{config.protocol}' has no simulator", key=config.key("environment")
+_MOVED = frozenset({"BUILTIN_SIMULATORS", "RunningSimulator", "start_simulator"})
+
+
+def __getattr__(name: str) -> Any:
+    """The simulator table moved to :mod:`authbroker.testing` (kept one minor release)."""
+    if name in _MOVED:
+        import warnings
+
+        warnings.warn(
+            f"authbroker.providers.registry.{name} moved to authbroker.testing",
+            DeprecationWarning,
+            stacklevel=2,
         )
-    result = _load(target, "simulator")(config, settings)
-    if not isinstance(result, RunningSimulator):
-        raise ConfigError(f"simulator for {config.protocol} returned {type(result).__name__}")
-    return result
+        from .. import testing
+
+        return getattr(testing, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

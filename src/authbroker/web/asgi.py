@@ -14,7 +14,7 @@ import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from ..broker import AsyncBroker
+from ..engines.flows import AsyncBroker
 from ..engines.sessions import AsyncSessionManager
 from ..errors import AuthBrokerError
 from .core import (

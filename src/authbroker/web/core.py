@@ -46,8 +46,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 import jinja2
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
-from ..broker import check_return_to
 from ..config import ProviderConfig, Settings
+from ..engines.flows import check_return_to
 from ..engines.sessions import Session, SessionPolicy
 from ..errors import (
     AccessDenied,

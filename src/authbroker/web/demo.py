@@ -38,12 +38,12 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from ..broker import AsyncBroker
 from ..config import Settings, load_config
 from ..engines.links import AsyncDirectLinks
 from ..identity import Loa
 from ..sms.outbox import OutboxMessage, OutboxSender
 from ..store.memory import AsyncMemoryStore
+from ..testing import AsyncSimulatedBroker, simulated_async_broker
 from .asgi import AuthMiddleware
 from .core import PUBLIC, Principal, require, require_bearer, route, security_headers
 
@@ -127,7 +127,7 @@ class DemoServices:
     """The demo's live objects (tests reach the simulators and the outbox here)."""
 
     settings: Settings
-    broker: AsyncBroker
+    broker: AsyncSimulatedBroker
     links: AsyncDirectLinks
     outbox: OutboxSender
     tokens: Any
@@ -179,7 +179,7 @@ def create_app(
     settings = settings or load_config(
         environment="simulator", overrides={"broker": {"base_url": base_url}}
     )
-    broker = AsyncBroker(settings, store=AsyncMemoryStore())
+    broker = simulated_async_broker(settings, store=AsyncMemoryStore())
     tmpdir = tempfile.mkdtemp(prefix="authbroker-demo-")
 
     def print_sms(message: OutboxMessage) -> None:

@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from ..broker import Broker
+from ..engines.flows import Broker
 from ..engines.sessions import SessionManager
 from ..errors import AuthBrokerError
 from .asgi import _audit_internal

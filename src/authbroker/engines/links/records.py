@@ -10,14 +10,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Generator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from ...errors import AccessDenied, AlreadyUsed, Expired, FlowNotFound, InvalidInput
 from ...flow import store_get
-from ...http import HttpRequest
 from ...kernel import Gen
-from ...store.base import StoreOp
 from .tokens import ID_RE, LinkKeys
 
 __all__ = ["link_live_gen", "load_challenge", "load_link", "user_fail_key", "user_ref"]
@@ -86,15 +84,14 @@ def user_ref(user_id: str) -> str:
     return "u_" + hashlib.sha256(b"authbroker.user\x00" + user_id.encode()).hexdigest()[:24]
 
 
-def link_live_gen(link_id: str, now: float) -> Generator[HttpRequest | StoreOp, Any, bool]:
+def link_live_gen(link_id: str, now: float) -> Gen[bool]:
     """Whether what a link granted may still be used: its record is there (not
     revoked, LNK-02), it has not expired and its user was not revoked since
     (:meth:`DirectLinks.revoke_user` epoch). A session opened with a link checks this
     on every load, so revoking a link ends the sessions it opened at once.
 
     A single-use link that was consumed is still live here: consuming it is what
-    opened the session. Typed with the effects of :mod:`authbroker.flow` (it yields
-    store operations only), so routines of either effect set compose it.
+    opened the session.
     """
     if not isinstance(link_id, str) or not ID_RE.fullmatch(link_id):
         return False

@@ -36,10 +36,10 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote_plus, urlencode, urlsplit
 
-from ..config import ProviderConfig, Settings
-from ..errors import AuthBrokerError, ConfigError
-from ..jose import Key, KeySet, encrypt_jwe, sign_jwt, verify_jwt
-from ..providers.oidc import (
+from ...config import ProviderConfig, Settings
+from ...errors import AuthBrokerError, ConfigError
+from ...jose import Key, KeySet, encrypt_jwe, sign_jwt, verify_jwt
+from ...providers.oidc import (
     CLIENT_ASSERTION_TYPE,
     PROFILE_MODULES,
     generate_rp_keys,
@@ -48,8 +48,8 @@ from ..providers.oidc import (
     rp_key_algs,
     token_hash,
 )
-from ..providers.registry import RunningSimulator
-from .server import LoopbackServer, SimRequest, SimResponse
+from ..registry import RunningSimulator
+from .server import InProcessServer, LoopbackServer, SimRequest, SimResponse
 
 __all__ = [
     "MISBEHAVIOURS",
@@ -394,7 +394,9 @@ class _Grant:
 class OpenIdProviderSim:
     """The provider side; one instance per started simulator."""
 
-    def __init__(self, config: ProviderConfig, settings: Settings) -> None:
+    def __init__(
+        self, config: ProviderConfig, settings: Settings, *, in_process: bool = False
+    ) -> None:
         self.config = config
         self.control = OpControl()
         self.profile = config.get("claims_profile")
@@ -420,7 +422,9 @@ class OpenIdProviderSim:
         self.seen_jti: set[str] = set()
         self.last_redeemed: str | None = None
         self.jwks_path = f"{PREFIX}/jwks/{secrets.token_hex(8)}"
-        self.server = LoopbackServer(self.handle)
+        self.server: LoopbackServer | InProcessServer = (
+            InProcessServer(self.handle) if in_process else LoopbackServer(self.handle)
+        )
         self.issuer = ""
 
     # -- plumbing --------------------------------------------------------------------
@@ -1173,9 +1177,11 @@ class OpenIdProviderSim:
         return SimResponse(200, token.encode(), {"Content-Type": "application/jwt"})
 
 
-def start(config: ProviderConfig, settings: Settings) -> RunningSimulator:
-    """Start the OP for ``config``; the overrides point the RP at it."""
-    op = OpenIdProviderSim(config, settings).start()
+def start(
+    config: ProviderConfig, settings: Settings, *, in_process: bool = False
+) -> RunningSimulator:
+    """Start the OP for ``config`` (loopback or in process); the overrides point the RP at it."""
+    op = OpenIdProviderSim(config, settings, in_process=in_process).start()
     overrides: dict[str, Any] = {
         "issuer": op.issuer,
         "client_id": op.client_id,

@@ -27,17 +27,17 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 from zoneinfo import ZoneInfo
 
-from ..config import ProviderConfig, Settings
-from ..errors import AuthBrokerError
-from ..providers.registry import RunningSimulator
-from ..providers.tupas import (
+from ...config import ProviderConfig, Settings
+from ...errors import AuthBrokerError
+from ...providers.tupas import (
     ALGORITHMS,
     REQUEST_FIELDS,
     TupasProvider,
     compute_mac,
     response_mac_values,
 )
-from .server import LoopbackServer, SimRequest, SimResponse
+from ..registry import RunningSimulator
+from .server import SimRequest, SimResponse, serve
 
 __all__ = ["CUSTOMERS", "BankControl", "TestCustomer", "TupasBank", "start"]
 
@@ -271,8 +271,10 @@ class TupasBank:
         )
 
 
-def start(config: ProviderConfig, settings: Settings) -> RunningSimulator:
-    """Start the bank of one TUPAS profile on loopback (registry entry point)."""
+def start(
+    config: ProviderConfig, settings: Settings, *, in_process: bool = False
+) -> RunningSimulator:
+    """Start the bank of one TUPAS profile on loopback or in process (registry entry)."""
     overrides: dict[str, Any] = {}
     found = TupasProvider._load_secrets(config)
     key_version = str(config.get("key_version", "0001")).zfill(4)
@@ -289,7 +291,7 @@ def start(config: ProviderConfig, settings: Settings) -> RunningSimulator:
         charset=str(config.get("charset", "iso-8859-1")),
         timezone=str(config.get("timestamp_timezone", "Europe/Helsinki")),
     )
-    server = LoopbackServer(bank.handle).start()
+    server = serve(bank.handle, in_process=in_process)
     overrides["url"] = f"{server.url}/tupas"
     return RunningSimulator(
         overrides=overrides,

@@ -15,9 +15,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import ConfigError
-from ..flow import Display
-from ..providers.registry import RunningSimulator
+from ...errors import ConfigError
+from ...steps import Display
+from ..registry import RunningSimulator
 
 __all__ = ["Autopilot"]
 

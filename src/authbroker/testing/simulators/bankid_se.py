@@ -50,10 +50,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.ocsp import OCSPCertStatus, OCSPResponderEncoding, OCSPResponseBuilder
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from ..config import ProviderConfig, Settings
-from ..errors import InvalidInput
-from ..identity import NationalId
-from ..providers.registry import RunningSimulator
+from ...config import ProviderConfig, Settings
+from ...errors import InvalidInput
+from ...identity import NationalId
+from ..registry import RunningSimulator
 from .server import LoopbackServer, SimRequest, SimResponse
 from .testpki import TestCa, authority_key_id, basic_constraints, key_pem, subject_key_id
 

@@ -46,10 +46,10 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
-from ..config import ProviderConfig, Settings
-from ..providers.registry import RunningSimulator
+from ...config import ProviderConfig, Settings
+from ..registry import RunningSimulator
 from . import testpki
-from .server import LoopbackServer, SimRequest, SimResponse
+from .server import SimRequest, SimResponse, serve
 from .testpki import TestCa, authority_key_id, basic_constraints, cert_der_b64, cert_pem
 
 __all__ = [
@@ -550,14 +550,16 @@ def _self_signed(cn: str, key: ec.EllipticCurvePrivateKey, start: datetime) -> x
     ).cert
 
 
-def start(config: ProviderConfig, settings: Settings) -> RunningSimulator:
-    """Start the OCSP responder on loopback and hand the adapter its trust anchor."""
+def start(
+    config: ProviderConfig, settings: Settings, *, in_process: bool = False
+) -> RunningSimulator:
+    """Start the OCSP responder (loopback or in process); hand the adapter its trust anchor."""
     holder: dict[str, WebEidSimulator] = {}
 
     def handler(req: SimRequest) -> SimResponse:
         return holder["sim"].handle(req)
 
-    server = LoopbackServer(handler).start()
+    server = serve(handler, in_process=in_process)
     sim = WebEidSimulator(server.url + "/ocsp")
     holder["sim"] = sim
     return RunningSimulator(

@@ -39,16 +39,16 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs7
 from cryptography.x509.oid import NameOID
 
-from ..config import ProviderConfig, Settings
-from ..providers.mobiilivarmenne import (
+from ...config import ProviderConfig, Settings
+from ...providers.mobiilivarmenne import (
     ADDITIONAL_SERVICE,
     MSS_FORMAT_PKCS7,
     PERSON_ID,
     SIGNATURE_PROFILES,
     STATUS,
 )
-from ..providers.registry import RunningSimulator
-from .server import LoopbackServer, SimRequest, SimResponse
+from ..registry import RunningSimulator
+from .server import SimRequest, SimResponse, serve
 from .testpki import (
     TestCa,
     authority_key_id,
@@ -564,12 +564,14 @@ def _long_form_length(der: bytes) -> bytes:
     return b"\x30\x83\x00" + der[2:]
 
 
-def start(config: ProviderConfig, settings: Settings) -> RunningSimulator:
-    """Start the MSSP on loopback (registry entry point)."""
+def start(
+    config: ProviderConfig, settings: Settings, *, in_process: bool = False
+) -> RunningSimulator:
+    """Start the MSSP on loopback or in process (registry entry point)."""
     ap_id = str(config.get("ap_id") or "http://simulator.authbroker.test/ap")
     password = config.secret("ap_password", required=False) or secrets.token_urlsafe(18)
     mssp = MSSP(ap_id=ap_id, ap_password=password)
-    server = LoopbackServer(mssp.handle).start()
+    server = serve(mssp.handle, in_process=in_process)
     overrides = {
         "endpoint": f"{server.url}/rest/service",
         "ap_id": ap_id,

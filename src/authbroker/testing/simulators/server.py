@@ -8,10 +8,17 @@ keeps test traffic on this machine.
 A handler takes a :class:`SimRequest` and returns a :class:`SimResponse`. The server
 counts requests per path so tests can assert that an adapter *stopped* after a bad
 message (no token call after a forged callback, and so on).
+
+:class:`InProcessServer` has the same face without a socket: its URL is reached only
+through :class:`~authbroker.testing.transport.SimulatorTransport`, which calls the
+handler in the caller's thread. It serves simulators that check no TLS client
+certificate (OIDC, TUPAS, MSSP, OCSP) in fast tests; a simulator that must see the
+client's certificate (BankID) or a browser that must reach it keeps a loopback server.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import ssl
 import threading
@@ -22,7 +29,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-__all__ = ["LoopbackServer", "SimRequest", "SimResponse"]
+__all__ = [
+    "InProcessServer",
+    "LoopbackServer",
+    "SimRequest",
+    "SimResponse",
+    "in_process_server",
+    "serve",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +80,15 @@ class SimResponse:
 
 
 Handler = Callable[[SimRequest], SimResponse]
+
+
+def dispatch(handler: Handler, requests: Counter[str], req: SimRequest) -> SimResponse:
+    """Count ``req`` and answer it; a simulator bug becomes a 500, never a hang."""
+    requests[req.path] += 1
+    try:
+        return handler(req)
+    except Exception as exc:  # a simulator bug must show, not hang the client
+        return SimResponse(500, f"simulator error: {type(exc).__name__}".encode())
 
 
 class _Server(ThreadingHTTPServer):
@@ -125,11 +148,7 @@ class LoopbackServer:
                     body=body,
                     client_cert=cert,
                 )
-                outer.requests[parts.path] += 1
-                try:
-                    resp = outer.handler(req)
-                except Exception as exc:  # a simulator bug must show, not hang the client
-                    resp = SimResponse(500, f"simulator error: {type(exc).__name__}".encode())
+                resp = dispatch(outer.handler, outer.requests, req)
                 self.send_response(resp.status)
                 for k, v in resp.headers.items():
                     self.send_header(k, v)
@@ -176,3 +195,73 @@ class LoopbackServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+#: Live in-process servers by origin (``http://localhost:PORT``), for the transport.
+_IN_PROCESS: dict[str, InProcessServer] = {}
+_IN_PROCESS_LOCK = threading.Lock()
+#: Fake ports: unique per process, in the privileged range where nothing listens, so
+#: a request that somehow bypassed the transport is refused, not served by a stranger.
+_PORTS = itertools.count(1)
+
+
+class InProcessServer:
+    """A simulator endpoint without a socket (same interface as :class:`LoopbackServer`).
+
+    While started it is listed under its origin, which
+    :class:`~authbroker.testing.transport.SimulatorTransport` routes to
+    :meth:`handle`. No TLS: a handler that checks client certificates cannot run here.
+    """
+
+    def __init__(self, handler: Handler) -> None:
+        self.handler = handler
+        self.tls: ssl.SSLContext | None = None
+        self.requests: Counter[str] = Counter()
+        self.port = _free_port()
+
+    @property
+    def url(self) -> str:
+        return f"http://localhost:{self.port}"
+
+    def handle(self, req: SimRequest) -> SimResponse:
+        return dispatch(self.handler, self.requests, req)
+
+    def start(self) -> InProcessServer:
+        with _IN_PROCESS_LOCK:
+            if self.url in _IN_PROCESS:  # pragma: no cover - two servers got one port
+                raise RuntimeError("in-process simulator port taken")
+            _IN_PROCESS[self.url] = self
+        return self
+
+    def stop(self) -> None:
+        with _IN_PROCESS_LOCK:
+            if _IN_PROCESS.get(self.url) is self:
+                del _IN_PROCESS[self.url]
+
+    def __enter__(self) -> InProcessServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _free_port() -> int:
+    with _IN_PROCESS_LOCK:
+        for _ in range(1023):
+            port = next(_PORTS) % 1023 + 1
+            if f"http://localhost:{port}" not in _IN_PROCESS:
+                return port
+    raise RuntimeError("too many in-process simulators")  # pragma: no cover
+
+
+def in_process_server(origin: str) -> InProcessServer | None:
+    """The started in-process server at ``origin`` (scheme://host:port), if any."""
+    with _IN_PROCESS_LOCK:
+        return _IN_PROCESS.get(origin)
+
+
+def serve(handler: Handler, *, in_process: bool = False) -> LoopbackServer | InProcessServer:
+    """Start ``handler`` on loopback, or in process when ``in_process``."""
+    if in_process:
+        return InProcessServer(handler).start()
+    return LoopbackServer(handler).start()
