@@ -32,13 +32,28 @@ def _module_name(path: Path) -> str:
     return ".".join(parts)
 
 
+def _shim_imports(tree: ast.AST) -> set[int]:
+    """ids of import nodes inside a function that emits a DeprecationWarning: a
+    module ``__getattr__`` that hands a moved name on (kept one minor release)."""
+    skip: set[int] = set()
+    for func in ast.walk(tree):
+        if isinstance(func, ast.FunctionDef) and any(
+            isinstance(n, ast.Name) and n.id == "DeprecationWarning" for n in ast.walk(func)
+        ):
+            skip.update(id(n) for n in ast.walk(func) if isinstance(n, ast.ImportFrom | ast.Import))
+    return skip
+
+
 def _imports(path: Path) -> set[str]:
     """Absolute names of every authbroker module ``path`` imports."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
     here = _module_name(path).split(".")
     package = here if path.name == "__init__.py" else here[:-1]
     found: set[str] = set()
+    shim = _shim_imports(tree)
     for node in ast.walk(tree):
+        if id(node) in shim:
+            continue
         if isinstance(node, ast.Import):
             found.update(a.name for a in node.names)
         elif isinstance(node, ast.ImportFrom):
