@@ -27,6 +27,7 @@ import pytest
 from authbroker import Broker, Done, Redirect
 from authbroker.audit import AuditLog, MemorySink
 from authbroker.config import Settings, load_config
+from authbroker.crypto.jose import KeyNotFound, KeySet
 from authbroker.errors import (
     AlreadyUsed,
     AuthBrokerError,
@@ -39,7 +40,6 @@ from authbroker.errors import (
     UserCancelled,
 )
 from authbroker.http import SyncDriver
-from authbroker.jose import KeyNotFound, KeySet
 from authbroker.providers.oidc import OidcProvider, load_rp_keys
 from authbroker.providers.registry import RunningSimulator
 from authbroker.simulators.oidc import OpenIdProviderSim, start

@@ -16,6 +16,7 @@ import pytest
 from authbroker.audit import AuditLog, MemorySink
 from authbroker.credential_store import SCHEMA_VERSION, CredentialStore
 from authbroker.credentials import Argon2Params, CredentialManager
+from authbroker.crypto.jose import Key, sign_jwt
 from authbroker.errors import (
     AccessDenied,
     AlreadyUsed,
@@ -26,7 +27,6 @@ from authbroker.errors import (
     ScopeDenied,
 )
 from authbroker.identity import Loa
-from authbroker.jose import Key, sign_jwt
 from authbroker.sessions import Session
 from authbroker.store import MemoryStore
 from authbroker.tokens import AsyncTokenIssuer, TokenIssuer, hash_refresh_token

@@ -55,7 +55,6 @@ from .errors import (
 from .flow import (
     Display,
     Done,
-    Gen,
     Poll,
     Step,
     run_async,
@@ -69,6 +68,7 @@ from .flow import (
 )
 from .http import AsyncDriver, SyncDriver
 from .identity import Identity
+from .kernel.effects import Gen
 from .national_ids import mask
 from .providers.base import (
     Abandonable,

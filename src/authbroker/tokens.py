@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 
 from .audit import AuditLog
 from .credential_store import FamilyRecord, Rotation
+from .crypto.jose import Key, KeySet, sign_jwt, verify_jwt
 from .errors import (
     AlreadyUsed,
     ConfigError,
@@ -51,7 +52,6 @@ from .errors import (
     InvalidInput,
     ScopeDenied,
 )
-from .jose import Key, KeySet, sign_jwt, verify_jwt
 
 if TYPE_CHECKING:
     from .credential_store import CredentialStore

@@ -52,9 +52,9 @@ from pathlib import Path
 from typing import Any, Final
 from urllib.parse import quote, urlencode, urlsplit
 
-from .. import pki
 from ..config import ProviderConfig, Settings, builtin_profiles_dir
 from ..config_schema import Option, Schema
+from ..crypto import pki
 from ..errors import (
     AccessDenied,
     AuthBrokerError,
@@ -67,19 +67,10 @@ from ..errors import (
     UntrustedCertificate,
     UserCancelled,
 )
-from ..flow import (
-    Display,
-    Gen,
-    Poll,
-    fetch,
-    store_delete,
-    store_get,
-    store_incr,
-    store_put,
-    store_take,
-)
+from ..flow import Display, Poll, store_delete, store_get, store_incr, store_put, store_take
 from ..http import HttpRequest, HttpResponse, MtlsConfig
 from ..identity import Identity, NationalId
+from ..kernel.effects import Gen, fetch
 from . import bankid_se_messages as msgs
 from .base import AdvanceContext, BeginContext, Next, ProviderInfo, require_endpoint
 

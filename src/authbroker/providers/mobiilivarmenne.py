@@ -15,7 +15,7 @@ marks: §3.1 transport and flow, §3.2 ``MSS_SignatureReq``, §3.3 signature pro
 §3.7 the REST/JSON binding.
 
 We never trust the MSSP's ``VALID_SIGNATURE`` verdict alone (MID §3.5, MID-03): the
-returned CMS SignedData is verified here (:mod:`authbroker.cms`): the message digest
+returned CMS SignedData is verified here (:mod:`authbroker.crypto.cms`): the message digest
 must be that of exactly the challenge we sent, the signer certificate must chain to
 the configured Mobile ID CAs (no system store), be valid now and carry the key usage
 the signature profile needs. The identity comes from that certificate (SATU in the
@@ -47,9 +47,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import NameOID
 
-from .. import cms
 from ..config import ProviderConfig, Settings, builtin_profiles_dir
 from ..config_schema import Option, Schema
+from ..crypto import cms
+from ..crypto.pki import load_certificate_sources
 from ..errors import (
     AccessDenied,
     AuthBrokerError,
@@ -63,10 +64,10 @@ from ..errors import (
     UntrustedCertificate,
     UserCancelled,
 )
-from ..flow import Display, Gen, Poll, fetch, store_incr
+from ..flow import Display, Poll, store_incr
 from ..http import HttpRequest, HttpResponse, MtlsConfig
 from ..identity import Identity, NationalId
-from ..pki import load_certificate_sources
+from ..kernel.effects import Gen, fetch
 from .base import AdvanceContext, BeginContext, Next, ProviderInfo, require_endpoint
 from .tupas import is_valid_satu
 

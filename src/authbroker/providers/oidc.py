@@ -17,12 +17,12 @@ claims into an :class:`~authbroker.identity.Identity`. Everything else lives her
   ``client_secret_basic`` (RFC 6749 §2.3.1, form-encoded before base64);
 * ID tokens signed (allow-listed algorithms) and optionally encrypted (nested JWE,
   the inner JWS is always verified: JOSE-07), JWKS rotation with one refetch on an
-  unknown ``kid`` (:class:`authbroker.jose.JwksCache`);
+  unknown ``kid`` (:class:`authbroker.crypto.jose.JwksCache`);
 * every ID-token check of Core §3.1.3.7 (items 2-13) plus ``acr`` against what was
   requested, ``at_hash``/``c_hash`` when present (§3.1.3.8, §3.3.2.11);
 * UserInfo plain, signed or encrypted (Core §5.3.2), ``sub`` must match.
 
-All JOSE work goes through :mod:`authbroker.jose`. Failures are typed
+All JOSE work goes through :mod:`authbroker.crypto.jose`. Failures are typed
 (:mod:`authbroker.errors`) and their messages never carry codes, tokens or claims.
 """
 
@@ -47,6 +47,16 @@ from urllib.parse import quote_plus, urlencode, urlsplit
 
 from ..config import ProviderConfig, Settings
 from ..config_schema import Option, Schema, refuse_loopback_http, refuse_preproduction_acr
+from ..crypto.jose import (
+    DEFAULT_JWE_ALGORITHMS,
+    DEFAULT_JWE_ENCRYPTIONS,
+    JwksCache,
+    Key,
+    KeySet,
+    decrypt_jwe,
+    peek_header,
+    sign_jwt,
+)
 from ..errors import (
     AlreadyUsed,
     AuthBrokerError,
@@ -58,19 +68,10 @@ from ..errors import (
     ProviderUnavailable,
     UserCancelled,
 )
-from ..flow import Gen, Redirect, fetch, store_put, store_take
+from ..flow import Redirect, store_put, store_take
 from ..http import HttpRequest, HttpResponse
 from ..identity import Identity, Loa
-from ..jose import (
-    DEFAULT_JWE_ALGORITHMS,
-    DEFAULT_JWE_ENCRYPTIONS,
-    JwksCache,
-    Key,
-    KeySet,
-    decrypt_jwe,
-    peek_header,
-    sign_jwt,
-)
+from ..kernel.effects import Gen, fetch
 from .base import (
     LOOPBACK_HOSTS,
     AdvanceContext,

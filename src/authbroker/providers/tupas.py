@@ -55,8 +55,9 @@ from ..errors import (
     ProviderError,
     UserCancelled,
 )
-from ..flow import AutoPost, Gen, store_put_if_absent
+from ..flow import AutoPost, store_put_if_absent
 from ..identity import Identity, NationalId, SubjectType
+from ..kernel.effects import Gen
 from .base import RAW_QUERY, AdvanceContext, BeginContext, Next, ProviderInfo, require_endpoint
 
 __all__ = [

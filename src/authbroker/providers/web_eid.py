@@ -48,9 +48,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from .. import pki
 from ..config import ProviderConfig, Settings, builtin_profiles_dir
 from ..config_schema import Option, Schema
+from ..crypto import pki
 from ..errors import (
     AlreadyUsed,
     AuthBrokerError,
@@ -61,9 +61,10 @@ from ..errors import (
     ProviderUnavailable,
     UntrustedCertificate,
 )
-from ..flow import Challenge, Gen, fetch, store_put_if_absent
+from ..flow import Challenge, store_put_if_absent
 from ..http import HttpRequest
 from ..identity import Identity, NationalId
+from ..kernel.effects import Gen, fetch
 from .base import AdvanceContext, BeginContext, Next, ProviderInfo
 
 __all__ = [
