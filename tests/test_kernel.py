@@ -256,8 +256,14 @@ def test_mypy_sees_the_declared_signatures(tmp_path: Path, monkeypatch: pytest.M
         ]
     )
     lines = [line.split(": ", 1)[1] for line in out.splitlines() if ": " in line]
-    assert 'note: Revealed type is "def (name: str, *, by: int =) -> int"' in lines, out
+    assert (
+        'note: Revealed type is "def (name: str, *, by: int =) -> int"'
+        in lines
+    ), out
     awaitable = "typing.Awaitable[int]"
-    assert f'note: Revealed type is "def (name: str, *, by: int =) -> {awaitable}"' in lines, out
+    assert (
+        f'note: Revealed type is "def (name: str, *, by: int =) -> {awaitable}"'
+        in lines
+    ), out
     assert any("error: Argument 1" in line and '"int"' in line for line in lines), out
     assert sum("error:" in line for line in lines) == 1, out
