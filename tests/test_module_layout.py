@@ -22,7 +22,15 @@ SHIMS = {
     "authbroker.jose": "authbroker.crypto.jose",
     "authbroker.pki": "authbroker.crypto.pki",
     "authbroker.cms": "authbroker.crypto.cms",
+    "authbroker.providers.ftn": "authbroker.providers.oidc.profiles.ftn",
+    "authbroker.providers.tara": "authbroker.providers.oidc.profiles.tara",
+    "authbroker.providers.bankid_no": "authbroker.providers.oidc.profiles.bankid_no",
+    "authbroker.providers.broker_oidc": "authbroker.providers.oidc.profiles.broker_oidc",
+    "authbroker.providers.bankid_se_messages": "authbroker.providers.bankid_se.messages",
 }
+
+#: What the protocol packages must not import (issue 17 layering).
+PROVIDERS_FORBIDDEN = ("web", "cli", "engines", "testing", "simulators", "broker")
 
 #: Top-level modules the crypto layer must never import (it sits below all of them).
 CRYPTO_FORBIDDEN = ("flow", "broker", "web", "cli", "simulators", "testing", "providers", "engines")
@@ -91,11 +99,33 @@ def test_crypto_layer_imports_nothing_above_it() -> None:
     assert offenders == []
 
 
+def test_providers_import_no_web_cli_engine_or_testing_code() -> None:
+    offenders = [
+        f"{path.relative_to(SRC)} imports {module}"
+        for path in (SRC / "providers").rglob("*.py")
+        for module in _imports(path)
+        if module.split(".")[1] in PROVIDERS_FORBIDDEN
+    ]
+    assert offenders == []
+
+
+def test_claim_profiles_resolve_to_the_new_modules() -> None:
+    from authbroker.providers.oidc import PROFILE_MODULES
+
+    for name, module in PROFILE_MODULES.items():
+        assert module.startswith("authbroker.providers.oidc.profiles."), name
+        assert callable(importlib.import_module(module).map_identity)
+
+
 def test_importing_the_library_emits_no_deprecation_warning() -> None:
     """A fresh interpreter importing every public module of the library stays silent."""
     code = (
         "import warnings; warnings.simplefilter('error', DeprecationWarning)\n"
         "import authbroker, authbroker.crypto.jose, authbroker.crypto.pki, authbroker.crypto.cms\n"
-        "import authbroker.keys_cli, authbroker.tokens\n"
+        "import authbroker.keys_cli, authbroker.tokens, authbroker.providers.registry as r\n"
+        "from authbroker.providers.oidc import PROFILE_MODULES as p\n"
+        "import importlib\n"
+        "for name in r.BUILTIN_PROTOCOLS: r.protocol_options(name)\n"
+        "for module in p.values(): importlib.import_module(module)\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

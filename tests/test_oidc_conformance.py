@@ -723,7 +723,7 @@ def test_malformed_discovery_url_names_provider_and_field(flow_factory: Any) -> 
 )
 @pytest.mark.parametrize("field_name", ["authorization_endpoint", "token_endpoint", "jwks_uri"])
 def test_every_discovery_url_is_parsed_safely(url: Any, field_name: str) -> None:
-    from authbroker.providers.oidc import _check_url
+    from authbroker.providers.oidc.helpers import _check_url
 
     with pytest.raises(ProviderError) as err:
         _check_url(url, field_name, provider="ftn", allow_loopback_http=True)
@@ -732,7 +732,7 @@ def test_every_discovery_url_is_parsed_safely(url: Any, field_name: str) -> None
 
 
 def test_discovery_urls_that_are_fine_stay_fine() -> None:
-    from authbroker.providers.oidc import _check_url
+    from authbroker.providers.oidc.helpers import _check_url
 
     for url in (
         "https://op.example/token",
