@@ -38,7 +38,6 @@ from .protocol import (
     _RETRYABLE_CODES,
     _SCANNABLE_HINTS,
     _TOKEN_RE,
-    CARD_READERS,
     COLLECT_INTERVAL,
     MAX_AUTH_VISIBLE,
     MAX_DEVICE_FIELD,
@@ -74,7 +73,7 @@ CONFIG_OPTIONS = Schema(
     "bankid-se",
     "Swedish BankID (RP API v6.0).",
     (
-        Option("api_url", "string", None, "RP API base URL, https only (required)"),
+        Option("api_url", "string", None, "RP API base URL, https only", required=True),
         Option(
             "card_reader",
             "string",
@@ -83,12 +82,18 @@ CONFIG_OPTIONS = Schema(
             choices=("", "class1", "class2"),
         ),
         Option("referring_domain", "string", None, "domain sent in the web object (default: site)"),
-        Option("cert_file", "string", None, "RP client certificate (PEM) for mTLS (required)"),
+        Option("cert_file", "string", None, "RP client certificate (PEM) for mTLS", required=True),
         Option("key_file", "string", None, "RP private key (PEM) if not in cert_file"),
         Option("key_password", "string", None, "password of the RP key", secret=True),
-        Option("ca_file", "string", None, "pinned BankID server CA (required)"),
-        Option("request_timeout", "number", 10.0, "HTTP timeout in seconds (1..60)"),
-        Option("order_timeout", "number", 180.0, "seconds an order may stay open (35..900)"),
+        Option("ca_file", "string", None, "pinned BankID server CA", required=True),
+        Option("request_timeout", "number", 10.0, "HTTP timeout in seconds", bounds=(1, 60)),
+        Option(
+            "order_timeout",
+            "number",
+            180.0,
+            "seconds an order may stay open",
+            bounds=(35, 900),
+        ),
         Option("flow_ttl", "number", None, "seconds a flow lives (default: order_timeout + 30)"),
         Option("same_device_return_nonce", "boolean", True, "bind same-device returns by nonce"),
         Option(
@@ -98,9 +103,23 @@ CONFIG_OPTIONS = Schema(
         Option("block_high_risk", "boolean", True, "refuse orders BankID rates high risk"),
         Option("pin_code", "boolean", False, "require PIN instead of biometrics"),
         Option("certificate_policies", "string list", [], "allowed certificate policy OIDs"),
-        Option("order_limit_per_ip", "number", 30, "orders per client IP per window (0: off)"),
-        Option("order_limit_per_person", "number", 5, "orders per personal number per window"),
-        Option("order_limit_window", "number", 300.0, "rate-limit window in seconds"),
+        Option(
+            "order_limit_per_ip",
+            "number",
+            30,
+            "orders per client IP per window (0: off)",
+            bounds=(0, 1e6),
+        ),
+        Option(
+            "order_limit_per_person",
+            "number",
+            5,
+            "orders per personal number per window",
+            bounds=(0, 1e6),
+        ),
+        Option(
+            "order_limit_window", "number", 300.0, "rate-limit window in seconds", bounds=(1, 86400)
+        ),
         # authbroker.simulators.bankid_se and the web demo's simulator helpers
         Option("simulator_auto_user", "string", None, "simulator only: personal number that signs"),
         Option("simulator_user", "string", None, "simulator only: user of the demo's scan button"),
@@ -115,22 +134,25 @@ class BankIdSe:
         self.name = config.name
         self.loa = config.loa
         self.info = ProviderInfo.from_config(config, methods=("bankid",), country="SE")
+        # Types, choices, ranges, required keys and defaults: CONFIG_OPTIONS; the
+        # rules between keys are checked below.
+        v = CONFIG_OPTIONS.read(config.options, config.key)
         # mTLS: never plain http, not even to the simulator.
         self.api_url = require_endpoint(config, "api_url", allow_loopback_http=False).rstrip("/")
         dirs = [builtin_profiles_dir()]
-        cert_file = self._file(config, "cert_file", dirs, required=True)
+        cert_file = self._file(v["cert_file"], dirs)
         key_password = config.secret("key_password", required=False)
         if (
             key_password is None
             and config.environment == "test"
-            and config.get("cert_file") == TEST_RP_CERT_FILE
+            and v["cert_file"] == TEST_RP_CERT_FILE
         ):
             key_password = TEST_RP_CERT_PASSWORD  # public; BankID's test certificate only
         self.mtls = MtlsConfig(
             cert_file=cert_file,
-            key_file=self._file(config, "key_file", dirs, required=False),
+            key_file=self._file(v["key_file"], dirs),
             key_password=key_password,
-            ca_file=self._file(config, "ca_file", dirs, required=True),
+            ca_file=self._file(v["ca_file"], dirs),
         )
         try:
             # Load once now: a wrong path, key or password is a configuration error,
@@ -141,28 +163,25 @@ class BankIdSe:
                 f"cannot load the RP certificate, key or pinned CA ({type(exc).__name__})",
                 key=config.key("cert_file"),
             ) from None
-        self.timeout = self._number(config, "request_timeout", 10.0, 1.0, 60.0)
-        self.order_timeout = self._number(config, "order_timeout", 180.0, 35.0, 900.0)
-        self.flow_ttl = self._number(
-            config, "flow_ttl", self.order_timeout + 30.0, self.order_timeout + 5.0, 3600.0
-        )
-        self.return_nonce = bool(config.get("same_device_return_nonce", True))
-        self.require_device_ip_match = bool(config.get("require_device_ip_match", False))
-        self.return_risk = bool(config.get("return_risk", False))
-        self.block_high_risk = bool(config.get("block_high_risk", True))
-        self.pin_code = bool(config.get("pin_code", False))
-        policies = config.get("certificate_policies", [])
-        if not isinstance(policies, list) or not all(isinstance(p, str) for p in policies):
+        self.timeout: float = v["request_timeout"]
+        self.order_timeout: float = v["order_timeout"]
+        # The flow outlives the order by at least 5 s, so its last collect is answered.
+        flow_ttl = v["flow_ttl"]
+        self.flow_ttl: float = self.order_timeout + 30.0 if flow_ttl is None else flow_ttl
+        if not self.order_timeout + 5.0 <= self.flow_ttl <= 3600.0:
             raise ConfigError(
-                "must be a list of OID strings", key=config.key("certificate_policies")
+                f"must be a number between {self.order_timeout + 5.0:g} and 3600",
+                key=config.key("flow_ttl"),
             )
-        self.certificate_policies = [str(p) for p in policies]
-        card_reader = config.get("card_reader", "")
-        if card_reader not in ("", *CARD_READERS):
-            raise ConfigError("must be class1, class2 or empty", key=config.key("card_reader"))
-        self.card_reader = str(card_reader)
+        self.return_nonce: bool = v["same_device_return_nonce"]
+        self.require_device_ip_match: bool = v["require_device_ip_match"]
+        self.return_risk: bool = v["return_risk"]
+        self.block_high_risk: bool = v["block_high_risk"]
+        self.pin_code: bool = v["pin_code"]
+        self.certificate_policies = list(v["certificate_policies"])
+        self.card_reader: str = v["card_reader"]
         base_host = urlsplit(settings.base_url).hostname or ""
-        self.referring_domain = str(config.get("referring_domain") or base_host)
+        self.referring_domain = str(v["referring_domain"] or base_host)
         if not self.referring_domain or len(self.referring_domain) > MAX_DEVICE_FIELD:
             raise ConfigError("must be the site's domain", key=config.key("referring_domain"))
         # returnUrl is 1-512 characters (BankID: invalidParameters): a callback URL
@@ -178,28 +197,20 @@ class BankIdSe:
                     "shorten broker.base_url or broker.route_prefix",
                     key="broker.base_url",
                 )
-        self.limit_per_ip = int(self._number(config, "order_limit_per_ip", 30, 0, 1e6))
-        self.limit_per_person = int(self._number(config, "order_limit_per_person", 5, 0, 1e6))
-        self.limit_window = self._number(config, "order_limit_window", 300.0, 1.0, 86400.0)
+        self.limit_per_ip = int(v["order_limit_per_ip"])
+        self.limit_per_person = int(v["order_limit_per_person"])
+        self.limit_window: float = v["order_limit_window"]
         key = settings.secret_keys[0] if settings.secret_keys else ""
         self._hash_key = hashlib.sha256(b"authbroker bankid-se index " + key.encode()).digest()
 
     @staticmethod
-    def _file(config: ProviderConfig, key: str, dirs: list[Path], *, required: bool) -> str | None:
+    def _file(value: str | None, dirs: list[Path]) -> str | None:
         """A file option: absolute, or relative to the shipped profile folder, then
         to the working directory (as certificate sources are, :mod:`..pki`)."""
-        value = config.require(key) if required else config.get(key)
         if not value:
             return None
-        found = pki.find_file(str(value), dirs)
-        return str(found) if found is not None else str(value)
-
-    @staticmethod
-    def _number(config: ProviderConfig, key: str, default: float, lo: float, hi: float) -> float:
-        value = config.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, int | float) or not lo <= value <= hi:
-            raise ConfigError(f"must be a number between {lo:g} and {hi:g}", key=config.key(key))
-        return float(value)
+        found = pki.find_file(value, dirs)
+        return str(found) if found is not None else value
 
     def _keyed(self, value: str) -> str:
         """Store keys derived from personal numbers / IPs are keyed hashes, not the values."""

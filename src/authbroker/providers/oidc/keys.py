@@ -26,7 +26,7 @@ from ...errors import (
 from .helpers import (
     _OWN_SIGNING_ALGS,
 )
-from .options import _num, _str_list
+from .options import CONFIG_OPTIONS
 
 __all__ = [
     "SIGNED_JWKS_MEDIA_TYPE",
@@ -44,7 +44,6 @@ __all__ = [
 # --- RP keys --------------------------------------------------------------------------
 
 #: Without a profile list: the key algorithms authbroker prefers (FAPI-style).
-_PREFERRED_SIGNING = ("PS256", "ES256", "RS256")
 _PREFERRED_JWE = ("RSA-OAEP-256", "RSA-OAEP", "ECDH-ES+A256KW", "ECDH-ES+A128KW", "ECDH-ES")
 _RSA_JWE = frozenset({"RSA-OAEP", "RSA-OAEP-256"})
 
@@ -57,7 +56,7 @@ def rp_signing_algs(config: ProviderConfig) -> tuple[str, ...]:
     A profile states its provider's published set; Telia, for one, accepts RS256
     only, so a PS256 request object is refused there (every FTN login failed).
     """
-    algs = _str_list(config, "rp_signing_algs", _PREFERRED_SIGNING)
+    algs: tuple[str, ...] = _read_one(config, "rp_signing_algs")
     if not algs or not set(algs) <= _OWN_SIGNING_ALGS:
         raise ConfigError(
             f"must list algorithms from {', '.join(sorted(_OWN_SIGNING_ALGS))}",
@@ -66,8 +65,17 @@ def rp_signing_algs(config: ProviderConfig) -> tuple[str, ...]:
     return algs
 
 
+def _read_one(config: ProviderConfig, key: str) -> Any:
+    """One option of ``config``, checked and defaulted by :data:`CONFIG_OPTIONS`."""
+    return CONFIG_OPTIONS.read(config.options, config.key, only=(key,))[key]
+
+
 def _rp_jwe_algs(config: ProviderConfig) -> tuple[str, ...]:
-    algs = _str_list(config, "jwe_algs", _PREFERRED_JWE)
+    # Not configured: every allowed algorithm, in our order of preference (the
+    # schema's default is the accepted set, which has no order).
+    if "jwe_algs" not in config.options:
+        return _PREFERRED_JWE
+    algs: tuple[str, ...] = _read_one(config, "jwe_algs")
     if not set(algs) <= DEFAULT_JWE_ALGORITHMS:
         raise ConfigError(
             "JWE algorithm not on the allow-list (JOSE-06)", key=config.key("jwe_algs")
@@ -93,7 +101,7 @@ def rp_key_algs(
     both, with authbroker's preferences.
     """
     need_sig, need_enc = _uses_rp_keys(config) if config else (True, True)
-    sig_algs = rp_signing_algs(config) if config else _PREFERRED_SIGNING
+    sig_algs = rp_signing_algs(config) if config else CONFIG_OPTIONS.default("rp_signing_algs")
     jwe_algs = _rp_jwe_algs(config) if config else _PREFERRED_JWE
     family = ("ES",) if kty == "EC" else ("RS", "PS")
     sig = next((a for a in sig_algs if a.startswith(family)), None) if need_sig else None
@@ -252,7 +260,7 @@ def signed_rp_jwks(
             if alg in accepted and signer._fits(alg, "sig"):
                 entity = config.get("entity_id") or config.require("client_id")
                 issued = int(time.time() if now is None else now)
-                lifetime = int(_num(config, "signed_jwks_lifetime", 86400, 300, 30 * 86400))
+                lifetime = int(_read_one(config, "signed_jwks_lifetime"))
                 claims = {
                     "iss": str(entity),
                     "sub": str(entity),

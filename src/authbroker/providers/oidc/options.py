@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 from ...config import ProviderConfig
 from ...config_schema import Option, Schema, refuse_loopback_http, refuse_preproduction_acr
@@ -27,7 +27,6 @@ from .helpers import (
     DEFAULT_SKEW,
     MAX_SKEW,
     PROFILE_MODULES,
-    _is_number,
 )
 
 __all__ = ["CONFIG_OPTIONS", "OidcOptions", "parse_options"]
@@ -42,14 +41,20 @@ CONFIG_OPTIONS = Schema(
     "oidc",
     "OpenID Connect providers (FTN, Norwegian BankID, TARA, eID brokers).",
     (
-        Option("issuer", "string", None, "the OP's issuer URL, compared exactly (required)"),
+        Option(
+            "issuer",
+            "string",
+            None,
+            "the OP's issuer URL, compared exactly",
+            required=True,
+        ),
         Option(
             "discovery_url",
             "string",
             None,
             "discovery document (default: issuer + /.well-known/...)",
         ),
-        Option("client_id", "string", None, "client id registered at the OP (required)"),
+        Option("client_id", "string", None, "client id registered at the OP", required=True),
         Option("client_secret", "string", None, "secret for client_secret_basic", secret=True),
         Option(
             "client_auth",
@@ -133,15 +138,22 @@ CONFIG_OPTIONS = Schema(
             choices=("base64url", "base64"),
         ),
         Option(
-            "clock_skew", "number", DEFAULT_SKEW, f"seconds of clock skew allowed (0..{MAX_SKEW:g})"
+            "clock_skew",
+            "number",
+            DEFAULT_SKEW,
+            f"seconds of clock skew allowed (0..{MAX_SKEW:g})",
+            bounds=(0, MAX_SKEW),
         ),
         Option(
             "max_id_token_age",
             "number",
             DEFAULT_MAX_ID_TOKEN_AGE,
             "oldest ID token accepted, seconds from iat",
+            bounds=(30, 3600),
         ),
-        Option("max_age", "integer", None, "max_age authentication request parameter"),
+        Option(
+            "max_age", "integer", None, "max_age authentication request parameter", bounds=(0, None)
+        ),
         Option("ui_locales", "string or string list", [], "languages passed as ui_locales"),
         Option(
             "extra_auth_params",
@@ -150,10 +162,22 @@ CONFIG_OPTIONS = Schema(
             "extra authorization request parameters",
             production=refuse_preproduction_acr,
         ),
-        Option("discovery_ttl", "number", 3600, "seconds discovery metadata is cached"),
-        Option("jwks_ttl", "number", 3600, "seconds the OP's JWKS is cached"),
-        Option("jwks_min_refetch_interval", "number", 60, "least seconds between JWKS refetches"),
-        Option("timeout", "number", 10, "HTTP timeout in seconds"),
+        Option(
+            "discovery_ttl",
+            "number",
+            3600,
+            "seconds discovery metadata is cached",
+            bounds=(0, 86400),
+        ),
+        Option("jwks_ttl", "number", 3600, "seconds the OP's JWKS is cached", bounds=(1, 86400)),
+        Option(
+            "jwks_min_refetch_interval",
+            "number",
+            60,
+            "least seconds between JWKS refetches",
+            bounds=(0, 3600),
+        ),
+        Option("timeout", "number", 10, "HTTP timeout in seconds", bounds=(0.1, 60)),
         Option(
             "allow_loopback_http",
             "boolean",
@@ -183,8 +207,9 @@ CONFIG_OPTIONS = Schema(
         Option(
             "rp_signing_algs",
             "string list",
-            None,
-            "algorithms the OP accepts for our request objects and client assertions",
+            ["PS256", "ES256", "RS256"],
+            "algorithms the OP accepts for our request objects and client assertions,"
+            " in our order of preference",
         ),
         Option("userinfo_issuer", "string", None, "issuer of signed UserInfo when not the OP"),
         Option(
@@ -201,7 +226,13 @@ CONFIG_OPTIONS = Schema(
             secret=True,
         ),
         Option("entity_id", "string", None, "iss/sub of the signed JWKS (default: client_id)"),
-        Option("signed_jwks_lifetime", "integer", 86400, "seconds a signed JWKS is valid"),
+        Option(
+            "signed_jwks_lifetime",
+            "integer",
+            86400,
+            "seconds a signed JWKS is valid",
+            bounds=(300, 30 * 86400),
+        ),
         # claims_profile = "broker-oidc" (authbroker.providers.oidc.profiles.broker_oidc)
         Option(
             "methods",
@@ -260,6 +291,8 @@ class OidcOptions:
     #: How UserInfo is tied to the ID token's person: ``"claim"`` (same claim on both
     #: sides) or ``"id_claim:userinfo_claim"``; default Core §5.3.4 ``sub``.
     userinfo_subject_claims: tuple[str, ...] = ("sub",)
+    #: RFC 9207 ``iss`` required in every authorization response, advertised or not.
+    require_iss_param: bool = False
     raw: Mapping[str, Any] = field(repr=False, default_factory=dict)
 
     @property
@@ -272,99 +305,56 @@ class OidcOptions:
         )
 
 
-def _str_list(config: ProviderConfig, key: str, default: Sequence[str]) -> tuple[str, ...]:
-    value = config.get(key, list(default))
-    if isinstance(value, str):
-        value = value.split()
-    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
-        raise ConfigError("must be a list of strings", key=config.key(key))
-    return tuple(value)
-
-
-def _bool(config: ProviderConfig, key: str, default: bool) -> bool:
-    value = config.get(key, default)
-    if not isinstance(value, bool):
-        raise ConfigError("must be true or false", key=config.key(key))
-    return value
-
-
-def _num(config: ProviderConfig, key: str, default: float, lo: float, hi: float) -> float:
-    value = config.get(key, default)
-    if not _is_number(value) or not lo <= float(value) <= hi:
-        raise ConfigError(f"must be a number between {lo} and {hi}", key=config.key(key))
-    return float(value)
-
-
-def _choice(config: ProviderConfig, key: str, default: str, choices: Sequence[str]) -> str:
-    value = config.get(key, default)
-    if value not in choices:
-        raise ConfigError(f"must be one of {', '.join(choices)}", key=config.key(key))
-    return str(value)
-
-
 def parse_options(config: ProviderConfig) -> OidcOptions:
-    """Validate the provider config once, at construction (fail at start, not mid-flow)."""
+    """Validate the provider config once, at construction (fail at start, not mid-flow).
+
+    Types, choices, ranges, required keys and defaults come from
+    :data:`CONFIG_OPTIONS` (:meth:`~authbroker.config_schema.Schema.read`); what is
+    checked here are the rules a schema cannot express: between keys, and on the
+    items of a list or table.
+    """
+    v = CONFIG_OPTIONS.read(config.options, config.key)
     simulator = config.environment == "simulator"
-    allow_loopback = simulator or _bool(config, "allow_loopback_http", False)
-    issuer = config.require("issuer")
-    if not isinstance(issuer, str):
-        raise ConfigError("must be a string", key=config.key("issuer"))
+    allow_loopback = simulator or v["allow_loopback_http"]
+    issuer: str = v["issuer"]
     require_endpoint(config, "issuer", allow_loopback_http=allow_loopback)
     # Discovery §4: the configuration document lives under the issuer, path appended.
-    discovery = config.get("discovery_url") or issuer.rstrip("/") + (
-        "/.well-known/openid-configuration"
-    )
-    client_id = config.require("client_id")
-    if not isinstance(client_id, str):
-        raise ConfigError("must be a string", key=config.key("client_id"))
-    acr_loa_raw = config.get("acr_loa", {})
-    if not isinstance(acr_loa_raw, Mapping):
-        raise ConfigError("must be a table of acr -> level", key=config.key("acr_loa"))
+    discovery = v["discovery_url"] or issuer.rstrip("/") + "/.well-known/openid-configuration"
     acr_loa: dict[str, Loa] = {}
-    for name, level in acr_loa_raw.items():
+    for name, level in v["acr_loa"].items():
         try:
             acr_loa[str(name)] = Loa.parse(level)
         except ConfigError:
             raise ConfigError("unknown level of assurance", key=config.key("acr_loa")) from None
-    acr_values = _str_list(config, "acr_values", ())
-    allowed = _str_list(config, "acr_values_allowed", acr_values)
+    acr_values: tuple[str, ...] = v["acr_values"]
+    allowed: tuple[str, ...] = (
+        acr_values if v["acr_values_allowed"] is None else (v["acr_values_allowed"])
+    )
     for value in (*acr_values, *allowed):
         if value not in acr_loa:
             raise ConfigError(f"acr value {value!r} has no level", key=config.key("acr_loa"))
-    id_token_algs = _str_list(config, "id_token_signing_algs", DEFAULT_ID_TOKEN_ALGS)
+    id_token_algs: tuple[str, ...] = v["id_token_signing_algs"]
     bad = [a for a in id_token_algs if a not in _ASYMMETRIC_JWS]
     if bad or not id_token_algs:
         # JOSE-01: no "none", and HMAC ID tokens are not offered at all.
         raise ConfigError("only asymmetric JWS algorithms", key=config.key("id_token_signing_algs"))
-    jwe_algs = _str_list(config, "jwe_algs", sorted(DEFAULT_JWE_ALGORITHMS))
-    jwe_encs = _str_list(config, "jwe_encs", sorted(DEFAULT_JWE_ENCRYPTIONS))
+    jwe_algs: tuple[str, ...] = v["jwe_algs"]
+    jwe_encs: tuple[str, ...] = v["jwe_encs"]
     if not set(jwe_algs) <= DEFAULT_JWE_ALGORITHMS or not set(jwe_encs) <= (
         DEFAULT_JWE_ENCRYPTIONS
     ):
         raise ConfigError(
             "JWE algorithm not on the allow-list (JOSE-06)", key=config.key("jwe_algs")
         )
-    max_age = config.get("max_age")
-    if max_age is not None and (not isinstance(max_age, int) or max_age < 0):
-        raise ConfigError("must be a non-negative integer", key=config.key("max_age"))
-    extra = config.get("extra_auth_params", {})
-    if not isinstance(extra, Mapping) or not all(isinstance(v, str) for v in extra.values()):
+    extra: dict[str, Any] = v["extra_auth_params"]
+    if not all(isinstance(value, str) for value in extra.values()):
         raise ConfigError("must be a table of strings", key=config.key("extra_auth_params"))
-    scopes = _str_list(config, "scopes", ("openid",))
+    scopes: tuple[str, ...] = v["scopes"]
     if "openid" not in scopes:
         raise ConfigError("must include openid", key=config.key("scopes"))
-    profile = config.get("claims_profile")
-    if profile is not None and profile not in PROFILE_MODULES:
-        raise ConfigError(
-            f"must be one of {', '.join(PROFILE_MODULES)}", key=config.key("claims_profile")
-        )
-    typ = config.get("request_object_typ", "oauth-authz-req+jwt")
-    userinfo_issuer = config.get("userinfo_issuer")
-    if userinfo_issuer is not None:
-        if not isinstance(userinfo_issuer, str):
-            raise ConfigError("must be a string", key=config.key("userinfo_issuer"))
+    if v["userinfo_issuer"] is not None:
         require_endpoint(config, "userinfo_issuer", allow_loopback_http=allow_loopback)
-    subject_claims = _str_list(config, "userinfo_subject_claims", ("sub",))
+    subject_claims: tuple[str, ...] = v["userinfo_subject_claims"]
     if not subject_claims or any(
         not 1 <= len(part) <= 64 for c in subject_claims for part in c.split(":", 1)
     ):
@@ -372,52 +362,42 @@ def parse_options(config: ProviderConfig) -> OidcOptions:
             "must list claim names (or id_claim:userinfo_claim pairs)",
             key=config.key("userinfo_subject_claims"),
         )
+    synthetic = v["allow_synthetic_ids"]
     return OidcOptions(
         issuer=issuer,
-        discovery_url=str(discovery),
-        client_id=client_id,
-        client_auth=cast(
-            Any,
-            _choice(
-                config,
-                "client_auth",
-                "client_secret_basic",
-                ("private_key_jwt", "client_secret_basic"),
-            ),
-        ),
+        discovery_url=discovery,
+        client_id=v["client_id"],
+        client_auth=v["client_auth"],
         scopes=scopes,
         acr_values=acr_values,
         acr_values_allowed=allowed,
         acr_loa=acr_loa,
-        acr_match=cast(Any, _choice(config, "acr_match", "loa", ("loa", "exact"))),
-        require_acr=_bool(config, "require_acr", True),
-        request_object=_bool(config, "request_object", False),
-        request_object_typ=str(typ) if typ else None,
-        par=_bool(config, "par", False),
-        id_token_encrypted=_bool(config, "id_token_encrypted", False),
+        acr_match=v["acr_match"],
+        require_acr=v["require_acr"],
+        request_object=v["request_object"],
+        request_object_typ=v["request_object_typ"] or None,
+        par=v["par"],
+        id_token_encrypted=v["id_token_encrypted"],
         id_token_algs=id_token_algs,
         jwe_algs=jwe_algs,
         jwe_encs=jwe_encs,
-        userinfo=cast(Any, _choice(config, "userinfo", "none", _USERINFO_FORMATS)),
-        client_assertion_aud=cast(
-            Any, _choice(config, "client_assertion_aud", "issuer", ("issuer", "token_endpoint"))
-        ),
-        at_hash_encoding=_choice(config, "at_hash_encoding", "base64url", ("base64url", "base64")),
-        skew=_num(config, "clock_skew", DEFAULT_SKEW, 0, MAX_SKEW),
-        max_id_token_age=_num(config, "max_id_token_age", DEFAULT_MAX_ID_TOKEN_AGE, 30, 3600),
-        max_age=max_age,
-        ui_locales=_str_list(config, "ui_locales", ()),
-        extra_auth_params={str(k): str(v) for k, v in extra.items()},
-        discovery_ttl=_num(config, "discovery_ttl", 3600, 0, 86400),
-        jwks_ttl=_num(config, "jwks_ttl", 3600, 1, 86400),
-        jwks_min_refetch_interval=_num(config, "jwks_min_refetch_interval", 60, 0, 3600),
-        timeout=_num(config, "timeout", 10, 0.1, 60),
+        userinfo=v["userinfo"],
+        client_assertion_aud=v["client_assertion_aud"],
+        at_hash_encoding=v["at_hash_encoding"],
+        skew=v["clock_skew"],
+        max_id_token_age=v["max_id_token_age"],
+        max_age=v["max_age"],
+        ui_locales=v["ui_locales"],
+        extra_auth_params=extra,
+        discovery_ttl=v["discovery_ttl"],
+        jwks_ttl=v["jwks_ttl"],
+        jwks_min_refetch_interval=v["jwks_min_refetch_interval"],
+        timeout=v["timeout"],
         allow_loopback_http=allow_loopback,
-        profile=str(profile) if profile else None,
-        allow_synthetic_ids=_bool(
-            config, "allow_synthetic_ids", config.environment != "production"
-        ),
-        userinfo_issuer=userinfo_issuer,
+        profile=v["claims_profile"],
+        allow_synthetic_ids=config.environment != "production" if synthetic is None else synthetic,
+        userinfo_issuer=v["userinfo_issuer"],
         userinfo_subject_claims=subject_claims,
+        require_iss_param=v["require_iss_param"],
         raw=dict(config.options),
     )

@@ -69,7 +69,7 @@ from .keys import (
     rp_signing_algs,
     signed_rp_jwks,
 )
-from .options import OidcOptions, _bool, parse_options
+from .options import OidcOptions, parse_options
 
 __all__ = ["OidcProvider", "default_choose_acr", "from_config"]
 
@@ -304,7 +304,7 @@ class OidcProvider:
             "loa": int(choice.loa),
             "method": choice.method,
             "iss_param": meta.get("authorization_response_iss_parameter_supported") is True
-            or _bool(self.config, "require_iss_param", False),
+            or opts.require_iss_param,
         }
         return Next(Redirect(url), data)
 
