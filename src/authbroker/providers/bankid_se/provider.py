@@ -1,4 +1,9 @@
-"""The BankID (Sweden) adapter: options, orders, collect polling, identities."""
+"""The BankID (Sweden) adapter: options, orders, collect polling, identities.
+
+Over ~600 lines because the adapter is one class whose steps share its
+per-provider state (options, TLS, rate limits); the pure protocol pieces live in
+:mod:`.protocol`.
+"""
 
 from __future__ import annotations
 
