@@ -2,7 +2,7 @@
 
 Subject: :meth:`authbroker.providers.oidc.OidcProvider._verify_id_token`, the routine
 the OIDC relying party runs on every callback (header peek, strict JWS parsing, key
-selection from the warm :class:`~authbroker.jose.JwksCache`, signature check, and the
+selection from the warm :class:`~authbroker.crypto.jose.JwksCache`, signature check, and the
 claim checks of Core §3.1.3.7), driven by :class:`authbroker.kernel.runtime.SyncRuntime` exactly as
 the broker drives it. The JWKS cache is primed, so no fetch is yielded.
 
@@ -39,8 +39,8 @@ from joserfc import jwt as jjwt
 from joserfc.jwk import KeySet as JoseKeySet
 
 from authbroker.config import ProviderConfig, Settings
+from authbroker.crypto.jose import JwksCache, Key, KeySet, encrypt_jwe, sign_jwt
 from authbroker.identity import Loa
-from authbroker.jose import JwksCache, Key, KeySet, encrypt_jwe, sign_jwt
 from authbroker.kernel.runtime import SyncRuntime
 from authbroker.providers.oidc import OidcProvider
 
@@ -264,8 +264,9 @@ def _breakdown(token: str, provider: OidcProvider) -> dict[str, float]:
     """Microseconds of the separable parts of the RP path (best of 5 short runs)."""
     import timeit
 
-    from authbroker.jose import _b64d as jose_b64d
-    from authbroker.jose import _json_object, _parse_jws, peek_header
+    from authbroker.crypto.jose.codec import _b64d as jose_b64d
+    from authbroker.crypto.jose.codec import _json_object
+    from authbroker.crypto.jose.jws import _parse_jws, peek_header
     from authbroker.providers.oidc import validate_id_token_claims
 
     claims = _claims(time.time())
@@ -343,7 +344,7 @@ def bench_nested(*, repeat: int, budget: float) -> list[Figure]:
     if ratio > JWE_TARGET:
         note = (
             f"Gap: {ratio:.2f}x against {JWE_TARGET}x. The JWE layer goes through "
-            f"joserfc's registry and key objects (authbroker.jose.decrypt_jwe), which "
+            f"joserfc's registry and key objects (authbroker.crypto.jose.decrypt_jwe), which "
             f"add header re-parsing and object construction on top of the RSA and AES "
             f"work; the overhead is {(ours - floor) * 1e6:.0f} µs per token."
         )

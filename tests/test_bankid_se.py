@@ -17,7 +17,7 @@ from authbroker.flow import Poll, run_sync
 from authbroker.http import HttpRequest, HttpResponse, MtlsConfig, SyncDriver
 from authbroker.identity import Identity
 from authbroker.providers import bankid_se
-from authbroker.providers import bankid_se_messages as msgs
+from authbroker.providers.bankid_se import messages as msgs
 from authbroker.providers.base import AdvanceContext, BeginContext, Next
 from authbroker.store.memory import MemoryStore
 from authbroker.testing import RunningSimulator
@@ -79,7 +79,7 @@ def test_every_failed_hint_has_messages_and_a_typed_error(hint: str, autostart: 
     rfa = msgs.hint_rfa("failed", hint, autostart=autostart)
     texts = msgs.message(rfa)
     assert set(texts) == {"sv", "en", "fi"} and len(set(texts.values())) == 3
-    error = bankid_se._failure(hint, autostart=autostart)
+    error = bankid_se.protocol._failure(hint, autostart=autostart)
     assert isinstance(error, AuthBrokerError)
     assert error.details["message"] == texts and error.details["rfa"] == rfa
 

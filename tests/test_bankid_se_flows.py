@@ -38,7 +38,7 @@ from authbroker.errors import (
 )
 from authbroker.http import HttpRequest, MtlsConfig, SyncDriver
 from authbroker.providers import bankid_se
-from authbroker.providers.bankid_se_messages import LANGUAGES
+from authbroker.providers.bankid_se.messages import LANGUAGES
 from authbroker.store.memory import AsyncMemoryStore, MemoryStore
 from authbroker.testing import simulated_async_broker, simulated_broker
 from authbroker.testing.simulators import bankid_se as simmod

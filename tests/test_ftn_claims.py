@@ -13,8 +13,8 @@ import pytest
 from authbroker import Done, Loa, Redirect
 from authbroker.config import load_config
 from authbroker.errors import InvalidInput
-from authbroker.providers import ftn
 from authbroker.providers.oidc import VerifiedClaims, parse_options
+from authbroker.providers.oidc.profiles import ftn
 from authbroker.store.memory import MemoryStore
 from authbroker.testing import simulated_broker
 

@@ -2,7 +2,7 @@
 
 Hypothesis drives each entry point that takes bytes or text from a browser, a
 provider or a client: OIDC callback parameters (through ``Broker.advance`` against
-the OIDC simulator), flow ids, JWS / JWE / JWKS (``authbroker.jose``), BankID
+the OIDC simulator), flow ids, JWS / JWE / JWKS (``authbroker.crypto.jose``), BankID
 ``/collect`` JSON, Mobiilivarmenne (MSSP) JSON, Web eID tokens, TUPAS responses,
 session cookies and direct links. Two properties, as in the OSS-Fuzz harnesses of
 JOSE libraries (security requirements section (e)):
@@ -35,12 +35,7 @@ from hypothesis import strategies as st
 from authbroker import AutoPost, Challenge, Done, Identity, Poll
 from authbroker.audit import AuditLog, MemorySink
 from authbroker.config import load_config
-from authbroker.engines.flows import FLOW_KEY
-from authbroker.engines.sessions import SessionManager
-from authbroker.errors import AuthBrokerError, FlowNotFound
-from authbroker.flow import run_sync
-from authbroker.http import HttpRequest, HttpResponse, SyncDriver
-from authbroker.jose import (
+from authbroker.crypto.jose import (
     JwksCache,
     Key,
     KeySet,
@@ -51,6 +46,11 @@ from authbroker.jose import (
     sign_jwt,
     verify_jwt,
 )
+from authbroker.engines.flows import FLOW_KEY
+from authbroker.engines.sessions import SessionManager
+from authbroker.errors import AuthBrokerError, FlowNotFound
+from authbroker.flow import run_sync
+from authbroker.http import HttpRequest, HttpResponse, SyncDriver
 from authbroker.providers.bankid_se import parse_collect
 from authbroker.providers.base import AdvanceContext
 from authbroker.providers.web_eid import parse_token

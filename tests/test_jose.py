@@ -16,17 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from authbroker.errors import (
-    AuthBrokerError,
-    ConfigError,
-    InvalidInput,
-    InvalidSignature,
-    ProviderError,
-    ProviderUnavailable,
-)
-from authbroker.flow import Gen
-from authbroker.http import HttpRequest, HttpResponse
-from authbroker.jose import (
+from authbroker.crypto.jose import (
     DEFAULT_JWE_ALGORITHMS,
     DEFAULT_JWE_ENCRYPTIONS,
     JwksCache,
@@ -41,6 +31,16 @@ from authbroker.jose import (
     verify_jws,
     verify_jwt,
 )
+from authbroker.errors import (
+    AuthBrokerError,
+    ConfigError,
+    InvalidInput,
+    InvalidSignature,
+    ProviderError,
+    ProviderUnavailable,
+)
+from authbroker.flow import Gen
+from authbroker.http import HttpRequest, HttpResponse
 
 CLAIMS = {"iss": "https://op.example", "sub": "user-1", "aud": "client", "exp": 2_000_000_000}
 
@@ -97,10 +97,10 @@ def expect(exc_type: type[Exception], fn: Callable[[], object], code: str | None
 
 def forge(header: dict[str, Any], payload: dict[str, Any], key: Key, alg: str) -> str:
     """Sign an arbitrary header with our signer's primitive (for malformed headers)."""
-    from authbroker import jose
+    from authbroker.crypto.jose import jws
 
     h64, p64 = b64json(header), b64json(payload)
-    sig = jose._sign(key, alg, f"{h64}.{p64}".encode())
+    sig = jws._sign(key, alg, f"{h64}.{p64}".encode())
     return f"{h64}.{p64}.{b64(sig)}"
 
 
@@ -717,10 +717,10 @@ def test_json_nesting_limit(ec_sig: Key) -> None:
     # 10 000 levels in the payload: the parser's own recursion guard → InvalidInput.
     h64 = b64json({"alg": "ES256", "kid": "ec-1"})
     raw = ("[" * 5000 + "]" * 5000).encode()
-    from authbroker import jose
+    from authbroker.crypto.jose import jws
 
     p64 = b64(raw)
-    sig = jose._sign(ec_sig, "ES256", f"{h64}.{p64}".encode())
+    sig = jws._sign(ec_sig, "ES256", f"{h64}.{p64}".encode())
     tok = f"{h64}.{p64}.{b64(sig)}"
     expect(
         InvalidInput,
@@ -750,10 +750,10 @@ def test_claim_count_limit(ec_sig: Key) -> None:
     ],
 )
 def test_strict_payload_json(payload: bytes, ec_sig: Key) -> None:
-    from authbroker import jose
+    from authbroker.crypto.jose import jws
 
     h64, p64 = b64json({"alg": "ES256", "kid": "ec-1"}), b64(payload)
-    sig = jose._sign(ec_sig, "ES256", f"{h64}.{p64}".encode())
+    sig = jws._sign(ec_sig, "ES256", f"{h64}.{p64}".encode())
     token = f"{h64}.{p64}.{b64(sig)}"
     expect(
         InvalidInput, lambda: verify_jwt(token, KeySet([ec_sig]), algorithms=["ES256"]), "bad_json"
@@ -761,11 +761,11 @@ def test_strict_payload_json(payload: bytes, ec_sig: Key) -> None:
 
 
 def test_duplicate_header_member(ec_sig: Key) -> None:
-    from authbroker import jose
+    from authbroker.crypto.jose import jws
 
     h64 = b64(b'{"alg":"none","alg":"ES256","kid":"ec-1"}')
     p64 = b64json(CLAIMS)
-    sig = jose._sign(ec_sig, "ES256", f"{h64}.{p64}".encode())
+    sig = jws._sign(ec_sig, "ES256", f"{h64}.{p64}".encode())
     expect(
         InvalidInput,
         lambda: verify_jws(f"{h64}.{p64}.{b64(sig)}", KeySet([ec_sig]), algorithms=["ES256"]),
@@ -1384,8 +1384,8 @@ def test_fuzz_mutated_valid_token(data: st.DataObject, ec_sig: Key) -> None:
 
 def test_rsa_oaep_unwrap_failure_uses_random_cek() -> None:
     """RFC 7516 §11.5: our registry swaps in RSA-OAEP models that never fail early."""
-    from authbroker import jose
+    from authbroker.crypto.jose import jwe
 
     for name in ("RSA-OAEP", "RSA-OAEP-256"):
-        assert isinstance(jose._Registry.algorithms["alg"][name], jose._UniformRsaOaep)
-    assert jose._Registry.algorithms["zip"] == {}
+        assert isinstance(jwe._Registry.algorithms["alg"][name], jwe._UniformRsaOaep)
+    assert jwe._Registry.algorithms["zip"] == {}

@@ -30,11 +30,11 @@ from authbroker.engines.links import (
 )
 from authbroker.errors import AccessDenied, ProviderError
 from authbroker.kernel import Gen
-from authbroker.simulators.sms_gateways import GatewayApiSimulator
 from authbroker.sms import GatewayApiSender, OutboxMessage, OutboxSender, RetryPolicy, SmsMessage
 from authbroker.sms.base import SendGen
 from authbroker.store.base import AsyncStateStore, StateStore
 from authbroker.store.memory import AsyncMemoryStore, MemoryStore
+from authbroker.testing.simulators.sms_gateways import GatewayApiSimulator
 
 SECRET = secrets.token_urlsafe(40)
 PHONE = "+358401234567"

@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 
 from authbroker import Broker, Done, Loa, Poll, Step
 from authbroker.audit import AuditLog, MemorySink
-from authbroker.cms import verify_signed_data
 from authbroker.config import load_config
+from authbroker.crypto.cms import verify_signed_data
 from authbroker.errors import (
     AccessDenied,
     AuthBrokerError,

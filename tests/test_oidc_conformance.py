@@ -27,6 +27,7 @@ import pytest
 from authbroker import Done, Redirect
 from authbroker.audit import AuditLog, MemorySink
 from authbroker.config import Settings, load_config
+from authbroker.crypto.jose import KeyNotFound, KeySet
 from authbroker.errors import (
     AlreadyUsed,
     AuthBrokerError,
@@ -39,7 +40,6 @@ from authbroker.errors import (
     UserCancelled,
 )
 from authbroker.http import SyncDriver
-from authbroker.jose import KeyNotFound, KeySet
 from authbroker.providers.oidc import OidcProvider, load_rp_keys
 from authbroker.store.memory import MemoryStore
 from authbroker.testing import RunningSimulator, simulated_broker
@@ -722,7 +722,7 @@ def test_malformed_discovery_url_names_provider_and_field(flow_factory: Any) -> 
 )
 @pytest.mark.parametrize("field_name", ["authorization_endpoint", "token_endpoint", "jwks_uri"])
 def test_every_discovery_url_is_parsed_safely(url: Any, field_name: str) -> None:
-    from authbroker.providers.oidc import _check_url
+    from authbroker.providers.oidc.helpers import _check_url
 
     with pytest.raises(ProviderError) as err:
         _check_url(url, field_name, provider="ftn", allow_loopback_http=True)
@@ -731,7 +731,7 @@ def test_every_discovery_url_is_parsed_safely(url: Any, field_name: str) -> None
 
 
 def test_discovery_urls_that_are_fine_stay_fine() -> None:
-    from authbroker.providers.oidc import _check_url
+    from authbroker.providers.oidc.helpers import _check_url
 
     for url in (
         "https://op.example/token",

@@ -19,6 +19,7 @@ import pytest
 
 from authbroker import AsyncBroker, Broker, Done, Loa, Redirect
 from authbroker.config import ProviderConfig, Settings, load_config
+from authbroker.crypto.jose import Key, KeySet
 from authbroker.errors import (
     AlreadyUsed,
     ConfigError,
@@ -28,7 +29,6 @@ from authbroker.errors import (
     UserCancelled,
 )
 from authbroker.identity import Identity
-from authbroker.jose import Key, KeySet
 from authbroker.providers.oidc import (
     OidcProvider,
     generate_rp_keys,

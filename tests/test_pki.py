@@ -1,4 +1,4 @@
-"""The one certificate path validator, :func:`authbroker.pki.verify_chain`.
+"""The one certificate path validator, :func:`authbroker.crypto.pki.verify_chain`.
 
 A small test PKI is generated with :mod:`cryptography` (P-256 keys unless a case needs
 another); real repaired Finnish card certificates come from ``tests/data/web-eid``.
@@ -20,7 +20,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.x509.oid import NameOID
 
-from authbroker import pki
+from authbroker.crypto import pki
+from authbroker.crypto.pki import paths
 from authbroker.errors import UntrustedCertificate
 
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
@@ -396,7 +397,8 @@ def _count_signature_checks(monkeypatch: pytest.MonkeyPatch) -> Callable[[], int
         calls += 1
         return original(cert, issuer)
 
-    monkeypatch.setattr(pki, "is_issued_by", counting)
+    # verify_chain looks the function up in the module that defines it.
+    monkeypatch.setattr(paths, "is_issued_by", counting)
     return lambda: calls
 
 

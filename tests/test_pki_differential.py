@@ -3,7 +3,7 @@
 Every certificate chain the tests use (the public Web eID vectors in
 ``tests/data/web-eid``, the Web eID and Mobiilivarmenne simulator hierarchies) and a
 corpus of broken chains generated here at run time goes through both
-:func:`authbroker.pki.verify_chain` and the stock ``cryptography`` client verifier
+:func:`authbroker.crypto.pki.verify_chain` and the stock ``cryptography`` client verifier
 (:class:`cryptography.x509.verification.PolicyBuilder` with its CA/B Forum Web PKI
 defaults). The verdicts must agree, or the case names a known difference from
 :data:`DIFFERENCES`, which must be listed in docs/security-model.md ("Certificate
@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 
-from authbroker import pki
+from authbroker.crypto import pki
 from authbroker.errors import UntrustedCertificate
 from authbroker.testing.simulators import mobiilivarmenne as mobiilivarmenne_sim
 from authbroker.testing.simulators import testpki

@@ -16,6 +16,7 @@ import pytest
 
 from authbroker.audit import AuditLog, MemorySink
 from authbroker.credential_store import SCHEMA_VERSION, CredentialStore
+from authbroker.crypto.jose import Key, sign_jwt
 from authbroker.engines.credentials import Argon2Params, CredentialManager
 from authbroker.engines.sessions import Session
 from authbroker.engines.tokens import AsyncTokenIssuer, TokenIssuer, hash_refresh_token
@@ -29,7 +30,6 @@ from authbroker.errors import (
     ScopeDenied,
 )
 from authbroker.identity import Loa
-from authbroker.jose import Key, sign_jwt
 from authbroker.store import MemoryStore
 from conftest import run_together
 

@@ -27,11 +27,11 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from authbroker import Done
 from authbroker.config import ProviderConfig, Settings, load_config
+from authbroker.crypto.pki import is_issued_by, load_certificate_sources, load_certificates
 from authbroker.errors import ConfigError, UntrustedCertificate
 from authbroker.flow import Challenge, run_sync
 from authbroker.http import SyncDriver
 from authbroker.identity import Identity, Loa
-from authbroker.pki import is_issued_by, load_certificate_sources, load_certificates
 from authbroker.providers.base import AdvanceContext, BeginContext, Next
 from authbroker.providers.registry import create_provider
 from authbroker.providers.web_eid import WebEidProvider, from_config

@@ -19,6 +19,7 @@ import pytest
 from cryptography.x509.oid import NameOID
 
 from authbroker.config import ProviderConfig, Settings
+from authbroker.crypto.pki import load_certificates, parse_der_certificate
 from authbroker.errors import (
     AuthBrokerError,
     ConfigError,
@@ -30,7 +31,6 @@ from authbroker.errors import (
 from authbroker.flow import run_sync
 from authbroker.http import HttpRequest, HttpResponse
 from authbroker.identity import Identity, Loa
-from authbroker.pki import load_certificates, parse_der_certificate
 from authbroker.providers.base import AdvanceContext
 from authbroker.providers.web_eid import WebEidProvider, from_config
 from authbroker.store.memory import MemoryStore

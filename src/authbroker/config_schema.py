@@ -26,7 +26,7 @@ dependency and nothing else. These ~250 lines cost nothing at import time.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -124,6 +124,36 @@ def did_you_mean(word: str, candidates: Iterable[str]) -> str:
     return f"; did you mean `{close[0]}`?" if close else ""
 
 
+def _within(value: Any, bounds: tuple[float | None, float | None]) -> bool:
+    low, high = bounds
+    return (low is None or value >= low) and (high is None or value <= high)
+
+
+def _bounds_text(bounds: tuple[float | None, float | None]) -> str:
+    low, high = bounds
+    if low is not None and high is not None:
+        return f"must be a number between {low:g} and {high:g}"
+    return f"must be at least {low:g}" if low is not None else f"must be at most {high:g}"
+
+
+def _value(kind: Kind, value: Any) -> Any:
+    """A checked (or default) value in the form the typed options hold.
+
+    Lists become tuples (options are immutable), a string where a list of strings is
+    allowed is split on whitespace (``scopes = "openid profile"``), numbers are
+    floats and tables plain dicts.
+    """
+    if kind == "string or string list" and isinstance(value, str):
+        return tuple(value.split())
+    if isinstance(value, list):
+        return tuple(value)
+    if kind == "number" and value is not None:
+        return float(value)
+    if isinstance(value, Mapping):
+        return dict(value)
+    return value
+
+
 @dataclass(frozen=True, slots=True)
 class Option:
     """One configuration key.
@@ -133,7 +163,9 @@ class Option:
     the reading code enforces. ``pattern``: the key names a family (``secret_v<N>``)
     whose members fully match this regular expression. ``fields``: a nested table
     with its own schema. ``production``: returns why a value is refused when the
-    provider runs in the production environment, or ``None``.
+    provider runs in the production environment, or ``None``. ``bounds``: the
+    inclusive range of a number (``None`` leaves that side open). ``required``: the
+    key must be present and not empty; its default is then never used.
     """
 
     key: str
@@ -145,6 +177,8 @@ class Option:
     pattern: str | None = None
     fields: Schema | None = None
     production: Callable[[Any], str | None] | None = None
+    bounds: tuple[float | None, float | None] | None = None
+    required: bool = False
 
     def matches(self, key: str) -> bool:
         names = (key, key.removesuffix("_env")) if self.secret else (key,)
@@ -171,6 +205,8 @@ class Option:
         if self.choices and value not in self.choices:
             hint = did_you_mean(str(value), self.choices)
             errors.append(ConfigError(f"must be one of {', '.join(self.choices)}{hint}", key=path))
+        if self.bounds is not None and not _within(value, self.bounds):
+            errors.append(ConfigError(_bounds_text(self.bounds), key=path))
         if self.fields is not None and isinstance(value, Mapping):
             self.fields.check(value, path + ".", errors)
 
@@ -221,6 +257,46 @@ class Schema:
                 errors.append(ConfigError(f"unknown key{hint}", key=where))
                 continue
             option.check(str(key), value, where, errors)
+
+    def read(
+        self,
+        options: Mapping[str, Any],
+        key_of: Callable[[str], str],
+        *,
+        only: Collection[str] | None = None,
+    ) -> dict[str, Any]:
+        """Every declared option's value: the configured one, type-checked, or its default.
+
+        The single reading of a table: the typed options of a provider or service
+        are built from this mapping, so a default lives only in the schema and a
+        wrong type, choice or range is the same error here as at ``load_config``.
+        ``key_of`` turns a key into its full path for errors
+        (``ProviderConfig.key``). Key families (``pattern``) and secrets are not
+        included: their modules read them (secrets only from the environment).
+        Every problem is raised at once (:meth:`ConfigError.combine`); only the
+        rules between keys remain for the caller. ``only`` reads just those keys (a
+        helper that needs one option of a table that may be incomplete).
+        """
+        values: dict[str, Any] = {}
+        errors: list[ConfigError] = []
+        for option in self.options:
+            if option.pattern is not None or option.secret:
+                continue
+            if only is not None and option.key not in only:
+                continue
+            value = options.get(option.key)
+            if value is None or (option.required and value == ""):
+                if option.required:
+                    errors.append(ConfigError("is required", key=key_of(option.key)))
+                values[option.key] = _value(option.kind, option.default)
+                continue
+            before = len(errors)
+            option.check(option.key, value, key_of(option.key), errors)
+            if len(errors) == before:
+                values[option.key] = _value(option.kind, value)
+        if errors:
+            raise ConfigError.combine(errors)
+        return values
 
     def production_problems(
         self, options: Mapping[str, Any], key_of: Callable[[str], str]

@@ -18,8 +18,8 @@ from typing import Any, Literal
 import click
 
 from .config import ProviderConfig, load_config
+from .crypto.jose import Key, KeySet
 from .errors import AuthBrokerError, ConfigError
-from .jose import Key, KeySet
 
 __all__ = ["generate_keys", "group", "public_jwks", "rotate_keys"]
 

@@ -54,6 +54,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 
 from ..audit import AuditLog
 from ..credential_store import FamilyRecord, Rotation
+from ..crypto.jose import Key, KeySet, sign_jwt, verify_jwt
 from ..errors import (
     AlreadyUsed,
     ConfigError,
@@ -61,7 +62,6 @@ from ..errors import (
     InvalidInput,
     ScopeDenied,
 )
-from ..jose import Key, KeySet, sign_jwt, verify_jwt
 from ..kernel import (
     AsyncFacade,
     AsyncRuntime,

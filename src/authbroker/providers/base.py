@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
 from ..errors import ConfigError
-from ..flow import Display, Gen, Step
+from ..flow import Display, Step
 from ..identity import Identity, Loa
+from ..kernel.effects import Gen
 
 if TYPE_CHECKING:
     from ..config import ProviderConfig

@@ -37,8 +37,8 @@ from typing import Any
 from urllib.parse import unquote_plus, urlencode, urlsplit
 
 from ...config import ProviderConfig, Settings
+from ...crypto.jose import Key, KeySet, encrypt_jwe, sign_jwt, verify_jwt
 from ...errors import AuthBrokerError, ConfigError
-from ...jose import Key, KeySet, encrypt_jwe, sign_jwt, verify_jwt
 from ...providers.oidc import (
     CLIENT_ASSERTION_TYPE,
     PROFILE_MODULES,

@@ -1,51 +1,21 @@
-"""TUPAS: the Finnish banks' legacy identification message protocol.
-
-The service provider (us) has the browser POST an ``A01Y_*`` form to the bank; after
-the user logs in, the bank sends the browser back to one of three return links
-(success, cancel, reject) with a ``B02K_*`` "Tupas certificate" in the query string,
-protected by a MAC keyed with a secret shared between the bank and us.
-
-Protocol facts (field order, MAC construction, CUSTTYPE codes) follow the FK
-"TUPAS Identification Service for Service Providers" 2.3c/2.4 (Federation of Finnish
-Financial Services; read through public excerpts, e.g. https://studylib.net/doc/18346343,
-and the field tables of tuutti/php-tupas and reaktor/node-tupas). Section marks below:
-TUPAS §1.2 request message, §1.3 MAC, §1.4 response message, §1.5 CUSTTYPE codes,
-§1.6 IDTYPE values, §1.7 bank table, §1.8 test vectors.
-
-What this module enforces (security requirements TUP-01..05):
-
-* the response MAC is recomputed over the exact field sequence with the secret of
-  the *returned* key version and compared in constant time; unknown key versions,
-  unknown algorithms and, unless the bank profile sets ``allow_legacy_algorithms``,
-  MD5/SHA-1 are refused;
-* the request stamp is unique (reserved in the store when issued), must come back
-  unchanged, and is consumed once (``put_if_absent`` replay cache);
-* version, bank number, timestamp freshness, field presence, length and character
-  checks; unknown ``B02K_*`` fields are refused;
-* cancel and reject return links become :class:`UserCancelled` / :class:`ProviderError`.
-
-The response arrives in the callback URL's query (security decision 11: it carries
-the personal identity code), so nothing here ever logs parameters or URLs.
-"""
+"""The TUPAS adapter: options, the signed authentication request and its response."""
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import logging
-import re
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from stdnum.fi import ytunnus
 
-from ..config import ProviderConfig, Settings
-from ..config_schema import Option, Schema
-from ..errors import (
+from ...config import ProviderConfig, Settings
+from ...config_schema import Option, Schema
+from ...errors import (
     AccessDenied,
     AlreadyUsed,
     ConfigError,
@@ -55,141 +25,32 @@ from ..errors import (
     ProviderError,
     UserCancelled,
 )
-from ..flow import AutoPost, Gen, store_put_if_absent
-from ..identity import Identity, NationalId, SubjectType
-from .base import RAW_QUERY, AdvanceContext, BeginContext, Next, ProviderInfo, require_endpoint
-
-__all__ = [
-    "ALGORITHMS",
-    "CONFIG_OPTIONS",
-    "LEGACY_ALGORITHMS",
-    "REQUEST_FIELDS",
-    "RESPONSE_FIELDS",
-    "RESPONSE_OPTIONAL_FIELDS",
-    "RESULT_PARAM",
-    "TupasProvider",
-    "compute_mac",
-    "from_config",
-    "is_valid_satu",
-    "response_mac_values",
-]
+from ...flow import AutoPost, store_put_if_absent
+from ...identity import Identity, NationalId, SubjectType
+from ...kernel.effects import Gen
+from ..base import RAW_QUERY, AdvanceContext, BeginContext, Next, ProviderInfo, require_endpoint
+from .mac import (
+    _ALL_RESPONSE_FIELDS,
+    _DIGITS,
+    _HEX,
+    _MAC_LENGTH,
+    _MAX_LENGTH,
+    _SECRET_KEY,
+    ALGORITHMS,
+    LEGACY_ALGORITHMS,
+    REQUEST_FIELDS,
+    RESPONSE_FIELDS,
+    RESPONSE_OPTIONAL_FIELDS,
+    RESULT_PARAM,
+    _add_query,
+    _four_digits,
+    _opt_str,
+    compute_mac,
+    is_valid_satu,
+    response_mac_values,
+)
 
 log = logging.getLogger(__name__)
-
-#: Request fields in MAC order (TUPAS §1.2); ``A01Y_MAC`` follows them.
-REQUEST_FIELDS: tuple[str, ...] = (
-    "A01Y_ACTION_ID",
-    "A01Y_VERS",
-    "A01Y_RCVID",
-    "A01Y_LANGCODE",
-    "A01Y_STAMP",
-    "A01Y_IDTYPE",
-    "A01Y_RETLINK",
-    "A01Y_CANLINK",
-    "A01Y_REJLINK",
-    "A01Y_KEYVERS",
-    "A01Y_ALG",
-)
-#: Mandatory response fields in MAC order (TUPAS §1.4, fields 1-9).
-RESPONSE_FIELDS: tuple[str, ...] = (
-    "B02K_VERS",
-    "B02K_TIMESTMP",
-    "B02K_IDNBR",
-    "B02K_STAMP",
-    "B02K_CUSTNAME",
-    "B02K_KEYVERS",
-    "B02K_ALG",
-    "B02K_CUSTID",
-    "B02K_CUSTTYPE",
-)
-#: Optional response fields 10-11: part of the MAC only when non-empty (TUPAS §1.4).
-RESPONSE_OPTIONAL_FIELDS: tuple[str, ...] = ("B02K_USERID", "B02K_USERNAME")
-_ALL_RESPONSE_FIELDS = frozenset((*RESPONSE_FIELDS, *RESPONSE_OPTIONAL_FIELDS, "B02K_MAC"))
-
-#: ``A01Y_ALG`` / ``B02K_ALG`` codes (TUPAS §1.3). Unknown codes are refused, never
-#: defaulted (one public library silently treats them as SHA-1).
-ALGORITHMS: Mapping[str, str] = {"01": "md5", "02": "sha1", "03": "sha256"}
-LEGACY_ALGORITHMS = frozenset({"01", "02"})
-_MAC_LENGTH = {"01": 32, "02": 40, "03": 64}
-
-#: Query parameter added to the three return links so the callback knows which one
-#: the bank used (the links themselves are part of the request MAC).
-RESULT_PARAM = "tupas"
-
-_DIGITS = re.compile(r"[0-9]+")
-_HEX = re.compile(r"[0-9A-Fa-f]+")
-_SATU_ALPHABET = "0123456789ABCDEFHJKLMNPRSTUVWXY"
-
-#: Maximum lengths of response values (TUPAS §1.4; CUSTID/USERID 64 since 2.3).
-_MAX_LENGTH = {
-    "B02K_VERS": 4,
-    "B02K_TIMESTMP": 23,
-    "B02K_IDNBR": 10,
-    "B02K_STAMP": 20,
-    "B02K_CUSTNAME": 40,
-    "B02K_KEYVERS": 4,
-    "B02K_ALG": 2,
-    "B02K_CUSTID": 64,
-    "B02K_CUSTTYPE": 2,
-    "B02K_USERID": 64,
-    "B02K_USERNAME": 40,
-    "B02K_MAC": 64,
-}
-
-_SECRET_KEY = re.compile(r"secret_v([0-9]{1,4})(?:_env)?")
-
-
-def compute_mac(
-    values: Sequence[str], secret: str, algorithm: str, *, charset: str = "iso-8859-1"
-) -> str:
-    """The TUPAS MAC: ``v1&v2&...&vn&SECRET&`` hashed, upper-case hex (TUPAS §1.3).
-
-    ``algorithm`` is the two-digit ALG code. Raises :class:`InvalidInput` for unknown
-    codes and for values the bank character set cannot carry.
-    """
-    name = ALGORITHMS.get(algorithm)
-    if name is None:
-        raise InvalidInput("unknown TUPAS MAC algorithm", code="tupas_alg")
-    text = "&".join([*values, secret]) + "&"
-    try:
-        data = text.encode(charset)
-    except (UnicodeEncodeError, LookupError) as exc:
-        raise InvalidInput("TUPAS value not representable in the bank charset") from exc
-    return hashlib.new(name, data, usedforsecurity=True).hexdigest().upper()
-
-
-def response_mac_values(params: Mapping[str, str]) -> list[str]:
-    """Response values in MAC order: fields 1-9, then 10-11 only when non-empty."""
-    values = [params.get(name, "") for name in RESPONSE_FIELDS]
-    values += [params[n] for n in RESPONSE_OPTIONAL_FIELDS if params.get(n)]
-    return values
-
-
-def is_valid_satu(value: str) -> bool:
-    """SATU (sähköinen asiointitunnus): 8 digits + the HETU-style mod-31 check char."""
-    if len(value) != 9 or not value[:8].isascii() or not value[:8].isdigit():
-        return False
-    return _SATU_ALPHABET[int(value[:8]) % 31] == value[8]
-
-
-def _add_query(url: str, **params: str) -> str:
-    parts = urlsplit(url)
-    query = "&".join(q for q in (parts.query, urlencode(params)) if q)
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, ""))
-
-
-def _opt_str(config: ProviderConfig, key: str, default: str) -> str:
-    value = config.get(key, default)
-    if not isinstance(value, str | int) or isinstance(value, bool):
-        raise ConfigError("must be a string", key=config.key(key))
-    return str(value)
-
-
-def _four_digits(config: ProviderConfig, key: str, default: str) -> str:
-    value = _opt_str(config, key, default)
-    if value.isdigit() and len(value) <= 4:
-        return value.zfill(4)
-    raise ConfigError("must be a number of at most four digits", key=config.key(key))
 
 
 #: Every key a ``tupas`` provider table or profile may hold (checked at load_config;

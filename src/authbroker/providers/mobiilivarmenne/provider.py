@@ -1,32 +1,8 @@
-"""Mobiilivarmenne: the Finnish Mobile ID, ETSI TS 102 204 over the REST/JSON binding.
+"""The Mobiilivarmenne adapter: options, signature request, polling, CMS checks.
 
-The user types a phone number; we send an ``MSS_SignatureReq`` asking the user's
-operator (HMSSP, through our acquiring entity) to have the SIM sign a fresh random
-challenge. The browser and the phone both show the same short event id so the user
-can tell our request from someone else's. In the recommended asynchronous
-client-server mode the request returns ``100 REQUEST_OK`` at once and we poll with
-``MSS_StatusReq`` until the signature (``500``/``502``) or a fault arrives.
-
-Protocol facts ("MID §3.x" below): the FiCom "Mobile Signature Service implementation
-guideline" 2.1 (published in laverca/laverca ``docs/en/MSS_FiCom_Implementation_guideline_2.1.pdf``)
-and ETSI TS 102 204, with the Kiuru REST/JSON binding (methics/laverca-rest). Section
-marks: §3.1 transport and flow, §3.2 ``MSS_SignatureReq``, §3.3 signature profiles,
-§3.4 additional services, §3.5 response, signature and identity, §3.6 status codes,
-§3.7 the REST/JSON binding.
-
-We never trust the MSSP's ``VALID_SIGNATURE`` verdict alone (MID §3.5, MID-03): the
-returned CMS SignedData is verified here (:mod:`authbroker.cms`): the message digest
-must be that of exactly the challenge we sent, the signer certificate must chain to
-the configured Mobile ID CAs (no system store), be valid now and carry the key usage
-the signature profile needs. The identity comes from that certificate (SATU in the
-subject ``serialNumber``, names) and, where the AE has agreed to the PersonIdentity
-additional service, the personal identity code (HETU) it returns.
-
-The PersonIdentity reply is not covered by the CMS signature, so its HETU is used
-only when the reply's SATU equals the SATU of the verified certificate; otherwise
-the login is refused (``require_national_id``, the default: a strong personal login
-needs the HETU) or, when the application opted out, has no ``national_id``. The
-channel to the AE is pinned TLS (``ca_file``) outside the simulator.
+Over ~600 lines because the adapter is one class whose steps share its
+per-provider state (options, TLS, rate limits); the pure protocol pieces live in
+:mod:`.protocol`.
 """
 
 from __future__ import annotations
@@ -38,320 +14,53 @@ import hmac
 import re
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import phonenumbers
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import NameOID
 
-from .. import cms
-from ..config import ProviderConfig, Settings, builtin_profiles_dir
-from ..config_schema import Option, Schema
-from ..errors import (
-    AccessDenied,
-    AuthBrokerError,
+from ...config import ProviderConfig, Settings, builtin_profiles_dir
+from ...config_schema import Option, Schema
+from ...crypto import cms
+from ...crypto.pki import load_certificate_sources
+from ...errors import (
     ConfigError,
-    Expired,
     InvalidInput,
     InvalidSignature,
     ProviderError,
     ProviderUnavailable,
     RateLimited,
     UntrustedCertificate,
-    UserCancelled,
 )
-from ..flow import Display, Gen, Poll, fetch, store_incr
-from ..http import HttpRequest, HttpResponse, MtlsConfig
-from ..identity import Identity, NationalId
-from ..pki import load_certificate_sources
-from .base import AdvanceContext, BeginContext, Next, ProviderInfo, require_endpoint
-from .tupas import is_valid_satu
+from ...flow import Display, Poll, store_incr
+from ...http import HttpRequest, HttpResponse, MtlsConfig
+from ...identity import Identity, NationalId
+from ...kernel.effects import Gen, fetch
+from ..base import AdvanceContext, BeginContext, Next, ProviderInfo, require_endpoint
+from ..tupas import is_valid_satu
+from .protocol import (
+    _EVENT_ALPHABET,
+    _MESSAGING_MODES,
+    _NCNAME,
+    _NOSPAM,
+    ADDITIONAL_SERVICE,
+    MSS_FORMAT_PKCS7,
+    PERSON_ID,
+    SIGNATURE_PROFILES,
+    _bool,
+    _code,
+    _instant,
+    _number,
+    _obj,
+    normalize_msisdn,
+)
+from .status import (
+    _MSG_PENDING,
+    status_error,
+)
 
-__all__ = [
-    "ADDITIONAL_SERVICE",
-    "CONFIG_OPTIONS",
-    "MSS_FORMAT_PKCS7",
-    "PERSON_ID",
-    "SIGNATURE_PROFILES",
-    "STATUS",
-    "MobiilivarmenneProvider",
-    "StatusInfo",
-    "from_config",
-    "normalize_msisdn",
-    "status_error",
-]
-
-# --- protocol constants (MID §3.2-3.4) --------------------------------------------------
-
-MSS_FORMAT_PKCS7 = "http://uri.etsi.org/TS102204/v1.1.2#PKCS7"
-SIGNATURE_PROFILES: Mapping[str, str] = {
-    "authentication": "http://mss.ficom.fi/TS102206/v1.0.0/authentication-profile.xml",
-    "signature": "http://mss.ficom.fi/TS102206/v1.0.0/signature-profile.xml",
-    "consent": "http://mss.ficom.fi/TS102206/v1.0.0/consent-profile.xml",
-}
-_FICOM = "http://mss.ficom.fi/TS102204/v1.0.0#"
-ADDITIONAL_SERVICE: Mapping[str, str] = {
-    "event_id": _FICOM + "eventId",
-    "no_spam": _FICOM + "noSpam",
-    "user_lang": _FICOM + "userLang",
-    "person_identity": _FICOM + "personIdentity",
-}
-PERSON_ID = "http://mss.ficom.fi/TS102204/v1.0.0/PersonID#"
-_MESSAGING_MODES = ("asynchClientServer", "synch")
-_NCNAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]{0,31}")
-_EVENT_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I look-alikes
-_NOSPAM = re.compile(r"[A-Za-z][A-Za-z0-9]{2,15}")
-_STATUS_CODE = re.compile(r"(?:^|[^0-9])([0-9]{3,4})$")
-
-
-# --- status codes (MID §3.6) ------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class StatusInfo:
-    """What one TS 102 204 / FiCom status or fault code means for the flow.
-
-    ``error`` is None for the codes that keep the flow going (100, 504) or end in a
-    signature to verify (500, 502). ``message`` keys: fi, sv, en.
-    """
-
-    code: int
-    name: str
-    error: type[AuthBrokerError] | None
-    reason: str
-    message: Mapping[str, str]
-
-
-_MSG_PENDING = {
-    "fi": "Vahvista tunnistautuminen puhelimessasi. "
-    "Varmista, että puhelimessa näkyy tunniste {code}.",
-    "sv": "Bekräfta identifieringen i din telefon. Kontrollera att telefonen visar koden {code}.",
-    "en": "Confirm the identification on your phone. Check that the phone shows the code {code}.",
-}
-_MSG_GENERIC = {
-    "fi": "Mobiilivarmennepalvelussa tapahtui virhe. Yritä myöhemmin uudelleen.",
-    "sv": "Ett fel uppstod i mobilcertifikattjänsten. Försök igen senare.",
-    "en": "The Mobile ID service failed. Please try again later.",
-}
-_MSG_UNAVAILABLE = {
-    "fi": "Mobiilivarmennepalvelu ei ole juuri nyt käytettävissä. Yritä myöhemmin uudelleen.",
-    "sv": "Mobilcertifikattjänsten är inte tillgänglig just nu. Försök igen senare.",
-    "en": "The Mobile ID service is not available right now. Please try again later.",
-}
-# MID-01: "unknown number" and "no Mobile ID" must look the same to the browser.
-_MSG_NO_MOBILE_ID = {
-    "fi": "Tällä puhelinnumerolla ei voi tunnistautua mobiilivarmenteella.",
-    "sv": "Det går inte att identifiera sig med mobilcertifikat med det här numret.",
-    "en": "Mobile ID cannot be used with this phone number.",
-}
-_MSG_CANCEL = {
-    "fi": "Tunnistautuminen peruutettiin.",
-    "sv": "Identifieringen avbröts.",
-    "en": "The identification was cancelled.",
-}
-_MSG_EXPIRED = {
-    "fi": "Tunnistautumisen aika umpeutui. Yritä uudelleen.",
-    "sv": "Tiden för identifieringen gick ut. Försök igen.",
-    "en": "The identification timed out. Please try again.",
-}
-_MSG_BLOCKED = {
-    "fi": "Mobiilivarmenteesi on lukittu. Ota yhteyttä puhelinoperaattoriisi.",
-    "sv": "Ditt mobilcertifikat är spärrat. Kontakta din mobiloperatör.",
-    "en": "Your Mobile ID is locked. Please contact your mobile operator.",
-}
-_MSG_CERT = {
-    "fi": "Mobiilivarmenteesi ei ole voimassa. Ota yhteyttä puhelinoperaattoriisi.",
-    "sv": "Ditt mobilcertifikat är inte giltigt. Kontakta din mobiloperatör.",
-    "en": "Your Mobile ID certificate is not valid. Please contact your mobile operator.",
-}
-_MSG_SIGNATURE = {
-    "fi": "Allekirjoitus ei ollut kelvollinen. Yritä uudelleen.",
-    "sv": "Signaturen var inte giltig. Försök igen.",
-    "en": "The signature was not valid. Please try again.",
-}
-_MSG_PHONE = {
-    "fi": "Puhelimeesi ei saatu yhteyttä. Tarkista, että puhelin on päällä, ja yritä uudelleen.",
-    "sv": "Det gick inte att nå din telefon. Kontrollera att den är på och försök igen.",
-    "en": "Your phone could not be reached. Check that it is switched on and try again.",
-}
-_MSG_NOSPAM = {
-    "fi": "Roskapostinestokoodi puuttuu tai on väärä.",
-    "sv": "Skräppostskyddskoden saknas eller är fel.",
-    "en": "The anti-spam code is missing or wrong.",
-}
-_MSG_DISABLED = {
-    "fi": "Olet estänyt tämän palvelun käytön mobiilivarmenteessasi.",
-    "sv": "Du har spärrat den här tjänsten i ditt mobilcertifikat.",
-    "en": "You have disabled this service for your Mobile ID.",
-}
-
-
-def _s(
-    code: int,
-    name: str,
-    error: type[AuthBrokerError] | None,
-    reason: str,
-    message: Mapping[str, str] = _MSG_GENERIC,
-) -> StatusInfo:
-    return StatusInfo(code, name, error, reason, message)
-
-
-#: Every status and fault code of the FiCom guideline, Appendix C (MID §3.6).
-STATUS: Mapping[int, StatusInfo] = {
-    s.code: s
-    for s in (
-        # Status values of MSS_SignatureResp / MSS_StatusResp.
-        _s(100, "REQUEST_OK", None, "pending", _MSG_PENDING),
-        _s(500, "SIGNATURE", None, "signature", _MSG_PENDING),
-        _s(501, "REVOKED_CERTIFICATE", UntrustedCertificate, "mid_revoked", _MSG_CERT),
-        _s(502, "VALID_SIGNATURE", None, "signature", _MSG_PENDING),
-        _s(503, "INVALID_SIGNATURE", InvalidSignature, "mid_invalid_signature", _MSG_SIGNATURE),
-        _s(504, "OUTSTANDING_TRANSACTION", None, "pending", _MSG_PENDING),
-        _s(505, "CONSTRAINT_MISMATCH", UntrustedCertificate, "mid_constraint", _MSG_CERT),
-        # Faults, env:Sender: our request was wrong (configuration) or the user unknown.
-        _s(101, "WRONG_PARAM", ProviderError, "mid_wrong_param"),
-        _s(102, "MISSING_PARAM", ProviderError, "mid_missing_param"),
-        _s(103, "WRONG_DATA_LENGTH", ProviderError, "mid_data_length"),
-        _s(104, "UNAUTHORIZED_ACCESS", ProviderError, "mid_unauthorized"),
-        _s(105, "UNKNOWN_CLIENT", ProviderError, "mid_no_mobile_id", _MSG_NO_MOBILE_ID),
-        _s(107, "INAPPROPRIATE_DATA", ProviderError, "mid_inappropriate_data"),
-        _s(108, "INCOMPATIBLE_INTERFACE", ProviderError, "mid_interface"),
-        _s(701, "ROAMING_HEADER_MISSING", ProviderError, "mid_roaming"),
-        _s(702, "ROAMING_INPUT_MISSING", ProviderError, "mid_roaming"),
-        _s(703, "ROAMING_INPUT_MISSING", ProviderError, "mid_roaming"),
-        _s(710, "ROAMING_INPUT_MISSING", ProviderError, "mid_roaming"),
-        _s(720, "VALIDITY_DATE_EXPIRED", Expired, "mid_expired", _MSG_EXPIRED),
-        # Faults, env:Receiver: the HMSSP, the phone or the user ended the transaction.
-        _s(109, "UNSUPPORTED_PROFILE", ProviderError, "mid_unsupported_profile"),
-        _s(208, "EXPIRED_TRANSACTION", Expired, "mid_expired", _MSG_EXPIRED),
-        _s(209, "OTA_ERROR", ProviderError, "mid_ota", _MSG_PHONE),
-        _s(401, "USER_CANCEL", UserCancelled, "mid_cancelled", _MSG_CANCEL),
-        _s(402, "PIN_NR_BLOCKED", AccessDenied, "mid_pin_blocked", _MSG_BLOCKED),
-        _s(403, "CARD_BLOCKED", AccessDenied, "mid_card_blocked", _MSG_BLOCKED),
-        _s(404, "NO_KEY_FOUND", ProviderError, "mid_no_mobile_id", _MSG_NO_MOBILE_ID),
-        _s(405, "NO_URL_FOUND", ProviderError, "mid_no_url"),
-        _s(406, "PB_SIGNATURE_PROCESS", ProviderError, "mid_signature_process", _MSG_PHONE),
-        _s(407, "REGISTRATION_NOK", ProviderError, "mid_registration"),
-        _s(422, "NO_CERT_FOUND", ProviderError, "mid_no_mobile_id", _MSG_NO_MOBILE_ID),
-        _s(423, "CRL_PB", ProviderError, "mid_crl"),
-        _s(424, "CRL_EXPIRED", ProviderError, "mid_crl"),
-        _s(425, "ERROR_CERTIFICATE", UntrustedCertificate, "mid_certificate", _MSG_CERT),
-        _s(750, "RE_SERVICE_UNAVAILABLE", ProviderUnavailable, "mid_unavailable", _MSG_UNAVAILABLE),
-        _s(
-            760,
-            "IDENTITY_ISSUER_UNAVAILABLE",
-            ProviderUnavailable,
-            "mid_unavailable",
-            _MSG_UNAVAILABLE,
-        ),
-        _s(770, "VE_SERVICE_UNAVAILABLE", ProviderUnavailable, "mid_unavailable", _MSG_UNAVAILABLE),
-        _s(780, "SERVICE_UNAVAILABLE", ProviderUnavailable, "mid_unavailable", _MSG_UNAVAILABLE),
-        _s(900, "INTERNAL_ERROR", ProviderError, "mid_internal"),
-    )
-}
-
-#: FiCom specifier codes that change the meaning for the user (MID §3.6).
-_SPECIFIERS: Mapping[int, StatusInfo] = {
-    1011: _s(1011, "INVALID_NOSPAM", InvalidInput, "mid_nospam", _MSG_NOSPAM),
-    1012: _s(1012, "MISSING_NOSPAM", InvalidInput, "mid_nospam", _MSG_NOSPAM),
-    1041: _s(1041, "PROFILE_DISABLED_BY_USER", AccessDenied, "mid_disabled", _MSG_DISABLED),
-    1042: _s(1042, "SERVICE_DISABLED_BY_USER", AccessDenied, "mid_disabled", _MSG_DISABLED),
-    2082: _s(2082, "USER_TIMEOUT", Expired, "mid_expired", _MSG_EXPIRED),
-    4021: _s(4021, "PIN_BLOCKED", AccessDenied, "mid_pin_blocked", _MSG_BLOCKED),
-}
-
-
-def status_error(code: int, specifier: int | None = None) -> AuthBrokerError:
-    """The typed error for a final failure code, with the localized user message.
-
-    ``details`` carries the numeric status and the fi/sv/en message (no personal
-    data), so a hosted page can show the MSSP's meaning in the user's language.
-    """
-    info = _SPECIFIERS.get(specifier or 0) or STATUS.get(code)
-    if info is None or info.error is None:
-        info = _s(code, "UNKNOWN", ProviderError, "mid_unknown_status")
-    details = {"status": code, "message": dict(info.message)}
-    if specifier:
-        details["specifier"] = specifier
-    error_class = info.error or ProviderError
-    return error_class(f"Mobile ID: {info.name}", code=info.reason, details=details)
-
-
-# --- MSISDN ---------------------------------------------------------------------------
-
-
-def normalize_msisdn(
-    value: str, *, region: str = "FI", allowed_regions: frozenset[str] = frozenset({"FI"})
-) -> str:
-    """A phone number typed by the user as E.164 (``+358401234567``), or InvalidInput.
-
-    FiCom requires international format with ``+`` (MID §3.2); numbers of other
-    regions are refused unless configured, as Mobiilivarmenne is issued by Finnish
-    operators.
-    """
-    if not isinstance(value, str) or not 3 <= len(value) <= 32:
-        raise InvalidInput("phone number is not valid", code="msisdn")
-    try:
-        number = phonenumbers.parse(value, region)
-    except phonenumbers.NumberParseException as exc:
-        raise InvalidInput("phone number is not valid", code="msisdn") from exc
-    if not phonenumbers.is_valid_number(number):
-        raise InvalidInput("phone number is not valid", code="msisdn")
-    if phonenumbers.region_code_for_number(number) not in allowed_regions:
-        raise InvalidInput("phone numbers of this country are not supported", code="msisdn")
-    kind = phonenumbers.number_type(number)
-    if kind not in (
-        phonenumbers.PhoneNumberType.MOBILE,
-        phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
-    ):
-        raise InvalidInput("not a mobile phone number", code="msisdn")
-    return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
-
-
-# --- helpers --------------------------------------------------------------------------
-
-
-def _obj(value: Any, what: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise InvalidInput(f"MSSP response: {what} missing", code="mid_response")
-    return value
-
-
-def _code(value: Any) -> int | None:
-    """``"504"``, ``504``, ``"fi:_401"``, ``"env:Receiver"`` -> int or None."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value if 0 <= value < 100000 else None
-    if isinstance(value, str) and len(value) <= 64:
-        match = _STATUS_CODE.search(value)
-        if match:
-            return int(match.group(1))
-    return None
-
-
-def _instant(now: float) -> str:
-    return datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-
-
-def _bool(config: ProviderConfig, key: str, default: bool) -> bool:
-    value = config.get(key, default)
-    if not isinstance(value, bool):
-        raise ConfigError("must be true or false", key=config.key(key))
-    return value
-
-
-def _number(config: ProviderConfig, key: str, default: float, low: float, high: float) -> float:
-    value = config.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
-        raise ConfigError(f"must be a number in [{low}, {high}]", key=config.key(key))
-    return float(value)
-
-
-#: Every key a ``mobiilivarmenne`` provider table or profile may hold (checked at
 #: load_config; declare a new option here when the provider starts reading it).
 CONFIG_OPTIONS = Schema(
     "mobiilivarmenne",

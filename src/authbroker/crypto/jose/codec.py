@@ -1,0 +1,132 @@
+"""Strict base64url and JSON decoding, and the bounded header cache.
+
+Everything from a token is decoded here first: canonical unpadded base64url only
+(RFC 4648 §3.5), strict UTF-8 JSON objects without duplicate members or NaN, with
+bounded depth and size (JOSE-05, JOSE-14), so one spelling of a token exists.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+import re
+from typing import Any, Final
+
+from ...errors import (
+    InvalidInput,
+)
+from .limits import (
+    MAX_HEADER_CHARS,
+    MAX_JSON_DEPTH,
+    MAX_JSON_NODES,
+)
+
+_JWS_RE = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*")
+_JWE_RE = re.compile(r"[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]*){4}")
+# Last character of a canonical unpadded base64url string whose length is 2 or 3 mod 4:
+# the unused low bits must be zero (RFC 4648 §3.5), so a token has one spelling.
+_B64_TO_STD = bytes.maketrans(b"-_", b"+/")
+_B64_LAST_OK = {2: frozenset("AQgw"), 3: frozenset("AEIMQUYcgkosw048")}
+
+
+# --- small helpers ----------------------------------------------------------------------
+
+
+def _b64d(segment: str) -> bytes:
+    """Strict base64url (no padding, canonical) decode of an alphabet-checked segment."""
+    rem = len(segment) & 3
+    if rem == 1 or (rem and segment[-1] not in _B64_LAST_OK[rem]):
+        raise InvalidInput("token segment is not canonical base64url", code="bad_encoding")
+    try:
+        padded = (segment + "=" * (-len(segment) & 3)).encode("ascii")
+        return binascii.a2b_base64(padded.translate(_B64_TO_STD))
+    except (binascii.Error, ValueError) as exc:
+        raise InvalidInput("token segment is not base64url", code="bad_encoding") from exc
+
+
+def _b64e(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _no_dupes(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        raise ValueError("duplicate member")  # RFC 7519 §4 / JOSE-14
+    return obj
+
+
+def _bad_constant(name: str) -> Any:
+    raise ValueError("non-finite number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError("non-finite number")
+    return value
+
+
+_DECODER = json.JSONDecoder(
+    object_pairs_hook=_no_dupes, parse_constant=_bad_constant, parse_float=_finite_float
+)
+
+
+def _check_shape(value: Any) -> None:
+    """Bound nesting and size of parsed JSON (JOSE-05: depth and claim count)."""
+    if (
+        type(value) is dict
+        and len(value) <= MAX_JSON_NODES
+        and not any(type(v) in (dict, list) for v in value.values())
+    ):
+        return  # flat object: the common case, nothing to walk
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    nodes = 0
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            raise InvalidInput("JSON nested too deeply", code="json_too_deep")
+        if isinstance(item, dict):
+            nodes += len(item)
+            stack.extend((v, depth + 1) for v in item.values() if isinstance(v, dict | list))
+        elif isinstance(item, list):
+            nodes += len(item)
+            stack.extend((v, depth + 1) for v in item if isinstance(v, dict | list))
+        if nodes > MAX_JSON_NODES:
+            raise InvalidInput("JSON has too many members", code="json_too_large")
+
+
+def _json_object(raw: bytes, what: str) -> dict[str, Any]:
+    """Strict UTF-8 JSON object: no BOM, duplicates, NaN; bounded depth and size."""
+    try:
+        value = _DECODER.decode(raw.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise InvalidInput(f"{what} is not valid JSON", code="bad_json") from exc
+    if not isinstance(value, dict):
+        raise InvalidInput(f"{what} is not a JSON object", code="bad_json")
+    _check_shape(value)
+    return value
+
+
+#: Parsed headers by their exact encoded form. One issuer signs thousands of tokens
+#: with the same few headers, so this removes a base64 + JSON parse from the hot path.
+#: Keyed by the full string, so a hit is exactly what a parse would return; bounded,
+#: and cleared wholesale when full so a flood of distinct headers costs nothing extra.
+_HEADER_CACHE: dict[str, dict[str, Any]] = {}
+_HEADER_CACHE_SIZE: Final = 256
+
+
+def _parse_header(h64: str) -> dict[str, Any]:
+    cached = _HEADER_CACHE.get(h64)
+    if cached is not None:
+        return dict(cached)  # callers get their own copy
+    if len(h64) > MAX_HEADER_CHARS:
+        raise InvalidInput("token header exceeds the size limit", code="too_large")
+    header = _json_object(_b64d(h64), "token header")
+    if any(isinstance(v, dict | list) for v in header.values()):
+        return header  # nested members could be mutated through a shallow copy
+    if len(_HEADER_CACHE) >= _HEADER_CACHE_SIZE:
+        _HEADER_CACHE.clear()
+    _HEADER_CACHE[h64] = header
+    return dict(header)

@@ -1,0 +1,217 @@
+"""OCSP (RFC 6960): requests, and strict verification of responses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.x509 import ocsp
+from cryptography.x509.oid import (
+    AuthorityInformationAccessOID,
+    ExtendedKeyUsageOID,
+)
+
+from ...errors import ProviderUnavailable, UntrustedCertificate
+from .paths import _verify_signature, is_issued_by
+
+__all__ = ["OcspResult", "build_ocsp_request", "ocsp_urls", "verify_ocsp_response"]
+
+# --- OCSP (RFC 6960) -------------------------------------------------------------------
+
+
+def ocsp_urls(cert: x509.Certificate) -> list[str]:
+    """The OCSP responder URLs of the certificate's AIA extension (RFC 5280 4.2.2.1)."""
+    try:
+        aia = cert.extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
+    except x509.ExtensionNotFound:
+        return []
+    return [
+        d.access_location.value
+        for d in aia
+        if d.access_method == AuthorityInformationAccessOID.OCSP
+        and isinstance(d.access_location, x509.UniformResourceIdentifier)
+        and d.access_location.value.lower().startswith(("http://", "https://"))
+    ]
+
+
+def build_ocsp_request(
+    cert: x509.Certificate,
+    issuer: x509.Certificate,
+    *,
+    nonce: bytes | None,
+    algorithm: hashes.HashAlgorithm | None = None,
+) -> bytes:
+    """A DER OCSPRequest for one certificate; CertID with SHA-1 by default, which
+    every responder supports (RFC 6960 4.1.1, Web eID validator practice)."""
+    builder = ocsp.OCSPRequestBuilder().add_certificate(
+        cert,
+        issuer,
+        algorithm or hashes.SHA1(),  # noqa: S303 - CertID hash, not a signature
+    )
+    if nonce is not None:
+        builder = builder.add_extension(x509.OCSPNonce(nonce), critical=False)
+    return builder.build().public_bytes(serialization.Encoding.DER)
+
+
+@dataclass(frozen=True, slots=True)
+class OcspResult:
+    """A verified OCSP answer about one certificate."""
+
+    status: str  # "good", "revoked" or "unknown"
+    this_update: datetime
+    next_update: datetime | None = None
+    revocation_time: datetime | None = None
+    revocation_reason: str | None = None
+    responder: str = ""
+
+
+def _ocsp_bad(message: str, code: str) -> UntrustedCertificate:
+    return UntrustedCertificate(f"OCSP response rejected: {message}", code=code)
+
+
+def _key_hash(cert: x509.Certificate) -> bytes:
+    return x509.SubjectKeyIdentifier.from_public_key(cert.public_key()).digest
+
+
+def _responder_matches(response: ocsp.OCSPResponse, cert: x509.Certificate) -> bool:
+    if response.responder_name is not None:
+        return response.responder_name == cert.subject
+    return response.responder_key_hash == _key_hash(cert)
+
+
+def _has_ocsp_signing(cert: x509.Certificate) -> bool:
+    try:
+        eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    except x509.ExtensionNotFound:
+        return False
+    return ExtendedKeyUsageOID.OCSP_SIGNING in eku
+
+
+def verify_ocsp_response(
+    der: bytes,
+    cert: x509.Certificate,
+    issuer: x509.Certificate,
+    *,
+    at: datetime,
+    nonce: bytes | None,
+    designated_responder: x509.Certificate | None = None,
+    max_skew: timedelta = timedelta(minutes=15),
+    max_age: timedelta = timedelta(minutes=2),
+) -> OcspResult:
+    """Verify an OCSP response about ``cert`` (issued by ``issuer``) and return it.
+
+    Checks, in order (RFC 6960 4.2.2, 3.2, 4.4.1): the response parses and is
+    ``successful`` (``tryLater``/``internalError`` -> :class:`ProviderUnavailable`);
+    exactly one SingleResponse whose CertID matches ``cert``; the responder is
+    authorized (the ``designated_responder`` if given, byte for byte; otherwise the
+    issuing CA itself or a certificate it issued with id-kp-OCSPSigning, valid at
+    ``at``) and its signature verifies; ``thisUpdate`` is not later than
+    ``at + max_skew`` nor older than ``at - max_age``, and ``nextUpdate`` (if any) not
+    before ``at - max_skew``. A ``revoked``/``unknown`` answer is returned at that
+    point (refusing is always safe); a ``good`` answer must also echo ``nonce``
+    (when one was sent) or it could be a replay.
+
+    Raises :class:`UntrustedCertificate` (codes ``ocsp_*``) for anything forged,
+    stale or inconsistent.
+    """
+    try:
+        response = ocsp.load_der_ocsp_response(der)
+    except ValueError as exc:
+        raise _ocsp_bad("malformed", "ocsp_malformed") from exc
+    status = response.response_status
+    if status in (ocsp.OCSPResponseStatus.TRY_LATER, ocsp.OCSPResponseStatus.INTERNAL_ERROR):
+        raise ProviderUnavailable(
+            "OCSP responder is temporarily unable to answer", code="ocsp_busy"
+        )
+    if status != ocsp.OCSPResponseStatus.SUCCESSFUL:
+        raise _ocsp_bad("responder refused the request", "ocsp_refused")
+    try:
+        singles = list(response.responses)
+        if len(singles) != 1:
+            raise _ocsp_bad("must contain exactly one response", "ocsp_response_count")
+        single = singles[0]
+        # CertID must be ours: same serial and the same issuer (name and key hash).
+        expected = ocsp.load_der_ocsp_request(
+            build_ocsp_request(cert, issuer, nonce=None, algorithm=single.hash_algorithm)
+        )
+        if (
+            single.serial_number != cert.serial_number
+            or single.issuer_name_hash != expected.issuer_name_hash
+            or single.issuer_key_hash != expected.issuer_key_hash
+        ):
+            raise _ocsp_bad("certificate ID differs from the request", "ocsp_cert_id")
+
+        responder = _find_responder(response, issuer, designated_responder)
+        if responder is not issuer and not (
+            responder.not_valid_before_utc <= at <= responder.not_valid_after_utc
+        ):
+            raise _ocsp_bad("responder certificate is not valid now", "ocsp_responder")
+        if not _verify_signature(
+            responder.public_key(),
+            response.signature,
+            response.tbs_response_bytes,
+            response.signature_hash_algorithm,
+        ):
+            raise _ocsp_bad("signature is invalid", "ocsp_signature")
+
+        this_update = single.this_update_utc
+        next_update = single.next_update_utc
+        if this_update > at + max_skew:
+            raise _ocsp_bad("thisUpdate is in the future", "ocsp_stale")
+        if this_update < at - max_age:
+            raise _ocsp_bad("thisUpdate is too old", "ocsp_stale")
+        if next_update is not None and next_update < at - max_skew:
+            raise _ocsp_bad("nextUpdate is in the past", "ocsp_stale")
+
+        cert_status = single.certificate_status
+        responder_name = responder.subject.rfc4514_string()
+        if cert_status == ocsp.OCSPCertStatus.REVOKED:
+            reason = single.revocation_reason
+            return OcspResult(
+                "revoked",
+                this_update,
+                next_update,
+                single.revocation_time_utc,
+                reason.name if reason is not None else None,
+                responder_name,
+            )
+        if cert_status == ocsp.OCSPCertStatus.UNKNOWN:
+            return OcspResult("unknown", this_update, next_update, responder=responder_name)
+
+        if nonce is not None:
+            try:
+                got = response.extensions.get_extension_for_class(x509.OCSPNonce).value.nonce
+            except x509.ExtensionNotFound:
+                raise _ocsp_bad("nonce missing", "ocsp_nonce") from None
+            if got != nonce:
+                raise _ocsp_bad("nonce differs from the request", "ocsp_nonce")
+        return OcspResult("good", this_update, next_update, responder=responder_name)
+    except (ValueError, TypeError, UnsupportedAlgorithm, x509.DuplicateExtension) as exc:
+        raise _ocsp_bad("malformed", "ocsp_malformed") from exc
+
+
+def _find_responder(
+    response: ocsp.OCSPResponse,
+    issuer: x509.Certificate,
+    designated: x509.Certificate | None,
+) -> x509.Certificate:
+    """The certificate that must have signed ``response`` (RFC 6960 4.2.2.2)."""
+    if designated is not None:
+        if not _responder_matches(response, designated):
+            raise _ocsp_bad("not signed by the designated responder", "ocsp_responder")
+        included = [c for c in response.certificates if _responder_matches(response, c)]
+        if included and any(c != designated for c in included):
+            raise _ocsp_bad("responder certificate is not the designated one", "ocsp_responder")
+        return designated
+    if _responder_matches(response, issuer):
+        return issuer  # signed by the issuing CA itself
+    for candidate in response.certificates:
+        if not _responder_matches(response, candidate):
+            continue
+        if not is_issued_by(candidate, issuer) or not _has_ocsp_signing(candidate):
+            raise _ocsp_bad("responder is not authorized by the issuing CA", "ocsp_responder")
+        return candidate
+    raise _ocsp_bad("responder certificate is missing", "ocsp_responder")

@@ -1,0 +1,297 @@
+"""Certificate validity and path validation: the project's one path validator.
+
+The path itself is validated by :mod:`cryptography.x509.verification` with RFC 5280
+extension profiles (see :mod:`authbroker.crypto.pki`); written here are only what it
+cannot do, each with a comment saying why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature as _CryptoInvalidSignature
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa
+from cryptography.x509 import verification
+from cryptography.x509.oid import (
+    SignatureAlgorithmOID,
+)
+
+from ...errors import UntrustedCertificate
+from .der_repair import _original_tbs
+
+__all__ = [
+    "MAX_CHAIN_DEPTH",
+    "MAX_SIGNATURE_CHECKS",
+    "MIN_RSA_BITS",
+    "check_validity",
+    "is_issued_by",
+    "verify_chain",
+]
+
+#: Most CA certificates (intermediates and the anchor) above a leaf; eID PKIs use 1-2.
+MAX_CHAIN_DEPTH = 6
+#: Most issuer signatures checked to find one path: bounds the work a token with
+#: many (untrusted) intermediates can cause.
+MAX_SIGNATURE_CHECKS = 32
+#: Smallest RSA modulus accepted for any key on a path.
+MIN_RSA_BITS = 2048
+
+# --- validity and path ----------------------------------------------------------------
+
+
+def check_validity(cert: x509.Certificate, at: datetime, *, what: str = "certificate") -> None:
+    """Reject ``cert`` outside its validity period at ``at`` (timezone-aware)."""
+    if at < cert.not_valid_before_utc:
+        raise UntrustedCertificate(f"{what} is not yet valid", code="cert_not_yet_valid")
+    if at > cert.not_valid_after_utc:
+        raise UntrustedCertificate(f"{what} has expired", code="cert_expired")
+
+
+def is_issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    """True when ``issuer``'s name matches and its key verifies ``cert``'s signature."""
+    try:
+        cert.verify_directly_issued_by(issuer)
+    except (ValueError, TypeError, UnsupportedAlgorithm, _CryptoInvalidSignature):
+        original = _original_tbs(cert)
+        if original is None or cert.issuer != issuer.subject:
+            return False
+        # A repaired certificate: the CA signed the original encoding.
+        try:
+            key = issuer.public_key()
+        except (ValueError, UnsupportedAlgorithm):
+            return False
+        return _verify_signature(key, cert.signature, original, cert.signature_hash_algorithm)
+    return True
+
+
+def _verify_signature(
+    key: object, signature: bytes, data: bytes, algorithm: hashes.HashAlgorithm | None
+) -> bool:
+    try:
+        if isinstance(key, rsa.RSAPublicKey) and algorithm is not None:
+            key.verify(signature, data, padding.PKCS1v15(), algorithm)
+        elif isinstance(key, ec.EllipticCurvePublicKey) and algorithm is not None:
+            key.verify(signature, data, ec.ECDSA(algorithm))
+        elif isinstance(key, ed25519.Ed25519PublicKey | ed448.Ed448PublicKey):
+            key.verify(signature, data)
+        else:
+            return False
+    except (_CryptoInvalidSignature, ValueError, TypeError, UnsupportedAlgorithm):
+        return False
+    return True
+
+
+_SIGNATURE_HASHES = (hashes.SHA256, hashes.SHA384, hashes.SHA512)
+_EDDSA_SIGNATURES = (SignatureAlgorithmOID.ED25519, SignatureAlgorithmOID.ED448)
+_CURVES = (ec.SECP256R1, ec.SECP384R1, ec.SECP521R1)
+# Extensions that may be marked critical on a path certificate: processed by the
+# verifier (basicConstraints, keyUsage), by the caller's end-entity checks (extended
+# key usage, certificate policies), or informational. A critical extension outside
+# this set (nameConstraints, policyConstraints, policyMappings, inhibitAnyPolicy,
+# unknown) makes the certificate unusable (RFC 5280 4.2). The same set builds the
+# verifier's extension policies below, so the leaf pre-check and the path agree.
+_CRITICAL_UNDERSTOOD_TYPES: tuple[type[x509.ExtensionType], ...] = (
+    x509.BasicConstraints,
+    x509.KeyUsage,
+    x509.ExtendedKeyUsage,
+    x509.CertificatePolicies,
+    x509.SubjectKeyIdentifier,
+    x509.AuthorityKeyIdentifier,
+    x509.SubjectAlternativeName,
+    x509.IssuerAlternativeName,
+    x509.AuthorityInformationAccess,
+    x509.SubjectInformationAccess,
+    x509.CRLDistributionPoints,
+)
+_CRITICAL_UNDERSTOOD = frozenset(t.oid for t in _CRITICAL_UNDERSTOOD_TYPES)
+
+
+def _critical_understood(cert: x509.Certificate) -> bool:
+    return all(not e.critical or e.oid in _CRITICAL_UNDERSTOOD for e in cert.extensions)
+
+
+def _signature_acceptable(cert: x509.Certificate) -> bool:
+    """The issuer signed ``cert`` with SHA-2 (RSA, RSA-PSS, ECDSA) or EdDSA."""
+    try:
+        algorithm = cert.signature_hash_algorithm
+    except UnsupportedAlgorithm:
+        return False
+    if algorithm is None:
+        return cert.signature_algorithm_oid in _EDDSA_SIGNATURES
+    return isinstance(algorithm, _SIGNATURE_HASHES)
+
+
+def _key_acceptable(cert: x509.Certificate) -> bool:
+    try:
+        key = cert.public_key()
+    except (ValueError, UnsupportedAlgorithm):
+        return False
+    if isinstance(key, rsa.RSAPublicKey):
+        return key.key_size >= MIN_RSA_BITS
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        return isinstance(key.curve, _CURVES)
+    return isinstance(key, ed25519.Ed25519PublicKey | ed448.Ed448PublicKey)
+
+
+# --- the path: cryptography.x509.verification ---------------------------------------
+# Its default extension profiles are the CA/B Forum Web PKI ones, which national eID
+# certificates do not follow (Belgian cards carry no subjectAltName, the Estonian
+# ESTEID2018 CA a critical EKU): these are RFC 5280's (docs/security-model.md).
+
+
+def _must_be_ca(_: verification.Policy, c: x509.Certificate, bc: x509.BasicConstraints) -> None:
+    # The verifier checks cA itself on issuers, but not on the issuing CA it gets
+    # as its leaf from _build_path.
+    if not bc.ca:
+        raise ValueError("basicConstraints cA is not asserted")
+
+
+def _key_cert_sign(_: verification.Policy, c: x509.Certificate, ku: x509.KeyUsage | None) -> None:
+    # RFC 5280 4.2.1.3: a CA key usage asserts keyCertSign (the verifier's Web PKI
+    # profile requires it, permit_all does not check it).
+    if ku is not None and not ku.key_cert_sign:
+        raise ValueError("keyUsage lacks keyCertSign")
+
+
+def _extension_policy(*, ca: bool) -> verification.ExtensionPolicy:
+    agnostic = verification.Criticality.AGNOSTIC
+    policy = verification.ExtensionPolicy.permit_all()
+    for kind in _CRITICAL_UNDERSTOOD_TYPES:
+        if ca and kind is x509.BasicConstraints:
+            policy = policy.require_present(kind, agnostic, _must_be_ca)
+        else:
+            check = _key_cert_sign if ca and kind is x509.KeyUsage else None
+            policy = policy.may_be_present(kind, agnostic, check)  # type: ignore[arg-type]
+    # The verifier matches name constraints against DNS, IP and e-mail names only,
+    # never directoryName (the subject DNs eID certificates name people by): a
+    # critical nameConstraints cannot be honoured, so it is refused.
+    return policy.may_be_present(x509.NameConstraints, verification.Criticality.NON_CRITICAL, None)
+
+
+_CA_POLICY = _extension_policy(ca=True)
+_EE_POLICY = _extension_policy(ca=False)
+
+
+def _verified_path(
+    leaf: x509.Certificate,
+    intermediates: Sequence[x509.Certificate],
+    anchors: Sequence[x509.Certificate],
+    at: datetime,
+    depth: int,
+    leaf_policy: verification.ExtensionPolicy,
+) -> list[x509.Certificate] | None:
+    """The verifier's path ``[leaf, ..., anchor]`` with at most ``depth`` CAs
+    between them, or None."""
+    if depth < 0:
+        return None
+    verifier = (
+        verification.PolicyBuilder()
+        .store(verification.Store(list(anchors)))
+        .time(at)
+        .max_chain_depth(min(depth, 255))
+        .extension_policies(ca_policy=_CA_POLICY, ee_policy=leaf_policy)
+        .build_client_verifier()
+    )
+    try:
+        return list(verifier.verify(leaf, list(intermediates)).chain)
+    except (verification.VerificationError, x509.UnsupportedGeneralNameType):
+        return None  # the latter: a valid path, a leaf SAN type it cannot return
+
+
+def _build_path(
+    cert: x509.Certificate,
+    intermediates: Sequence[x509.Certificate],
+    anchors: Sequence[x509.Certificate],
+    at: datetime,
+    max_depth: int,
+) -> list[x509.Certificate] | None:
+    """Find the issuing CA of ``cert`` here, then have the verifier validate the path.
+
+    The verifier checks signatures over a certificate's own encoding only, so it
+    rejects every certificate :func:`parse_der_certificate` repaired (Finnish
+    cards: "signature does not match"), and it refuses EdDSA: :func:`is_issued_by`
+    checks this first link. Searching it here for every leaf also bounds the work
+    decoy issuers in a token cause (:data:`MAX_SIGNATURE_CHECKS`). If the verifier
+    can check the leaf's signature, it validates the whole path, this link again;
+    otherwise the path from the issuing CA up, which it sees as its leaf: it does
+    not check that one's key and counts path lengths one lower, so both are done here.
+    """
+    der = serialization.Encoding.DER
+    anchor_ders = {a.public_bytes(der) for a in anchors}
+    pool = {c.public_bytes(der): c for c in [*anchors, *intermediates] if c != cert}
+    others = [c for c in pool.values() if c.subject != cert.issuer and c not in anchors]
+    candidates = [c for c in pool.values() if c.subject == cert.issuer]
+    whole = _original_tbs(cert) is None and cert.signature_algorithm_oid not in _EDDSA_SIGNATURES
+    for candidate in candidates[:MAX_SIGNATURE_CHECKS]:
+        if not is_issued_by(cert, candidate):
+            continue
+        trusted = candidate.public_bytes(der) in anchor_ders
+        if whole:
+            stones = others if trusted else [candidate, *others]
+            path = _verified_path(cert, stones, anchors, at, max_depth - 1, _EE_POLICY)
+        else:
+            depth = 0 if trusted else max_depth - 2
+            above = _verified_path(candidate, others, anchors, at, depth, _CA_POLICY)
+            ok = above is not None and _key_acceptable(candidate) and _path_lengths_ok(above)
+            path = [cert, *above] if above is not None and ok else None
+        if path is not None and len(path) - 1 <= max_depth:
+            return path
+    return None
+
+
+def _path_lengths_ok(issuers: Sequence[x509.Certificate]) -> bool:
+    """Each CA's pathLenConstraint over the CAs between it and the leaf below
+    ``issuers[0]`` (RFC 5280 6.1.4 (m))."""
+    for below, ca in enumerate(issuers):
+        bc = ca.extensions.get_extension_for_class(x509.BasicConstraints).value
+        if bc.path_length is not None and below > bc.path_length:
+            return False
+    return True
+
+
+def verify_chain(
+    cert: x509.Certificate,
+    intermediates: Sequence[x509.Certificate],
+    anchors: Sequence[x509.Certificate],
+    at: datetime,
+    *,
+    max_depth: int = MAX_CHAIN_DEPTH,
+) -> list[x509.Certificate]:
+    """Build and check a path ``[cert, ..., anchor]``; return it.
+
+    Anchors are trusted as configured (typically the *issuing* CAs of a national
+    eID scheme, not roots); their own signature is not checked, and an unrelated
+    expired one does not matter. Untrusted ``intermediates`` (from a token) never
+    end a path; at most ``max_depth`` CAs (anchor included) sit above the leaf.
+    The leaf is checked first, here, because the verifier reports only "no path"
+    and callers need the codes (and it does not check a leaf's key): validity
+    (``cert_not_yet_valid`` / ``cert_expired``), critical extensions
+    (``cert_critical_extension``), algorithms (``cert_algorithm``). No path:
+    ``untrusted_issuer``; an undecodable extension on the way: ``chain``.
+    """
+    if not anchors:
+        raise UntrustedCertificate("no trust anchors configured", code="no_trust_anchors")
+    check_validity(cert, at, what="user certificate")
+    try:
+        if not _critical_understood(cert):
+            raise UntrustedCertificate(
+                "user certificate has an unsupported critical extension",
+                code="cert_critical_extension",
+            )
+        if not _key_acceptable(cert) or not _signature_acceptable(cert):
+            raise UntrustedCertificate(
+                "user certificate uses a weak or unsupported algorithm", code="cert_algorithm"
+            )
+        path = _build_path(cert, intermediates, anchors, at, max_depth)
+    except (ValueError, x509.DuplicateExtension) as exc:
+        raise UntrustedCertificate("certificate chain cannot be parsed", code="chain") from exc
+    if path is None:
+        raise UntrustedCertificate(
+            "certificate is not issued by a trusted certification authority",
+            code="untrusted_issuer",
+        )
+    return path

@@ -1,0 +1,171 @@
+"""Verified results for the claim profiles and the ID-token claim checks (Core §3.1.3.7)."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from ...errors import (
+    Expired,
+    InvalidInput,
+)
+from ...identity import Identity, Loa
+from .helpers import (
+    _PRINTABLE,
+    DEFAULT_MAX_ID_TOKEN_AGE,
+    DEFAULT_SKEW,
+    _is_number,
+    claim_str,
+)
+from .options import OidcOptions
+
+__all__ = ["AcrChoice", "VerifiedClaims", "validate_id_token_claims"]
+
+
+# --- verified results handed to the profile modules -----------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AcrChoice:
+    """The ``acr_values`` requested for one flow, their LoA floor and broker method."""
+
+    values: tuple[str, ...]
+    loa: Loa
+    method: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedClaims:
+    """Everything a profile needs to build an Identity; all of it already verified."""
+
+    provider: str
+    options: OidcOptions
+    id_token: Mapping[str, Any] = field(repr=False)
+    userinfo: Mapping[str, Any] | None = field(repr=False)
+    acr: str | None
+    loa: Loa
+    method: str | None
+    now: float
+
+    @property
+    def sub(self) -> str:
+        return str(self.id_token["sub"])
+
+    def claim(self, name: str, *, max_len: int = 256) -> str | None:
+        """A string claim from the ID token, else from UserInfo."""
+        value = claim_str(self.id_token, name, max_len=max_len)
+        if value is None and self.userinfo is not None:
+            value = claim_str(self.userinfo, name, max_len=max_len)
+        return value
+
+    @property
+    def authenticated_at(self) -> datetime:
+        ts = self.id_token.get("auth_time")
+        if not _is_number(ts):
+            ts = self.id_token.get("iat")
+        return datetime.fromtimestamp(float(cast(float, ts)), UTC)
+
+    @property
+    def raw(self) -> dict[str, Any]:
+        data = {"id_token": dict(self.id_token)}
+        if self.userinfo is not None:
+            data["userinfo"] = dict(self.userinfo)
+        return data
+
+
+def _generic_identity(v: VerifiedClaims) -> Identity:
+    return Identity(
+        provider=v.provider,
+        method=v.method or "oidc",
+        subject=v.sub,
+        national_id=None,
+        loa=v.loa,
+        authenticated_at=v.authenticated_at,
+        given_name=v.claim("given_name"),
+        family_name=v.claim("family_name"),
+        email=v.claim("email"),
+        raw=v.raw,
+    )
+
+
+# --- ID token claim checks (Core §3.1.3.7) --------------------------------------------
+
+
+def validate_id_token_claims(
+    claims: Mapping[str, Any],
+    *,
+    issuer: str,
+    client_id: str,
+    nonce: str,
+    now: float,
+    skew: float = DEFAULT_SKEW,
+    max_token_age: float = DEFAULT_MAX_ID_TOKEN_AGE,
+    max_age: int | None = None,
+) -> None:
+    """Items 2-5 and 9-11, 13 of Core §3.1.3.7 (signature and acr are checked elsewhere).
+
+    Raises :class:`InvalidInput` (or :class:`Expired` for time) naming the check in
+    ``code``; messages never contain claim values.
+    """
+    # Item 2: iss exactly equal, no normalisation (X-08).
+    iss = claims.get("iss")
+    if not isinstance(iss, str):
+        raise InvalidInput("ID token has no issuer", code="iss_missing")
+    if not hmac.compare_digest(iss.encode(), issuer.encode()):
+        raise InvalidInput("ID token issuer does not match", code="iss_mismatch")
+    # Items 3-5: aud contains client_id; authbroker trusts no other audience.
+    aud = claims.get("aud")
+    if aud is None:
+        raise InvalidInput("ID token has no audience", code="aud_missing")
+    audiences = [aud] if isinstance(aud, str) else aud
+    if not isinstance(audiences, list) or not all(isinstance(a, str) for a in audiences):
+        raise InvalidInput("ID token audience is malformed", code="aud_invalid")
+    if client_id not in audiences:
+        raise InvalidInput("ID token is not for this client", code="aud_mismatch")
+    if any(a != client_id for a in audiences):
+        raise InvalidInput("ID token names an untrusted audience", code="aud_untrusted")
+    azp = claims.get("azp")
+    if azp is not None and azp != client_id:
+        raise InvalidInput("ID token azp is not this client", code="azp_mismatch")
+    # Core §2: sub required, at most 255 ASCII characters.
+    sub = claims.get("sub")
+    if not isinstance(sub, str) or not 1 <= len(sub) <= 255 or _PRINTABLE.fullmatch(sub) is None:
+        raise InvalidInput("ID token subject is missing or malformed", code="sub_invalid")
+    # Items 9-10 and RFC 7519 §4.1.5 (JOSE-11).
+    exp, iat = claims.get("exp"), claims.get("iat")
+    if exp is None:
+        raise InvalidInput("ID token has no exp", code="exp_missing")
+    if iat is None:
+        raise InvalidInput("ID token has no iat", code="iat_missing")
+    if not _is_number(exp) or not _is_number(iat):
+        raise InvalidInput("ID token time claims are not numbers", code="bad_time_claim")
+    if now >= float(exp) + skew:
+        raise Expired("ID token has expired", code="id_token_expired")
+    if float(iat) > now + skew:
+        raise InvalidInput("ID token was issued in the future", code="iat_future")
+    if now - float(iat) > max_token_age + skew:
+        raise Expired("ID token is too old", code="id_token_too_old")
+    nbf = claims.get("nbf")
+    if nbf is not None and (not _is_number(nbf) or float(nbf) > now + skew):
+        raise InvalidInput("ID token is not yet valid", code="nbf_future")
+    # Item 11: nonce always sent, so always required and compared exactly.
+    got = claims.get("nonce")
+    if not isinstance(got, str):
+        raise InvalidInput("ID token has no nonce", code="nonce_missing")
+    if not hmac.compare_digest(got.encode(), nonce.encode()):
+        raise InvalidInput("ID token nonce does not match", code="nonce_mismatch")
+    # Item 13: auth_time present and recent when max_age was requested.
+    auth_time = claims.get("auth_time")
+    if max_age is not None and not _is_number(auth_time):
+        raise InvalidInput("ID token has no auth_time", code="auth_time_missing")
+    if _is_number(auth_time):
+        # An authentication "in the future" would pass any max_age and date the
+        # Identity wrongly: beyond the skew it is refused like iat (items 10, 13).
+        authenticated = float(cast(float, auth_time))
+        if authenticated > now + skew:
+            raise InvalidInput("ID token auth_time is in the future", code="auth_time_future")
+        if max_age is not None and now - authenticated > max_age + skew:
+            raise Expired("authentication is older than max_age", code="auth_time_too_old")

@@ -1,0 +1,680 @@
+"""The OIDC relying party: discovery, authorization request, code exchange, UserInfo.
+
+One class because every step reads the same per-provider state (options, keys,
+the discovery and JWKS caches); the pieces without that state live beside it
+(:mod:`.options`, :mod:`.keys`, :mod:`.id_token`, :mod:`.helpers`).
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import importlib
+import secrets
+import time
+from collections.abc import Callable, Mapping, Sequence
+from types import ModuleType
+from typing import Any, cast
+from urllib.parse import quote_plus
+
+from ...config import ProviderConfig, Settings
+from ...crypto.jose import (
+    JwksCache,
+    Key,
+    KeySet,
+    decrypt_jwe,
+    peek_header,
+    sign_jwt,
+)
+from ...errors import (
+    AlreadyUsed,
+    AuthBrokerError,
+    ConfigError,
+    InsufficientLoa,
+    InvalidInput,
+    ProviderError,
+    ProviderUnavailable,
+    UserCancelled,
+)
+from ...flow import Redirect, store_put, store_take
+from ...http import HttpRequest, HttpResponse
+from ...identity import Identity, Loa
+from ...kernel.effects import Gen, fetch
+from ..base import (
+    AdvanceContext,
+    BeginContext,
+    Next,
+    ProviderInfo,
+)
+from .helpers import (
+    _B64TOKEN,
+    _CANCEL_ERRORS,
+    _ERROR_CODE,
+    _PRINTABLE,
+    _UNRESERVED,
+    CLIENT_ASSERTION_TYPE,
+    PROFILE_MODULES,
+    _check_url,
+    _shash,
+    _with_query,
+    pkce_challenge,
+    token_hash,
+)
+from .id_token import AcrChoice, VerifiedClaims, _generic_identity, validate_id_token_claims
+from .keys import (
+    _private_keyset,
+    check_rp_keys,
+    generate_rp_keys,
+    load_rp_keys,
+    rp_signing_algs,
+    signed_rp_jwks,
+)
+from .options import OidcOptions, parse_options
+
+__all__ = ["OidcProvider", "default_choose_acr", "from_config"]
+
+
+# --- the provider ---------------------------------------------------------------------
+
+
+class OidcProvider:
+    """Generic OIDC RP; ``profile`` supplies acr selection and claim mapping."""
+
+    flow_ttl = 600.0
+
+    def __init__(
+        self,
+        config: ProviderConfig,
+        settings: Settings,
+        *,
+        rp_keys: KeySet | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.config = config
+        self.settings = settings
+        self.options = opts = parse_options(config)
+        self._profile: ModuleType | None = (
+            importlib.import_module(PROFILE_MODULES[opts.profile]) if opts.profile else None
+        )
+        self._clock = clock
+        self._meta: dict[str, Any] | None = None
+        self._meta_expires = 0.0
+        self._jwks: JwksCache | None = None
+        self._secret: str | None = None
+        if opts.client_auth == "client_secret_basic":
+            self._secret = config.secret("client_secret")
+        keys = rp_keys if rp_keys is not None else load_rp_keys(config)
+        if keys is None and opts.needs_rp_keys:
+            if config.environment != "simulator":
+                raise ConfigError(
+                    "RP keys are required for this profile (rp_keys or rp_keys_env)",
+                    key=config.key("rp_keys"),
+                )
+            keys = _private_keyset(generate_rp_keys(config), config.key("rp_keys"))
+        if keys is not None:
+            check_rp_keys(config, keys)
+        self.rp_keys = keys or KeySet()
+        self._signing: tuple[Key, str] | None = (
+            self._pick_signing_key() if opts.needs_rp_keys else None
+        )
+        methods: tuple[str, ...] = ()
+        if self._profile is not None and hasattr(self._profile, "methods"):
+            methods = tuple(self._profile.methods(opts))
+        self.info = ProviderInfo.from_config(config, methods=methods)
+
+    # -- keys and metadata -------------------------------------------------------------
+
+    def _pick_signing_key(self) -> tuple[Key, str]:
+        """The RP key that signs request objects and client assertions, and its alg.
+
+        Newest first: the first listed signing key signs; the others stay published
+        for overlap during rotation (PROF-02). The alg is the key's own, else
+        ``rp_signing_alg``, else the first of the provider's ``rp_signing_algs`` the
+        key can do; it must be one the provider accepts (Telia: RS256 only).
+        """
+        wanted = self.config.get("rp_signing_kid")
+        accepted = rp_signing_algs(self.config)
+        for k in self.rp_keys.keys:
+            if k.use != "sig" or (wanted and k.kid != wanted):
+                continue
+            chosen = k.alg or self.config.get("rp_signing_alg")
+            candidates = [str(chosen)] if chosen else list(accepted)
+            for alg in candidates:
+                if alg in accepted and k._fits(alg, "sig"):
+                    return k, alg
+        raise ConfigError(
+            f"no RP signing key for an algorithm the provider accepts ({', '.join(accepted)})",
+            key=self.config.key("rp_keys"),
+        )
+
+    def public_jwks(self) -> dict[str, Any]:
+        """The RP's public signing + encryption keys (for the provider to fetch)."""
+        return self.rp_keys.to_public_jwks()
+
+    def signed_jwks(self, now: float | None = None) -> str:
+        """The same keys as a signed JWK Set (:func:`signed_rp_jwks`)."""
+        return signed_rp_jwks(self.config, self.rp_keys, now=now)
+
+    def _metadata(self) -> Gen[dict[str, Any]]:
+        now = self._clock()
+        if self._meta is not None and now < self._meta_expires:
+            return self._meta
+        opts = self.options
+        resp = yield from fetch(
+            HttpRequest.get(
+                opts.discovery_url,
+                headers={"Accept": "application/json"},
+                timeout=opts.timeout,
+                tag="discovery",
+                shareable=True,
+            )
+        )
+        if resp.status != 200:
+            raise ProviderUnavailable(
+                "provider metadata is unavailable",
+                code="discovery_unavailable",
+                details={"status": resp.status},
+            )
+        meta = resp.json_object()
+        # Discovery §4.3 / RFC 8414 §3.3: byte-for-byte equal, no normalisation.
+        issuer = meta.get("issuer")
+        if not isinstance(issuer, str) or not hmac.compare_digest(
+            issuer.encode(), opts.issuer.encode()
+        ):
+            raise ProviderError(
+                "provider metadata names another issuer", code="discovery_issuer_mismatch"
+            )
+        loop = opts.allow_loopback_http
+        name = self.config.name
+        for field_name in ("authorization_endpoint", "token_endpoint", "jwks_uri"):
+            _check_url(meta.get(field_name), field_name, provider=name, allow_loopback_http=loop)
+        if opts.userinfo != "none":
+            _check_url(
+                meta.get("userinfo_endpoint"),
+                "userinfo_endpoint",
+                provider=name,
+                allow_loopback_http=loop,
+            )
+        if opts.par:
+            _check_url(
+                meta.get("pushed_authorization_request_endpoint"),
+                "pushed_authorization_request_endpoint",
+                provider=name,
+                allow_loopback_http=loop,
+            )
+        elif meta.get("require_pushed_authorization_requests") is True:
+            raise ConfigError(
+                "the provider requires PAR; set par = true", key=self.config.key("par")
+            )
+        methods = meta.get("code_challenge_methods_supported")
+        if isinstance(methods, list) and "S256" not in methods:
+            raise ProviderError("provider does not support PKCE S256", code="no_pkce_s256")
+        jwks_uri = str(meta["jwks_uri"])
+        if self._jwks is None or self._jwks.jwks_uri != jwks_uri:
+            self._jwks = JwksCache(
+                jwks_uri,
+                ttl=opts.jwks_ttl,
+                min_refetch_interval=opts.jwks_min_refetch_interval,
+                now=self._clock,
+                timeout=opts.timeout,
+                provider=self.config.name,
+            )
+        self._meta = meta
+        self._meta_expires = now + opts.discovery_ttl
+        return meta
+
+    @property
+    def jwks(self) -> JwksCache | None:
+        """The issuer's JWKS cache (after the first discovery)."""
+        return self._jwks
+
+    # -- client authentication ---------------------------------------------------------
+
+    def _client_auth(
+        self, form: dict[str, str], meta: Mapping[str, Any], now: float
+    ) -> dict[str, str]:
+        opts = self.options
+        if opts.client_auth == "client_secret_basic":
+            # RFC 6749 §2.3.1: form-urlencode id and secret, then base64 "id:secret".
+            secret = self._secret or ""
+            raw = f"{quote_plus(opts.client_id)}:{quote_plus(secret)}".encode()
+            return {"Authorization": "Basic " + base64.b64encode(raw).decode("ascii")}
+        key, alg = cast(tuple[Key, str], self._signing)
+        aud = opts.issuer if opts.client_assertion_aud == "issuer" else str(meta["token_endpoint"])
+        claims = {
+            # RFC 7523 §3 / Core §9: iss = sub = client_id; aud a plain string.
+            "iss": opts.client_id,
+            "sub": opts.client_id,
+            "aud": aud,
+            "jti": secrets.token_urlsafe(32),
+            "iat": int(now),
+            "exp": int(now) + 60,
+        }
+        form["client_id"] = opts.client_id
+        form["client_assertion_type"] = CLIENT_ASSERTION_TYPE
+        form["client_assertion"] = sign_jwt(claims, key, alg=alg)
+        return {}
+
+    # -- begin -------------------------------------------------------------------------
+
+    def _choose_acr(self, params: Mapping[str, str]) -> AcrChoice:
+        if self._profile is not None and hasattr(self._profile, "choose_acr"):
+            return cast(AcrChoice, self._profile.choose_acr(self.options, params))
+        return default_choose_acr(self.options, params)
+
+    def begin(self, ctx: BeginContext) -> Gen[Next]:
+        opts = self.options
+        meta = yield from self._metadata()
+        choice = self._choose_acr(ctx.params)
+        state = secrets.token_urlsafe(32)
+        nonce = secrets.token_urlsafe(32)  # 43 characters: within FAPI's 64
+        verifier = secrets.token_urlsafe(32)  # RFC 7636 §4.1: 43 unreserved characters
+        now = ctx.now
+        request: dict[str, str] = {
+            "response_type": "code",
+            "client_id": opts.client_id,
+            "redirect_uri": ctx.callback_url,
+            "scope": " ".join(opts.scopes),
+            "state": state,
+            "nonce": nonce,
+            "code_challenge": pkce_challenge(verifier),
+            "code_challenge_method": "S256",
+        }
+        if choice.values:
+            request["acr_values"] = " ".join(choice.values)
+        if opts.max_age is not None:
+            request["max_age"] = str(opts.max_age)
+        if ctx.language in opts.ui_locales:
+            request["ui_locales"] = ctx.language
+        for name, value in opts.extra_auth_params.items():
+            request.setdefault(name, value)
+        front = self._request_object(request, now) if opts.request_object else request
+        if opts.par:
+            front = yield from self._push(front, meta, now)
+        url = _with_query(str(meta["authorization_endpoint"]), front)
+        # OIDC-03: the state is a single-use store entry besides the flow record.
+        yield from store_put("oidc:state:" + _shash(state), b"1", self.flow_ttl)
+        data = {
+            "state": state,
+            "nonce": nonce,
+            "verifier": verifier,
+            "issuer": opts.issuer,
+            "redirect_uri": ctx.callback_url,
+            "acr": list(choice.values),
+            "loa": int(choice.loa),
+            "method": choice.method,
+            "iss_param": meta.get("authorization_response_iss_parameter_supported") is True
+            or opts.require_iss_param,
+        }
+        return Next(Redirect(url), data)
+
+    def _request_object(self, request: Mapping[str, str], now: float) -> dict[str, str]:
+        """RFC 9101 §4-§6 / Core §6.1: a signed request object sent by value."""
+        opts = self.options
+        claims: dict[str, Any] = dict(request)
+        claims.update(
+            iss=opts.client_id,
+            aud=opts.issuer,
+            iat=int(now),
+            nbf=int(now),
+            exp=int(now) + 300,
+            jti=secrets.token_urlsafe(32),
+        )
+        key, alg = cast(tuple[Key, str], self._signing)
+        headers = {"typ": opts.request_object_typ} if opts.request_object_typ else None
+        jar = sign_jwt(claims, key, alg=alg, headers=headers)
+        # client_id and response_type (and scope, for OIDC) also outside (Core §6.1).
+        return {
+            "client_id": opts.client_id,
+            "response_type": "code",
+            "scope": request["scope"],
+            "request": jar,
+        }
+
+    def _push(
+        self, front: Mapping[str, str], meta: Mapping[str, Any], now: float
+    ) -> Gen[dict[str, str]]:
+        """RFC 9126 §2: push the request; the browser only carries the request_uri."""
+        opts = self.options
+        form = dict(front)
+        headers = self._client_auth(form, meta, now)
+        resp = yield from fetch(
+            HttpRequest.post_form(
+                str(meta["pushed_authorization_request_endpoint"]),
+                form,
+                headers=headers,
+                timeout=opts.timeout,
+                tag="par",
+            )
+        )
+        if resp.status >= 500:
+            raise ProviderUnavailable("PAR endpoint failed", code="par_unavailable")
+        if resp.status not in (200, 201):
+            raise ProviderError(
+                "provider refused the pushed request",
+                code="par_refused",
+                details={"status": resp.status, "error": _error_code(resp)},
+            )
+        body = resp.json_object()
+        uri = body.get("request_uri")
+        if not isinstance(uri, str) or not 0 < len(uri) <= 512:
+            raise InvalidInput("PAR response has no request_uri", code="par_bad_response")
+        return {"client_id": opts.client_id, "request_uri": uri}
+
+    # -- advance -----------------------------------------------------------------------
+
+    def advance(
+        self, ctx: AdvanceContext, data: Mapping[str, Any], params: Mapping[str, str]
+    ) -> Gen[Identity]:
+        opts = self.options
+        # OIDC-03: state first; nothing else is looked at before it matches.
+        state = params.get("state")
+        if not isinstance(state, str) or not state:
+            raise InvalidInput("authorization response has no state", code="state_missing")
+        if not hmac.compare_digest(state.encode(), str(data["state"]).encode()):
+            raise InvalidInput("authorization response state does not match", code="state_mismatch")
+        taken = yield from store_take("oidc:state:" + _shash(state))
+        if taken is None:
+            raise AlreadyUsed("authorization response was already used", code="state_replayed")
+        # RFC 9207 §2.4: compare iss when present; required when advertised.
+        iss = params.get("iss")
+        if iss is not None:
+            if not hmac.compare_digest(iss.encode(), str(data["issuer"]).encode()):
+                raise InvalidInput(
+                    "authorization response is from another issuer", code="iss_param_mismatch"
+                )
+        elif data.get("iss_param"):
+            raise InvalidInput("authorization response has no iss", code="iss_param_missing")
+        if "error" in params:
+            raise _authorization_error(params)
+        code = params.get("code")
+        if not isinstance(code, str) or _UNRESERVED.fullmatch(code) is None:
+            raise InvalidInput("authorization response has no valid code", code="code_missing")
+        meta = yield from self._metadata()
+        tokens = yield from self._redeem(code, data, meta, ctx.now)
+        alg, claims = yield from self._verify_id_token(str(tokens["id_token"]), data, ctx.now)
+        self._check_hashes(alg, claims, tokens, code)
+        acr, loa = self._check_acr(claims, data)
+        userinfo = None
+        if opts.userinfo != "none":
+            userinfo = yield from self._userinfo(str(tokens["access_token"]), claims, meta)
+        verified = VerifiedClaims(
+            provider=self.config.name,
+            options=opts,
+            id_token=claims,
+            userinfo=userinfo,
+            acr=acr,
+            loa=loa,
+            method=data.get("method"),
+            now=ctx.now,
+        )
+        try:
+            if self._profile is None:
+                return _generic_identity(verified)
+            return cast(Identity, self._profile.map_identity(verified))
+        except AuthBrokerError:
+            raise
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InvalidInput("provider claims cannot be mapped", code="bad_claims") from exc
+
+    def _redeem(
+        self, code: str, data: Mapping[str, Any], meta: Mapping[str, Any], now: float
+    ) -> Gen[dict[str, Any]]:
+        opts = self.options
+        form = {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": str(data["redirect_uri"]),
+            "code_verifier": str(data["verifier"]),
+        }
+        headers = self._client_auth(form, meta, now)
+        headers["Accept"] = "application/json"
+        resp = yield from fetch(
+            HttpRequest.post_form(
+                str(meta["token_endpoint"]),
+                form,
+                headers=headers,
+                timeout=opts.timeout,
+                tag="token",
+            )
+        )
+        if 300 <= resp.status < 400:
+            # OIDC-10 / ASVS 15.3.2: back-channel redirects are never followed.
+            raise ProviderError("token endpoint answered with a redirect", code="token_redirect")
+        if resp.status >= 500:
+            raise ProviderUnavailable("token endpoint failed", code="token_unavailable")
+        if resp.status != 200:
+            raise ProviderError(
+                "token request was refused",
+                code="token_refused",
+                details={"status": resp.status, "error": _error_code(resp)},
+            )
+        if resp.content_type != "application/json":
+            raise InvalidInput("token response is not JSON", code="token_bad_response")
+        body = resp.json_object()
+        token_type = body.get("token_type")
+        # RFC 6749 §5.1 / §7.1: the type is case-insensitive.
+        if not isinstance(token_type, str) or token_type.lower() != "bearer":
+            raise InvalidInput("token response has an unsupported token_type", code="token_type")
+        for name in ("access_token", "id_token"):
+            value = body.get(name)
+            if not isinstance(value, str) or not value or len(value) > 65536:
+                raise InvalidInput(f"token response has no valid {name}", code="token_bad_response")
+        # Before any use (at_hash, the UserInfo Authorization header): RFC 6750 §2.1.
+        if _B64TOKEN.fullmatch(body["access_token"]) is None:
+            raise InvalidInput(
+                "token response access_token is not a bearer token", code="access_token_syntax"
+            )
+        return body
+
+    def _verify_id_token(
+        self, token: str, data: Mapping[str, Any], now: float
+    ) -> Gen[tuple[str, dict[str, Any]]]:
+        opts = self.options
+        header = peek_header(token)
+        if "enc" in header:
+            token = self._decrypt_nested(token, "ID token")
+        elif opts.id_token_encrypted:
+            # JOSE-07 / PROF-01: encryption was agreed; a signed-only token is refused.
+            raise InvalidInput("ID token was not encrypted", code="not_encrypted")
+        jwks = cast(JwksCache, self._jwks)
+        header, claims = yield from jwks.verify_jwt(token, algorithms=opts.id_token_algs)
+        validate_id_token_claims(
+            claims,
+            issuer=str(data["issuer"]),
+            client_id=opts.client_id,
+            nonce=str(data["nonce"]),
+            now=now,
+            skew=opts.skew,
+            max_token_age=opts.max_id_token_age,
+            max_age=opts.max_age,
+        )
+        return str(header["alg"]), claims
+
+    def _decrypt_nested(self, token: str, what: str) -> str:
+        opts = self.options
+        if not any(k.use == "enc" for k in self.rp_keys.keys):
+            raise InvalidInput(f"{what} is encrypted but no key was agreed", code="unexpected_jwe")
+        _, plaintext = decrypt_jwe(
+            token, self.rp_keys, algorithms=opts.jwe_algs, encryptions=opts.jwe_encs
+        )
+        try:
+            inner = plaintext.decode("ascii")
+        except UnicodeDecodeError:
+            inner = ""
+        # JOSE-07: the plaintext must be a JWS; bare JSON encrypted to our public key
+        # could come from anyone.
+        if inner.count(".") != 2 or inner.startswith("{"):
+            raise InvalidInput(f"encrypted {what} does not contain a JWS", code="not_nested")
+        return inner
+
+    def _check_hashes(
+        self, alg: str, claims: Mapping[str, Any], tokens: Mapping[str, Any], code: str
+    ) -> None:
+        at_hash = claims.get("at_hash")
+        if at_hash is not None:
+            expected = token_hash(
+                str(tokens["access_token"]), str(alg), encoding=self.options.at_hash_encoding
+            )
+            if not isinstance(at_hash, str) or not hmac.compare_digest(at_hash, expected):
+                raise InvalidInput("ID token at_hash does not match", code="at_hash_mismatch")
+        c_hash = claims.get("c_hash")
+        if c_hash is not None:
+            expected = token_hash(code, str(alg))
+            if not isinstance(c_hash, str) or not hmac.compare_digest(c_hash, expected):
+                raise InvalidInput("ID token c_hash does not match", code="c_hash_mismatch")
+
+    def _check_acr(
+        self, claims: Mapping[str, Any], data: Mapping[str, Any]
+    ) -> tuple[str | None, Loa]:
+        """Core §3.1.3.7 item 12, fail closed (PROF-03, PROF-04)."""
+        opts = self.options
+        acr = claims.get("acr")
+        requested = [str(v) for v in data.get("acr") or ()]
+        floor = Loa(int(data.get("loa", int(self.config.loa))))
+        if acr is None:
+            if opts.require_acr:
+                raise InsufficientLoa("ID token has no acr", code="acr_missing")
+            return None, floor
+        if not isinstance(acr, str):
+            raise InvalidInput("ID token acr is malformed", code="acr_invalid")
+        loa = opts.acr_loa.get(acr)
+        if loa is None:
+            raise InsufficientLoa("ID token acr is not a known level", code="acr_unknown")
+        if opts.acr_match == "exact" and requested and acr not in requested:
+            raise InsufficientLoa("ID token acr is not the requested method", code="acr_mismatch")
+        if loa < floor:
+            raise InsufficientLoa(
+                "authentication level is below the requested", code="acr_insufficient"
+            )
+        return acr, loa
+
+    def _userinfo(
+        self, access_token: str, claims: Mapping[str, Any], meta: Mapping[str, Any]
+    ) -> Gen[dict[str, Any]]:
+        """Core §5.3: bearer token in the header only; format per profile; sub must match."""
+        opts = self.options
+        resp = yield from fetch(
+            HttpRequest.get(
+                str(meta["userinfo_endpoint"]),
+                headers={
+                    "Authorization": f"Bearer {access_token}",
+                    "Accept": "application/jwt, application/json",
+                },
+                timeout=opts.timeout,
+                tag="userinfo",
+            )
+        )
+        if resp.status >= 500:
+            raise ProviderUnavailable("UserInfo endpoint failed", code="userinfo_unavailable")
+        if resp.status != 200:
+            raise ProviderError(
+                "UserInfo request was refused",
+                code="userinfo_refused",
+                details={"status": resp.status},
+            )
+        ctype = resp.content_type
+        if opts.userinfo == "json":
+            if ctype != "application/json":
+                raise InvalidInput("UserInfo is not JSON", code="userinfo_format")
+            info = resp.json_object()
+        else:
+            if ctype != "application/jwt":
+                raise InvalidInput("UserInfo is not a JWT", code="userinfo_format")
+            try:
+                token = resp.body.decode("ascii").strip()
+            except UnicodeDecodeError as exc:
+                raise InvalidInput("UserInfo is not a JWT", code="userinfo_format") from exc
+            header = peek_header(token)
+            if "enc" in header:
+                if opts.userinfo != "encrypted":
+                    raise InvalidInput("UserInfo is unexpectedly encrypted", code="userinfo_format")
+                token = self._decrypt_nested(token, "UserInfo")
+            elif opts.userinfo == "encrypted":
+                raise InvalidInput("UserInfo was not encrypted", code="not_encrypted")
+            jwks = cast(JwksCache, self._jwks)
+            _, info = yield from jwks.verify_jwt(token, algorithms=opts.id_token_algs)
+            # Core §5.3.2: when signed, iss and aud should be present; check when they
+            # are. iss is the OP issuer unless the profile names the server that signs
+            # UserInfo (BankID: the TINFO resource server's base URL).
+            iss = info.get("iss")
+            expected_iss = opts.userinfo_issuer or opts.issuer
+            if iss is not None and iss != expected_iss:
+                raise InvalidInput("UserInfo issuer does not match", code="userinfo_iss_mismatch")
+            aud = info.get("aud")
+            if aud is not None and aud not in (opts.client_id, [opts.client_id]):
+                raise InvalidInput("UserInfo audience does not match", code="userinfo_aud_mismatch")
+        _match_userinfo_subject(opts.userinfo_subject_claims, claims, info)
+        return info
+
+
+def _match_userinfo_subject(
+    pairs: Sequence[str], id_token: Mapping[str, Any], info: Mapping[str, Any]
+) -> None:
+    """UserInfo describes the ID token's person (Core §5.3.4: equal ``sub``).
+
+    Each entry is a claim name (same on both sides) or ``id_claim:userinfo_claim``.
+    Every pair present in both must be equal, and at least one must be present:
+    BankID's TINFO has its own ``sub``, so that profile compares ``bankid_altsub``
+    and ``nnin_altsub``/``nnin`` instead. A missing or different value is refused.
+    """
+    compared = 0
+    for pair in pairs:
+        id_name, _, info_name = pair.partition(":")
+        mine, theirs = id_token.get(id_name), info.get(info_name or id_name)
+        if mine is None or theirs is None:
+            continue
+        if not isinstance(theirs, str) or not hmac.compare_digest(
+            theirs.encode(), str(mine).encode()
+        ):
+            raise InvalidInput("UserInfo subject does not match", code="userinfo_sub_mismatch")
+        compared += 1
+    if not compared:
+        raise InvalidInput("UserInfo subject does not match", code="userinfo_sub_mismatch")
+
+
+def default_choose_acr(opts: OidcOptions, params: Mapping[str, str]) -> AcrChoice:
+    """``acr`` begin parameter (one of ``acr_values_allowed``) or the profile default."""
+    wanted = params.get("acr")
+    if wanted is not None:
+        if wanted not in opts.acr_values_allowed:
+            raise InvalidInput("requested acr is not offered", code="acr_not_offered")
+        values: tuple[str, ...] = (wanted,)
+    else:
+        values = opts.acr_values
+    if not values:
+        return AcrChoice((), Loa.LOW)
+    return AcrChoice(values, min(opts.acr_loa[v] for v in values))
+
+
+def _error_code(resp: HttpResponse) -> str | None:
+    try:
+        value = resp.json_object().get("error")
+    except InvalidInput:
+        return None
+    if isinstance(value, str) and _ERROR_CODE.fullmatch(value):
+        return value
+    return None
+
+
+def _authorization_error(params: Mapping[str, str]) -> AuthBrokerError:
+    """Core §3.1.2.6: the user's cancel is not a provider failure."""
+    error = params.get("error", "")
+    code = error if _ERROR_CODE.fullmatch(error) else "invalid_error"
+    # error_description is untrusted text: length-capped, printable only, details only.
+    description = params.get("error_description", "")[:200]
+    if _PRINTABLE.fullmatch(description) is None:
+        description = ""
+    details = {"error": code, "description": description}
+    if code in _CANCEL_ERRORS:
+        return UserCancelled(
+            "the user cancelled at the provider", code="cancelled", details=details
+        )
+    return ProviderError(
+        "the provider returned an error", code="authorization_error", details=details
+    )
+
+
+def from_config(config: ProviderConfig, settings: Settings) -> OidcProvider:
+    """Registry entry point for protocol ``oidc``."""
+    return OidcProvider(config, settings)
