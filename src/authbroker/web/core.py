@@ -60,7 +60,7 @@ from ..flow import AutoPost, Challenge, Display, Done, Poll, Redirect, Step, run
 from ..identity import Identity, Loa
 from ..providers.base import RAW_QUERY
 from ..sessions import Session, SessionPolicy
-from .i18n import negotiate, translate
+from .i18n import check_languages, negotiate, translate
 
 __all__ = [
     "PUBLIC",
@@ -499,6 +499,7 @@ class WebCore:
     ) -> None:
         if not settings.secret_keys:
             raise ConfigError("at least one secret key is needed", key="AUTHBROKER_SECRET_KEYS")
+        check_languages(settings.languages, settings.default_language)
         self.settings = settings
         self.prefix = settings.route_prefix.rstrip("/")
         self.rules = list(rules)
