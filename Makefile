@@ -4,7 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: test lint typecheck pytest demo bench docs options-doc system clean
+.PHONY: test lint typecheck pytest demo bench docs options-doc system clean \
+	i18n-extract i18n-update i18n-compile
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -44,6 +45,24 @@ bench: $(STAMP)
 ## The option reference page, generated from the configuration schemas.
 options-doc: $(STAMP)
 	$(BIN)/python -m authbroker.config_reference > docs/reference/options.md
+
+## Hosted-page translations (Babel): extract the message ids of the templates and the
+## Python code into the .pot, merge it into every language's .po, compile the .mo files
+## that ship in the wheel. tests/test_i18n.py fails when any of the three is stale.
+LOCALE := src/authbroker/web/locale
+I18N_KEYWORDS := -k t -k translate:2 -k N_
+
+i18n-extract: $(STAMP)
+	$(BIN)/pybabel extract -F babel.cfg $(I18N_KEYWORDS) --no-default-keywords \
+		--sort-output --no-location --no-wrap \
+		--project=authbroker -o $(LOCALE)/authbroker.pot .
+
+i18n-update: i18n-extract
+	$(BIN)/pybabel update -D authbroker -i $(LOCALE)/authbroker.pot -d $(LOCALE) \
+		--no-fuzzy-matching --no-wrap --ignore-obsolete
+
+i18n-compile: $(STAMP)
+	$(BIN)/pybabel compile -D authbroker -d $(LOCALE) --statistics
 
 docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict

@@ -60,7 +60,7 @@ from ..errors import (
 from ..flow import AutoPost, Challenge, Display, Done, Poll, Redirect, Step, run_async, run_sync
 from ..identity import Identity, Loa
 from ..providers.base import RAW_QUERY
-from .i18n import negotiate, translate
+from .i18n import check_languages, negotiate, translate
 
 __all__ = [
     "PUBLIC",
@@ -416,7 +416,9 @@ class GuardOutcome:
 
 @dataclass(slots=True)
 class FlowState:
-    """What the signed flow cookie carries: the binding and the current flow/link."""
+    """What the signed flow cookie carries: the binding, the current flow/link and the
+    language the user chose (``lang``), so every page of the flow keeps it even where
+    the URL has no ``?lang=`` (waiting page, provider callbacks, redirects)."""
 
     binding: str
     flow_id: str | None = None
@@ -425,6 +427,7 @@ class FlowState:
     challenge: str | None = None
     masked_phone: str | None = None
     return_to: str | None = None
+    lang: str | None = None
     fresh: bool = False
 
     def to_json(self) -> dict[str, Any]:
@@ -436,6 +439,7 @@ class FlowState:
             "c": self.challenge,
             "m": self.masked_phone,
             "r": self.return_to,
+            "l": self.lang,
         }
 
 
@@ -499,6 +503,7 @@ class WebCore:
     ) -> None:
         if not settings.secret_keys:
             raise ConfigError("at least one secret key is needed", key="AUTHBROKER_SECRET_KEYS")
+        check_languages(settings.languages, settings.default_language)
         self.settings = settings
         self.prefix = settings.route_prefix.rstrip("/")
         self.rules = list(rules)
@@ -569,16 +574,22 @@ class WebCore:
         return path == self.prefix or path.startswith(self.prefix + "/")
 
     def language(self, req: WebRequest) -> str:
-        try:
-            explicit = req.query().get("lang")
-        except InvalidInput:
-            explicit = None
+        """``?lang=``, else the language kept in the flow cookie, else Accept-Language."""
         return negotiate(
-            explicit,
+            self._chosen_language(req),
             req.header("accept-language"),
             self.settings.default_language,
             self.settings.languages,
+            remembered=self._load_flow(req).lang,
         )
+
+    def _chosen_language(self, req: WebRequest) -> str | None:
+        """The offered language named by ``?lang=`` (anything else is ignored)."""
+        try:
+            explicit = req.query().get("lang")
+        except InvalidInput:
+            return None
+        return explicit if explicit in self.settings.languages else None
 
     def _load_flow(self, req: WebRequest) -> FlowState:
         raw = req.cookies.get(self.flow_cookie)
@@ -594,10 +605,13 @@ class WebCore:
                         challenge=data.get("c"),
                         masked_phone=data.get("m"),
                         return_to=data.get("r"),
+                        lang=self._chosen_language(req) or data.get("l"),
                     )
             except BadSignature:
                 pass
-        return FlowState(binding=secrets.token_urlsafe(32), fresh=True)
+        return FlowState(
+            binding=secrets.token_urlsafe(32), lang=self._chosen_language(req), fresh=True
+        )
 
     def _flow_cookie(self, state: FlowState) -> str:
         value = self._serializer.dumps(state.to_json())
@@ -897,7 +911,9 @@ class WebCore:
         entries = self._provider_entries()
         banks = [e for e in entries if e["protocol"] == "tupas"]
         others = [e for e in entries if e["protocol"] != "tupas"]
-        cookies = [self._flow_cookie(state)] if state.fresh else []
+        # A language chosen here (?lang=, the language links) is kept for the flow.
+        chosen = self._chosen_language(req) is not None
+        cookies = [self._flow_cookie(state)] if state.fresh or chosen else []
         yield from ()
         return self.render(
             "picker.html",

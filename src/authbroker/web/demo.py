@@ -176,9 +176,10 @@ def create_app(
     echo: bool = False,
 ) -> Starlette:
     """The demo as an ASGI app; ``base_url`` must be where it is reachable."""
-    settings = settings or load_config(
-        environment="simulator", overrides={"broker": {"base_url": base_url}}
-    )
+    # The demo offers every language with a catalog (TARA and Web eID users read
+    # Estonian, Norwegian BankID users bokmål); the library default is fi, sv, en.
+    demo_broker = {"base_url": base_url, "languages": ["fi", "sv", "en", "et", "nb"]}
+    settings = settings or load_config(environment="simulator", overrides={"broker": demo_broker})
     broker = simulated_async_broker(settings, store=AsyncMemoryStore())
     tmpdir = tempfile.mkdtemp(prefix="authbroker-demo-")
 
