@@ -101,6 +101,10 @@ RULES = [
     ),
     ("authbroker.providers", (*TESTING, *WEB_CLI, "authbroker.engines", "authbroker.broker")),
     ("authbroker.engines", TESTING + WEB_CLI),
+    (
+        "authbroker.crypto",
+        (*TESTING, *WEB_CLI, *SERVICES, "authbroker.flow", "authbroker.providers"),
+    ),
 ]
 
 

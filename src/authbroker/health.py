@@ -80,7 +80,7 @@ def _certificates(cfg: ProviderConfig) -> Iterable[tuple[str, object]]:
 
 def _load_certificates(cfg: ProviderConfig, key: str, item: object) -> list[x509.Certificate]:
     from .config import builtin_profiles_dir
-    from .pki import load_certificate_sources
+    from .crypto.pki import load_certificate_sources
 
     dirs = [Path(str(cfg.options["profile_dir"]))] if "profile_dir" in cfg.options else []
     return load_certificate_sources([item], base_dirs=[*dirs, builtin_profiles_dir()], key=key)

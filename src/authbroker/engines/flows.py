@@ -198,8 +198,22 @@ class FlowEngine:
         params: Mapping[str, str] | None = None,
         language: str = "en",
         origin: str = "",
+        insecure_unbound: bool = False,
     ) -> Gen[Step]:
-        """Start a flow; ``binding`` is a per-browser secret (cookie) the flow is tied to."""
+        """Start a flow; ``binding`` is a per-browser secret (cookie) the flow is tied to.
+
+        The binding is required: a flow begun without one could be completed from any
+        browser that learns its id (login CSRF, a relayed BankID autostart link). A
+        caller with no browser at all (a server-side script) must say so with
+        ``insecure_unbound=True``, and then the flow id alone completes the flow.
+        """
+        if not binding and not insecure_unbound:
+            raise InvalidInput(
+                "a flow needs a per-browser binding (or insecure_unbound=True)",
+                code="binding_required",
+            )
+        if binding and insecure_unbound:
+            raise InvalidInput("a flow is bound or unbound, not both", code="binding_required")
         provider_name = provider
         target = check_return_to(return_to, self.settings.return_to_origins)
         adapter = self.provider(provider_name)
