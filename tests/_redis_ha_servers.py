@@ -81,7 +81,17 @@ class Node:
                 conf.write_text("\n".join(self.args) + "\n")
             cmd = [self.binary, str(conf), "--sentinel", *base]
         else:
-            cmd = [self.binary, *base, "--save", "", "--appendonly", "no", *self.args]
+            cmd = [
+                self.binary,
+                *base,
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--logfile",
+                "redis.log",
+                *self.args,
+            ]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         _wait_ping(self.port, time.monotonic() + 10)
 
@@ -155,6 +165,29 @@ class RedisClusterServers(_Deployment):
         raw = text.decode() if isinstance(text, bytes) else str(text)
         return dict(line.split(":", 1) for line in raw.split() if ":" in line)
 
+    def replica_synced(self, node: Node) -> bool:
+        """A primary, or a replica whose link to its primary is up (a replica that
+        never synced cannot take over)."""
+        import redis
+
+        client = redis.Redis(port=node.port, socket_timeout=1, socket_connect_timeout=1)
+        try:
+            info = client.info("replication")
+        finally:
+            client.close()
+        return info["role"] == "master" or info.get("master_link_status") == "up"
+
+    def wait_failed_over(self, key: str, old_port: int, seconds: float) -> None:
+        """The shard of ``key`` has a primary other than ``old_port`` and the
+        cluster is ok again."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            with contextlib.suppress(Exception):
+                if self.primary_of(key).port != old_port:
+                    break
+            time.sleep(0.05)
+        self.wait_healthy(max(1.0, deadline - time.monotonic()))
+
     def wait_healthy(self, seconds: float) -> None:
         """Every running node reports ``cluster_state:ok`` with all slots served."""
         deadline = time.monotonic() + seconds
@@ -164,7 +197,7 @@ class RedisClusterServers(_Deployment):
                 if all(
                     s.get("cluster_state") == "ok" and s.get("cluster_slots_ok") == "16384"
                     for s in states
-                ):
+                ) and all(self.replica_synced(n) for n in self.nodes if n.proc is not None):
                     return
             time.sleep(0.1)
         raise RuntimeError("the Redis cluster did not become healthy")
@@ -172,7 +205,8 @@ class RedisClusterServers(_Deployment):
     def primary_of(self, key: str) -> Node:
         import redis
 
-        client = redis.Redis(port=self.nodes[0].port, socket_timeout=1)
+        running = next(n for n in self.nodes if n.proc is not None)
+        client = redis.Redis(port=running.port, socket_timeout=1)
         try:
             slot = int(client.execute_command("CLUSTER", "KEYSLOT", key))
             for start, end, primary, *_ in client.execute_command("CLUSTER", "SLOTS"):

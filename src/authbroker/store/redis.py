@@ -99,7 +99,9 @@ def _translate(*, counter: bool = False) -> Iterator[None]:
             code="store_unavailable",
             details={"error": type(exc).__name__},
         ) from exc
-    except (redis.exceptions.RedisError, OSError) as exc:
+    except (redis.exceptions.RedisError, redis.exceptions.RedisClusterException, OSError) as exc:
+        # RedisClusterException (no reachable node, slot map disagreement) is not a
+        # RedisError in redis-py, but it is an outage all the same.
         raise StoreUnavailable(
             "Redis could not be reached in time",
             code="store_unavailable",
