@@ -1,20 +1,28 @@
 """Fixtures shared by the whole suite.
 
 Store fixtures: ``sync_store`` and ``async_store`` run a test once per backend (ids
-``memory``, ``sqlite``, ``redis``); both follow the one ``store_backend`` parameter,
-so a test using both gets three runs, not nine. ``store_clock`` is the clock the
+``memory``, ``sqlite``, ``redis``, ``redis-cluster``, ``redis-sentinel``,
+``postgres``); both follow the one ``store_backend`` parameter, so a test using both
+gets one run per backend, not the square. ``store_clock`` is the clock the
 memory and SQLite stores were given: ``store_clock.advance(s)`` moves it, and on Redis
 (which keeps its own time) it sleeps instead, so one test body covers all three.
 
 Redis tests need ``AUTHBROKER_TEST_REDIS_URL`` (default ``redis://127.0.0.1:6379/15``).
 They skip when it is unreachable, except under ``CI=true``, where they fail. Each test
 gets its own random key prefix and deletes only its own keys afterwards.
+
+``redis_cluster`` and ``redis_sentinel`` are real deployments started once per
+session from the ``redis-server`` binary (tests/_redis_ha_servers.py); PostgreSQL
+store tests use the server of tests/conftest_pg.py with a fresh table per test. A
+missing binary or server skips, and fails under ``CI=true``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
+import shutil
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -30,6 +38,8 @@ from authbroker.store import (
     MemoryStore,
     SqliteStore,
     StateStore,
+    open_async_store,
+    open_store,
 )
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/15"
@@ -38,6 +48,9 @@ STORE_BACKENDS = [
     pytest.param("memory", id="memory"),
     pytest.param("sqlite", id="sqlite"),
     pytest.param("redis", id="redis", marks=pytest.mark.redis),
+    pytest.param("redis-cluster", id="redis-cluster", marks=pytest.mark.redis),
+    pytest.param("redis-sentinel", id="redis-sentinel", marks=pytest.mark.redis),
+    pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
 ]
 
 
@@ -72,15 +85,30 @@ def probe_service(
     return url, None
 
 
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
 def require_service(probe: tuple[str, str | None]) -> str:
     """The probed URL; skips the test when the service is unreachable, but fails it
     under ``CI=true`` (in CI the service tests must run)."""
     url, problem = probe
     if problem is not None:
-        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+        if _in_ci():
             pytest.fail(problem)
         pytest.skip(problem)
     return url
+
+
+def require_started(started: tuple[Any, str | None]) -> Any:
+    """The deployment a session fixture started; skips (fails under ``CI=true``) when
+    it could not be started, with the reason."""
+    deployment, problem = started
+    if problem is not None:
+        if _in_ci():
+            pytest.fail(problem)
+        pytest.skip(problem)
+    return deployment
 
 
 def _ping_redis(url: str) -> None:
@@ -154,6 +182,105 @@ def redis_prefix(redis_url: str) -> Iterator[str]:
         client.close()
 
 
+@pytest.fixture(scope="session")
+def _redis_cluster_started() -> Iterator[tuple[Any, str | None]]:
+    from _redis_ha_servers import RedisClusterServers
+
+    binary, cli = shutil.which("redis-server"), shutil.which("redis-cli")
+    if binary is None or cli is None:
+        yield None, "redis-server and redis-cli are needed for the Redis Cluster tests"
+        return
+    try:
+        servers = RedisClusterServers(binary, cli)
+    except Exception as exc:
+        yield None, f"the test Redis Cluster did not start ({type(exc).__name__}: {exc})"
+        return
+    yield servers, None
+    servers.close()
+
+
+@pytest.fixture(scope="session")
+def _redis_sentinel_started() -> Iterator[tuple[Any, str | None]]:
+    from _redis_ha_servers import RedisSentinelServers
+
+    binary = shutil.which("redis-server")
+    if binary is None:
+        yield None, "redis-server is needed for the Redis Sentinel tests"
+        return
+    try:
+        servers = RedisSentinelServers(binary)
+    except Exception as exc:
+        yield None, f"the test Redis Sentinel set did not start ({type(exc).__name__}: {exc})"
+        return
+    yield servers, None
+    servers.close()
+
+
+@pytest.fixture
+def redis_cluster(_redis_cluster_started: tuple[Any, str | None]) -> Any:
+    """The session's Redis Cluster (3 primaries, 3 replicas), healthy at the start."""
+    servers = require_started(_redis_cluster_started)
+    servers.wait_healthy(30)
+    return servers
+
+
+@pytest.fixture
+def redis_sentinel(_redis_sentinel_started: tuple[Any, str | None]) -> Any:
+    """The session's Sentinel set (primary, replica, 3 sentinels), healthy at the start."""
+    servers = require_started(_redis_sentinel_started)
+    servers.wait_healthy(30)
+    return servers
+
+
+@pytest.fixture(scope="session")
+def _postgres_store_probe() -> tuple[str, str | None]:
+    from conftest_pg import DEFAULT_POSTGRES_URL, _select_1
+
+    return probe_service(
+        "PostgreSQL", "AUTHBROKER_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL, _select_1, detail=False
+    )
+
+
+@pytest.fixture
+def postgres_store_url(_postgres_store_probe: tuple[str, str | None]) -> Iterator[str]:
+    """A store URL on the test PostgreSQL with a table of its own, dropped afterwards."""
+    import psycopg
+
+    from conftest_pg import _libpq_url
+
+    base = require_service(_postgres_store_probe)
+    table = f"abtest_{secrets.token_hex(6)}"
+    yield f"{base}{'&' if '?' in base else '?'}table={table}"
+    with psycopg.connect(_libpq_url(base), autocommit=True) as conn:
+        conn.execute(f'DROP TABLE IF EXISTS "{table}"')
+
+
+def ha_url(servers: Any, prefix: str) -> str:
+    return f"{servers.url}?prefix={prefix}"
+
+
+def drop_prefix(client: Any, prefix: str) -> None:
+    """Delete the keys under ``prefix`` one by one (works on a cluster too)."""
+    for key in list(client.scan_iter(match=prefix + "*", count=500)):
+        client.delete(key)
+
+
+@pytest.fixture
+def ha_prefix(store_backend: str, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh key prefix on the cluster or Sentinel backend, cleaned up afterwards."""
+    prefix = f"abtest:{secrets.token_hex(8)}:"
+    yield prefix
+    from authbroker.store import open_store
+
+    servers = request.getfixturevalue(store_backend.replace("-", "_"))
+    with contextlib.suppress(Exception):
+        store: Any = open_store(ha_url(servers, prefix))
+        try:
+            drop_prefix(store.client, prefix)
+        finally:
+            store.close()
+
+
 @pytest.fixture
 def store_clock() -> TravelClock:
     return TravelClock()
@@ -162,6 +289,14 @@ def store_clock() -> TravelClock:
 @pytest.fixture(params=STORE_BACKENDS)
 def store_backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
+
+
+def _shared_store_url(request: pytest.FixtureRequest, backend: str) -> str:
+    """The store URL of a cluster, Sentinel or PostgreSQL backend for this test."""
+    if backend == "postgres":
+        return str(request.getfixturevalue("postgres_store_url"))
+    servers = request.getfixturevalue(backend.replace("-", "_"))
+    return ha_url(servers, request.getfixturevalue("ha_prefix"))
 
 
 @pytest.fixture
@@ -173,6 +308,9 @@ def sync_store(
         store = MemoryStore(now=store_clock)
     elif store_backend == "sqlite":
         store = SqliteStore(tmp_path / "sync-store.db", now=store_clock)
+    elif store_backend != "redis":
+        store_clock.real = True
+        store = open_store(_shared_store_url(request, store_backend))
     else:
         from authbroker.store.redis import RedisStore
 
@@ -192,6 +330,9 @@ async def async_store(
         store = AsyncMemoryStore(now=store_clock)
     elif store_backend == "sqlite":
         store = AsyncSqliteStore(SqliteStore(tmp_path / "async-store.db", now=store_clock))
+    elif store_backend != "redis":
+        store_clock.real = True
+        store = open_async_store(_shared_store_url(request, store_backend))
     else:
         from authbroker.store.redis import AsyncRedisStore
 

@@ -1,10 +1,12 @@
-"""One contract for every state store: memory, SQLite and Redis, sync and async.
+"""One contract for every state store, sync and async: memory, SQLite, Redis, Redis
+Cluster, Redis Sentinel and PostgreSQL.
 
 The semantics are those of :mod:`authbroker.store.base`. Each case below runs on
-all six combinations (ids ``<backend>-<api>``); time-dependent cases use
+every combination (ids ``<backend>-<api>``); time-dependent cases use
 ``store_clock.advance``, which moves the injected clock of the memory and SQLite
-stores and really sleeps on Redis. Concurrency cases use real threads, tasks and
-processes released together by a barrier.
+stores and really sleeps on the servers (Redis, PostgreSQL), which keep their own
+time. Concurrency cases use real threads, tasks and processes released together by
+a barrier.
 """
 
 from __future__ import annotations
@@ -483,6 +485,8 @@ def _process_worker(
     store: StateStore
     if kind == "sqlite":
         store = SqliteStore(location)
+    elif kind == "url":
+        store = open_store(location)
     else:
         from authbroker.store.redis import RedisStore
 
@@ -540,6 +544,35 @@ def test_processes_share_redis(redis_url: str, redis_prefix: str) -> None:
     store = RedisStore.from_url(redis_url, prefix=redis_prefix)
     try:
         _run_processes("redis", redis_url, redis_prefix, store)
+    finally:
+        store.close()
+
+
+@pytest.mark.redis
+def test_processes_share_redis_cluster(redis_cluster: Any) -> None:
+    url = f"{redis_cluster.url}?prefix=abtest:{secrets.token_hex(8)}:"
+    store = open_store(url)
+    try:
+        _run_processes("url", url, "", store)
+    finally:
+        store.close()
+
+
+@pytest.mark.redis
+def test_processes_share_redis_sentinel(redis_sentinel: Any) -> None:
+    url = f"{redis_sentinel.url}?prefix=abtest:{secrets.token_hex(8)}:"
+    store = open_store(url)
+    try:
+        _run_processes("url", url, "", store)
+    finally:
+        store.close()
+
+
+@pytest.mark.postgres
+def test_processes_share_postgres(postgres_store_url: str) -> None:
+    store = open_store(postgres_store_url)
+    try:
+        _run_processes("url", postgres_store_url, "", store)
     finally:
         store.close()
 

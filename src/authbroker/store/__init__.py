@@ -12,6 +12,15 @@ Pick a backend with a URL (``AUTHBROKER_STORE_URL``):
 ``redis://[user:password@]host:port/db``, ``rediss://...``, ``unix:///path.sock``
     The Redis stores (``authbroker[redis]`` extra), shared by every host. A
     ``prefix`` query parameter replaces the default key prefix ``ab:``.
+``redis+cluster://host:port,host:port/``, ``rediss+cluster://...``
+    :class:`RedisClusterStore` on Redis Cluster (any reachable nodes as seeds).
+``redis+sentinel://host:port,host:port/service_name/db``, ``rediss+sentinel://...``
+    :class:`RedisSentinelStore` on the primary Redis Sentinel names for the service
+    (sentinel addresses in the URL). See :mod:`authbroker.store.redis_ha`.
+``postgresql://user@host/db``, ``postgresql+psycopg://...``
+    :class:`PostgresStore` (``authbroker[sql]`` extra): one table in PostgreSQL;
+    ``prefix``, ``table`` and ``schema`` query parameters, everything else goes to
+    libpq. See :mod:`authbroker.store.postgres`.
 """
 
 from __future__ import annotations
@@ -25,14 +34,27 @@ from .memory import AsyncMemoryStore, MemoryStore
 from .sqlite import AsyncSqliteStore, SqliteStore
 
 if TYPE_CHECKING:
+    from .postgres import AsyncPostgresStore, PostgresStore
     from .redis import AsyncRedisStore, RedisStore
+    from .redis_ha import (
+        AsyncRedisClusterStore,
+        AsyncRedisSentinelStore,
+        RedisClusterStore,
+        RedisSentinelStore,
+    )
 
 __all__ = [
     "AsyncMemoryStore",
+    "AsyncPostgresStore",
+    "AsyncRedisClusterStore",
+    "AsyncRedisSentinelStore",
     "AsyncRedisStore",
     "AsyncSqliteStore",
     "AsyncStateStore",
     "MemoryStore",
+    "PostgresStore",
+    "RedisClusterStore",
+    "RedisSentinelStore",
     "RedisStore",
     "SqliteStore",
     "StateStore",
@@ -41,14 +63,29 @@ __all__ = [
 ]
 
 _REDIS_SCHEMES = frozenset({"redis", "rediss", "unix"})
+_REDIS_HA_SCHEMES = frozenset(
+    {"redis+cluster", "rediss+cluster", "redis+sentinel", "rediss+sentinel"}
+)
+_POSTGRES_SCHEMES = frozenset({"postgresql", "postgresql+psycopg"})
+
+#: Classes imported on first use, so ``redis`` and ``psycopg`` stay optional.
+_LAZY = {
+    "RedisStore": "redis",
+    "AsyncRedisStore": "redis",
+    "RedisClusterStore": "redis_ha",
+    "AsyncRedisClusterStore": "redis_ha",
+    "RedisSentinelStore": "redis_ha",
+    "AsyncRedisSentinelStore": "redis_ha",
+    "PostgresStore": "postgres",
+    "AsyncPostgresStore": "postgres",
+}
 
 
 def __getattr__(name: str) -> object:
-    # The Redis classes are imported on first use so ``redis`` stays optional.
-    if name in {"RedisStore", "AsyncRedisStore"}:
-        from . import redis as redis_store
+    if name in _LAZY:
+        import importlib
 
-        return getattr(redis_store, name)
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -94,6 +131,18 @@ def _import_redis() -> None:
         ) from exc
 
 
+def _import_psycopg() -> None:
+    try:
+        import psycopg  # noqa: F401
+        import psycopg_pool  # noqa: F401
+    except ImportError as exc:
+        raise ConfigError(
+            "a PostgreSQL store needs psycopg and psycopg-pool: install authbroker[sql]",
+            key="store",
+            code="missing_extra",
+        ) from exc
+
+
 def open_store(url: str) -> StateStore:
     """A blocking store for ``url`` (see the module documentation)."""
     scheme = _scheme(url)
@@ -110,6 +159,17 @@ def open_store(url: str) -> StateStore:
 
         target, prefix = _redis_target(url)
         return RedisStore.from_url(target, prefix=prefix)
+    if scheme in _REDIS_HA_SCHEMES:
+        _import_redis()
+        from .redis_ha import RedisClusterStore, RedisSentinelStore, parse_ha_url
+
+        ha = parse_ha_url(url)
+        return RedisClusterStore(ha) if ha.kind == "cluster" else RedisSentinelStore(ha)
+    if scheme in _POSTGRES_SCHEMES:
+        _import_psycopg()
+        from .postgres import PostgresStore
+
+        return PostgresStore.from_url(url)
     # The URL itself may carry a password; only the scheme is reported.
     raise ConfigError(f"unknown store scheme {scheme!r}", key="store", code="unknown_scheme")
 
@@ -130,4 +190,17 @@ def open_async_store(url: str) -> AsyncStateStore:
 
         target, prefix = _redis_target(url)
         return AsyncRedisStore.from_url(target, prefix=prefix)
+    if scheme in _REDIS_HA_SCHEMES:
+        _import_redis()
+        from .redis_ha import AsyncRedisClusterStore, AsyncRedisSentinelStore, parse_ha_url
+
+        ha = parse_ha_url(url)
+        if ha.kind == "cluster":
+            return AsyncRedisClusterStore(ha)
+        return AsyncRedisSentinelStore(ha)
+    if scheme in _POSTGRES_SCHEMES:
+        _import_psycopg()
+        from .postgres import AsyncPostgresStore
+
+        return AsyncPostgresStore.from_url(url)
     raise ConfigError(f"unknown store scheme {scheme!r}", key="store", code="unknown_scheme")

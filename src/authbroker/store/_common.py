@@ -9,9 +9,15 @@ secrets (code hashes, nonces).
 from __future__ import annotations
 
 import math
+import random
 import re
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from ..errors import InvalidInput
+
+T = TypeVar("T")
 
 __all__ = [
     "INT64_MAX",
@@ -23,6 +29,8 @@ __all__ = [
     "check_ttl",
     "check_value",
     "parse_counter",
+    "retry_idempotent",
+    "retry_idempotent_async",
 ]
 
 #: Longest TTL accepted (ten years). Nothing is kept forever, and every backend can
@@ -86,3 +94,50 @@ def parse_counter(value: bytes) -> int:
     if not INT64_MIN <= number <= INT64_MAX:
         raise bad_counter()
     return number
+
+
+#: Attempts of an idempotent command (a read, a plain overwrite, a delete): one retry.
+IDEMPOTENT_ATTEMPTS = 2
+
+
+def _pause(attempt: int) -> float:
+    """Equal-jitter backoff capped at 0.1 s: a short wait, spread so that processes
+    retrying after the same outage do not all arrive together."""
+    step: float = min(0.1, 0.01 * 2**attempt)
+    return step / 2 + random.uniform(0, step / 2)  # noqa: S311 - jitter, not a secret
+
+
+def retry_idempotent(call: Callable[[], T], retry_on: tuple[type[BaseException], ...]) -> T:
+    """Run an *idempotent* command once more after a connection error.
+
+    A connection lost after a command was sent leaves it unknown whether the server
+    applied it. Repeating a GET, a SET of the same value and TTL, or a DEL gives the
+    same end state either way; repeating a take, a counter step, a compare-and-set or
+    a set-if-absent would not (a lost reply would count twice or report a consumed
+    value as absent). Every backend therefore calls this helper for ``get``, ``put``
+    and ``delete`` only, and never retries anything else.
+    """
+    for attempt in range(1, IDEMPOTENT_ATTEMPTS + 1):
+        try:
+            return call()
+        except retry_on:
+            if attempt == IDEMPOTENT_ATTEMPTS:
+                raise
+            time.sleep(_pause(attempt))
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def retry_idempotent_async(
+    call: Callable[[], Awaitable[T]], retry_on: tuple[type[BaseException], ...]
+) -> T:
+    """:func:`retry_idempotent` for asyncio clients."""
+    import asyncio
+
+    for attempt in range(1, IDEMPOTENT_ATTEMPTS + 1):
+        try:
+            return await call()
+        except retry_on:
+            if attempt == IDEMPOTENT_ATTEMPTS:
+                raise
+            await asyncio.sleep(_pause(attempt))
+    raise AssertionError("unreachable")  # pragma: no cover

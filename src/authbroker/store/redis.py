@@ -29,8 +29,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-import time
-from collections.abc import Awaitable, Callable, Iterator
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 
 import redis
@@ -38,10 +38,18 @@ import redis.asyncio
 import redis.asyncio.retry
 import redis.exceptions
 import redis.retry
-from redis.backoff import EqualJitterBackoff, NoBackoff
+from redis.backoff import NoBackoff
 
 from ..errors import ConfigError, StoreUnavailable
-from ._common import bad_counter, check_amount, check_key, check_ttl, check_value
+from ._common import (
+    bad_counter,
+    check_amount,
+    check_key,
+    check_ttl,
+    check_value,
+    retry_idempotent,
+    retry_idempotent_async,
+)
 
 __all__ = ["AsyncRedisStore", "RedisStore"]
 
@@ -91,12 +99,22 @@ def _translate(*, counter: bool = False) -> Iterator[None]:
             code="store_unavailable",
             details={"error": type(exc).__name__},
         ) from exc
-    except (redis.exceptions.RedisError, OSError) as exc:
+    except (redis.exceptions.RedisError, redis.exceptions.RedisClusterException, OSError) as exc:
+        # RedisClusterException (no reachable node, slot map disagreement) is not a
+        # RedisError in redis-py, but it is an outage all the same.
         raise StoreUnavailable(
             "Redis could not be reached in time",
             code="store_unavailable",
             details={"error": type(exc).__name__},
         ) from exc
+
+
+def _busy() -> StoreUnavailable:
+    return StoreUnavailable(
+        "no Redis connection became free in time",
+        code="store_unavailable",
+        details={"error": "PoolExhausted"},
+    )
 
 
 def _check_prefix(prefix: object) -> str:
@@ -136,47 +154,185 @@ def _pool_kwargs(
     }
 
 
-def _backoff() -> EqualJitterBackoff:
-    return EqualJitterBackoff(cap=0.1, base=0.01)
-
-
-#: Attempts of an idempotent command (GET, SET of a value, DEL): one retry.
-_IDEMPOTENT_ATTEMPTS = 2
-
-
 def _no_retry() -> dict[str, Any]:
     """Pool options that switch off redis-py's retry of every command (including
     INCR, scripts, GETDEL and SET NX); idempotent ones are retried by the store."""
     return {"retry": redis.retry.Retry(NoBackoff(), 0), "retry_on_error": []}
 
 
+#: Errors after which an idempotent command is sent once more. A cluster client
+#: follows MOVED and ASK redirections itself (the command did not run on the node
+#: that redirected it), so they never reach this level.
+RETRY_ON: tuple[type[BaseException], ...] = (redis.exceptions.ConnectionError,)
+
+
 def _retrying(call: Callable[[], T]) -> T:
-    """Run an *idempotent* command, once more after a connection error."""
-    backoff = _backoff()
-    for attempt in range(1, _IDEMPOTENT_ATTEMPTS + 1):
-        try:
-            return call()
-        except redis.exceptions.ConnectionError:
-            if attempt == _IDEMPOTENT_ATTEMPTS:
-                raise
-            time.sleep(backoff.compute(attempt))
-    raise AssertionError("unreachable")  # pragma: no cover
+    return retry_idempotent(call, RETRY_ON)
 
 
 async def _aretrying(call: Callable[[], Awaitable[T]]) -> T:
-    """:func:`_retrying` for the asyncio client."""
-    backoff = _backoff()
-    for attempt in range(1, _IDEMPOTENT_ATTEMPTS + 1):
+    return await retry_idempotent_async(call, RETRY_ON)
+
+
+class _RedisCommands:
+    """The seven primitives on any blocking redis-py client (single server, Sentinel
+    primary or Cluster): each is one single-key command or single-key script, so it
+    is atomic on one server and routable by key on a cluster."""
+
+    prefix: str
+    client: Any
+    _gate: threading.BoundedSemaphore | None = None
+    _gate_timeout = 0.0
+
+    def _bind(
+        self, client: Any, prefix: str, *, gate: int | None = None, gate_timeout: float = 0.0
+    ) -> None:
+        """``gate``: admit at most this many commands at once, waiting up to
+        ``gate_timeout`` for a turn. Cluster and Sentinel pools refuse a connection
+        beyond their limit at once instead of waiting like the single-server
+        ``BlockingConnectionPool``; the gate gives them the same queueing."""
+        self.prefix = _check_prefix(prefix)
+        self.client = client
+        self._incr = client.register_script(_INCR_LUA)
+        self._replace = client.register_script(_REPLACE_LUA)
+        if gate is not None:
+            self._gate, self._gate_timeout = threading.BoundedSemaphore(gate), gate_timeout
+
+    @contextlib.contextmanager
+    def _admit(self) -> Iterator[None]:
+        if self._gate is None:
+            yield
+            return
+        if not self._gate.acquire(timeout=self._gate_timeout):
+            raise _busy()
         try:
-            return await call()
-        except redis.exceptions.ConnectionError:
-            if attempt == _IDEMPOTENT_ATTEMPTS:
-                raise
-            await asyncio.sleep(backoff.compute(attempt))
-    raise AssertionError("unreachable")  # pragma: no cover
+            yield
+        finally:
+            self._gate.release()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(prefix={self.prefix!r})"
+
+    def put(self, key: str, value: bytes, ttl: float) -> None:
+        key, value, ttl = check_key(key), check_value(value), check_ttl(ttl)
+        with self._admit(), _translate():
+            _retrying(lambda: self.client.set(self.prefix + key, value, px=_ms(ttl)))
+
+    def get(self, key: str) -> bytes | None:
+        key = check_key(key)
+        with self._admit(), _translate():
+            return _as_bytes(_retrying(lambda: self.client.get(self.prefix + key)))
+
+    def take(self, key: str) -> bytes | None:
+        key = check_key(key)
+        with self._admit(), _translate():
+            return _as_bytes(self.client.getdel(self.prefix + key))
+
+    def put_if_absent(self, key: str, value: bytes, ttl: float) -> bool:
+        key, value, ttl = check_key(key), check_value(value), check_ttl(ttl)
+        with self._admit(), _translate():
+            return bool(self.client.set(self.prefix + key, value, px=_ms(ttl), nx=True))
+
+    def incr(self, key: str, ttl: float, amount: int = 1) -> int:
+        key, ttl, amount = check_key(key), check_ttl(ttl), check_amount(amount)
+        with self._admit(), _translate(counter=True):
+            return int(self._incr(keys=[self.prefix + key], args=[amount, _ms(ttl)]))
+
+    def replace(self, key: str, expected: bytes, value: bytes, ttl: float) -> bool:
+        key, ttl = check_key(key), check_ttl(ttl)
+        expected, value = check_value(expected), check_value(value)
+        with self._admit(), _translate():
+            args: list[bytes | int] = [expected, value, _ms(ttl)]
+            return int(self._replace(keys=[self.prefix + key], args=args)) == 1
+
+    def delete(self, key: str) -> bool:
+        key = check_key(key)
+        with self._admit(), _translate():
+            return bool(_retrying(lambda: self.client.delete(self.prefix + key)))
 
 
-class RedisStore:
+class _AsyncRedisCommands:
+    """:class:`_RedisCommands` for the asyncio clients of redis-py."""
+
+    prefix: str
+    client: Any
+    _gate: asyncio.Semaphore | None = None
+    _gate_timeout = 0.0
+
+    def _bind(
+        self, client: Any, prefix: str, *, gate: int | None = None, gate_timeout: float = 0.0
+    ) -> None:
+        """See :meth:`_RedisCommands._bind`."""
+        self.prefix = _check_prefix(prefix)
+        self.client = client
+        self._incr = client.register_script(_INCR_LUA)
+        self._replace = client.register_script(_REPLACE_LUA)
+        if gate is not None:
+            self._gate, self._gate_timeout = asyncio.Semaphore(gate), gate_timeout
+
+    @contextlib.asynccontextmanager
+    async def _admit(self) -> AsyncIterator[None]:
+        if self._gate is None:
+            yield
+            return
+        try:
+            await asyncio.wait_for(self._gate.acquire(), self._gate_timeout)
+        except TimeoutError:
+            raise _busy() from None
+        try:
+            yield
+        finally:
+            self._gate.release()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(prefix={self.prefix!r})"
+
+    async def put(self, key: str, value: bytes, ttl: float) -> None:
+        key, value, ttl = check_key(key), check_value(value), check_ttl(ttl)
+        async with self._admit():
+            with _translate():
+                await _aretrying(lambda: self.client.set(self.prefix + key, value, px=_ms(ttl)))
+
+    async def get(self, key: str) -> bytes | None:
+        key = check_key(key)
+        async with self._admit():
+            with _translate():
+                return _as_bytes(await _aretrying(lambda: self.client.get(self.prefix + key)))
+
+    async def take(self, key: str) -> bytes | None:
+        key = check_key(key)
+        async with self._admit():
+            with _translate():
+                return _as_bytes(await self.client.getdel(self.prefix + key))
+
+    async def put_if_absent(self, key: str, value: bytes, ttl: float) -> bool:
+        key, value, ttl = check_key(key), check_value(value), check_ttl(ttl)
+        async with self._admit():
+            with _translate():
+                return bool(await self.client.set(self.prefix + key, value, px=_ms(ttl), nx=True))
+
+    async def incr(self, key: str, ttl: float, amount: int = 1) -> int:
+        key, ttl, amount = check_key(key), check_ttl(ttl), check_amount(amount)
+        async with self._admit():
+            with _translate(counter=True):
+                return int(await self._incr(keys=[self.prefix + key], args=[amount, _ms(ttl)]))
+
+    async def replace(self, key: str, expected: bytes, value: bytes, ttl: float) -> bool:
+        key, ttl = check_key(key), check_ttl(ttl)
+        expected, value = check_value(expected), check_value(value)
+        async with self._admit():
+            with _translate():
+                args: list[bytes | int] = [expected, value, _ms(ttl)]
+                return int(await self._replace(keys=[self.prefix + key], args=args)) == 1
+
+    async def delete(self, key: str) -> bool:
+        key = check_key(key)
+        async with self._admit():
+            with _translate():
+                return bool(await _aretrying(lambda: self.client.delete(self.prefix + key)))
+
+
+class RedisStore(_RedisCommands):
     """:class:`~authbroker.store.base.StateStore` on Redis (``redis.Redis``).
 
     Connects lazily to a ``redis://``, ``rediss://`` or ``unix://`` URL; every key
@@ -192,15 +348,12 @@ class RedisStore:
         socket_connect_timeout: float = 2.0,
         max_connections: int = 64,
     ) -> None:
-        self.prefix = _check_prefix(prefix)
         kwargs = _pool_kwargs(socket_timeout, socket_connect_timeout, max_connections)
         try:
             self._pool = redis.BlockingConnectionPool.from_url(url, **_no_retry(), **kwargs)
         except (ValueError, TypeError) as exc:
             raise ConfigError("not a usable Redis URL", key="store") from exc
-        self.client = redis.Redis(connection_pool=self._pool)
-        self._incr = self.client.register_script(_INCR_LUA)
-        self._replace = self.client.register_script(_REPLACE_LUA)
+        self._bind(redis.Redis(connection_pool=self._pool), prefix)
 
     @classmethod
     def from_url(
@@ -220,52 +373,12 @@ class RedisStore:
             max_connections=max_connections,
         )
 
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(prefix={self.prefix!r})"
-
-    def put(self, key: str, value: bytes, ttl: float) -> None:
-        key, value, ttl = check_key(key), check_value(value), check_ttl(ttl)
-        with _translate():
-            _retrying(lambda: self.client.set(self.prefix + key, value, px=_ms(ttl)))
-
-    def get(self, key: str) -> bytes | None:
-        key = check_key(key)
-        with _translate():
-            return _as_bytes(_retrying(lambda: self.client.get(self.prefix + key)))
-
-    def take(self, key: str) -> bytes | None:
-        key = check_key(key)
-        with _translate():
-            return _as_bytes(self.client.getdel(self.prefix + key))
-
-    def put_if_absent(self, key: str, value: bytes, ttl: float) -> bool:
-        key, value, ttl = check_key(key), check_value(value), check_ttl(ttl)
-        with _translate():
-            return bool(self.client.set(self.prefix + key, value, px=_ms(ttl), nx=True))
-
-    def incr(self, key: str, ttl: float, amount: int = 1) -> int:
-        key, ttl, amount = check_key(key), check_ttl(ttl), check_amount(amount)
-        with _translate(counter=True):
-            return int(self._incr(keys=[self.prefix + key], args=[amount, _ms(ttl)]))
-
-    def replace(self, key: str, expected: bytes, value: bytes, ttl: float) -> bool:
-        key, ttl = check_key(key), check_ttl(ttl)
-        expected, value = check_value(expected), check_value(value)
-        with _translate():
-            args: list[bytes | int] = [expected, value, _ms(ttl)]
-            return int(self._replace(keys=[self.prefix + key], args=args)) == 1
-
-    def delete(self, key: str) -> bool:
-        key = check_key(key)
-        with _translate():
-            return bool(_retrying(lambda: self.client.delete(self.prefix + key)))
-
     def close(self) -> None:
         with _translate():
             self._pool.disconnect()
 
 
-class AsyncRedisStore:
+class AsyncRedisStore(_AsyncRedisCommands):
     """:class:`~authbroker.store.base.AsyncStateStore` on Redis (``redis.asyncio``).
 
     Same URL, options and key layout as :class:`RedisStore`. Connections belong to
@@ -281,7 +394,6 @@ class AsyncRedisStore:
         socket_connect_timeout: float = 2.0,
         max_connections: int = 64,
     ) -> None:
-        self.prefix = _check_prefix(prefix)
         kwargs = _pool_kwargs(socket_timeout, socket_connect_timeout, max_connections)
         try:
             # Any: the pool's generic parameters differ between redis-py's own
@@ -294,9 +406,7 @@ class AsyncRedisStore:
             )
         except (ValueError, TypeError) as exc:
             raise ConfigError("not a usable Redis URL", key="store") from exc
-        self.client = redis.asyncio.Redis(connection_pool=self._pool)
-        self._incr = self.client.register_script(_INCR_LUA)
-        self._replace = self.client.register_script(_REPLACE_LUA)
+        self._bind(redis.asyncio.Redis(connection_pool=self._pool), prefix)
 
     @classmethod
     def from_url(
@@ -315,46 +425,6 @@ class AsyncRedisStore:
             socket_connect_timeout=socket_connect_timeout,
             max_connections=max_connections,
         )
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(prefix={self.prefix!r})"
-
-    async def put(self, key: str, value: bytes, ttl: float) -> None:
-        key, value, ttl = check_key(key), check_value(value), check_ttl(ttl)
-        with _translate():
-            await _aretrying(lambda: self.client.set(self.prefix + key, value, px=_ms(ttl)))
-
-    async def get(self, key: str) -> bytes | None:
-        key = check_key(key)
-        with _translate():
-            return _as_bytes(await _aretrying(lambda: self.client.get(self.prefix + key)))
-
-    async def take(self, key: str) -> bytes | None:
-        key = check_key(key)
-        with _translate():
-            return _as_bytes(await self.client.getdel(self.prefix + key))
-
-    async def put_if_absent(self, key: str, value: bytes, ttl: float) -> bool:
-        key, value, ttl = check_key(key), check_value(value), check_ttl(ttl)
-        with _translate():
-            return bool(await self.client.set(self.prefix + key, value, px=_ms(ttl), nx=True))
-
-    async def incr(self, key: str, ttl: float, amount: int = 1) -> int:
-        key, ttl, amount = check_key(key), check_ttl(ttl), check_amount(amount)
-        with _translate(counter=True):
-            return int(await self._incr(keys=[self.prefix + key], args=[amount, _ms(ttl)]))
-
-    async def replace(self, key: str, expected: bytes, value: bytes, ttl: float) -> bool:
-        key, ttl = check_key(key), check_ttl(ttl)
-        expected, value = check_value(expected), check_value(value)
-        with _translate():
-            args: list[bytes | int] = [expected, value, _ms(ttl)]
-            return int(await self._replace(keys=[self.prefix + key], args=args)) == 1
-
-    async def delete(self, key: str) -> bool:
-        key = check_key(key)
-        with _translate():
-            return bool(await _aretrying(lambda: self.client.delete(self.prefix + key)))
 
     async def aclose(self) -> None:
         with _translate():
