@@ -12,14 +12,19 @@ SECRET_KEYS = "deployment-secret-key-" + "x" * 24
 
 
 def _broker(store_url: str, name: str, overrides: dict[str, Any]) -> Any:
+    from dataclasses import replace
+
     from authbroker import Broker, load_config
     from authbroker.providers.registry import create_provider
     from authbroker.store import open_store
 
     settings = load_config(environ={"AUTHBROKER_SECRET_KEYS": SECRET_KEYS})
+    # Only the provider under test, built against the simulator the test runs: an
+    # application instance that is handed its providers (a Broker never starts one).
+    settings = replace(settings, providers={name: settings.provider(name)})
     provider = create_provider(settings.provider(name).with_options(**overrides), settings)
     store = open_store(store_url)
-    return Broker(settings, store=store, providers={name: provider}, start_simulators=False)
+    return Broker(settings, store=store, providers={name: provider})
 
 
 def begin(store_url: str, name: str, overrides: dict[str, Any]) -> tuple[str, str]:

@@ -158,7 +158,7 @@ def test_flow_bound_to_browser_and_not_consumed_by_other_browser() -> None:
 
 def test_bad_callback_consumes_flow_and_is_audited() -> None:
     broker, sink, _ = make_broker()
-    step = broker.begin("echo")
+    step = broker.begin("echo", insecure_unbound=True)
     with pytest.raises(InvalidInput):
         broker.advance(step.flow_id, {"secret": "forged"})
     with pytest.raises(FlowNotFound):
@@ -169,7 +169,7 @@ def test_bad_callback_consumes_flow_and_is_audited() -> None:
 
 def test_user_cancel_is_typed() -> None:
     broker, sink, _ = make_broker()
-    step = broker.begin("echo")
+    step = broker.begin("echo", insecure_unbound=True)
     with pytest.raises(UserCancelled):
         broker.advance(step.flow_id, {"error": "cancel"})
     assert sink.events[-1].reason == "cancelled"
@@ -178,7 +178,7 @@ def test_user_cancel_is_typed() -> None:
 def test_flow_expiry() -> None:
     clock = Clock()
     broker, _, _ = make_broker(clock=clock)
-    step = broker.begin("echo")
+    step = broker.begin("echo", insecure_unbound=True)
     clock.t += 601
     with pytest.raises(Expired):
         broker.advance(step.flow_id, {"secret": _secret(step)})  # type: ignore[arg-type]
@@ -194,13 +194,13 @@ def test_unknown_flow_ids(flow_id: str) -> None:
 def test_unknown_provider_is_config_error() -> None:
     broker, _, _ = make_broker()
     with pytest.raises(ConfigError) as err:
-        broker.begin("nope")
+        broker.begin("nope", insecure_unbound=True)
     assert err.value.key == "providers.nope"
 
 
 def test_concurrent_callbacks_yield_exactly_one_identity() -> None:
     broker, _, _ = make_broker()
-    step = broker.begin("echo")
+    step = broker.begin("echo", insecure_unbound=True)
     assert isinstance(step, Redirect)
     results = run_together(
         50,
@@ -213,7 +213,7 @@ def test_concurrent_callbacks_yield_exactly_one_identity() -> None:
 
 def test_poll_flow_keeps_state_and_survives_transient_outage() -> None:
     broker, _, _ = make_broker()
-    step = broker.begin("poll")
+    step = broker.begin("poll", insecure_unbound=True)
     assert isinstance(step, Poll)
     assert isinstance(broker.advance(step.flow_id), Poll)
     with pytest.raises(ProviderUnavailable):
@@ -226,7 +226,7 @@ def test_poll_flow_keeps_state_and_survives_transient_outage() -> None:
 
 def test_cancel_consumes_flow() -> None:
     broker, sink, _ = make_broker()
-    step = broker.begin("poll")
+    step = broker.begin("poll", insecure_unbound=True)
     broker.cancel(step.flow_id)
     with pytest.raises(FlowNotFound):
         broker.advance(step.flow_id)
@@ -288,7 +288,7 @@ def test_return_to_accepts_local_and_allowed(value: str | None, expected: str) -
 def test_begin_with_bad_return_to_writes_nothing() -> None:
     broker, sink, store = make_broker()
     with pytest.raises(InvalidInput):
-        broker.begin("echo", return_to="https://evil.example/")
+        broker.begin("echo", return_to="https://evil.example/", insecure_unbound=True)
     assert sink.events == []
     assert store._data == {}
 

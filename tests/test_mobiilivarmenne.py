@@ -199,7 +199,7 @@ def test_synch_messaging_mode(broker: Broker, clock: Clock, mssp: MSSP) -> None:
         broker.settings, store=MemoryStore(), providers={NAME: provider}, now=clock
     )
     before = mssp.transactions.copy()
-    step = b.begin(NAME, params={"msisdn": ANNA})
+    step = b.begin(NAME, params={"msisdn": ANNA}, insecure_unbound=True)
     assert isinstance(step, Poll) and step.display.verification_code
     assert mssp.transactions == before  # nothing sent before the browser shows the code
     done = b.advance(step.flow_id)
@@ -271,7 +271,7 @@ def test_specifiers_at_request_time(
 ) -> None:
     mssp.script(ANNA, outcome=code, specifier=specifier, at_request=True)
     with pytest.raises(AuthBrokerError) as err:
-        broker.begin(NAME, params={"msisdn": ANNA})
+        broker.begin(NAME, params={"msisdn": ANNA}, insecure_unbound=True)
     assert type(err.value) is expected
 
 
@@ -288,10 +288,10 @@ def test_named_mappings() -> None:
 def test_unknown_number_looks_like_no_mobile_id(broker: Broker, mssp: MSSP) -> None:
     """MID-01: a number without Mobile ID and an unknown one are indistinguishable."""
     with pytest.raises(ProviderError) as unknown:
-        broker.begin(NAME, params={"msisdn": "+358409999999"})
+        broker.begin(NAME, params={"msisdn": "+358409999999"}, insecure_unbound=True)
     mssp.script(ANNA, outcome=404, at_request=True)
     with pytest.raises(ProviderError) as nokey:
-        broker.begin(NAME, params={"msisdn": ANNA})
+        broker.begin(NAME, params={"msisdn": ANNA}, insecure_unbound=True)
     assert unknown.value.code == nokey.value.code == "mid_no_mobile_id"
     assert str(unknown.value) != ""  # messages differ only by the internal status name
     assert unknown.value.details["message"] == nokey.value.details["message"]
@@ -301,10 +301,10 @@ def test_unknown_number_looks_like_no_mobile_id(broker: Broker, mssp: MSSP) -> N
 def test_nospam_code(broker: Broker, clock: Clock, mssp: MSSP) -> None:
     mssp.users[ANNA].nospam = "Secret7"
     with pytest.raises(InvalidInput) as err:
-        broker.begin(NAME, params={"msisdn": ANNA})
+        broker.begin(NAME, params={"msisdn": ANNA}, insecure_unbound=True)
     assert err.value.code == "mid_nospam"
     with pytest.raises(InvalidInput):
-        broker.begin(NAME, params={"msisdn": ANNA, "nospam": "Wrong12"})
+        broker.begin(NAME, params={"msisdn": ANNA, "nospam": "Wrong12"}, insecure_unbound=True)
     assert isinstance(run_flow(broker, clock, ANNA, nospam="Secret7"), Done)
 
 
@@ -388,20 +388,22 @@ def test_wrong_ap_password_is_provider_error(broker: Broker, mssp: MSSP) -> None
     provider = _provider(broker, ap_password="wrong")
     b = simulated_broker(broker.settings, store=MemoryStore(), providers={NAME: provider})
     with pytest.raises(ProviderError) as err:
-        b.begin(NAME, params={"msisdn": ANNA})
+        b.begin(NAME, params={"msisdn": ANNA}, insecure_unbound=True)
     assert err.value.code == "mid_auth"
 
 
 def test_rate_limit_per_msisdn(broker: Broker, mssp: MSSP) -> None:
     provider = _provider(broker, max_requests_per_msisdn=2)
     b = simulated_broker(broker.settings, store=MemoryStore(), providers={NAME: provider})
-    b.begin(NAME, params={"msisdn": ANNA})
-    b.begin(NAME, params={"msisdn": "040 1234567"})  # same number, other spelling
+    b.begin(NAME, params={"msisdn": ANNA}, insecure_unbound=True)
+    b.begin(
+        NAME, params={"msisdn": "040 1234567"}, insecure_unbound=True
+    )  # same number, other spelling
     before = len(mssp.transactions)
     with pytest.raises(RateLimited):
-        b.begin(NAME, params={"msisdn": ANNA})
+        b.begin(NAME, params={"msisdn": ANNA}, insecure_unbound=True)
     assert len(mssp.transactions) == before  # no push reached the phone
-    b.begin(NAME, params={"msisdn": VILLE})  # other numbers unaffected
+    b.begin(NAME, params={"msisdn": VILLE}, insecure_unbound=True)  # other numbers unaffected
 
 
 def test_production_profile_requires_deployment_settings() -> None:

@@ -170,7 +170,7 @@ async def test_profile_end_to_end_async(
 def test_ftn_uses_signed_request_object_only(broker: Broker, op_of: Any) -> None:
     """PROF-01: FTN sends a request object; state/nonce only inside it."""
     op_of("ftn")
-    step = broker.begin("ftn")
+    step = broker.begin("ftn", insecure_unbound=True)
     assert isinstance(step, Redirect)
     query = dict(parse_qsl(urlsplit(step.url).query))
     assert set(query) == {"client_id", "response_type", "scope", "request"}
@@ -186,7 +186,7 @@ def test_bankid_no_uses_par(broker: Broker, op_of: Any) -> None:
     """OIDC-14: only client_id and request_uri travel through the browser; one use."""
     op = op_of("bankid-no")
     pushes = op.count("par")
-    step = broker.begin("bankid-no")
+    step = broker.begin("bankid-no", insecure_unbound=True)
     assert isinstance(step, Redirect)
     assert op.count("par") == pushes + 1
     query = dict(parse_qsl(urlsplit(step.url).query))
@@ -199,7 +199,7 @@ def test_bankid_no_uses_par(broker: Broker, op_of: Any) -> None:
 def test_consent_page_and_cancel(broker: Broker, op_of: Any) -> None:
     op = op_of("tara")
     op.control.auto_approve = None
-    step = broker.begin("tara")
+    step = broker.begin("tara", insecure_unbound=True)
     assert isinstance(step, Redirect)
     page = BROWSER.get(step.url)
     assert page.status_code == 200 and "ee-jaak" in page.text
@@ -213,7 +213,7 @@ def test_consent_page_and_cancel(broker: Broker, op_of: Any) -> None:
     assert done.identity.national_id is not None
     assert done.identity.national_id.value == "60001017869"
     # Cancel button: error=access_denied -> UserCancelled, no token request.
-    step = broker.begin("tara")
+    step = broker.begin("tara", insecure_unbound=True)
     assert isinstance(step, Redirect)
     page = BROWSER.get(step.url)
     txn = page.text.split('name="txn" value="')[1].split('"')[0]
@@ -229,7 +229,7 @@ def test_tara_bad_check_digit_is_refused(broker: Broker, op_of: Any) -> None:
     """PROF-03: an Estonian code with a wrong check digit never becomes an Identity."""
     op = op_of("tara")
     op.control.misbehave("national-id-bad-checksum")
-    step = broker.begin("tara")
+    step = broker.begin("tara", insecure_unbound=True)
     assert isinstance(step, Redirect)
     with pytest.raises(InvalidInput):
         broker.advance(step.flow_id, _callback(step.url))
@@ -239,20 +239,20 @@ def test_broker_method_downgrade_is_refused(broker: Broker, op_of: Any) -> None:
     """PROF-04: the broker must answer with the acr of the requested method."""
     op = op_of("broker-oidc")
     op.control.misbehave("acr-other-method")
-    step = broker.begin("broker-oidc", params={"method": "no-bankid"})
+    step = broker.begin("broker-oidc", params={"method": "no-bankid"}, insecure_unbound=True)
     assert isinstance(step, Redirect)
     with pytest.raises(InsufficientLoa) as err:
         broker.advance(step.flow_id, _callback(step.url))
     assert err.value.code == "acr_mismatch"
     with pytest.raises(InvalidInput):
-        broker.begin("broker-oidc", params={"method": "email-otp"})
+        broker.begin("broker-oidc", params={"method": "email-otp"}, insecure_unbound=True)
 
 
 def test_mix_up_response_from_other_provider(broker: Broker, op_of: Any) -> None:
     """OIDC-07: B's response delivered to a flow begun at A fails before any token call."""
     a, b = op_of("bankid-no"), op_of("tara")
-    step_a = broker.begin("bankid-no")
-    step_b = broker.begin("tara")
+    step_a = broker.begin("bankid-no", insecure_unbound=True)
+    step_b = broker.begin("tara", insecure_unbound=True)
     assert isinstance(step_a, Redirect) and isinstance(step_b, Redirect)
     callback_b = _callback(step_b.url)
     tokens = (a.count("token"), b.count("token"))
@@ -303,9 +303,9 @@ async def test_fifty_concurrent_async_callbacks_one_identity() -> None:
 
 def test_discovery_is_cached(broker: Broker, op_of: Any) -> None:
     op = op_of("tara")
-    broker.begin("tara")
+    broker.begin("tara", insecure_unbound=True)
     fetched = op.count("discovery")
-    broker.begin("tara")
+    broker.begin("tara", insecure_unbound=True)
     assert op.count("discovery") == fetched
 
 
@@ -334,7 +334,7 @@ def test_client_secret_basic_with_special_characters() -> None:
             config.with_options(**{**sim.overrides, "client_secret": op.client_secret}), settings
         )
         b = simulated_broker(settings, store=MemoryStore(), providers={"tara": provider})
-        step = b.begin("tara")
+        step = b.begin("tara", insecure_unbound=True)
         assert isinstance(step, Redirect)
         assert isinstance(b.advance(step.flow_id, _callback(step.url)), Done)
         b.close()
@@ -358,7 +358,7 @@ def test_rp_encryption_key_rotation_overlap() -> None:
         for keys, ok in (([*sig, new_enc, *enc_old], True), ([*sig, new_enc], False)):
             provider = OidcProvider(base, settings, rp_keys=KeySet(keys))
             b = simulated_broker(settings, store=MemoryStore(), providers={"ftn": provider})
-            step = b.begin("ftn")
+            step = b.begin("ftn", insecure_unbound=True)
             assert isinstance(step, Redirect)
             if ok:
                 assert isinstance(b.advance(step.flow_id, _callback(step.url)), Done)

@@ -17,8 +17,9 @@ from typing import Any
 import pytest
 
 import _mp_store_workers
-from authbroker import Broker, load_config
+from authbroker import load_config
 from authbroker.store import open_store
+from authbroker.testing import simulated_broker
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +47,7 @@ def test_flow_begun_in_one_process_completes_in_another(
     shared_url: str, pool: ProcessPoolExecutor
 ) -> None:
     parent_store = open_store(shared_url)
-    parent = Broker(load_config(environ={}), store=parent_store)  # runs the OP simulator
+    parent = simulated_broker(load_config(environ={}), store=parent_store)  # runs the OP
     try:
         running: Any = parent.simulator("ftn")
         assert running is not None

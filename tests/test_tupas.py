@@ -364,7 +364,7 @@ def test_response_older_than_window_is_expired(broker: Broker, bank: TupasBank) 
         audit=AuditLog([sink]),
         now=lambda: __import__("time").time() + clock["t"],
     )
-    step = b.begin(BANK)
+    step = b.begin(BANK, insecure_unbound=True)
     assert isinstance(step, AutoPost)
     params = post_to_bank(step)
     clock["t"] = 301.0
@@ -567,7 +567,7 @@ def test_legacy_algorithm_accepted_when_profile_allows(
         )
     assert "legacy" in caplog.text
     b = simulated_broker(broker.settings, store=MemoryStore(), providers={BANK: provider})
-    step = b.begin(BANK)
+    step = b.begin(BANK, insecure_unbound=True)
     assert isinstance(step, AutoPost)
     assert step.fields["A01Y_ALG"] == alg
     assert len(step.fields["A01Y_MAC"]) == {"01": 32, "02": 40}[alg]
@@ -580,7 +580,7 @@ def test_key_rotation_uses_returned_key_version(broker: Broker, bank: TupasBank)
         provider = from_config(_config(broker, secret_v2="second-generation-key"), broker.settings)
         b = simulated_broker(broker.settings, store=MemoryStore(), providers={BANK: provider})
         bank.control.key_version = "0002"
-        step = b.begin(BANK)
+        step = b.begin(BANK, insecure_unbound=True)
         assert isinstance(step, AutoPost)
         assert isinstance(b.advance(step.flow_id, post_to_bank(step)), Done)
     finally:
@@ -617,7 +617,7 @@ def test_no_identity_code_in_logs(bank: TupasBank, caplog: pytest.LogCaptureFixt
     with caplog.at_level(logging.DEBUG):
         b = simulated_broker(load_config(environ={}), store=MemoryStore(), audit=AuditLog())
         try:
-            step = b.begin(BANK)
+            step = b.begin(BANK, insecure_unbound=True)
             assert isinstance(step, AutoPost)
             sim = b.simulator(BANK)
             assert sim is not None
@@ -626,7 +626,7 @@ def test_no_identity_code_in_logs(bank: TupasBank, caplog: pytest.LogCaptureFixt
             assert isinstance(done, Done)
             bank2: TupasBank = sim.extra["bank"]
             bank2.control.tamper = "B02K_CUSTID"
-            step = b.begin(BANK)
+            step = b.begin(BANK, insecure_unbound=True)
             assert isinstance(step, AutoPost)
             with pytest.raises(InvalidSignature) as err:
                 b.advance(step.flow_id, post_to_bank(step))
@@ -689,7 +689,7 @@ def test_response_algorithm_must_equal_request_algorithm(
     """Legacy algorithms tolerated by the profile must not downgrade a SHA-256 request."""
     provider = from_config(_config(broker, allow_legacy_algorithms=True), broker.settings)
     b = simulated_broker(broker.settings, store=MemoryStore(), providers={BANK: provider})
-    step = b.begin(BANK)
+    step = b.begin(BANK, insecure_unbound=True)
     assert isinstance(step, AutoPost)
     assert step.fields["A01Y_ALG"] == "03"
     bank.control.alg = answer  # a correct MAC, but with the weaker algorithm
@@ -727,7 +727,7 @@ def test_company_login_typed_as_organization_when_opted_in(broker: Broker, bank:
     provider = from_config(_config(broker, allow_organization_identities=True), broker.settings)
     b = simulated_broker(broker.settings, store=MemoryStore(), providers={BANK: provider})
     bank.control.customer = "company"
-    step = b.begin(BANK)
+    step = b.begin(BANK, insecure_unbound=True)
     assert isinstance(step, AutoPost)
     done = b.advance(step.flow_id, post_to_bank(step))
     assert isinstance(done, Done)

@@ -6,9 +6,9 @@ The short public API lives here; everything else is importable by module
     from authbroker import Broker, Done
 
     broker = Broker()          # authbroker.toml; tests: authbroker.testing.simulated_broker()
-    step = broker.begin("ftn", return_to="/invoices")
+    step = broker.begin("ftn", return_to="/invoices", binding=browser_cookie)
     ...
-    step = broker.advance(step.flow_id, callback_params)
+    step = broker.advance(step.flow_id, callback_params, binding=browser_cookie)
     if isinstance(step, Done):
         identity = step.identity
 

@@ -8,7 +8,7 @@ Nothing on the production path imports this package: a
     from authbroker.testing import simulated_broker
 
     with simulated_broker() as broker:          # embedded defaults: every simulator
-        step = broker.begin("ftn", return_to="/")
+        step = broker.begin("ftn", return_to="/", binding="per-browser-value")
         op = broker.simulator("ftn")            # its test persons, its controls
 """
 
