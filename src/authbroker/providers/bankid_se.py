@@ -525,7 +525,9 @@ class BankIdSe:
     def __init__(self, config: ProviderConfig, settings: Settings) -> None:
         self.name = config.name
         self.loa = config.loa
-        self.info = ProviderInfo.from_config(config, methods=("bankid",), country="SE")
+        self.info = ProviderInfo.from_config(
+            config, methods=("bankid",), country="SE", device_choice=True
+        )
         # mTLS: never plain http, not even to the simulator.
         self.api_url = require_endpoint(config, "api_url", allow_loopback_http=False).rstrip("/")
         dirs = [builtin_profiles_dir()]
