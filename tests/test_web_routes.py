@@ -412,3 +412,16 @@ def test_links_or_sessions_on_another_store_are_refused(tmp_path: Path) -> None:
     assert info.value.key == "web.sessions"
     same = DirectLinks(broker.store, OutboxSender(), secret_keys=[SECRET], base_url=BASE)
     assert WsgiAuthMiddleware(wsgi_app, broker=broker, links=same).runtime is broker.runtime
+
+
+def test_production_core_serves_no_simulator_helpers(stack: Stack) -> None:
+    """The simulator buttons' routes belong to the demo (SimulatorHelpers), not to the
+    web core every deployment runs: here they are unknown paths."""
+    assert stack.client.get("/auth/").status_code == 200  # the browser has a flow cookie
+    for path in ("/auth/webeid/" + "f" * 43 + "/simulate", "/auth/simulate/bankid-se/" + "f" * 43):
+        r = stack.client.post(path, json={"challenge": "c" * 43})
+        assert r.status_code == 404, path
+    source = "\n".join(
+        p.read_text() for p in (Path(__file__).parents[1] / "src/authbroker/web/core").glob("*.py")
+    )
+    assert "authbroker.testing" not in source and ".simulator(" not in source
