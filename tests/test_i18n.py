@@ -199,6 +199,8 @@ CONTEXTS: list[tuple[str, dict[str, Any]]] = [
         {
             "provider": "test",
             "protocol": "bankid-se",
+            "device_choice": True,
+            "needs_input": (),
             "display": _DISPLAY,
             "return_to": "/me",
             "csrf": "c" * 43,
@@ -209,6 +211,8 @@ CONTEXTS: list[tuple[str, dict[str, Any]]] = [
         {
             "provider": "test",
             "protocol": "mobiilivarmenne",
+            "device_choice": False,
+            "needs_input": ("phone",),
             "display": _DISPLAY,
             "return_to": "/me",
             "csrf": "c" * 43,

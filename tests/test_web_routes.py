@@ -13,7 +13,7 @@ import pytest
 
 from authbroker.errors import InvalidInput
 from authbroker.web.core import WebCore, WebRequest
-from web_support import BASE, Stack, build, csrf_of, make_settings
+from web_support import BASE, PHONE, Stack, build, csrf_of, make_settings
 
 
 @pytest.fixture(params=["asgi", "wsgi"])
@@ -325,3 +325,103 @@ def test_parameter_parser_refuses_repeats() -> None:
     big = WebRequest("GET", "/auth/", query_string="a=" + "x" * 9000)
     with pytest.raises(InvalidInput):
         big.query()
+
+
+# -- one runtime run per request (the handlers compose the engines) ---------------------
+
+
+def _count_runs(stack: Stack) -> list[str]:
+    """Wrap every runtime a request could use; record which one ran."""
+    runs: list[str] = []
+    mw = stack.middleware
+    runtimes = {"broker": mw.runtime}
+    if mw.links is not None:
+        runtimes["links"] = mw.links.runtime
+    runtimes["sessions"] = mw.sessions.runtime
+    for name, runtime in runtimes.items():
+        inner = runtime.run
+        if stack.kind == "asgi":
+
+            async def arun(routine: object, _inner: object = inner, _name: str = name) -> object:
+                runs.append(_name)
+                return await _inner(routine)  # type: ignore[operator]
+
+            runtime.run = arun
+        else:
+
+            def srun(routine: object, _inner: object = inner, _name: str = name) -> object:
+                runs.append(_name)
+                return _inner(routine)  # type: ignore[operator]
+
+            runtime.run = srun
+    return runs
+
+
+def test_oidc_callback_and_link_posts_are_one_runtime_run_each(stack: Stack) -> None:
+    """A callback (advance + session load + login) and each link POST (open/verify +
+    session) run as one routine in the broker's runtime, not one runner per service."""
+    runs = _count_runs(stack)
+    r = stack.client.get("/auth/begin/echo", params={"return_to": "/full"})
+    secret = parse_qs(urlsplit(r.headers["location"]).query)["s"][0]
+    runs.clear()
+    r = stack.client.get("/auth/callback/echo", params={"secret": secret})
+    assert r.status_code == 303 and r.headers["location"] == "/full"
+    assert runs == ["broker"]
+    url = stack.issue_link("INV-7")
+    r = stack.client.get(urlsplit(url).path)
+    page = stack.client.get(r.headers["location"])
+    runs.clear()
+    r = stack.client.post("/auth/link/send", data={"csrf": csrf_of(page.text)})
+    assert r.status_code == 303, r.text
+    assert runs == ["broker"]
+    code = stack.outbox.last(PHONE)
+    assert code is not None
+    runs.clear()
+    r = stack.client.post(
+        "/auth/link/verify", data={"csrf": csrf_of(page.text), "code": code.code()}
+    )
+    assert r.status_code == 303 and r.headers["location"] == "/invoices/INV-7"
+    assert runs == ["broker"]
+    runs.clear()
+    assert stack.client.get("/invoices/INV-7").status_code == 200  # the guard: one run too
+    assert runs == ["broker"]
+
+
+def test_links_or_sessions_on_another_store_are_refused(tmp_path: Path) -> None:
+    """Each request runs in the broker's runtime, so the link and session routines must
+    use the broker's store; a facade on another store would read and write elsewhere
+    (a link session would not even find its link). Refused at construction."""
+    from authbroker import Broker
+    from authbroker.engines.links import DirectLinks
+    from authbroker.engines.sessions import SessionManager
+    from authbroker.errors import ConfigError
+    from authbroker.sms.outbox import OutboxSender
+    from authbroker.store.memory import MemoryStore
+    from authbroker.web.wsgi import WsgiAuthMiddleware
+    from web_support import SECRET, providers, wsgi_app
+
+    settings = make_settings()
+    broker = Broker(settings, store=MemoryStore(), providers=providers())
+    other = DirectLinks(MemoryStore(), OutboxSender(), secret_keys=[SECRET], base_url=BASE)
+    with pytest.raises(ConfigError) as info:
+        WsgiAuthMiddleware(wsgi_app, broker=broker, links=other)
+    assert info.value.key == "web.links"
+    sessions = SessionManager(MemoryStore(), [SECRET])
+    with pytest.raises(ConfigError) as info:
+        WsgiAuthMiddleware(wsgi_app, broker=broker, sessions=sessions)
+    assert info.value.key == "web.sessions"
+    same = DirectLinks(broker.store, OutboxSender(), secret_keys=[SECRET], base_url=BASE)
+    assert WsgiAuthMiddleware(wsgi_app, broker=broker, links=same).runtime is broker.runtime
+
+
+def test_production_core_serves_no_simulator_helpers(stack: Stack) -> None:
+    """The simulator buttons' routes belong to the demo (SimulatorHelpers), not to the
+    web core every deployment runs: here they are unknown paths."""
+    assert stack.client.get("/auth/").status_code == 200  # the browser has a flow cookie
+    for path in ("/auth/webeid/" + "f" * 43 + "/simulate", "/auth/simulate/bankid-se/" + "f" * 43):
+        r = stack.client.post(path, json={"challenge": "c" * 43})
+        assert r.status_code == 404, path
+    source = "\n".join(
+        p.read_text() for p in (Path(__file__).parents[1] / "src/authbroker/web/core").glob("*.py")
+    )
+    assert "authbroker.testing" not in source and ".simulator(" not in source

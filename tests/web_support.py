@@ -308,7 +308,8 @@ def build(kind: str, tmp: Path) -> Iterator[Stack]:
         middleware: Any = AuthMiddleware(
             asgi_app,
             broker=broker,
-            links=AsyncDirectLinks(AsyncMemoryStore(store=mem), outbox, **link_opts),
+            # The links share the broker's store: each request runs in its runtime.
+            links=AsyncDirectLinks(broker.store, outbox, **link_opts),
             tokens=AsyncTokenIssuer(issuer),
             rules=RULES,
             mobile_audience=BASE + "/api/mobile",

@@ -87,7 +87,14 @@ class Next:
 
 @dataclass(frozen=True, slots=True)
 class ProviderInfo:
-    """Static facts shown by the provider picker and ``authbroker providers``."""
+    """Static facts shown by the provider picker and ``authbroker providers``.
+
+    Two UI hints tell the hosted pages what to ask before a flow begins (the pages
+    follow the step kinds after that, never the protocol name): ``needs_input`` names
+    the begin parameters the user must type (``("phone",)`` for Mobile ID), and
+    ``device_choice`` says the user picks this device or another one (BankID same or
+    other device; the web layer then also sends the browser's device information).
+    """
 
     name: str
     protocol: str
@@ -96,10 +103,18 @@ class ProviderInfo:
     environment: str
     country: str | None = None
     methods: tuple[str, ...] = ()
+    needs_input: tuple[str, ...] = ()
+    device_choice: bool = False
 
     @classmethod
     def from_config(
-        cls, config: ProviderConfig, *, methods: tuple[str, ...], country: str | None = None
+        cls,
+        config: ProviderConfig,
+        *,
+        methods: tuple[str, ...],
+        country: str | None = None,
+        needs_input: tuple[str, ...] = (),
+        device_choice: bool = False,
     ) -> ProviderInfo:
         """The info of a configured provider; ``country`` overrides ``config.country``."""
         return cls(
@@ -110,6 +125,8 @@ class ProviderInfo:
             environment=config.environment,
             country=country if country is not None else config.country,
             methods=methods,
+            needs_input=needs_input,
+            device_choice=device_choice,
         )
 
 

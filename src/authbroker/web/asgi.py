@@ -17,13 +17,7 @@ from typing import Any
 from ..engines.flows import AsyncBroker
 from ..engines.sessions import AsyncSessionManager
 from ..errors import AuthBrokerError
-from .core import (
-    MAX_BODY,
-    MiddlewareBase,
-    WebRequest,
-    WebResponse,
-    drive_async,
-)
+from .core import MAX_BODY, MiddlewareBase, WebRequest, WebResponse
 
 __all__ = ["AuthMiddleware"]
 
@@ -77,11 +71,11 @@ class AuthMiddleware(MiddlewareBase[ASGIApp, AsyncBroker, AsyncSessionManager]):
                 return
             req = WebRequest(req.method, req.path, req.query_string, headers, body, req.client_ip)
             lang = self.core.language(req)
-            json_route = path.startswith(self.core.prefix + "/poll/") or path.startswith(
-                self.core.prefix + "/qr/"
-            )
+            found = self.core.route_for(req)
+            json_route = found is not None and found[0].json
             try:
-                response: WebResponse = await drive_async(self.core.handle(req), self.services)
+                # One runtime call per request: the handler composes the engines.
+                response: WebResponse = await self.runtime.run(self.core.handle(req))
             except AuthBrokerError as exc:  # a service failed outside a handler's try
                 response = self.core.error_page(exc, lang, json_body=json_route)
             except Exception:  # WEB-04 last resort: generic page, no traceback
@@ -91,7 +85,7 @@ class AuthMiddleware(MiddlewareBase[ASGIApp, AsyncBroker, AsyncSessionManager]):
             await _send(send, response)
             return
         try:
-            outcome = await drive_async(self.core.guard(req), self.services)
+            outcome = await self.runtime.run(self.core.guard(req))
         except AuthBrokerError as exc:
             await _send(send, WebResponse.json({"error": exc.code}, exc.http_status))
             return

@@ -40,12 +40,24 @@ from starlette.routing import Route
 
 from ..config import Settings, load_config
 from ..engines.links import AsyncDirectLinks
+from ..errors import AccessDenied, AuthBrokerError, InvalidInput
 from ..identity import Loa
+from ..kernel.effects import Gen
 from ..sms.outbox import OutboxMessage, OutboxSender
 from ..store.memory import AsyncMemoryStore
 from ..testing import AsyncSimulatedBroker, simulated_async_broker
-from .asgi import AuthMiddleware
-from .core import PUBLIC, Principal, require, require_bearer, route, security_headers
+from .asgi import ASGIApp, AuthMiddleware, Receive, Scope, Send, _read_body, _send
+from .core import (
+    PUBLIC,
+    Principal,
+    WebCore,
+    WebRequest,
+    WebResponse,
+    require,
+    require_bearer,
+    route,
+    security_headers,
+)
 
 __all__ = ["DEMO_PHONE", "DEMO_USER", "DemoServices", "create_app", "running", "serve"]
 
@@ -294,7 +306,86 @@ def create_app(
         ],
         link_landing=lambda scope, resource: f"/invoices/{resource}",
     )
+    # Added last, so outermost: it sees the simulator-button routes first.
+    app.add_middleware(SimulatorHelpers, broker=broker)
     return app
+
+
+class SimulatorHelpers:
+    """Demo only: the routes the hosted pages' "simulator" buttons call.
+
+    ``POST {prefix}/webeid/<flow>/simulate`` signs the Web eID challenge with the
+    simulator's test card; ``POST {prefix}/simulate/bankid-se/<flow>`` lets the BankID
+    test user scan the QR code shown now. They are not part of the production web
+    core (which never reaches a simulator); the demo mounts this ASGI middleware
+    outside :class:`AuthMiddleware` and reuses its core for the flow cookie and CSRF
+    checks. Each request is one run of the broker's runtime, like the core's.
+    """
+
+    def __init__(self, app: ASGIApp, *, broker: AsyncSimulatedBroker) -> None:
+        if not isinstance(app, AuthMiddleware):
+            raise TypeError("mount SimulatorHelpers directly outside AuthMiddleware")
+        self.app = app
+        self.core: WebCore = app.core
+        self.broker = broker
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        target = self._target(scope)
+        if target is None:
+            await self.app(scope, receive, send)
+            return
+        kind, flow_id = target
+        body = await _read_body(receive)
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        req = WebRequest("POST", str(scope["path"]), "", headers, body or b"", None)
+        routine = self._webeid(req) if kind == "webeid" else self._bankid(req, flow_id)
+        try:
+            response = await self.broker.runtime.run(routine)
+        except AuthBrokerError as exc:
+            response = self.core.error_page(exc, self.core.language(req), json_body=True)
+        await _send(send, response)
+
+    def _target(self, scope: Scope) -> tuple[str, str] | None:
+        if scope["type"] != "http" or scope.get("method") != "POST":
+            return None
+        parts = [p for p in str(scope.get("path", ""))[len(self.core.prefix) :].split("/") if p]
+        if len(parts) == 3 and parts[0] == "webeid" and parts[2] == "simulate":
+            return "webeid", parts[1]
+        if len(parts) == 3 and parts[:2] == ["simulate", "bankid-se"]:
+            return "bankid", parts[2]
+        return None
+
+    def _simulator(self, protocol: str) -> tuple[str, Any]:
+        name = next(
+            (n for n, c in self.core.settings.providers.items() if c.protocol == protocol), ""
+        )
+        config = self.core.provider_config(name)
+        if not self.core.simulator_helpers or config.environment != "simulator":
+            raise AccessDenied("not a simulated provider", code="not_simulator")
+        sim = self.broker.simulator(name)
+        if sim is None:
+            raise AccessDenied("no simulator is running", code="not_simulator")
+        return name, sim
+
+    def _webeid(self, req: WebRequest) -> Gen[WebResponse]:
+        state = self.core.load_flow(req)
+        self.core.check_post(req, state, req.header("x-csrf-token"))
+        nonce = req.json().get("challenge")
+        if not isinstance(nonce, str) or not 16 <= len(nonce) <= 128:
+            raise InvalidInput("challenge missing", code="challenge")
+        _, sim = self._simulator("web-eid")
+        yield from ()
+        return WebResponse.json({"token": sim.extra["make_token"](self.core.origin, nonce)})
+
+    def _bankid(self, req: WebRequest, flow_id: str) -> Gen[WebResponse]:
+        state = self.core.load_flow(req)
+        self.core.check_post(req, state, req.header("x-csrf-token"))
+        name, sim = self._simulator("bankid-se")
+        poll = yield from self.core.flows.refresh(flow_id, binding=state.binding)
+        if not poll.display.qr:
+            raise InvalidInput("this flow shows no QR code", code="no_qr")
+        user = str(self.core.provider_config(name).options.get("simulator_user", "199001010017"))
+        return WebResponse.json({"result": str(sim.extra["simulator"].scan(poll.display.qr, user))})
 
 
 def _bound_socket(host: str, port: int) -> socket.socket:

@@ -15,7 +15,7 @@ from ..engines.flows import Broker
 from ..engines.sessions import SessionManager
 from ..errors import AuthBrokerError
 from .asgi import _audit_internal
-from .core import MAX_BODY, MiddlewareBase, WebRequest, WebResponse, drive_sync
+from .core import MAX_BODY, MiddlewareBase, WebRequest, WebResponse
 
 __all__ = ["PRINCIPAL_KEY", "WsgiAuthMiddleware"]
 
@@ -78,11 +78,11 @@ class WsgiAuthMiddleware(MiddlewareBase[WsgiApp, Broker, SessionManager]):
             body = environ["wsgi.input"].read(length) if length else b""
             req = WebRequest(req.method, req.path, req.query_string, headers, body, req.client_ip)
             lang = self.core.language(req)
-            json_route = path.startswith(self.core.prefix + "/poll/") or path.startswith(
-                self.core.prefix + "/qr/"
-            )
+            found = self.core.route_for(req)
+            json_route = found is not None and found[0].json
             try:
-                response: WebResponse = drive_sync(self.core.handle(req), self.services)
+                # One runtime call per request: the handler composes the engines.
+                response: WebResponse = self.runtime.run(self.core.handle(req))
             except AuthBrokerError as exc:
                 response = self.core.error_page(exc, lang, json_body=json_route)
             except Exception:  # WEB-04 last resort
@@ -91,7 +91,7 @@ class WsgiAuthMiddleware(MiddlewareBase[WsgiApp, Broker, SessionManager]):
                 response = self.core.internal_error(lang, json_body=json_route)
             return _respond(start_response, response)
         try:
-            outcome = drive_sync(self.core.guard(req), self.services)
+            outcome = self.runtime.run(self.core.guard(req))
         except AuthBrokerError as exc:
             return _respond(start_response, WebResponse.json({"error": exc.code}, exc.http_status))
         if outcome.response is not None:

@@ -138,7 +138,9 @@ class BankIdSe:
     def __init__(self, config: ProviderConfig, settings: Settings) -> None:
         self.name = config.name
         self.loa = config.loa
-        self.info = ProviderInfo.from_config(config, methods=("bankid",), country="SE")
+        self.info = ProviderInfo.from_config(
+            config, methods=("bankid",), country="SE", device_choice=True
+        )
         # Types, choices, ranges, required keys and defaults: CONFIG_OPTIONS; the
         # rules between keys are checked below.
         v = CONFIG_OPTIONS.read(config.options, config.key)

@@ -135,7 +135,10 @@ class MobiilivarmenneProvider:
     def __init__(self, config: ProviderConfig, settings: Settings) -> None:
         self.config = config
         self.info = ProviderInfo.from_config(
-            config, methods=("mobiilivarmenne",), country=config.country or "FI"
+            config,
+            methods=("mobiilivarmenne",),
+            country=config.country or "FI",
+            needs_input=("phone",),
         )
         self.endpoint = require_endpoint(config, "endpoint")
         self.ap_id = str(config.require("ap_id"))
