@@ -57,7 +57,7 @@ CONFIG_OPTIONS = Schema(
     "tupas",
     "TUPAS bank identification (one profile per bank).",
     (
-        Option("url", "string", None, "the bank's TUPAS service URL (required)", required=True),
+        Option("url", "string", None, "the bank's TUPAS service URL", required=True),
         Option("bank_number", "string or integer", None, "three-digit bank number", required=True),
         Option("rcvid", "string", None, "service provider id (1-15 characters)", required=True),
         Option("version", "string or integer", "0002", "A01Y_VERS message version"),
@@ -83,7 +83,7 @@ CONFIG_OPTIONS = Schema(
             "max_response_age",
             "number",
             300,
-            "seconds a response stays valid (0..3600]",
+            "seconds a response stays valid, more than 0",
             bounds=(0, 3600),
         ),
         Option("clock_skew", "number", 60, "seconds of clock skew allowed", bounds=(0, 300)),

@@ -91,7 +91,9 @@ CONFIG_OPTIONS = Schema(
         ),
         Option("ocsp", "boolean", True, "check revocation by OCSP (always in production)"),
         Option("ocsp_fail_open", "boolean", False, "simulator only: accept when OCSP is down"),
-        Option("ocsp_timeout", "number", 5.0, "OCSP timeout in seconds (0..30]", bounds=(0, 30)),
+        Option(
+            "ocsp_timeout", "number", 5.0, "OCSP timeout in seconds, more than 0", bounds=(0, 30)
+        ),
         Option(
             "ocsp_max_age",
             "number",
