@@ -370,11 +370,11 @@ def test_schema_is_introspectable() -> None:
 
 #: Source files (or packages, read whole) whose option reads belong to a protocol's schema.
 READERS = {
-    "oidc": ["providers/oidc", "simulators/oidc.py"],
-    "bankid-se": ["providers/bankid_se", "simulators/bankid_se.py"],
-    "tupas": ["providers/tupas", "simulators/tupas.py"],
-    "mobiilivarmenne": ["providers/mobiilivarmenne", "simulators/mobiilivarmenne.py"],
-    "web-eid": ["providers/web_eid", "simulators/web_eid.py"],
+    "oidc": ["providers/oidc", "testing/simulators/oidc"],
+    "bankid-se": ["providers/bankid_se", "testing/simulators/bankid_se"],
+    "tupas": ["providers/tupas", "testing/simulators/tupas.py"],
+    "mobiilivarmenne": ["providers/mobiilivarmenne", "testing/simulators/mobiilivarmenne.py"],
+    "web-eid": ["providers/web_eid", "testing/simulators/web_eid.py"],
 }
 _READ = re.compile(
     r"(?:config\.(?:get|require|secret)\(|opts\.raw\.get\(|require_endpoint\(\s*config,\s*"

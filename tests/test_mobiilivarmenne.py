@@ -682,3 +682,37 @@ def test_production_profile_refuses_unpinned_tls(tmp_path: Any) -> None:
     ca.write_text(MSSP(ap_id="x", ap_password="y").pki.ca_pem)
     provider = from_config(settings.provider(NAME).with_options(ca_file=str(ca)), settings)
     assert provider.mtls is not None and provider.mtls.ca_file == str(ca)
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("allowed_regions", "FI", "array"),  # not the regions F and I
+        ("default_region", 358, "string"),
+        ("max_requests_per_msisdn", 2.5, "integer"),  # not silently 2
+        ("max_requests_per_ip", 0, "between"),
+        ("transaction_timeout", 601, "between"),
+        ("poll_interval", 0, "between"),
+        ("signing_time_skew", -1, "between"),
+        ("person_identity_attributes", "hetu satu", "array"),
+        ("http_user", 1, "string"),
+        ("key_usage", ["digital_signature", "bogus"], "list of"),
+        ("ap_id", "", "required"),
+    ],
+)
+def test_options_are_read_through_the_schema(
+    broker: Broker, option: str, value: Any, message: str
+) -> None:
+    """Issue 17: every bad option is refused at construction, under its own key."""
+    with pytest.raises(ConfigError) as err:
+        _provider(broker, **{option: value})
+    assert err.value.key == f"providers.mobiilivarmenne.{option}"
+    assert message in str(err.value)
+
+
+def test_one_inline_pem_string_is_one_trust_anchor(broker: Broker, mssp: MSSP) -> None:
+    """A PEM text holds whitespace: it must not be split like a list of words."""
+    provider = _provider(broker, trust_anchors=mssp.pki.ca_pem, intermediates=mssp.pki.ca_pem)
+    assert len(provider.anchors) == 1 and len(provider.intermediates) == 1
+    assert isinstance(provider.max_per_msisdn, int) and isinstance(provider.max_per_ip, int)
+    assert provider.flow_ttl == provider.timeout + 60

@@ -39,6 +39,7 @@ from authbroker.providers.oidc import (
 from authbroker.store.memory import AsyncMemoryStore, MemoryStore
 from authbroker.testing import simulated_async_broker, simulated_broker
 from authbroker.testing.simulators.oidc import OpenIdProviderSim, start
+from authbroker.testing.simulators.oidc.consent import page_language
 from conftest import run_together
 
 BROWSER = httpx.Client(timeout=10)
@@ -451,3 +452,54 @@ def test_profile_file_under_another_provider_name() -> None:
         assert done.identity.provider == "my-ftn"
         assert done.identity.national_id is not None
         assert done.identity.national_id.country == "FI"
+
+
+def test_consent_page_is_a_real_page_readable_on_a_phone(broker: Broker, op_of: Any) -> None:
+    """Issue 21: viewport, ``lang`` from the request, an external stylesheet under a CSP."""
+    op = op_of("tara")
+    op.control.auto_approve = None
+    step = broker.begin("tara", language="et")  # sent as ui_locales (providers/tara.toml)
+    assert isinstance(step, Redirect)
+    assert dict(parse_qsl(urlsplit(step.url).query))["ui_locales"] == "et"
+    page = BROWSER.get(step.url, headers={"Accept-Language": "sv"})
+    text = page.text
+    assert page.status_code == 200 and 'name="person"' in text
+    assert text.startswith('<!doctype html><html lang="et">')
+    assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in text
+    assert "<style" not in text and "style=" not in text and "<script" not in text
+    csp = page.headers["content-security-policy"]
+    assert "default-src 'none'" in csp and "style-src 'self'" in csp and "unsafe" not in csp
+    href = text.split('<link rel="stylesheet" href="', 1)[1].split('"', 1)[0]
+    css = BROWSER.get(f"{op.server.url}{href}")
+    assert css.status_code == 200 and css.headers["content-type"].startswith("text/css")
+    assert "max-width" in css.text and "viewport" not in css.text
+    # Nothing wider than a 375 px phone: no fixed pixel widths at all.
+    assert not [w for w in css.text.split(";") if "width:" in w and w.strip().endswith("px")]
+    # Without ui_locales (a language TARA does not take) the best Accept-Language wins.
+    step = broker.begin("tara", language="de")
+    assert isinstance(step, Redirect)
+    assert "ui_locales" not in dict(parse_qsl(urlsplit(step.url).query))
+    page = BROWSER.get(step.url, headers={"Accept-Language": "sv;q=0.5, fi, *;q=0.1"})
+    assert page.text.startswith('<!doctype html><html lang="fi">')
+    # The error page (never a redirect to an unverified redirect_uri) is the same kind of page.
+    refused = BROWSER.get(f"{op.issuer}/authorize?client_id=x", headers={"Accept-Language": "fi"})
+    assert refused.status_code == 400 and refused.text.startswith('<!doctype html><html lang="fi">')
+    assert "width=device-width" in refused.text and "content-security-policy" in refused.headers
+
+
+@pytest.mark.parametrize(
+    ("ui_locales", "accept", "lang"),
+    [
+        ("et fi", "sv", "et"),
+        ('"><x fi', "", "fi"),
+        ("", "sv;q=0.5, fi, *;q=0.1", "fi"),
+        ("", "q=;, sv;q=abc, <b>", "en"),
+        ("", "fi;q=0", "en"),
+        ("x" * 40, "", "en"),
+    ],
+)
+def test_consent_page_language_takes_only_language_tags(
+    ui_locales: str, accept: str, lang: str
+) -> None:
+    params = {"ui_locales": ui_locales} if ui_locales else {}
+    assert page_language(params, {"accept-language": accept} if accept else {}) == lang

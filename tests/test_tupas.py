@@ -835,3 +835,40 @@ def test_bad_raw_queries_are_typed_errors(broker: Broker, bank: TupasBank, query
     step = begin(broker)
     with pytest.raises(InvalidInput):
         broker.advance(step.flow_id, {RAW_QUERY: query}, binding="browser-1")
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("clock_skew", 301, "between"),
+        ("clock_skew", -1, "between"),
+        ("max_response_age", 0, "more than 0"),
+        ("max_response_age", 3601, "between"),
+        ("name_order", "given_first", "one of"),
+        ("response_versions", ["0002", "x1"], "four digits"),
+        ("response_versions", [True], "four digits"),
+        ("version", "00002", "four digits"),
+        ("algorithm", 3, "string"),
+        ("id_type", "2", "two digits"),
+        ("rcvid", "", "required"),
+        ("bank_number", "41", "three-digit"),
+    ],
+)
+def test_options_are_read_through_the_schema(
+    broker: Broker, option: str, value: Any, message: str
+) -> None:
+    """Issue 17: each bad option is refused at construction, under its own key."""
+    with pytest.raises(ConfigError) as err:
+        from_config(_config(broker, **{option: value}), broker.settings)
+    assert err.value.key == f"providers.tupas-nordea.{option}"
+    assert message in str(err.value)
+
+
+def test_schema_defaults_and_integer_versions(broker: Broker) -> None:
+    cfg = _config(broker, version=3, key_version=1, response_versions=[2, "0003"])
+    provider = from_config(cfg, broker.settings)
+    assert provider.version == "0003" and provider.key_version == "0001"
+    assert provider.accepted_versions == frozenset({"0002", "0003"})
+    assert provider.flow_ttl == broker.settings.flow_ttl
+    assert provider.max_age == 300.0 and provider.skew == 60.0
+    assert provider.name_order == "family_first" and provider.allow_organizations is False

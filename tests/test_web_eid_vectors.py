@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 
 from authbroker.config import ProviderConfig, Settings
@@ -527,3 +529,39 @@ def test_shipped_profile_anchors_load() -> None:
         names = [a.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value for a in p.anchors]
         assert names == cns
         assert p.ocsp_enabled and not p.ocsp_fail_open
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("ocsp", "yes", "true or false"),  # used to be truthy: OCSP on by accident only
+        ("ocsp_fail_open", "no", "true or false"),  # used to be truthy: fail open!
+        ("ocsp_timeout", 0, "more than 0"),
+        ("ocsp_timeout", 31, "between"),
+        ("ocsp_max_age", -1, "at least"),
+        ("ocsp_max_skew", "900", "number"),
+        ("max_token_length", 100, "between"),
+        ("allowed_algorithms", [], "non-empty"),
+        ("allowed_algorithms", ["ES256", "HS256"], "subset"),
+        ("ocsp_nonce_disabled_urls", "http://ocsp.example", "array"),
+        ("disallowed_policies", ["1.3.6.1.4.1.10015.1.3", "x"], "not an OID"),
+    ],
+)
+def test_options_are_read_through_the_schema(option: str, value: Any, message: str) -> None:
+    """Issue 17: each bad option is refused at construction, under its own key."""
+    with pytest.raises(ConfigError) as err:
+        from_config(_cfg("test", **{option: value}), Settings())
+    assert err.value.key == f"providers.web-eid.{option}"
+    assert message in str(err.value)
+
+
+def test_one_inline_pem_string_is_one_trusted_ca() -> None:
+    """A PEM text holds whitespace: it must not be split like a list of words."""
+    raw = (DATA / EE[0]).read_bytes()
+    cert = x509.load_pem_x509_certificate(raw) if b"-----BEGIN" in raw else None
+    cert = cert or x509.load_der_x509_certificate(raw)
+    pem = cert.public_bytes(Encoding.PEM).decode()
+    assert " " in pem or "\n" in pem
+    provider = from_config(_cfg("test", trusted_ca_certificates=pem), Settings())
+    assert len(provider.anchors) == 1
+    assert provider.ocsp_timeout == 5.0 and provider.max_token_chars == 10_000

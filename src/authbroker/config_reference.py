@@ -51,12 +51,27 @@ def _key(option: Option) -> str:
     return key
 
 
+def _number(value: float) -> str:
+    """A bound as written in a config file (``2592000``, ``0.1``), never ``2.592e+06``."""
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
 def _rows(schema: Schema, prefix: str = "") -> Iterator[str]:
     for option in schema.options:
         kind: str = option.kind
         if option.choices:
             kind += ": " + ", ".join(f"`{c}`" if c else '`""`' for c in option.choices)
         meaning = option.meaning
+        if option.bounds is not None:
+            low, high = option.bounds
+            if low is not None and high is not None:
+                meaning += f" ({_number(low)}..{_number(high)})"
+            elif low is not None:
+                meaning += f" (at least {_number(low)})"
+            elif high is not None:
+                meaning += f" (at most {_number(high)})"
+        if option.required:
+            meaning += " (required)"
         if option.production is not None:
             meaning += " (values checked for production)"
         key = _key(option) if not prefix else _key(option).replace("`", f"`{prefix}", 1)

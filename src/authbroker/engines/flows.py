@@ -34,9 +34,7 @@ be handed in (``providers=``) or built by a ``provider_factory``, which is what
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import hmac
-import json
 import secrets
 import time
 from collections.abc import Callable, Mapping
@@ -52,7 +50,6 @@ from ..errors import (
     ConfigError,
     Expired,
     FlowNotFound,
-    InternalError,
     InvalidInput,
     ProviderUnavailable,
     StoreUnavailable,
@@ -70,7 +67,6 @@ from ..identity import Identity
 from ..kernel.effects import Gen
 from ..kernel.facade import AsyncFacade, SyncFacade, async_op, sync_op
 from ..kernel.runtime import AsyncRuntime, SyncRuntime
-from ..national_ids import mask
 from ..providers.base import (
     Abandonable,
     AdvanceContext,
@@ -82,6 +78,7 @@ from ..providers.base import (
 from ..providers.registry import create_provider
 from ..steps import Display, Done, Poll, Step
 from ..store.base import AsyncStateStore, StateStore
+from .flow_records import cause, decode_record, encode_record, hash_binding, short_id, typed
 
 __all__ = ["AsyncBroker", "Broker", "FlowEngine", "ProviderFactory", "check_return_to"]
 
@@ -112,12 +109,6 @@ def check_return_to(value: str | None, allowed_origins: tuple[str, ...] = ()) ->
     if parts.scheme in ("https", "http") and origin in {o.lower() for o in allowed_origins}:
         return value
     raise InvalidInput("return_to is not on the allow-list", code="return_to")
-
-
-def _hash_binding(binding: str | None) -> str:
-    if not binding:
-        return ""
-    return hashlib.sha256(binding.encode()).hexdigest()
 
 
 #: Builds the provider of a configured name (see :class:`FlowEngine`).
@@ -237,19 +228,19 @@ class FlowEngine:
         record = {
             "v": 1,
             "p": provider_name,
-            "b": _hash_binding(binding),
+            "b": hash_binding(binding),
             "r": target,
             "c": now,
             "e": now + ttl,
             "k": type(nxt.step).__name__,
             "d": nxt.data,
         }
-        yield from store_put(FLOW_KEY + flow_id, _encode(record), ttl)
+        yield from store_put(FLOW_KEY + flow_id, encode_record(record), ttl)
         self.audit.emit(
             "flow.begun",
             "info",
             provider=provider_name,
-            flow_id=_short(flow_id),
+            flow_id=short_id(flow_id),
             client_ip=client_ip,
         )
         return replace(nxt.step, flow_id=flow_id)
@@ -262,9 +253,9 @@ class FlowEngine:
         raw = yield from store_get(FLOW_KEY + flow_id)
         if raw is None:
             raise FlowNotFound("unknown or finished flow")
-        record = _decode(raw)
+        record = decode_record(raw)
         expected = str(record.get("b", ""))
-        if expected and not hmac.compare_digest(expected, _hash_binding(binding)):
+        if expected and not hmac.compare_digest(expected, hash_binding(binding)):
             raise InvalidInput("flow belongs to another browser", code="flow_binding")
         if float(record["e"]) < self.now():
             yield from store_delete(FLOW_KEY + flow_id)
@@ -349,7 +340,7 @@ class FlowEngine:
         try:
             step = yield from self._advance_locked(adapter, name, ctx, binding, params)
         except Exception as exc:
-            error = _typed(exc)
+            error = typed(exc)
             self._audit_failure(name, flow_id, client_ip, error)
             # A transient outage while polling keeps the flow for the next poll;
             # anything else consumes it (fail closed).
@@ -395,7 +386,9 @@ class FlowEngine:
             record.update(
                 k=type(result.step).__name__, d=result.data, n=int(record.get("n", 0)) + 1
             )
-            written = yield from store_replace(FLOW_KEY + flow_id, raw, _encode(record), remaining)
+            written = yield from store_replace(
+                FLOW_KEY + flow_id, raw, encode_record(record), remaining
+            )
             if not written:
                 raise AlreadyUsed("the flow ended while it was advanced", code="flow_conflict")
             return replace(result.step, flow_id=flow_id)
@@ -410,7 +403,7 @@ class FlowEngine:
             "flow.completed",
             "success",
             provider=name,
-            flow_id=_short(flow_id),
+            flow_id=short_id(flow_id),
             client_ip=ctx.client_ip,
             subject=identity.national_id.masked if identity.national_id else None,
             details={"loa": identity.loa.name.lower(), "method": identity.method},
@@ -446,7 +439,7 @@ class FlowEngine:
             # The flow is gone either way; the provider expires the order itself.
             with contextlib.suppress(AuthBrokerError):
                 yield from provider.abandon(record["d"])
-        self.audit.emit("flow.cancelled", "info", provider=name, flow_id=_short(flow_id))
+        self.audit.emit("flow.cancelled", "info", provider=name, flow_id=short_id(flow_id))
 
     def _audit_failure(
         self, provider: str, flow_id: str, client_ip: str | None, exc: AuthBrokerError
@@ -455,43 +448,11 @@ class FlowEngine:
             "flow.failed",
             "failure",
             provider=provider,
-            flow_id=_short(flow_id),
+            flow_id=short_id(flow_id),
             client_ip=client_ip,
             reason=exc.code,
-            details={"error": type(exc).__name__, **_cause(exc)},
+            details={"error": type(exc).__name__, **cause(exc)},
         )
-
-
-def _typed(exc: Exception) -> AuthBrokerError:
-    """``exc`` if it is one of ours, else an :class:`InternalError` naming only its
-    class (the message of a foreign exception may carry request data)."""
-    if isinstance(exc, AuthBrokerError):
-        return exc
-    return InternalError("the flow failed unexpectedly", details={"cause": type(exc).__name__})
-
-
-def _cause(exc: AuthBrokerError) -> dict[str, Any]:
-    """The class of the unexpected exception behind an :class:`InternalError`."""
-    return {"cause": exc.details["cause"]} if isinstance(exc, InternalError) else {}
-
-
-def _short(flow_id: str) -> str:
-    """Flow ids are bearer-ish values; logs get a prefix, enough to correlate."""
-    return mask(flow_id) if len(flow_id) < 12 else flow_id[:8]
-
-
-def _encode(record: Mapping[str, Any]) -> bytes:
-    return json.dumps(record, separators=(",", ":")).encode()
-
-
-def _decode(raw: bytes) -> dict[str, Any]:
-    try:
-        value = json.loads(raw)
-    except ValueError as exc:
-        raise InvalidInput("corrupt flow record", code="flow_corrupt") from exc
-    if not isinstance(value, dict) or value.get("v") != 1:
-        raise InvalidInput("corrupt flow record", code="flow_corrupt")
-    return value
 
 
 class Broker(SyncFacade[FlowEngine]):

@@ -159,6 +159,19 @@ def require_endpoint(
     raise ConfigError(message, key=config.key(key))
 
 
+def certificate_sources(config: ProviderConfig, key: str) -> list[object]:
+    """The certificate sources configured under ``key`` (a string or a list of them).
+
+    Read raw, after the schema has checked the type (``string or string list``): the
+    schema's whitespace split of such a value would cut an inline PEM certificate
+    apart, so here one string is always one source.
+    """
+    value = config.get(key)
+    if value is None:
+        return []
+    return [value] if isinstance(value, str) else list(value)
+
+
 @runtime_checkable
 class Provider(Protocol):
     """The adapter contract (see docs/development.md).

@@ -67,6 +67,7 @@ from ...kernel import Gen, call
 from ...sms.base import SmsMessage, SmsSender, mask_phone
 from ...sms.messages import normalize_language, origin_host, render_code_message
 from .limits import LinkLimits
+from .phones import normalize_mobile
 from .records import (
     K_ATTEMPTS,
     K_CH_USED,
@@ -99,10 +100,6 @@ __all__ = ["DEFAULT_REGIONS", "LinkEngine", "SendVeto"]
 DEFAULT_REGIONS = ("FI", "AX", "SE", "NO", "EE")
 
 _SCOPE_RE = re.compile(r"[a-z][a-z0-9_.:-]{0,63}")
-_MOBILE_TYPES = frozenset(
-    {phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE}
-)
-
 #: ``(user_id, e164) -> True`` blocks a send (SIM-swap or porting signals); a plain
 #: function or a coroutine function (the latter under the asyncio facade only).
 SendVeto = Callable[[str, str], bool | Awaitable[bool]]
@@ -160,20 +157,7 @@ class LinkEngine:
 
     def normalize_phone(self, phone: str) -> str:
         """E.164 for a mobile number in an allowed region (InvalidInput otherwise)."""
-        if not isinstance(phone, str) or len(phone) > 32:
-            raise InvalidInput("phone number is not valid", code="bad_phone")
-        try:
-            number = phonenumbers.parse(phone, self.default_region)
-        except phonenumbers.NumberParseException as exc:
-            raise InvalidInput("phone number is not valid", code="bad_phone") from exc
-        if not phonenumbers.is_valid_number(number):
-            raise InvalidInput("phone number is not valid", code="bad_phone")
-        if phonenumbers.number_type(number) not in _MOBILE_TYPES:
-            raise InvalidInput("phone number is not a mobile number", code="phone_not_mobile")
-        region = phonenumbers.region_code_for_number(number)
-        if region not in self.allowed_regions:
-            raise InvalidInput("phone number country is not allowed", code="phone_region")
-        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+        return normalize_mobile(phone, self.default_region, self.allowed_regions)
 
     # -- issue / revoke --------------------------------------------------------------
 

@@ -9,9 +9,7 @@ from typing import Any
 
 import phonenumbers
 
-from ...config import ProviderConfig
 from ...errors import (
-    ConfigError,
     InvalidInput,
 )
 
@@ -93,20 +91,6 @@ def _code(value: Any) -> int | None:
 
 def _instant(now: float) -> str:
     return datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-
-
-def _bool(config: ProviderConfig, key: str, default: bool) -> bool:
-    value = config.get(key, default)
-    if not isinstance(value, bool):
-        raise ConfigError("must be true or false", key=config.key(key))
-    return value
-
-
-def _number(config: ProviderConfig, key: str, default: float, low: float, high: float) -> float:
-    value = config.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
-        raise ConfigError(f"must be a number in [{low}, {high}]", key=config.key(key))
-    return float(value)
 
 
 #: Every key a ``mobiilivarmenne`` provider table or profile may hold (checked at

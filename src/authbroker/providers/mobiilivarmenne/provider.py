@@ -38,7 +38,14 @@ from ...flow import Display, Poll, store_incr
 from ...http import HttpRequest, HttpResponse, MtlsConfig
 from ...identity import Identity, NationalId
 from ...kernel.effects import Gen, fetch
-from ..base import AdvanceContext, BeginContext, Next, ProviderInfo, require_endpoint
+from ..base import (
+    AdvanceContext,
+    BeginContext,
+    Next,
+    ProviderInfo,
+    certificate_sources,
+    require_endpoint,
+)
 from ..tupas import is_valid_satu
 from .protocol import (
     _EVENT_ALPHABET,
@@ -49,10 +56,8 @@ from .protocol import (
     MSS_FORMAT_PKCS7,
     PERSON_ID,
     SIGNATURE_PROFILES,
-    _bool,
     _code,
     _instant,
-    _number,
     _obj,
     normalize_msisdn,
 )
@@ -66,7 +71,7 @@ CONFIG_OPTIONS = Schema(
     "mobiilivarmenne",
     "Finnish Mobile ID (Mobiilivarmenne) through an acquiring entity.",
     (
-        Option("endpoint", "string", None, "the acquiring entity's REST endpoint (required)"),
+        Option("endpoint", "string", None, "the acquiring entity's REST endpoint", required=True),
         Option(
             "require_national_id",
             "boolean",
@@ -79,7 +84,7 @@ CONFIG_OPTIONS = Schema(
             None,
             "refuse to start without ca_file (default: true outside the simulator)",
         ),
-        Option("ap_id", "string", None, "application provider id URI (required)"),
+        Option("ap_id", "string", None, "application provider id URI", required=True),
         Option("ap_password", "string", None, "application provider password", secret=True),
         Option("http_user", "string", None, "HTTP Basic user (default: ap_id)"),
         Option(
@@ -97,10 +102,18 @@ CONFIG_OPTIONS = Schema(
             "MSS messaging mode",
             choices=_MESSAGING_MODES,
         ),
-        Option("transaction_timeout", "number", 180, "seconds the user has to answer (10..600)"),
-        Option("first_poll_delay", "number", 20, "seconds before the first status query"),
-        Option("poll_interval", "number", 5, "seconds between status queries"),
-        Option("http_timeout", "number", 15, "HTTP timeout in seconds"),
+        Option(
+            "transaction_timeout", "number", 180, "seconds the user has to answer", bounds=(10, 600)
+        ),
+        Option(
+            "first_poll_delay",
+            "number",
+            20,
+            "seconds before the first status query",
+            bounds=(0, 120),
+        ),
+        Option("poll_interval", "number", 5, "seconds between status queries", bounds=(0.1, 60)),
+        Option("http_timeout", "number", 15, "HTTP timeout in seconds", bounds=(1, 120)),
         Option("flow_ttl", "number", None, "seconds a flow lives (default: timeout + 60)"),
         Option("person_identity", "boolean", False, "request the person identity service"),
         Option(
@@ -113,12 +126,34 @@ CONFIG_OPTIONS = Schema(
         Option("strict_der", "boolean", True, "refuse non-DER signatures"),
         Option("default_region", "string", "FI", "region of phone numbers without +"),
         Option("allowed_regions", "string list", ["FI"], "regions whose numbers are accepted"),
-        Option("max_requests_per_msisdn", "number", 3, "requests per phone number per window"),
-        Option("max_requests_per_ip", "number", 30, "requests per client IP per window"),
-        Option("rate_window", "number", 300, "rate-limit window in seconds"),
-        Option("signing_time_skew", "number", 300, "seconds the signing time may differ"),
         Option(
-            "trust_anchors", "string or string list", [], "Mobile ID CA certificates (required)"
+            "max_requests_per_msisdn",
+            "integer",
+            3,
+            "requests per phone number per window",
+            bounds=(1, 1000),
+        ),
+        Option(
+            "max_requests_per_ip",
+            "integer",
+            30,
+            "requests per client IP per window",
+            bounds=(1, 100000),
+        ),
+        Option("rate_window", "number", 300, "rate-limit window in seconds", bounds=(1, 86400)),
+        Option(
+            "signing_time_skew",
+            "number",
+            300,
+            "seconds the signing time may differ",
+            bounds=(0, 3600),
+        ),
+        Option(
+            "trust_anchors",
+            "string or string list",
+            [],
+            "Mobile ID CA certificates",
+            required=True,
         ),
         Option("intermediates", "string or string list", [], "extra intermediate certificates"),
         Option("client_cert", "string", None, "mTLS client certificate"),
@@ -141,75 +176,67 @@ class MobiilivarmenneProvider:
             needs_input=("phone",),
         )
         self.endpoint = require_endpoint(config, "endpoint")
-        self.ap_id = str(config.require("ap_id"))
+        v = CONFIG_OPTIONS.read(config.options, config.key)
+        # Types, choices, ranges and defaults come from the schema; what stays here are
+        # formats of values and the rules between keys.
+        self.ap_id: str = v["ap_id"]
         if not 3 <= len(self.ap_id) <= 128:
             raise ConfigError("must be a URI of 3-128 characters", key=config.key("ap_id"))
         self.ap_password = config.secret("ap_password") or ""
-        self.http_user = str(config.get("http_user", self.ap_id))
+        self.http_user: str = v["http_user"] or self.ap_id
         self.http_password = config.secret("http_password", required=False) or self.ap_password
-        profile = str(config.get("signature_profile", "authentication"))
+        profile: str = v["signature_profile"]
         self.signature_profile = SIGNATURE_PROFILES.get(profile, profile)
         if self.signature_profile not in SIGNATURE_PROFILES.values():
             raise ConfigError("unknown signature profile", key=config.key("signature_profile"))
-        self.mode = str(config.get("messaging_mode", "asynchClientServer"))
-        if self.mode not in _MESSAGING_MODES:
-            raise ConfigError(
-                f"must be one of {', '.join(_MESSAGING_MODES)}", key=config.key("messaging_mode")
-            )
+        self.mode: str = v["messaging_mode"]
         # MID §3.1: default transaction timeout 5 min; first status query after 20 s,
         # then every 5 s.
-        self.timeout = _number(config, "transaction_timeout", 180, 10, 600)
-        self.first_poll = _number(config, "first_poll_delay", 20, 0, 120)
-        self.interval = _number(config, "poll_interval", 5, 0.1, 60)
-        self.http_timeout = _number(config, "http_timeout", 15, 1, 120)
+        self.timeout: float = v["transaction_timeout"]
+        self.first_poll: float = v["first_poll_delay"]
+        self.interval: float = v["poll_interval"]
+        self.http_timeout: float = v["http_timeout"]
         # The longest call one advance can make; the broker holds the flow lock at
         # least this long, so no poll sends a second request while one still runs.
         # In synchronous mode the signature request blocks until the user answers.
         self.max_call_seconds = (
             self.timeout + self.http_timeout if self.mode == "synch" else self.http_timeout
         )
-        self.flow_ttl = float(config.get("flow_ttl", self.timeout + 60))
-        self.person_identity = _bool(config, "person_identity", False)
+        self.flow_ttl: float = self.timeout + 60 if v["flow_ttl"] is None else v["flow_ttl"]
+        self.person_identity: bool = v["person_identity"]
         # A strong *personal* login needs the HETU, and the HETU is accepted only when
         # the PersonIdentity reply is bound to the verified signer (same SATU): by
         # default a login without such a HETU is refused; applications that key
         # users by SATU (or the certificate) opt out.
-        self.require_national_id = _bool(config, "require_national_id", True)
+        self.require_national_id: bool = v["require_national_id"]
         if self.require_national_id and not self.person_identity:
             raise ConfigError(
                 "a personal identity code needs person_identity = true (an AE agreement); "
                 "set require_national_id = false to log users in by SATU instead",
                 key=config.key("require_national_id"),
             )
-        attrs = config.get("person_identity_attributes", ["hetu", "satu", "givenName", "surName"])
-        if not isinstance(attrs, list) or not all(isinstance(a, str) for a in attrs):
-            raise ConfigError(
-                "must be a list of names", key=config.key("person_identity_attributes")
-            )
-        self.person_attributes = [PERSON_ID + a for a in attrs]
-        usage = config.get("key_usage", None)
+        self.person_attributes = [PERSON_ID + a for a in v["person_identity_attributes"]]
+        usage: tuple[str, ...] | None = v["key_usage"]
         if usage is None:
             usage = (
-                ["digital_signature"]
+                ("digital_signature",)
                 if self.signature_profile == SIGNATURE_PROFILES["authentication"]
-                else ["non_repudiation"]
+                else ("non_repudiation",)
             )
-        if not isinstance(usage, list) or not set(usage) <= cms.KEY_USAGES:
+        if not set(usage) <= cms.KEY_USAGES:
             raise ConfigError(
                 f"must be a list of {sorted(cms.KEY_USAGES)}", key=config.key("key_usage")
             )
-        self.key_usage = frozenset(str(u) for u in usage)
-        self.strict_der = _bool(config, "strict_der", True)
-        self.region = str(config.get("default_region", "FI"))
-        self.allowed_regions = frozenset(str(r) for r in config.get("allowed_regions", ["FI"]))
-        self.max_per_msisdn = int(_number(config, "max_requests_per_msisdn", 3, 1, 1000))
-        self.max_per_ip = int(_number(config, "max_requests_per_ip", 30, 1, 100000))
-        self.rate_window = _number(config, "rate_window", 300, 1, 86400)
-        self.signing_skew = _number(config, "signing_time_skew", 300, 0, 3600)
-        sources = config.get("trust_anchors", [])
-        if isinstance(sources, str):
-            sources = [sources]
-        if not isinstance(sources, list) or not sources:
+        self.key_usage = frozenset(usage)
+        self.strict_der: bool = v["strict_der"]
+        self.region: str = v["default_region"]
+        self.allowed_regions = frozenset(v["allowed_regions"])
+        self.max_per_msisdn: int = v["max_requests_per_msisdn"]
+        self.max_per_ip: int = v["max_requests_per_ip"]
+        self.rate_window: float = v["rate_window"]
+        self.signing_skew: float = v["signing_time_skew"]
+        sources = certificate_sources(config, "trust_anchors")
+        if not sources:
             raise ConfigError(
                 "at least one Mobile ID CA certificate is required", key=config.key("trust_anchors")
             )
@@ -217,19 +244,20 @@ class MobiilivarmenneProvider:
         self.anchors = load_certificate_sources(
             sources, base_dirs=base_dirs, key=config.key("trust_anchors")
         )
-        extra = config.get("intermediates", [])
         self.intermediates = load_certificate_sources(
-            extra if isinstance(extra, list) else [extra],
+            certificate_sources(config, "intermediates"),
             base_dirs=base_dirs,
             key=config.key("intermediates"),
         )
-        cert_file = config.get("client_cert")
-        ca_file = config.get("ca_file")
+        cert_file: str | None = v["client_cert"]
+        ca_file: str | None = v["ca_file"]
         # The operator's reply carries the HETU outside the signed CMS, so the TLS
         # channel to the AE must be pinned (ca_file replaces the system store; FiCom
         # guideline 2.1: AP-AE mutually authenticated TLS). Required outside the
         # simulator unless explicitly switched off.
-        pinned = _bool(config, "require_pinned_tls", config.environment != "simulator")
+        pinned = v["require_pinned_tls"]
+        if pinned is None:
+            pinned = config.environment != "simulator"
         if pinned and not ca_file:
             raise ConfigError(
                 "the AE's TLS CA (PEM) must be pinned (or set require_pinned_tls = false)",
@@ -238,10 +266,10 @@ class MobiilivarmenneProvider:
         self.mtls: MtlsConfig | None = None
         if cert_file or ca_file:
             self.mtls = MtlsConfig(
-                cert_file=str(cert_file) if cert_file else None,
-                key_file=str(config.get("client_key")) if config.get("client_key") else None,
+                cert_file=cert_file or None,
+                key_file=v["client_key"] or None,
                 key_password=config.secret("client_key_password", required=False),
-                ca_file=str(ca_file) if ca_file else None,
+                ca_file=ca_file or None,
             )
         token = f"{self.http_user}:{self.http_password}".encode()
         self._auth = "Basic " + base64.b64encode(token).decode()

@@ -141,7 +141,7 @@ CONFIG_OPTIONS = Schema(
             "clock_skew",
             "number",
             DEFAULT_SKEW,
-            f"seconds of clock skew allowed (0..{MAX_SKEW:g})",
+            "seconds of clock skew allowed",
             bounds=(0, MAX_SKEW),
         ),
         Option(

@@ -7,9 +7,7 @@ import re
 from collections.abc import Mapping, Sequence
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
-from ...config import ProviderConfig
 from ...errors import (
-    ConfigError,
     InvalidInput,
 )
 
@@ -113,17 +111,3 @@ def _add_query(url: str, **params: str) -> str:
     parts = urlsplit(url)
     query = "&".join(q for q in (parts.query, urlencode(params)) if q)
     return urlunsplit((parts.scheme, parts.netloc, parts.path, query, ""))
-
-
-def _opt_str(config: ProviderConfig, key: str, default: str) -> str:
-    value = config.get(key, default)
-    if not isinstance(value, str | int) or isinstance(value, bool):
-        raise ConfigError("must be a string", key=config.key(key))
-    return str(value)
-
-
-def _four_digits(config: ProviderConfig, key: str, default: str) -> str:
-    value = _opt_str(config, key, default)
-    if value.isdigit() and len(value) <= 4:
-        return value.zfill(4)
-    raise ConfigError("must be a number of at most four digits", key=config.key(key))

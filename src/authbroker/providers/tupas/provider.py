@@ -43,8 +43,6 @@ from .mac import (
     RESPONSE_OPTIONAL_FIELDS,
     RESULT_PARAM,
     _add_query,
-    _four_digits,
-    _opt_str,
     compute_mac,
     is_valid_satu,
     response_mac_values,
@@ -59,15 +57,19 @@ CONFIG_OPTIONS = Schema(
     "tupas",
     "TUPAS bank identification (one profile per bank).",
     (
-        Option("url", "string", None, "the bank's TUPAS service URL (required)"),
-        Option("bank_number", "string or integer", None, "three-digit bank number"),
-        Option("rcvid", "string", None, "service provider id (1-15 characters)"),
+        Option("url", "string", None, "the bank's TUPAS service URL", required=True),
+        Option("bank_number", "string or integer", None, "three-digit bank number", required=True),
+        Option("rcvid", "string", None, "service provider id (1-15 characters)", required=True),
         Option("version", "string or integer", "0002", "A01Y_VERS message version"),
         Option("response_versions", "list", None, "accepted response versions (default: version)"),
         Option("key_version", "string or integer", "0001", "key version of the MAC secret"),
         Option("id_type", "string or integer", "02", "A01Y_IDTYPE (two digits)"),
         Option(
-            "algorithm", "string or integer", "03", "MAC algorithm: 01 MD5, 02 SHA-1, 03 SHA-256"
+            "algorithm",
+            "string",
+            "03",
+            "MAC algorithm: 01 MD5, 02 SHA-1, 03 SHA-256",
+            choices=tuple(sorted(ALGORITHMS)),
         ),
         Option("allow_legacy_algorithms", "boolean", False, "accept MD5/SHA-1 MACs"),
         Option("charset", "string", "iso-8859-1", "character set of the bank's messages"),
@@ -77,11 +79,29 @@ CONFIG_OPTIONS = Schema(
             False,
             "admit company logins (CUSTTYPE 03) as organization identities",
         ),
-        Option("max_response_age", "number", 300, "seconds a response stays valid (0..3600]"),
-        Option("clock_skew", "number", 60, "seconds of clock skew allowed (0..300)"),
+        Option(
+            "max_response_age",
+            "number",
+            300,
+            "seconds a response stays valid, more than 0",
+            bounds=(0, 3600),
+        ),
+        Option("clock_skew", "number", 60, "seconds of clock skew allowed", bounds=(0, 300)),
         Option("timestamp_timezone", "string", "Europe/Helsinki", "time zone of bank time stamps"),
-        Option("flow_ttl", "number", None, "seconds a flow lives (default: broker.flow_ttl)"),
-        Option("name_order", "string", "family_first", "order of names in B02K_CUSTNAME"),
+        Option(
+            "flow_ttl",
+            "number",
+            None,
+            "seconds a flow lives (default: broker.flow_ttl)",
+            bounds=(1, None),
+        ),
+        Option(
+            "name_order",
+            "string",
+            "family_first",
+            "how B02K_CUSTNAME is split (none keeps only the full name)",
+            choices=("family_first", "none"),
+        ),
         Option(
             "secret_v<N>",
             "string",
@@ -105,26 +125,27 @@ class TupasProvider:
         self.url = require_endpoint(
             config, "url", message="must be an https URL (http only to loopback in the simulator)"
         )
-        self.bank_number = _opt_str(config, "bank_number", "")
+        v = CONFIG_OPTIONS.read(config.options, config.key)
+        # Types, choices, ranges and defaults come from the schema; the formats of
+        # values and the rules between keys (TUPAS specification v2.3c §3) stay here.
+        self.bank_number = str(v["bank_number"])
         if not (len(self.bank_number) == 3 and self.bank_number.isdigit()):
             raise ConfigError("must be the three-digit bank number", key=config.key("bank_number"))
-        self.rcvid = _opt_str(config, "rcvid", "")
+        self.rcvid: str = v["rcvid"]
         if not 1 <= len(self.rcvid) <= 15 or not self.rcvid.isprintable():
             raise ConfigError("must be 1-15 printable characters", key=config.key("rcvid"))
-        self.version = _four_digits(config, "version", "0002")
-        self.accepted_versions = frozenset(
-            str(v).zfill(4) for v in config.get("response_versions", [self.version])
+        self.version, self.key_version = (
+            self._four_digits(v[key], config.key(key)) for key in ("version", "key_version")
         )
-        self.key_version = _four_digits(config, "key_version", "0001")
-        self.id_type = _opt_str(config, "id_type", "02")
+        self.accepted_versions = frozenset(
+            self._four_digits(item, config.key("response_versions"))
+            for item in v["response_versions"] or (self.version,)
+        )
+        self.id_type = str(v["id_type"])
         if not (len(self.id_type) == 2 and self.id_type.isdigit()):
             raise ConfigError("must be two digits", key=config.key("id_type"))
-        self.allow_legacy = config.get("allow_legacy_algorithms", False)
-        if not isinstance(self.allow_legacy, bool):
-            raise ConfigError("must be true or false", key=config.key("allow_legacy_algorithms"))
-        self.algorithm = _opt_str(config, "algorithm", "03")
-        if self.algorithm not in ALGORITHMS:
-            raise ConfigError("must be 01, 02 or 03", key=config.key("algorithm"))
+        self.allow_legacy: bool = v["allow_legacy_algorithms"]
+        self.algorithm: str = v["algorithm"]
         if self.algorithm in LEGACY_ALGORITHMS and not self.allow_legacy:
             raise ConfigError(
                 "MD5/SHA-1 need allow_legacy_algorithms = true in the bank profile",
@@ -133,41 +154,41 @@ class TupasProvider:
         if self.allow_legacy:
             # TUP-02: the legacy choice is visible at startup.
             log.warning("TUPAS provider %s accepts legacy MAC algorithms (MD5/SHA-1)", config.name)
-        self.charset = _opt_str(config, "charset", "iso-8859-1")
+        self.charset: str = v["charset"]
         try:
             "".encode(self.charset)
         except LookupError:
             raise ConfigError("unknown character set", key=config.key("charset")) from None
-        self.max_age = float(config.get("max_response_age", 300))
-        self.skew = float(config.get("clock_skew", 60))
-        if not 0 < self.max_age <= 3600 or not 0 <= self.skew <= 300:
-            raise ConfigError(
-                "max_response_age must be in (0, 3600] and clock_skew in [0, 300]",
-                key=config.key("max_response_age"),
-            )
-        tz_name = _opt_str(config, "timestamp_timezone", "Europe/Helsinki")
+        self.max_age: float = v["max_response_age"]
+        if self.max_age == 0:
+            raise ConfigError("must be more than 0", key=config.key("max_response_age"))
+        self.skew: float = v["clock_skew"]
         try:
-            self.tz = ZoneInfo(tz_name)
+            self.tz = ZoneInfo(v["timestamp_timezone"])
         except (ZoneInfoNotFoundError, ValueError):
             raise ConfigError(
                 "unknown time zone (is tzdata installed?)", key=config.key("timestamp_timezone")
             ) from None
-        self.flow_ttl = float(config.get("flow_ttl", settings.flow_ttl))
-        self.name_order = _opt_str(config, "name_order", "family_first")
+        self.flow_ttl: float = settings.flow_ttl if v["flow_ttl"] is None else v["flow_ttl"]
+        self.name_order: str = v["name_order"]
         # CUSTTYPE 03 identifies a company (Y-tunnus) and no person (TUPAS §1.5): a
         # strong *personal* login cannot be made of it, so it is refused unless the
         # application opts in, and then the identity is typed as an organization.
-        self.allow_organizations = config.get("allow_organization_identities", False)
-        if not isinstance(self.allow_organizations, bool):
-            raise ConfigError(
-                "must be true or false", key=config.key("allow_organization_identities")
-            )
+        self.allow_organizations: bool = v["allow_organization_identities"]
         self.secrets = self._load_secrets(config)
         if self.key_version not in self.secrets:
             raise ConfigError(
                 f"no secret for key version {self.key_version}",
                 key=config.key(f"secret_v{int(self.key_version)}_env"),
             )
+
+    @staticmethod
+    def _four_digits(value: object, key: str) -> str:
+        """A message or key version: at most four digits, zero-padded (``2`` -> ``0002``)."""
+        text = str(value)
+        if isinstance(value, bool) or not (text.isdigit() and len(text) <= 4):
+            raise ConfigError("must be a number of at most four digits", key=key)
+        return text.zfill(4)
 
     @staticmethod
     def _load_secrets(config: ProviderConfig) -> dict[str, str]:

@@ -32,7 +32,7 @@ from ...flow import Challenge, store_put_if_absent
 from ...http import HttpRequest
 from ...identity import Identity, NationalId
 from ...kernel.effects import Gen, fetch
-from ..base import AdvanceContext, BeginContext, Next, ProviderInfo
+from ..base import AdvanceContext, BeginContext, Next, ProviderInfo, certificate_sources
 from .token import (
     ALGORITHMS,
     DEFAULT_MAX_TOKEN_CHARS,
@@ -66,7 +66,11 @@ CONFIG_OPTIONS = Schema(
     (
         Option("origin", "string", None, "expected origin of tokens (default: base_url's)"),
         Option(
-            "trusted_ca_certificates", "string or string list", [], "trusted issuing CAs (required)"
+            "trusted_ca_certificates",
+            "string or string list",
+            [],
+            "trusted issuing CAs",
+            required=True,
         ),
         Option(
             "disallowed_policies",
@@ -78,12 +82,28 @@ CONFIG_OPTIONS = Schema(
             "allowed_policies", "string list", [], "certificate policy OIDs required (empty: any)"
         ),
         Option("allowed_algorithms", "string list", None, "token signature algorithms accepted"),
-        Option("max_token_length", "integer", DEFAULT_MAX_TOKEN_CHARS, "longest token accepted"),
+        Option(
+            "max_token_length",
+            "integer",
+            DEFAULT_MAX_TOKEN_CHARS,
+            "longest token accepted",
+            bounds=(MIN_TOKEN_CHARS + 1, 60_000),
+        ),
         Option("ocsp", "boolean", True, "check revocation by OCSP (always in production)"),
         Option("ocsp_fail_open", "boolean", False, "simulator only: accept when OCSP is down"),
-        Option("ocsp_timeout", "number", 5.0, "OCSP timeout in seconds (0..30]"),
-        Option("ocsp_max_age", "number", 120, "oldest OCSP response accepted, seconds"),
-        Option("ocsp_max_skew", "number", 900, "OCSP clock skew allowed, seconds"),
+        Option(
+            "ocsp_timeout", "number", 5.0, "OCSP timeout in seconds, more than 0", bounds=(0, 30)
+        ),
+        Option(
+            "ocsp_max_age",
+            "number",
+            120,
+            "oldest OCSP response accepted, seconds",
+            bounds=(0, None),
+        ),
+        Option(
+            "ocsp_max_skew", "number", 900, "OCSP clock skew allowed, seconds", bounds=(0, None)
+        ),
         Option("ocsp_nonce_disabled_urls", "string list", [], "OCSP responders that get no nonce"),
         Option("ocsp_designated_url", "string", None, "designated OCSP responder URL"),
         Option("ocsp_designated_certificate", "string", None, "designated responder certificate"),
@@ -103,11 +123,14 @@ class WebEidProvider:
         self.info = ProviderInfo.from_config(config, methods=("idcard",))
         simulator = config.environment == "simulator"
         self._allow_http_loopback = simulator
-        origin = config.get("origin")
+        v = CONFIG_OPTIONS.read(config.options, config.key)
+        # Types, ranges and defaults come from the schema; formats of values (origin,
+        # OIDs, algorithm names) and the rules between keys stay here.
+        origin: str | None = v["origin"]
         self.origin: str | None = None
         if origin:
             try:
-                self.origin = check_origin(str(origin), allow_http_loopback=simulator)
+                self.origin = check_origin(origin, allow_http_loopback=simulator)
             except ConfigError as exc:
                 raise ConfigError(
                     exc.message.split(": ", 1)[-1], key=config.key("origin")
@@ -116,10 +139,8 @@ class WebEidProvider:
         self._default_origin = f"{base.scheme}://{base.netloc}" if base.netloc else ""
 
         dirs = [builtin_profiles_dir()]
-        anchors = config.get("trusted_ca_certificates") or []
-        if isinstance(anchors, str):
-            anchors = [anchors]
-        if not isinstance(anchors, list) or not anchors:
+        anchors = certificate_sources(config, "trusted_ca_certificates")
+        if not anchors:
             raise ConfigError(
                 "at least one trusted CA certificate is required",
                 key=config.key("trusted_ca_certificates"),
@@ -128,58 +149,54 @@ class WebEidProvider:
             anchors, base_dirs=dirs, key=config.key("trusted_ca_certificates")
         )
 
+        disallowed = v["disallowed_policies"]
         try:
             self.disallowed_policies = _oid_set(
-                config.get("disallowed_policies", list(MOBILE_ID_POLICIES))
+                MOBILE_ID_POLICIES if disallowed is None else disallowed
             )
         except ConfigError as exc:
             raise ConfigError(exc.message, key=config.key("disallowed_policies")) from None
         try:
-            self.allowed_policies = _oid_set(config.get("allowed_policies", []))
+            self.allowed_policies = _oid_set(v["allowed_policies"])
         except ConfigError as exc:
             raise ConfigError(exc.message, key=config.key("allowed_policies")) from None
 
-        algs = config.get("allowed_algorithms", list(ALGORITHMS))
-        if not isinstance(algs, list) or not algs or any(a not in ALGORITHMS for a in algs):
+        algs: tuple[str, ...] = v["allowed_algorithms"] or tuple(ALGORITHMS)
+        if v["allowed_algorithms"] == () or any(a not in ALGORITHMS for a in algs):
             raise ConfigError(
                 f"must be a non-empty subset of {sorted(ALGORITHMS)}",
                 key=config.key("allowed_algorithms"),
             )
         self.allowed_algorithms = frozenset(algs)
 
-        self.max_token_chars = int(config.get("max_token_length", DEFAULT_MAX_TOKEN_CHARS))
-        if not MIN_TOKEN_CHARS < self.max_token_chars <= 60_000:
-            raise ConfigError("must be between 100 and 60000", key=config.key("max_token_length"))
+        self.max_token_chars: int = v["max_token_length"]
 
         # OCSP (4b.4 #5; EID-05).
-        self.ocsp_enabled = bool(config.get("ocsp", True))
+        self.ocsp_enabled: bool = v["ocsp"]
         if not self.ocsp_enabled and config.environment == "production":
             raise ConfigError(
                 "OCSP revocation checking cannot be disabled in production", key=config.key("ocsp")
             )
-        self.ocsp_fail_open = bool(config.get("ocsp_fail_open", False))
+        self.ocsp_fail_open: bool = v["ocsp_fail_open"]
         if self.ocsp_fail_open and not simulator:
             raise ConfigError(
                 "failing open on OCSP outages is only allowed in the simulator environment",
                 key=config.key("ocsp_fail_open"),
             )
-        self.ocsp_timeout = float(config.get("ocsp_timeout", 5.0))
-        self.ocsp_max_age = timedelta(seconds=float(config.get("ocsp_max_age", 120)))
-        self.ocsp_skew = timedelta(seconds=float(config.get("ocsp_max_skew", 900)))
-        if not 0 < self.ocsp_timeout <= 30:
-            raise ConfigError("must be between 0 and 30 seconds", key=config.key("ocsp_timeout"))
-        nonce_off = config.get("ocsp_nonce_disabled_urls", [])
-        if not isinstance(nonce_off, list) or not all(isinstance(u, str) for u in nonce_off):
-            raise ConfigError("must be a list of URLs", key=config.key("ocsp_nonce_disabled_urls"))
-        self.ocsp_nonce_disabled = frozenset(nonce_off)
+        self.ocsp_timeout: float = v["ocsp_timeout"]
+        if self.ocsp_timeout == 0:
+            raise ConfigError("must be more than 0 seconds", key=config.key("ocsp_timeout"))
+        self.ocsp_max_age = timedelta(seconds=v["ocsp_max_age"])
+        self.ocsp_skew = timedelta(seconds=v["ocsp_max_skew"])
+        self.ocsp_nonce_disabled = frozenset(v["ocsp_nonce_disabled_urls"])
         self.designated_url: str | None = None
         self.designated_cert: x509.Certificate | None = None
         self.designated_issuers: list[x509.Certificate] = []
-        if config.get("ocsp_designated_url"):
-            self.designated_url = str(config.get("ocsp_designated_url"))
+        if v["ocsp_designated_url"]:
+            self.designated_url = v["ocsp_designated_url"]
             if not self.designated_url.startswith(("http://", "https://")):
                 raise ConfigError("must be an http(s) URL", key=config.key("ocsp_designated_url"))
-            cert_src = config.get("ocsp_designated_certificate")
+            cert_src = v["ocsp_designated_certificate"]
             if not cert_src:
                 raise ConfigError(
                     "is required with ocsp_designated_url",
@@ -189,9 +206,8 @@ class WebEidProvider:
                 [cert_src], base_dirs=dirs, key=config.key("ocsp_designated_certificate")
             )
             self.designated_cert = certs[0]
-            issuers = config.get("ocsp_designated_issuers", [])
             self.designated_issuers = pki.load_certificate_sources(
-                issuers if isinstance(issuers, list) else [issuers],
+                certificate_sources(config, "ocsp_designated_issuers"),
                 base_dirs=dirs,
                 key=config.key("ocsp_designated_issuers"),
             )

@@ -1,0 +1,212 @@
+"""Refresh-token families of the credential store, and their atomic rotation
+(RFC 9700 §4.14.2, https://www.rfc-editor.org/rfc/rfc9700#section-4.14.2)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from .database import StoreBase
+from .records import FamilyRecord, Rotation, RotationResult
+
+
+class FamiliesTable(StoreBase):
+    """Families (one per login) and their single-use refresh tokens."""
+
+    @staticmethod
+    def _family(row: Any) -> FamilyRecord:
+        return FamilyRecord(
+            family_id=row.family_id,
+            user_id=row.user_id,
+            device_id=row.device_id,
+            client_id=row.client_id,
+            scope=row.scope,
+            created_at=float(row.created_at),
+            last_used_at=float(row.last_used_at),
+            expires_at=float(row.expires_at),
+            revoked_at=None if row.revoked_at is None else float(row.revoked_at),
+            revoke_reason=row.revoke_reason,
+        )
+
+    def create_family(
+        self, family: FamilyRecord, first_token_hash: str, *, device_name: str | None = None
+    ) -> None:
+        """Store a new family and its first token; with ``device_name`` also the
+        device row for ``family.device_id`` (one transaction: one commit per login)."""
+        f, tk, d = self.t["families"], self.t["tokens"], self.t["devices"]
+        with self._tx() as conn:
+            if device_name is not None and family.device_id is not None:
+                conn.execute(
+                    d.insert().values(
+                        device_id=family.device_id,
+                        user_id=family.user_id,
+                        name=device_name,
+                        created_at=family.created_at,
+                        last_seen_at=family.created_at,
+                    )
+                )
+            conn.execute(
+                f.insert().values(
+                    family_id=family.family_id,
+                    user_id=family.user_id,
+                    device_id=family.device_id,
+                    client_id=family.client_id,
+                    scope=family.scope,
+                    created_at=family.created_at,
+                    last_used_at=family.last_used_at,
+                    expires_at=family.expires_at,
+                )
+            )
+            conn.execute(
+                tk.insert().values(
+                    token_hash=first_token_hash,
+                    family_id=family.family_id,
+                    generation=0,
+                    created_at=family.created_at,
+                    used=0,
+                )
+            )
+
+    def family(self, family_id: str) -> FamilyRecord | None:
+        f = self.t["families"]
+        with self._tx() as conn:
+            row = conn.execute(sa.select(f).where(f.c.family_id == family_id)).first()
+        return None if row is None else self._family(row)
+
+    def families_of(self, user_id: str) -> list[FamilyRecord]:
+        f = self.t["families"]
+        with self._tx() as conn:
+            rows = conn.execute(
+                sa.select(f).where(f.c.user_id == user_id).order_by(f.c.created_at)
+            ).all()
+        return [self._family(r) for r in rows]
+
+    def family_active(self, family_id: str, now: float) -> bool:
+        fam = self.family(family_id)
+        return fam is not None and fam.revoked_at is None and now < fam.expires_at
+
+    def revoke_family(self, family_id: str, now: float, reason: str) -> bool:
+        f = self.t["families"]
+        with self._tx() as conn:
+            res = conn.execute(
+                f.update()
+                .where(f.c.family_id == family_id, f.c.revoked_at.is_(None))
+                .values(revoked_at=now, revoke_reason=reason)
+            )
+            return res.rowcount == 1
+
+    def revoke_user_families(self, user_id: str, now: float, reason: str) -> int:
+        f = self.t["families"]
+        with self._tx() as conn:
+            res = conn.execute(
+                f.update()
+                .where(f.c.user_id == user_id, f.c.revoked_at.is_(None))
+                .values(revoked_at=now, revoke_reason=reason)
+            )
+            return int(res.rowcount)
+
+    def family_of_token(self, token_hash: str) -> FamilyRecord | None:
+        f, tk = self.t["families"], self.t["tokens"]
+        with self._tx() as conn:
+            row = conn.execute(
+                sa.select(f)
+                .join(tk, tk.c.family_id == f.c.family_id)
+                .where(tk.c.token_hash == token_hash)
+            ).first()
+        return None if row is None else self._family(row)
+
+    def rotate(
+        self, token_hash: str, successor_hash: str, now: float, idle_timeout: float
+    ) -> RotationResult:
+        """Consume ``token_hash`` exactly once and store ``successor_hash`` in its place.
+
+        One transaction. Reuse of a consumed token revokes the family in the same
+        transaction (RFC 9700 §4.14.2). Of N concurrent calls with one token, exactly
+        one returns ``ROTATED``; the others find ``used = 1`` and return ``REUSED``.
+        """
+        f, tk = self.t["families"], self.t["tokens"]
+        with self._tx() as conn:
+            row = conn.execute(
+                sa.select(tk.c.family_id, tk.c.generation, tk.c.used).where(
+                    tk.c.token_hash == token_hash
+                )
+            ).first()
+            if row is None:
+                return RotationResult(Rotation.UNKNOWN)
+            fam_row = conn.execute(sa.select(f).where(f.c.family_id == row.family_id)).first()
+            if fam_row is None:  # pragma: no cover - tokens never outlive their family
+                return RotationResult(Rotation.UNKNOWN)
+            family = self._family(fam_row)
+            if family.revoked_at is not None:
+                return RotationResult(Rotation.REVOKED, family, int(row.generation))
+            if row.used:
+                self._revoke_in(conn, family.family_id, now, "reuse_detected")
+                return RotationResult(Rotation.REUSED, family, int(row.generation))
+            if now >= family.expires_at or now - family.last_used_at >= idle_timeout:
+                self._revoke_in(conn, family.family_id, now, "expired")
+                return RotationResult(Rotation.EXPIRED, family, int(row.generation))
+            consumed = conn.execute(
+                tk.update()
+                .where(tk.c.token_hash == token_hash, tk.c.used == 0)
+                .values(used=1, used_at=now)
+            )
+            if consumed.rowcount != 1:
+                # Lost the race to a concurrent rotation (PostgreSQL re-checked the row
+                # after the winner committed): that is reuse too.
+                self._revoke_in(conn, family.family_id, now, "reuse_detected")
+                return RotationResult(Rotation.REUSED, family, int(row.generation))
+            touched = conn.execute(
+                f.update()
+                .where(f.c.family_id == family.family_id, f.c.revoked_at.is_(None))
+                .values(last_used_at=now)
+            )
+            if touched.rowcount != 1:
+                # Revoked (password change, reuse elsewhere) while we were rotating.
+                return RotationResult(Rotation.REVOKED, family, int(row.generation))
+            conn.execute(
+                tk.insert().values(
+                    token_hash=successor_hash,
+                    family_id=family.family_id,
+                    generation=int(row.generation) + 1,
+                    created_at=now,
+                    used=0,
+                )
+            )
+        return RotationResult(Rotation.ROTATED, family, int(row.generation) + 1)
+
+    def _revoke_in(self, conn: Connection, family_id: str, now: float, reason: str) -> None:
+        f = self.t["families"]
+        conn.execute(
+            f.update()
+            .where(f.c.family_id == family_id, f.c.revoked_at.is_(None))
+            .values(revoked_at=now, revoke_reason=reason)
+        )
+
+    def token_rows(self, family_id: str) -> list[dict[str, Any]]:
+        """Rows of a family's tokens (generation, used) for tests and audits."""
+        tk = self.t["tokens"]
+        with self._tx() as conn:
+            rows = conn.execute(
+                sa.select(tk.c.generation, tk.c.used, tk.c.created_at)
+                .where(tk.c.family_id == family_id)
+                .order_by(tk.c.generation)
+            ).all()
+        return [dict(r._mapping) for r in rows]
+
+    def purge(self, now: float, *, keep_revoked_for: float = 30 * 24 * 3600.0) -> int:
+        """Delete families (and their tokens) past their absolute expiry, and revoked
+        ones older than ``keep_revoked_for``; return the number of families deleted."""
+        f, tk = self.t["families"], self.t["tokens"]
+        dead = sa.or_(
+            f.c.expires_at <= now,
+            sa.and_(f.c.revoked_at.is_not(None), f.c.revoked_at <= now - keep_revoked_for),
+        )
+        with self._tx() as conn:
+            ids = [r.family_id for r in conn.execute(sa.select(f.c.family_id).where(dead))]
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                conn.execute(tk.delete().where(tk.c.family_id.in_(chunk)))
+                conn.execute(f.delete().where(f.c.family_id.in_(chunk)))
+        return len(ids)
