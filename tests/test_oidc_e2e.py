@@ -458,7 +458,7 @@ def test_consent_page_is_a_real_page_readable_on_a_phone(broker: Broker, op_of: 
     """Issue 21: viewport, ``lang`` from the request, an external stylesheet under a CSP."""
     op = op_of("tara")
     op.control.auto_approve = None
-    step = broker.begin("tara", language="et")  # sent as ui_locales (providers/tara.toml)
+    step = broker.begin("tara", language="et", insecure_unbound=True)  # sent as ui_locales
     assert isinstance(step, Redirect)
     assert dict(parse_qsl(urlsplit(step.url).query))["ui_locales"] == "et"
     page = BROWSER.get(step.url, headers={"Accept-Language": "sv"})
@@ -476,7 +476,7 @@ def test_consent_page_is_a_real_page_readable_on_a_phone(broker: Broker, op_of: 
     # Nothing wider than a 375 px phone: no fixed pixel widths at all.
     assert not [w for w in css.text.split(";") if "width:" in w and w.strip().endswith("px")]
     # Without ui_locales (a language TARA does not take) the best Accept-Language wins.
-    step = broker.begin("tara", language="de")
+    step = broker.begin("tara", language="de", insecure_unbound=True)
     assert isinstance(step, Redirect)
     assert "ui_locales" not in dict(parse_qsl(urlsplit(step.url).query))
     page = BROWSER.get(step.url, headers={"Accept-Language": "sv;q=0.5, fi, *;q=0.1"})
