@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from authbroker.config import load_config
 from authbroker.errors import AuthBrokerError, InvalidInput
-from authbroker.flow import Poll, run_sync
+from authbroker.flow import Poll
 from authbroker.http import HttpRequest, HttpResponse, MtlsConfig, SyncDriver
 from authbroker.identity import Identity
 from authbroker.providers import bankid_se
@@ -22,6 +22,7 @@ from authbroker.providers.base import AdvanceContext, BeginContext, Next
 from authbroker.store.memory import MemoryStore
 from authbroker.testing import RunningSimulator
 from authbroker.testing.simulators import bankid_se as simmod
+from runtimes import run_sync
 
 NAME = "bankid-se"
 

@@ -38,13 +38,14 @@ from authbroker.errors import (
     InternalError,
     InvalidInput,
 )
-from authbroker.flow import Display, Gen, run_async, run_sync, store_delete, store_get, store_put
+from authbroker.flow import Display, Gen, store_delete, store_get, store_put
 from authbroker.http import HttpRequest, HttpResponse, SyncDriver
 from authbroker.identity import Identity
 from authbroker.providers.base import AdvanceContext, BeginContext, Next, ProviderInfo
 from authbroker.store import AsyncMemoryStore, AsyncStateStore, MemoryStore, StateStore
 from authbroker.testing import simulated_async_broker, simulated_broker
 from conftest import TravelClock, run_together
+from runtimes import run_async, run_sync
 from test_broker import Clock, EchoProvider, _secret
 from web_support import Stack, build
 

@@ -49,13 +49,13 @@ from authbroker.crypto.jose import (
 from authbroker.engines.flows import FLOW_KEY
 from authbroker.engines.sessions import SessionManager
 from authbroker.errors import AuthBrokerError, FlowNotFound
-from authbroker.flow import run_sync
 from authbroker.http import HttpRequest, HttpResponse, SyncDriver
 from authbroker.providers.bankid_se import parse_collect
 from authbroker.providers.base import AdvanceContext
 from authbroker.providers.web_eid import parse_token
 from authbroker.store.memory import MemoryStore
 from authbroker.testing import simulated_async_broker, simulated_broker
+from runtimes import run_sync
 
 FUZZ = settings(
     max_examples=60,

@@ -19,7 +19,7 @@ import pytest
 
 from authbroker.config import ProviderConfig, Settings, load_config
 from authbroker.errors import AuthBrokerError, ProviderUnavailable
-from authbroker.flow import Challenge, run_sync
+from authbroker.flow import Challenge
 from authbroker.http import AsyncDriver, HttpRequest, SyncDriver
 from authbroker.identity import Loa
 from authbroker.providers import bankid_se, mobiilivarmenne, web_eid
@@ -27,6 +27,7 @@ from authbroker.providers.base import AdvanceContext, BeginContext, Next
 from authbroker.store.memory import MemoryStore
 from authbroker.testing import simulated_broker
 from authbroker.testing.simulators import web_eid as web_eid_sim
+from runtimes import run_sync
 
 DRIP_INTERVAL = 0.2
 #: What the deadline may be overrun by: thread wake-ups and connection teardown.

@@ -213,8 +213,8 @@ def test_from_jwks_refuses_a_full_private_jwk(ec_sig: Key) -> None:
 
 
 def test_jwks_cache_names_the_provider_of_a_leaky_jwks(ec_sig: Key) -> None:
-    from authbroker.flow import run_sync
     from authbroker.http import SyncDriver
+    from runtimes import run_sync
 
     body = json.dumps({"keys": [ec_sig.private_jwk()]}).encode()
 

@@ -11,9 +11,9 @@ import time
 import pytest
 
 from authbroker.crypto.jose import JwksCache, Key, KeyNotFound, KeySet, sign_jwt
-from authbroker.flow import run_async, run_sync
 from authbroker.http import AsyncDriver, HttpRequest, SyncDriver
 from authbroker.testing.simulators.server import LoopbackServer, SimRequest, SimResponse
+from runtimes import run_async, run_sync
 
 
 class Jwks:

@@ -33,7 +33,6 @@ from authbroker.errors import (
     UntrustedCertificate,
     UserCancelled,
 )
-from authbroker.flow import run_sync
 from authbroker.http import HttpRequest, HttpResponse, SyncDriver
 from authbroker.identity import Identity
 from authbroker.providers.base import AdvanceContext
@@ -49,6 +48,7 @@ from authbroker.providers.mobiilivarmenne import (
 from authbroker.store.memory import AsyncMemoryStore, MemoryStore
 from authbroker.testing import simulated_async_broker, simulated_broker
 from authbroker.testing.simulators.mobiilivarmenne import MSSP
+from runtimes import run_sync
 
 NAME = "mobiilivarmenne"
 ANNA = "+358401234567"

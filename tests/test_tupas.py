@@ -36,7 +36,6 @@ from authbroker.errors import (
     ProviderError,
     UserCancelled,
 )
-from authbroker.flow import run_async, run_sync
 from authbroker.identity import Identity
 from authbroker.providers.base import AdvanceContext
 from authbroker.providers.tupas import (
@@ -53,6 +52,7 @@ from authbroker.store.memory import AsyncMemoryStore, MemoryStore
 from authbroker.testing import simulated_async_broker, simulated_broker
 from authbroker.testing.simulators.tupas import BankControl, TupasBank
 from conftest import run_together
+from runtimes import run_async, run_sync
 
 BANK = "tupas-nordea"
 HETU_RE = re.compile(r"\d{6}[-+A-FU-Y]\d{3}[0-9A-Y]")

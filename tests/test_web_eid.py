@@ -37,7 +37,7 @@ from authbroker.errors import (
     ProviderUnavailable,
     UntrustedCertificate,
 )
-from authbroker.flow import Challenge, run_sync
+from authbroker.flow import Challenge
 from authbroker.http import SyncDriver
 from authbroker.identity import Identity, Loa
 from authbroker.providers.base import AdvanceContext, BeginContext, Next
@@ -52,6 +52,7 @@ from authbroker.testing.simulators.web_eid import (
     start,
 )
 from conftest import run_together
+from runtimes import run_sync
 
 ORIGIN = "https://app.example"
 DEFAULT = "38001085718"

@@ -29,7 +29,7 @@ from authbroker import Done
 from authbroker.config import ProviderConfig, Settings, load_config
 from authbroker.crypto.pki import is_issued_by, load_certificate_sources, load_certificates
 from authbroker.errors import ConfigError, UntrustedCertificate
-from authbroker.flow import Challenge, run_sync
+from authbroker.flow import Challenge
 from authbroker.http import SyncDriver
 from authbroker.identity import Identity, Loa
 from authbroker.providers.base import AdvanceContext, BeginContext, Next
@@ -44,6 +44,7 @@ from authbroker.testing.simulators.web_eid import (
     WebEidSimulator,
     start,
 )
+from runtimes import run_sync
 from test_web_eid_vectors import EE, NONCE, VALID_TOKEN, _mutate, provider, validate
 
 ORIGIN = "https://app.example"

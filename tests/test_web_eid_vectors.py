@@ -30,12 +30,12 @@ from authbroker.errors import (
     ProviderUnavailable,
     UntrustedCertificate,
 )
-from authbroker.flow import run_sync
 from authbroker.http import HttpRequest, HttpResponse
 from authbroker.identity import Identity, Loa
 from authbroker.providers.base import AdvanceContext
 from authbroker.providers.web_eid import WebEidProvider, from_config
 from authbroker.store.memory import MemoryStore
+from runtimes import run_sync
 
 DATA = Path(__file__).parent / "data" / "web-eid"
 CONSTANTS: dict[str, str] = json.loads((DATA / "token_constants.json").read_text())
