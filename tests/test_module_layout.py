@@ -122,7 +122,7 @@ def test_importing_the_library_emits_no_deprecation_warning() -> None:
     code = (
         "import warnings; warnings.simplefilter('error', DeprecationWarning)\n"
         "import authbroker, authbroker.crypto.jose, authbroker.crypto.pki, authbroker.crypto.cms\n"
-        "import authbroker.keys_cli, authbroker.tokens, authbroker.providers.registry as r\n"
+        "import authbroker.cli.keys, authbroker.tokens, authbroker.providers.registry as r\n"
         "from authbroker.providers.oidc import PROFILE_MODULES as p\n"
         "import importlib\n"
         "for name in r.BUILTIN_PROTOCOLS: r.protocol_options(name)\n"
