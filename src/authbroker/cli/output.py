@@ -48,7 +48,8 @@ def console_for(json_mode: bool) -> Console:
 def fail(console: Console, exc: AuthBrokerError) -> NoReturn:
     """Print a library error by type and code; configuration errors are usage errors."""
     code = EXIT_USAGE if isinstance(exc, ConfigError) else EXIT_AUTH
-    console.print(f"[bold red]{type(exc).__name__}[/] ({exc.code}): {exc}")
+    # soft_wrap: one line however long, so the message can be grepped and copied.
+    console.print(f"[bold red]{type(exc).__name__}[/] ({exc.code}): {exc}", soft_wrap=True)
     raise CliExit(code)
 
 
