@@ -179,7 +179,7 @@ def test_link_issue_open_verify(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
         cli, ["link", "issue", "u-1", "0401234567", "invoice:approve", "inv-42", *store]
     )
     assert issued.exit_code == 0, issued.output
-    url = issued.stdout.strip()
+    url = json.loads(issued.stdout)["url"]
     assert url.startswith("http://127.0.0.1:8000/auth/link/")
     assert "inv-42" not in url and "0401234567" not in url  # nothing personal in the URL
     opened = runner.invoke(cli, ["link", "open", url, *store])

@@ -21,11 +21,11 @@ from click.testing import CliRunner
 
 from authbroker import Done, Redirect
 from authbroker.cli import cli
+from authbroker.cli.keys import generate_keys
 from authbroker.config import ProviderConfig, Settings, load_config
 from authbroker.crypto.jose import Key, KeySet
 from authbroker.errors import ConfigError
 from authbroker.health import validate_settings
-from authbroker.keys_cli import generate_keys
 from authbroker.providers.oidc import OidcProvider, load_rp_keys
 from authbroker.store.memory import MemoryStore
 from authbroker.testing import RunningSimulator, simulated_broker

@@ -98,7 +98,7 @@ def test_importing_the_library_emits_no_deprecation_warning() -> None:
     code = (
         "import warnings; warnings.simplefilter('error', DeprecationWarning)\n"
         "import authbroker, authbroker.crypto.jose, authbroker.crypto.pki, authbroker.crypto.cms\n"
-        "import authbroker.keys_cli, authbroker.engines.tokens\n"
+        "import authbroker.cli.keys, authbroker.engines.tokens\n"
         "import authbroker.providers.registry as r\n"
         "from authbroker.providers.oidc import PROFILE_MODULES as p\n"
         "import importlib\n"

@@ -14,10 +14,10 @@ import pytest
 from click.testing import CliRunner
 
 from authbroker.cli import cli
+from authbroker.cli.keys import generate_keys
 from authbroker.config import load_config
 from authbroker.crypto.jose import Key, KeySet, peek_header, verify_jwt
 from authbroker.errors import ConfigError
-from authbroker.keys_cli import generate_keys
 from authbroker.providers.oidc import OidcProvider, signed_rp_jwks
 from authbroker.store.memory import MemoryStore
 from authbroker.testing import simulated_broker

@@ -26,8 +26,11 @@ __all__ = [
     "CallableSink",
     "JsonLinesSink",
     "MemorySink",
+    "OpenTelemetrySink",
     "Outcome",
     "Sink",
+    "add_global_sink",
+    "remove_global_sink",
     "scrub",
 ]
 
@@ -166,6 +169,79 @@ class MemorySink:
         return [e.name for e in self.events]
 
 
+class OpenTelemetrySink:
+    """Audit events as OpenTelemetry metrics, and notes on the current span.
+
+    Counters (attributes ``authbroker.provider`` and, for failures, ``reason``):
+    ``authbroker.flows.begun`` / ``.completed`` / ``.failed`` / ``.cancelled``,
+    ``authbroker.sms.sent`` / ``.failed`` / ``.limited`` (a code refused by a send
+    cap). An event with a flow id stamps ``authbroker.flow_id`` on the span current
+    when it is emitted and is added to it as a span event, which correlates the audit
+    log with the trace. Only the closed vocabulary of names, providers and reason
+    codes becomes an attribute: no subject, IP or detail (metric attributes must stay
+    few and never personal). :func:`authbroker.telemetry.enable` installs one for
+    every :class:`AuditLog`; ``opentelemetry`` is imported by the constructor only.
+    """
+
+    _FLOW_EVENTS = ("flow.begun", "flow.completed", "flow.failed", "flow.cancelled")
+
+    def __init__(self, meter: Any = None) -> None:
+        from opentelemetry import metrics, trace
+
+        self._trace = trace
+        meter = meter if meter is not None else metrics.get_meter("authbroker")
+        self._counters = {
+            name: meter.create_counter(f"authbroker.flows.{name.split('.')[1]}", unit="{flow}")
+            for name in self._FLOW_EVENTS
+        }
+        for kind in ("sent", "failed", "limited"):
+            self._counters[f"sms.{kind}"] = meter.create_counter(
+                f"authbroker.sms.{kind}", unit="{message}"
+            )
+
+    def _counter_for(self, event: AuditEvent) -> str | None:
+        if event.name in self._FLOW_EVENTS or event.name == "sms.failed":
+            return event.name
+        if event.name == "otp.sent":
+            return "sms.sent"
+        if event.name == "link.opened" and event.details.get("error") == "RateLimited":
+            return "sms.limited"
+        return None
+
+    def emit(self, event: AuditEvent) -> None:
+        try:
+            attributes: dict[str, str] = {}
+            if event.provider:
+                attributes["authbroker.provider"] = event.provider
+            if event.reason and event.outcome == "failure":
+                attributes["reason"] = event.reason
+            counter = self._counter_for(event)
+            if counter is not None:
+                self._counters[counter].add(1, attributes)
+            span = self._trace.get_current_span()
+            if span.is_recording():
+                if event.flow_id:
+                    span.set_attribute("authbroker.flow_id", event.flow_id)
+                span.add_event(event.name, {"outcome": event.outcome, **attributes})
+        except Exception:  # telemetry must not turn a success into an outage
+            logging.getLogger("authbroker.audit").exception("OpenTelemetry sink failed")
+
+
+#: Sinks every :class:`AuditLog` of the process also feeds (telemetry).
+_GLOBAL_SINKS: list[Sink] = []
+
+
+def add_global_sink(sink: Sink) -> None:
+    """Feed ``sink`` the events of every :class:`AuditLog` (once, however often added)."""
+    if sink not in _GLOBAL_SINKS:
+        _GLOBAL_SINKS.append(sink)
+
+
+def remove_global_sink(sink: Sink) -> None:
+    if sink in _GLOBAL_SINKS:
+        _GLOBAL_SINKS.remove(sink)
+
+
 class AuditLog:
     """Fan-out to sinks. ``AuditLog()`` writes JSON lines to ``authbroker.audit``."""
 
@@ -177,6 +253,6 @@ class AuditLog:
             raise ValueError(f"unknown audit event {name!r}")  # programming error
         details = fields.pop("details", None) or {}
         event = AuditEvent(name=name, outcome=outcome, details=details, **fields)
-        for sink in self.sinks:
+        for sink in (*self.sinks, *_GLOBAL_SINKS):
             sink.emit(event)
         return event

@@ -379,6 +379,12 @@ BROKER_SECTION = Schema(
         Option("default_language", "string", "en", "language of pages when none is asked"),
         Option("languages", "string list", ["fi", "sv", "en"], "languages offered to users"),
         Option("profile_dirs", "string list", [], "extra folders of provider profiles (*.toml)"),
+        Option(
+            "telemetry",
+            "boolean",
+            False,
+            "OpenTelemetry spans and metrics (needs the otel extra; see docs/operations.md)",
+        ),
     ),
 )
 

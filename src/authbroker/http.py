@@ -38,9 +38,10 @@ import functools
 import json
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 from urllib.parse import urlencode
 
 from .errors import AuthBrokerError, InvalidInput, ProviderUnavailable
@@ -57,7 +58,9 @@ __all__ = [
     "HttpRequest",
     "HttpResponse",
     "MtlsConfig",
+    "RequestObserver",
     "SyncDriver",
+    "set_request_observer",
 ]
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
@@ -300,6 +303,19 @@ def _bounded_backend_class() -> type[Any]:
     return Backend
 
 
+#: Wraps every request a driver sends: called with the request, it returns a context
+#: manager whose value is called with the response status. ``None`` (the default)
+#: costs one global read per request; :mod:`authbroker.telemetry` installs a span.
+RequestObserver: TypeAlias = Callable[[HttpRequest], AbstractContextManager[Callable[[int], None]]]
+_OBSERVER: RequestObserver | None = None
+
+
+def set_request_observer(observer: RequestObserver | None) -> None:
+    """Install (or with ``None`` remove) the process-wide :data:`RequestObserver`."""
+    global _OBSERVER  # noqa: PLW0603 - one switch for every driver of the process
+    _OBSERVER = observer
+
+
 class SyncDriver(_DriverBase):
     """Blocking driver over :class:`httpx.Client` (one client per mTLS config).
 
@@ -331,6 +347,15 @@ class SyncDriver(_DriverBase):
         return client
 
     def send(self, req: HttpRequest) -> HttpResponse:
+        observer = _OBSERVER
+        if observer is None:
+            return self._send_shared(req)
+        with observer(req) as record:
+            response = self._send_shared(req)
+            record(response.status)
+            return response
+
+    def _send_shared(self, req: HttpRequest) -> HttpResponse:
         key = _flight_key(req)
         if key is None:
             return self._send(req)
@@ -424,6 +449,15 @@ class AsyncDriver(_DriverBase):
         return client
 
     async def send(self, req: HttpRequest) -> HttpResponse:
+        observer = _OBSERVER
+        if observer is None:
+            return await self._send_shared(req)
+        with observer(req) as record:
+            response = await self._send_shared(req)
+            record(response.status)
+            return response
+
+    async def _send_shared(self, req: HttpRequest) -> HttpResponse:
         import asyncio
 
         key = _flight_key(req)

@@ -141,6 +141,12 @@ class FlowEngine:
         self.settings = settings or load_config()
         self.audit = audit or AuditLog()
         self.now = now
+        if self.settings.section("broker").get("telemetry") is True:
+            # `[broker] telemetry = true`: spans and metrics (authbroker[otel]); the
+            # telemetry module, and OpenTelemetry, load only when asked for.
+            from ..telemetry import enable_from_settings
+
+            enable_from_settings(self.settings)
         self._providers: dict[str, Provider] = dict(providers or {})
         self._factory = provider_factory
         if provider_factory is None:

@@ -1,7 +1,4 @@
-"""The ``authbroker`` command: run and debug any provider flow from a terminal.
-
-Exit codes (documented in ``docs/cli.md``): 0 success, 1 authentication failed or
-cancelled, 2 usage or configuration error.
+"""``authbroker flow``: run and debug any provider flow from a terminal.
 
 ``authbroker flow P --env simulator`` acts as the browser and the user itself: it
 follows redirects and posts forms to the simulator, signs Web eID challenges with
@@ -19,9 +16,9 @@ import threading
 import time
 import webbrowser
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
-from typing import Any, NoReturn
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import click
@@ -31,47 +28,19 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from . import __version__
-from .config import Settings, load_config
-from .engines.flows import Broker
-from .errors import (
-    AccessDenied,
-    AuthBrokerError,
-    ConfigError,
-    Expired,
-    InvalidInput,
-    ProviderError,
-    UserCancelled,
-)
-from .http import HttpRequest, HttpResponse, SyncDriver
-from .keys_cli import group as keys_group
-from .links_cli import group as link_group
-from .redact import redact_body, redact_url
-from .steps import AutoPost, Challenge, Done, Poll, Redirect, Step
-from .testing import SimulatedBroker, simulated_broker
-from .testing.simulators.autopilot import Autopilot
-from .testing.simulators.server import LoopbackServer, SimRequest, SimResponse
+from ..config import Settings, load_config
+from ..engines.flows import Broker
+from ..errors import AuthBrokerError, ConfigError, Expired, ProviderError
+from ..http import HttpRequest, HttpResponse, SyncDriver
+from ..redact import redact_body, redact_url
+from ..steps import AutoPost, Challenge, Display, Done, Poll, Redirect, Step
+from ..testing import SimulatedBroker, simulated_broker
+from ..testing.simulators.autopilot import Autopilot
+from ..testing.simulators.server import LoopbackServer, SimRequest, SimResponse
+from .output import console_for, fail, json_dumps, provider_config
+from .persons import check_person, print_persons, simulator_persons
 
-__all__ = ["main"]
-
-EXIT_OK, EXIT_AUTH, EXIT_USAGE = 0, 1, 2
-_AUTH_ERRORS = (UserCancelled, Expired, InvalidInput, ProviderError, AccessDenied)
-
-
-class _Exit(Exception):
-    def __init__(self, code: int) -> None:
-        self.code = code
-
-
-def _console(json_mode: bool) -> Console:
-    # JSON goes to stdout; human chatter to stderr so pipes stay clean.
-    return Console(stderr=True, quiet=False) if json_mode else Console()
-
-
-def _fail(console: Console, exc: AuthBrokerError) -> NoReturn:
-    code = EXIT_USAGE if isinstance(exc, ConfigError) else EXIT_AUTH
-    console.print(f"[bold red]{type(exc).__name__}[/] ({exc.code}): {exc}")
-    raise _Exit(code)
+__all__ = ["Catcher", "TracingDriver", "browse_to_callback", "flow_cmd", "run_flow"]
 
 
 # --- verbose protocol tracing -------------------------------------------------------
@@ -278,23 +247,28 @@ def _poll(
     deadline: float,
     pilot: Autopilot | None,
 ) -> Step:
-    """Poll a decoupled flow, redrawing the animated QR every second."""
+    """Poll a decoupled flow, redrawing the animated QR every second.
+
+    A terminal gets the live display (QR, code, status). Anything else (a CI log, a
+    pipe, ``script``) gets one plain line per change of status instead: a live display
+    there prints nothing until the flow ends, so a waiting flow looked hung.
+    """
     current: Step = step
-    with Live(console=console, refresh_per_second=4, transient=True) as live:
+    live = Live(console=console, refresh_per_second=4, transient=True)
+    with live if console.is_terminal else nullcontext():
         next_poll = time.monotonic() + step.interval
+        last_line = ""
         while isinstance(current, Poll):
             display = current.display
             qr = broker.refresh(current.flow_id, binding=binding).display.qr or display.qr
-            panel = Text()
-            if qr:
-                panel.append(_qr_text(qr) + "\n")
-            if display.verification_code:
-                panel.append(f"Verification code: {display.verification_code}\n", style="bold")
-            if display.autostart_url:
-                panel.append(f"Same device: {display.autostart_url}\n", style="dim")
             message = display.message.get(language) or display.message.get("en") or ""
-            panel.append(f"⠿ {message} [{display.hint_code or display.status}]")
-            live.update(panel)
+            if console.is_terminal:
+                live.update(_panel(display, qr, message))
+            else:
+                line = _progress_line(display, message)
+                if line != last_line:
+                    console.print(line, highlight=False, markup=False)
+                    last_line = line
             if pilot is not None:
                 pilot.on_poll(replace(display, qr=qr))
             if time.monotonic() > deadline:
@@ -308,17 +282,30 @@ def _poll(
     return current
 
 
-# --- commands -----------------------------------------------------------------------
+def _panel(display: Display, qr: str | None, message: str) -> Text:
+    """The live terminal view: QR, verification code, same-device link, status."""
+    panel = Text()
+    if qr:
+        panel.append(_qr_text(qr) + "\n")
+    if display.verification_code:
+        panel.append(f"Verification code: {display.verification_code}\n", style="bold")
+    if display.autostart_url:
+        panel.append(f"Same device: {display.autostart_url}\n", style="dim")
+    panel.append(f"⠿ {message} [{display.hint_code or display.status}]")
+    return panel
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="authbroker")
-def cli() -> None:
-    """Run and debug strong-identification flows (FTN, TUPAS, Mobiilivarmenne,
-    Web eID, TARA, Swedish and Norwegian BankID)."""
+def _progress_line(display: Display, message: str) -> str:
+    """One plain progress line (no QR: a log cannot be scanned, and it changes every
+    second); the verification code is on it because the user must compare it."""
+    code = f" (verification code {display.verification_code})" if display.verification_code else ""
+    return f"waiting: {message} [{display.hint_code or display.status}]{code}"
 
 
-@cli.command("flow")
+# --- the command ------------------------------------------------------------------
+
+
+@click.command("flow")
 @click.argument("provider")
 @click.option(
     "--env",
@@ -349,7 +336,9 @@ def cli() -> None:
     help="End-user IP reported to providers that need it (BankID).",
 )
 @click.option(
-    "--person", default=None, help="Simulator only: the test person who acts (id, MSISDN...)."
+    "--person",
+    default=None,
+    help="Simulator only: the test person who acts (id, MSISDN...); `--person help` lists them.",
 )
 @click.option(
     "--user-delay",
@@ -381,42 +370,50 @@ def flow_cmd(
     callback_port: int,
 ) -> None:
     """Run the whole PROVIDER flow in the terminal and print the normalized Identity."""
-    console = _console(json_mode)
+    console = console_for(json_mode)
     params = _parse_params(param)
+    listener: tuple[Catcher, LoopbackServer] | None = None
     try:
-        listener: tuple[Catcher, LoopbackServer] | None = None
         base_url = None
         if env != "simulator":
             catcher = Catcher()
             listener = (catcher, LoopbackServer(catcher, port=callback_port).start())
             base_url = listener[1].url  # register {base_url}/auth/callback/<provider>
-        settings = _settings_for(env, config, base_url)
-        driver = TracingDriver(console) if verbose else SyncDriver()
-        broker = (
-            simulated_broker(settings, driver=driver)
-            if env == "simulator"
-            else Broker(settings, driver=driver)
-        )
-        with broker, _stopping(listener):
-            done = run_flow(
-                broker,
-                provider,
-                params=params,
-                console=console,
-                simulated=env == "simulator",
-                interactive=not no_browser,
-                language=language,
-                timeout=timeout,
-                client_ip=client_ip,
-                person=person,
-                user_delay=user_delay,
-                listener=listener,
-            )
+        with _stopping(listener):
+            settings = _settings_for(env, config, base_url)
+            provider_config(settings, provider)
+            driver = TracingDriver(console) if verbose else SyncDriver()
+            if env == "simulator":
+                broker: Broker = simulated_broker(settings, driver=driver)
+            else:
+                broker = Broker(settings, driver=driver)
+            with broker:
+                if isinstance(broker, SimulatedBroker) and person is not None:
+                    if person == "help":
+                        print_persons(
+                            console, provider, simulator_persons(broker, provider), json_mode
+                        )
+                        return
+                    check_person(broker, provider, person)
+                done = run_flow(
+                    broker,
+                    provider,
+                    params=params,
+                    console=console,
+                    simulated=env == "simulator",
+                    interactive=not no_browser,
+                    language=language,
+                    timeout=timeout,
+                    client_ip=client_ip,
+                    person=person,
+                    user_delay=user_delay,
+                    listener=listener,
+                )
     except AuthBrokerError as exc:
-        _fail(console, exc)
+        fail(console, exc)
     data = done.identity.to_dict(show_personal_data=show_personal_data)
     if json_mode:
-        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+        click.echo(json_dumps(data))
     else:
         table = Table(title=f"Identity from {provider}", show_header=False)
         for key, value in data.items():
@@ -447,164 +444,3 @@ def _parse_params(items: tuple[str, ...]) -> dict[str, str]:
             raise click.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint="--param")
         out[key] = value
     return out
-
-
-@cli.command("providers")
-@click.option(
-    "--env",
-    "env",
-    type=click.Choice(["simulator", "test", "production"]),
-    default=None,
-    help="Provider environment (default: the configuration's).",
-)
-@click.option("--config", type=click.Path(dir_okay=False), help="authbroker.toml to use.")
-@click.option("--json", "json_mode", is_flag=True, help="Machine-readable output.")
-@click.option(
-    "--check/--no-check", default=True, show_default=True, help="Check endpoints and certificates."
-)
-def providers_cmd(env: str | None, config: str | None, json_mode: bool, check: bool) -> None:
-    """List configured providers with their environment, LoA and health."""
-    from .health import check_provider
-
-    console = _console(json_mode)
-    try:
-        settings = load_config(config, environment=env)
-    except ConfigError as exc:
-        _fail(console, exc)
-    rows: list[dict[str, Any]] = []
-    broker = simulated_broker(settings) if check and settings.environment == "simulator" else None
-    try:
-        for name, pc in settings.providers.items():
-            row: dict[str, Any] = {
-                "name": name,
-                "protocol": pc.protocol,
-                "environment": pc.environment,
-                "loa": pc.loa.name.lower(),
-                "country": pc.country,
-                "display_name": dict(pc.display_name),
-            }
-            if check:
-                cfg = pc
-                if broker is not None and pc.environment == "simulator":
-                    try:
-                        sim = broker.simulator(name)
-                        if sim is not None:
-                            cfg = pc.with_options(**sim.overrides)
-                    except AuthBrokerError as exc:
-                        row["checks"] = [{"check": "simulator", "ok": False, "detail": str(exc)}]
-                        rows.append(row)
-                        continue
-                row["checks"] = [c.to_dict() for c in check_provider(cfg)]
-            rows.append(row)
-    finally:
-        if broker is not None:
-            broker.close()
-    # A failing check is a failing command, so `authbroker providers` can gate a deploy.
-    failed = any(not c["ok"] for row in rows for c in row.get("checks", []))
-    if json_mode:
-        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
-        if failed:
-            raise _Exit(EXIT_AUTH)
-        return
-    table = Table(title=f"Providers ({settings.environment})")
-    # Names are what an operator acts on: never cut short, folded when narrow.
-    table.add_column("name", overflow="fold", min_width=len(max(settings.providers, key=len)))
-    for col in ("protocol", "env", "LoA", "country", "health"):
-        table.add_column(col, overflow="fold")
-    for row in rows:
-        checks = row.get("checks", [])
-        health = (
-            ", ".join(
-                f"{'[green]✓' if c['ok'] else '[red]✗'}[/] {c['check']}"
-                + (f" ({c['detail']})" if c.get("detail") else "")
-                for c in checks
-            )
-            or "-"
-        )
-        table.add_row(
-            row["name"],
-            row["protocol"],
-            row["environment"],
-            row["loa"],
-            row["country"] or "-",
-            health,
-        )
-    console.print(table)
-    if failed:
-        raise _Exit(EXIT_AUTH)
-
-
-@cli.command("check-config")
-@click.argument("file", required=False, type=click.Path(dir_okay=False))
-@click.option(
-    "--env",
-    "env",
-    type=click.Choice(["simulator", "test", "production"]),
-    default=None,
-    help="Check as if this environment were chosen.",
-)
-def check_config_cmd(file: str | None, env: str | None) -> None:
-    """Validate FILE (or $AUTHBROKER_CONFIG): every error with its exact key and reason."""
-    from .health import validate_settings
-
-    console = Console(stderr=True)
-    try:
-        settings = load_config(file, environment=env)
-    except ConfigError as exc:
-        for error in exc.errors:
-            console.print(f"[red]✗[/] {error.key or 'configuration'}: {error.reason}")
-        console.print(f"{len(exc.errors)} error(s)")
-        raise _Exit(EXIT_USAGE) from None
-    problems = validate_settings(settings)
-    for problem in problems:
-        console.print(f"[red]✗[/] {problem.key}: {problem.message}")
-    if problems:
-        raise _Exit(EXIT_USAGE)
-    click.echo(
-        f"configuration OK: environment {settings.environment}, "
-        f"{len(settings.providers)} provider(s): {', '.join(settings.providers)}"
-    )
-
-
-@cli.command("demo")
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8000, show_default=True)
-def demo_cmd(host: str, port: int) -> None:
-    """Run the example accounting app with every provider on its simulator.
-
-    The demo is a web application: it needs the ``web`` extra beside ``cli``. Without
-    it the command says so and exits with the usage code instead of failing deep
-    inside an import.
-    """
-    import importlib.util
-
-    missing = [m for m in ("jinja2", "starlette", "uvicorn") if importlib.util.find_spec(m) is None]
-    if missing:
-        Console(stderr=True).print(
-            f"[red]authbroker demo needs the web extra[/] (missing: {', '.join(missing)}): "
-            "pip install 'authbroker[web,cli]'"
-        )
-        raise _Exit(EXIT_USAGE)
-    from .web import demo
-
-    demo.serve(host=host, port=port)
-
-
-cli.add_command(keys_group)
-cli.add_command(link_group)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Console-script entry point; returns the exit code instead of raising."""
-    try:
-        cli.main(args=argv, prog_name="authbroker", standalone_mode=False)
-    except _Exit as exc:
-        return exc.code
-    except click.exceptions.Abort:
-        return EXIT_AUTH
-    except click.ClickException as exc:
-        exc.show()
-        return exc.exit_code
-    except click.exceptions.Exit as exc:
-        return int(exc.exit_code or 0)
-    return EXIT_OK
