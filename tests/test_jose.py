@@ -1397,3 +1397,12 @@ def test_rsa_oaep_unwrap_failure_uses_random_cek(rsa_enc: Key) -> None:
         cek2 = jwe_crypto.unwrap_cek(header, rsa_enc, alg, "A128CBC-HS256", bad_ek)
         assert len(cek1) == len(cek2) == 32 and cek1 != cek2 and good not in (cek1, cek2)
     assert jwe._Registry.algorithms["zip"] == {}
+
+
+@given(st.text(alphabet="AZaz09-_.=+/ é\n", max_size=40))
+def test_is_compact_is_the_regex_language(text: str) -> None:
+    """The fast shape check accepts exactly what the compact-serialization regexes do."""
+    from authbroker.crypto.jose.codec import _JWE_RE, _JWS_RE, _is_compact
+
+    assert _is_compact(text, 3) == (_JWS_RE.fullmatch(text) is not None)
+    assert _is_compact(text, 5) == (_JWE_RE.fullmatch(text) is not None)

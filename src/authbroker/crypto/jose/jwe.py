@@ -29,7 +29,7 @@ from .algorithms import (
     _check_alg,
     _check_common_header,
 )
-from .codec import _JWE_RE, _JWS_RE, _b64d, _parse_header
+from .codec import _b64d, _is_compact, _parse_header
 from .jwe_crypto import _Failed, decrypt_content, unwrap_cek
 from .jws import verify_jwt
 from .keys import Key, KeySet
@@ -61,7 +61,7 @@ def _jwe_header(token: str, max_size: int) -> dict[str, Any]:
         raise InvalidInput("token is not a string", code="malformed")
     if len(token) > max_size:
         raise InvalidInput("token exceeds the size limit", code="too_large")
-    if _JWE_RE.fullmatch(token) is None:
+    if not _is_compact(token, 5):
         raise InvalidInput("token is not a compact JWE", code="malformed")
     # The same bounded header cache as verification: peeking and then verifying the
     # same token decodes its header once.
@@ -167,7 +167,7 @@ def decrypt_nested(
         inner = plaintext.decode("ascii")
     except UnicodeDecodeError as exc:
         raise InvalidInput("encrypted token does not contain a JWS", code="not_nested") from exc
-    if _JWS_RE.fullmatch(inner) is None:
+    if not _is_compact(inner, 3):
         raise InvalidInput("encrypted token does not contain a JWS", code="not_nested")
     return verify_jwt(inner, verification_keys, algorithms=jws_algorithms, max_size=max_size)
 
