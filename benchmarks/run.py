@@ -39,6 +39,8 @@ LIBRARIES = (
     "cryptography",
     "joserfc",
     "PyJWT",
+    "Authlib",
+    "python-jose",
     "argon2-cffi",
     "redis",
     "starlette",
@@ -124,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
             # machine then spoils a few samples of each case, not the median.
             ("jws", lambda: bench_id_token("RS256", repeat=3 * repeat, budget=0.05 * scale)),
             ("jws", lambda: bench_id_token("ES256", repeat=3 * repeat, budget=0.05 * scale)),
+            ("jws", lambda: bench_id_token("EdDSA", repeat=3 * repeat, budget=0.05 * scale)),
             ("jwe", lambda: bench_nested(repeat=repeat, budget=0.3 * scale)),
             ("asgi", lambda: bench_asgi(redis_url, repeat=repeat, budget=0.3 * scale)),
             (

@@ -1382,10 +1382,27 @@ def test_fuzz_mutated_valid_token(data: st.DataObject, ec_sig: Key) -> None:
         verify_jwt(mutated, KeySet([ec_sig]), algorithms=["ES256"])
 
 
-def test_rsa_oaep_unwrap_failure_uses_random_cek() -> None:
-    """RFC 7516 §11.5: our registry swaps in RSA-OAEP models that never fail early."""
-    from authbroker.crypto.jose import jwe
+def test_rsa_oaep_unwrap_failure_uses_random_cek(rsa_enc: Key) -> None:
+    """RFC 7516 §11.5: a failed RSA-OAEP unwrap continues with a random CEK."""
+    from authbroker.crypto.jose import jwe, jwe_crypto
 
-    for name in ("RSA-OAEP", "RSA-OAEP-256"):
-        assert isinstance(jwe._Registry.algorithms["alg"][name], jwe._UniformRsaOaep)
+    token = encrypt_jwe(b"x", rsa_enc, alg="RSA-OAEP-256", enc="A128CBC-HS256")
+    header = json.loads(unb64(token.split(".")[0]))
+    ek = unb64(token.split(".")[1])
+    good = jwe_crypto.unwrap_cek(header, rsa_enc, "RSA-OAEP-256", "A128CBC-HS256", ek)
+    assert good == jwe_crypto.unwrap_cek(header, rsa_enc, "RSA-OAEP-256", "A128CBC-HS256", ek)
+    bad_ek = bytes([ek[0] ^ 1]) + ek[1:]
+    for alg in ("RSA-OAEP", "RSA-OAEP-256"):
+        cek1 = jwe_crypto.unwrap_cek(header, rsa_enc, alg, "A128CBC-HS256", bad_ek)
+        cek2 = jwe_crypto.unwrap_cek(header, rsa_enc, alg, "A128CBC-HS256", bad_ek)
+        assert len(cek1) == len(cek2) == 32 and cek1 != cek2 and good not in (cek1, cek2)
     assert jwe._Registry.algorithms["zip"] == {}
+
+
+@given(st.text(alphabet="AZaz09-_.=+/ é\n", max_size=40))
+def test_is_compact_is_the_regex_language(text: str) -> None:
+    """The fast shape check accepts exactly what the compact-serialization regexes do."""
+    from authbroker.crypto.jose.codec import _JWE_RE, _JWS_RE, _is_compact
+
+    assert _is_compact(text, 3) == (_JWS_RE.fullmatch(text) is not None)
+    assert _is_compact(text, 5) == (_JWE_RE.fullmatch(text) is not None)

@@ -31,7 +31,6 @@ from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 from ..errors import ConfigError
 from .base import AsyncStateStore, StateStore
 from .memory import AsyncMemoryStore, MemoryStore
-from .sqlite import AsyncSqliteStore, SqliteStore
 
 if TYPE_CHECKING:
     from .postgres import AsyncPostgresStore, PostgresStore
@@ -42,6 +41,7 @@ if TYPE_CHECKING:
         RedisClusterStore,
         RedisSentinelStore,
     )
+    from .sqlite import AsyncSqliteStore, SqliteStore
 
 __all__ = [
     "AsyncMemoryStore",
@@ -68,8 +68,11 @@ _REDIS_HA_SCHEMES = frozenset(
 )
 _POSTGRES_SCHEMES = frozenset({"postgresql", "postgresql+psycopg"})
 
-#: Classes imported on first use, so ``redis`` and ``psycopg`` stay optional.
+#: Classes imported on first use, so ``redis`` and ``psycopg`` stay optional and
+#: ``sqlite3`` is loaded only by apps that use it.
 _LAZY = {
+    "SqliteStore": "sqlite",
+    "AsyncSqliteStore": "sqlite",
     "RedisStore": "redis",
     "AsyncRedisStore": "redis",
     "RedisClusterStore": "redis_ha",
@@ -151,6 +154,8 @@ def open_store(url: str) -> StateStore:
             raise ConfigError("memory:// takes no host, path or options", key="store")
         return MemoryStore()
     if scheme == "sqlite":
+        from .sqlite import SqliteStore
+
         path = _sqlite_path(url)
         return SqliteStore.temporary() if path is None else SqliteStore(path)
     if scheme in _REDIS_SCHEMES:
@@ -182,6 +187,8 @@ def open_async_store(url: str) -> AsyncStateStore:
             raise ConfigError("memory:// takes no host, path or options", key="store")
         return AsyncMemoryStore()
     if scheme == "sqlite":
+        from .sqlite import AsyncSqliteStore, SqliteStore
+
         path = _sqlite_path(url)
         return AsyncSqliteStore(SqliteStore.temporary() if path is None else SqliteStore(path))
     if scheme in _REDIS_SCHEMES:

@@ -15,15 +15,19 @@ Design choices (requirements JOSE-01..JOSE-09 of docs/security-model.md):
   JSON (no duplicate members, no NaN, bounded depth) and only then is a key
   chosen. That keeps the hot path close to a bare ``verify`` call and removes any
   library behaviour we do not control from signature checking.
-* joserfc is used for key import/export, thumbprints and JWE (after the same
-  pre-checks), with an explicit per-call algorithm registry.
+* JWE decryption runs on ``cryptography`` directly as well (:mod:`.jwe_crypto`:
+  RSA-OAEP, ECDH-ES, AES key wrap, CBC-HMAC and GCM per RFC 7518), after the same
+  pre-checks; every failure after the header is one ``decrypt_failed``.
+* joserfc is used for key import/export, thumbprints and JWE *encryption*
+  (simulators and tests), with an explicit per-call algorithm registry.
 * Trust never comes from the token: ``jwk``, ``jku``, ``x5u``, ``x5c``, ``x5t`` are
   never read (JOSE-03); ``crit`` and ``b64`` are refused (JOSE-04); ``zip`` is
   refused (JOSE-05).
 
 Modules, by concern: :mod:`.limits` (size and strength limits), :mod:`.algorithms`
 (algorithm tables, allow-list checks), :mod:`.codec` (strict base64url/JSON, header
-cache), :mod:`.keys` (:class:`Key`, :class:`KeySet`), :mod:`.jws`, :mod:`.jwe` and
+cache), :mod:`.keys` (:class:`Key`, :class:`KeySet`), :mod:`.jws`, :mod:`.jwe`,
+:mod:`.jwe_crypto` (JWE primitives) and
 :mod:`.jwks` (:class:`JwksCache`). Import the public names from this package.
 """
 

@@ -1,20 +1,19 @@
 """Compact JWE: decryption with uniform failures (JOSE-06..09) and encryption.
 
-joserfc does the cryptography, with an explicit per-call registry whose RSA-OAEP
-models never fail early (RFC 7516 §11.5) and which knows no compression.
+Decryption runs on ``cryptography`` directly (:mod:`.jwe_crypto`): it is on the
+RP's hot path for every encrypted ID token, and going through joserfc's generic
+objects cost about as much as the RSA work itself. Encryption is used only by the
+simulators and tests and stays on joserfc, with an explicit per-call registry that
+knows no compression; round trips in the tests therefore check our decryption
+against an independent implementation.
 """
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Collection, Mapping
-from typing import Any, cast
+from typing import Any
 
 from joserfc import jwe as _jwe
-
-# The RSA key-transport model is not re-exported by joserfc.jwa; pinned joserfc<2.
-from joserfc._rfc7518.jwe_algs import RSAAlgKeyEncryption
-from joserfc.errors import DecodeError as _JoseDecodeError
 from joserfc.errors import JoseError as _JoseError
 from joserfc.jwe import JWERegistry
 
@@ -30,7 +29,8 @@ from .algorithms import (
     _check_alg,
     _check_common_header,
 )
-from .codec import _JWE_RE, _JWS_RE, _parse_header
+from .codec import _b64d, _is_compact, _parse_header
+from .jwe_crypto import _Failed, decrypt_content, unwrap_cek
 from .jws import verify_jwt
 from .keys import Key, KeySet
 from .limits import (
@@ -41,41 +41,13 @@ from .limits import (
 __all__ = ["decrypt_jwe", "decrypt_nested", "encrypt_jwe"]
 
 
-class _UniformRsaOaep(RSAAlgKeyEncryption):
-    """RSA-OAEP whose key-unwrap failure is indistinguishable from a bad tag.
-
-    RFC 7516 §11.5: on a CEK decryption failure, continue with a random CEK so the
-    failure surfaces only at the authentication-tag check, in the same way and at
-    about the same time as any other corruption (JOSE-09, no padding oracle).
-    Returning a CEK of the wrong length makes joserfc substitute a random one.
-    """
-
-    def decrypt_cek(self, recipient: Any) -> bytes:
-        try:
-            return super().decrypt_cek(recipient)
-        except _JoseDecodeError:
-            return secrets.token_bytes(1)
-
-
 class _Registry(JWERegistry):
-    """Per-call JWE registry with our uniform-failure RSA-OAEP models."""
+    """Per-call joserfc registry for encryption: no compression (JOSE-05)."""
 
     algorithms = {  # noqa: RUF012 - deliberately replaces the shared class registry
-        "alg": {
-            **JWERegistry.algorithms["alg"],
-            **{
-                name: _UniformRsaOaep(
-                    name,
-                    model.description,
-                    cast(RSAAlgKeyEncryption, model).padding,
-                    model.recommended,
-                )
-                for name, model in JWERegistry.algorithms["alg"].items()
-                if name in ("RSA-OAEP", "RSA-OAEP-256")
-            },
-        },
+        "alg": dict(JWERegistry.algorithms["alg"]),
         "enc": dict(JWERegistry.algorithms["enc"]),
-        "zip": {},  # JOSE-05: compression is never accepted
+        "zip": {},
     }
 
 
@@ -89,7 +61,7 @@ def _jwe_header(token: str, max_size: int) -> dict[str, Any]:
         raise InvalidInput("token is not a string", code="malformed")
     if len(token) > max_size:
         raise InvalidInput("token exceeds the size limit", code="too_large")
-    if _JWE_RE.fullmatch(token) is None:
+    if not _is_compact(token, 5):
         raise InvalidInput("token is not a compact JWE", code="malformed")
     # The same bounded header cache as verification: peeking and then verifying the
     # same token decodes its header once.
@@ -151,19 +123,21 @@ def decrypt_jwe(
     candidates = keys._candidates(kid, alg, "enc", private=True)
     if kid is not None and len(candidates) > 1:
         raise InvalidInput("several keys fit the token", code="ambiguous_key")
-    registry = _Registry(algorithms=[alg, enc], strict_check_header=False)
-    cause: Exception | None = None
+    h64, ek64, iv64, ct64, tag64 = token.split(".")
+    try:
+        ek, iv, ct, tag = _b64d(ek64), _b64d(iv64), _b64d(ct64), _b64d(tag64)
+    except InvalidInput as exc:
+        raise _decrypt_failed() from exc
+    aad = h64.encode("ascii")  # RFC 7516 §5.2 step 14: ASCII(BASE64URL(header))
     for key in candidates:
         if alg.startswith("ECDH-ES") and not _epk_matches(header, key):
             continue
+        cek = unwrap_cek(header, key, alg, enc, ek)
         try:
-            obj = _jwe.decrypt_compact(token, key._jk, registry=registry)
-        except Exception as exc:
-            cause = exc
+            return header, decrypt_content(enc, cek, aad, iv, ct, tag)
+        except _Failed:
             continue
-        if obj.plaintext is not None:  # joserfc always sets it on success
-            return header, obj.plaintext
-    raise _decrypt_failed() from cause
+    raise _decrypt_failed()
 
 
 def decrypt_nested(
@@ -193,7 +167,7 @@ def decrypt_nested(
         inner = plaintext.decode("ascii")
     except UnicodeDecodeError as exc:
         raise InvalidInput("encrypted token does not contain a JWS", code="not_nested") from exc
-    if _JWS_RE.fullmatch(inner) is None:
+    if not _is_compact(inner, 3):
         raise InvalidInput("encrypted token does not contain a JWS", code="not_nested")
     return verify_jwt(inner, verification_keys, algorithms=jws_algorithms, max_size=max_size)
 

@@ -36,7 +36,7 @@ from .algorithms import (
     _check_alg,
     _check_common_header,
 )
-from .codec import _JWE_RE, _JWS_RE, _b64d, _b64e, _json_object, _parse_header
+from .codec import _b64d, _b64e, _is_compact, _json_object, _parse_header
 from .keys import Key, KeySet
 from .limits import (
     MAX_JWE_CHARS,
@@ -59,7 +59,7 @@ def _parse_jws(token: str, max_size: int) -> _Jws:
         raise InvalidInput("token is not a string", code="malformed")
     if len(token) > max_size:
         raise InvalidInput("token exceeds the size limit", code="too_large")
-    if _JWS_RE.fullmatch(token) is None:
+    if not _is_compact(token, 3):
         raise InvalidInput("token is not a compact JWS", code="malformed")
     h64, p64, s64 = token.split(".")
     header = _parse_header(h64)
@@ -142,7 +142,7 @@ def peek_header(token: str, max_size: int = MAX_JWE_CHARS) -> dict[str, Any]:
         raise InvalidInput("token is not a string", code="malformed")
     if len(token) > max_size:
         raise InvalidInput("token exceeds the size limit", code="too_large")
-    if _JWS_RE.fullmatch(token) is None and _JWE_RE.fullmatch(token) is None:
+    if not _is_compact(token, 3) and not _is_compact(token, 5):
         raise InvalidInput("token is not a compact JWS or JWE", code="malformed")
     # The same bounded header cache as verification: peeking and then verifying the
     # same token decodes its header once.
