@@ -461,7 +461,28 @@ class FlowEngine:
         )
 
 
-class Broker(SyncFacade[FlowEngine]):
+class _FlowViews:
+    """What both brokers read from their engine (one definition for the twins)."""
+
+    engine: FlowEngine
+
+    @property
+    def settings(self) -> Settings:
+        return self.engine.settings
+
+    @property
+    def audit(self) -> AuditLog:
+        return self.engine.audit
+
+    def provider(self, name: str) -> Provider:
+        return self.engine.provider(name)
+
+    @property
+    def provider_names(self) -> list[str]:
+        return self.engine.provider_names
+
+
+class Broker(_FlowViews, SyncFacade[FlowEngine]):
     """Blocking broker for WSGI apps, scripts and the CLI."""
 
     begin = sync_op(FlowEngine.begin)
@@ -493,21 +514,6 @@ class Broker(SyncFacade[FlowEngine]):
         self.driver = driver or SyncDriver()
         self.runtime = SyncRuntime(self.driver, self.store)
 
-    @property
-    def settings(self) -> Settings:
-        return self.engine.settings
-
-    @property
-    def audit(self) -> AuditLog:
-        return self.engine.audit
-
-    def provider(self, name: str) -> Provider:
-        return self.engine.provider(name)
-
-    @property
-    def provider_names(self) -> list[str]:
-        return self.engine.provider_names
-
     def close(self) -> None:
         try:
             self.driver.close()
@@ -521,7 +527,7 @@ class Broker(SyncFacade[FlowEngine]):
         self.close()
 
 
-class AsyncBroker(AsyncFacade[FlowEngine]):
+class AsyncBroker(_FlowViews, AsyncFacade[FlowEngine]):
     """Non-blocking broker for ASGI apps; same semantics as :class:`Broker`."""
 
     begin = async_op(FlowEngine.begin)
@@ -552,21 +558,6 @@ class AsyncBroker(AsyncFacade[FlowEngine]):
         self.store = store
         self.driver = driver or AsyncDriver()
         self.runtime = AsyncRuntime(self.driver, self.store)
-
-    @property
-    def settings(self) -> Settings:
-        return self.engine.settings
-
-    @property
-    def audit(self) -> AuditLog:
-        return self.engine.audit
-
-    def provider(self, name: str) -> Provider:
-        return self.engine.provider(name)
-
-    @property
-    def provider_names(self) -> list[str]:
-        return self.engine.provider_names
 
     async def aclose(self) -> None:
         try:
