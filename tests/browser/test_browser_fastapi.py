@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_browser_demo import page  # noqa: F401 - the Chromium fixture
 
 from authbroker.config import load_config
 from authbroker.engines.links import AsyncDirectLinks
@@ -18,8 +19,6 @@ from authbroker.sms.outbox import OutboxSender
 from authbroker.store.memory import AsyncMemoryStore
 from authbroker.testing import simulated_async_broker
 from authbroker.web.demo import _bound_socket
-
-from test_browser_demo import page  # noqa: F401 - the Chromium fixture
 
 pytestmark = pytest.mark.browser
 EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "fastapi_app.py"
