@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 
 from ..engines.flows import AsyncBroker
 from ..engines.sessions import AsyncSessionManager
 from ..errors import AuthBrokerError
-from .core import MAX_BODY, MiddlewareBase, WebRequest, WebResponse
+from .core import MAX_BODY, Guard, MiddlewareBase, WebRequest, WebResponse
+from .core.guards import ANONYMOUS, GuardOutcome
 
 __all__ = ["AuthMiddleware"]
 
@@ -45,7 +46,26 @@ class AuthMiddleware(MiddlewareBase[ASGIApp, AsyncBroker, AsyncSessionManager]):
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        path = str(scope.get("path", ""))
+        req = self.web_request(scope)
+        if scope["type"] == "http" and self.core.is_auth_path(req.path):
+            body = await _read_body(receive)
+            if body is None:
+                await _send(send, WebResponse.json({"error": "body_too_large"}, 413))
+                return
+            await _send(send, await self.serve(self.web_request(scope, body)))
+            return
+        outcome = await self.check(req)
+        if outcome.response is not None:
+            await _send(send, outcome.response)
+            return
+        scope["auth"] = outcome.principal
+        scope["user"] = outcome.principal
+        scope["authbroker.principal"] = outcome.principal
+        await self.app(scope, receive, send)
+
+    def web_request(self, scope: Scope, body: bytes = b"") -> WebRequest:
+        """The :class:`WebRequest` of an ASGI ``scope`` (Starlette's ``request.scope``);
+        ``body`` is read by the caller."""
         headers: dict[str, str] = {}
         for raw_name, raw_value in scope.get("headers", []):
             name = raw_name.decode("latin-1").lower()
@@ -57,45 +77,48 @@ class AuthMiddleware(MiddlewareBase[ASGIApp, AsyncBroker, AsyncSessionManager]):
             )
         client = scope.get("client")
         peer = str(client[0]) if client else None
-        req = WebRequest(
+        return WebRequest(
             method=str(scope.get("method", "GET")).upper(),
-            path=path,
+            path=str(scope.get("path", "")),
             query_string=bytes(scope.get("query_string", b"")).decode("latin-1"),
             headers=headers,
+            body=body,
             client_ip=self.core.client_ip(peer, headers),
         )
-        if scope["type"] == "http" and self.core.is_auth_path(path):
-            body = await _read_body(receive)
-            if body is None:
-                await _send(send, WebResponse.json({"error": "body_too_large"}, 413))
-                return
-            req = WebRequest(req.method, req.path, req.query_string, headers, body, req.client_ip)
-            lang = self.core.language(req)
-            found = self.core.route_for(req)
-            json_route = found is not None and found[0].json
-            try:
-                # One runtime call per request: the handler composes the engines.
-                response: WebResponse = await self.runtime.run(self.core.handle(req))
-            except AuthBrokerError as exc:  # a service failed outside a handler's try
-                response = self.core.error_page(exc, lang, json_body=json_route)
-            except Exception:  # WEB-04 last resort: generic page, no traceback
-                _log.exception("unexpected error in an auth route")
-                _audit_internal(self.broker, req)
-                response = self.core.internal_error(lang, json_body=json_route)
-            await _send(send, response)
-            return
+
+    async def serve(self, req: WebRequest) -> WebResponse:
+        """Serve one request under the route prefix in one runtime call; never raises
+        (an unexpected error becomes the generic page and a ``web.error`` audit event).
+        Framework integrations (:mod:`authbroker.integrations`) call this too."""
+        lang = self.core.language(req)
+        found = self.core.route_for(req)
+        json_route = found is not None and found[0].json
         try:
-            outcome = await self.runtime.run(self.core.guard(req))
+            # One runtime call per request: the handler composes the engines.
+            response: WebResponse = await self.runtime.run(self.core.handle(req))
+        except AuthBrokerError as exc:  # a service failed outside a handler's try
+            response = self.core.error_page(exc, lang, json_body=json_route)
+        except Exception:  # WEB-04 last resort: generic page, no traceback
+            _log.exception("unexpected error in an auth route")
+            _audit_internal(self.broker, req)
+            response = self.core.internal_error(lang, json_body=json_route)
+        return response
+
+    async def check(
+        self,
+        req: WebRequest,
+        guard: Guard | None = None,
+        groups: Mapping[str, str] | None = None,
+    ) -> GuardOutcome:
+        """Run the guard (the route's own ``guard``, else the path-rule table) in one
+        runtime call: the outcome has the principal, or the response refusing it."""
+        try:
+            outcome: GuardOutcome = await self.runtime.run(
+                self.core.guard(req, required=guard, groups=groups)
+            )
         except AuthBrokerError as exc:
-            await _send(send, WebResponse.json({"error": exc.code}, exc.http_status))
-            return
-        if outcome.response is not None:
-            await _send(send, outcome.response)
-            return
-        scope["auth"] = outcome.principal
-        scope["user"] = outcome.principal
-        scope["authbroker.principal"] = outcome.principal
-        await self.app(scope, receive, send)
+            return GuardOutcome(ANONYMOUS, WebResponse.json({"error": exc.code}, exc.http_status))
+        return outcome
 
 
 async def _read_body(receive: Receive) -> bytes | None:

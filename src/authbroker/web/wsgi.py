@@ -8,14 +8,15 @@ set to the :class:`~authbroker.web.core.Principal`.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from ..engines.flows import Broker
 from ..engines.sessions import SessionManager
 from ..errors import AuthBrokerError
 from .asgi import _audit_internal
-from .core import MAX_BODY, MiddlewareBase, WebRequest, WebResponse
+from .core import MAX_BODY, Guard, MiddlewareBase, WebRequest, WebResponse
+from .core.guards import ANONYMOUS, GuardOutcome
 
 __all__ = ["PRINCIPAL_KEY", "WsgiAuthMiddleware"]
 
@@ -48,6 +49,26 @@ class WsgiAuthMiddleware(MiddlewareBase[WsgiApp, Broker, SessionManager]):
     def __call__(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
     ) -> Iterable[bytes]:
+        req = self.web_request(environ)
+        path = req.path
+        if self.core.is_auth_path(path):
+            try:
+                length = int(environ.get("CONTENT_LENGTH") or 0)
+            except ValueError:
+                length = -1
+            if length < 0 or length > MAX_BODY:
+                return _respond(start_response, WebResponse.json({"error": "body_too_large"}, 413))
+            body = environ["wsgi.input"].read(length) if length else b""
+            return _respond(start_response, self.serve(self.web_request(environ, body)))
+        outcome = self.check(req)
+        if outcome.response is not None:
+            return _respond(start_response, outcome.response)
+        environ[PRINCIPAL_KEY] = outcome.principal
+        return self.app(environ, start_response)
+
+    def web_request(self, environ: Mapping[str, Any], body: bytes = b"") -> WebRequest:
+        """The :class:`WebRequest` of a WSGI ``environ`` (Flask's ``request.environ``,
+        Django's ``request.META``); ``body`` is read by the caller."""
         # PEP 3333: PATH_INFO is bytes decoded as latin-1; undo that to get UTF-8 text.
         raw_path = str(environ.get("SCRIPT_NAME", "")) + str(environ.get("PATH_INFO", ""))
         try:
@@ -61,43 +82,48 @@ class WsgiAuthMiddleware(MiddlewareBase[WsgiApp, Broker, SessionManager]):
         if environ.get("CONTENT_TYPE"):
             headers["content-type"] = str(environ["CONTENT_TYPE"])
         peer = environ.get("REMOTE_ADDR")
-        req = WebRequest(
+        return WebRequest(
             method=str(environ.get("REQUEST_METHOD", "GET")).upper(),
             path=path,
             query_string=str(environ.get("QUERY_STRING", "")),
             headers=headers,
+            body=body,
             client_ip=self.core.client_ip(str(peer) if peer else None, headers),
         )
-        if self.core.is_auth_path(path):
-            try:
-                length = int(environ.get("CONTENT_LENGTH") or 0)
-            except ValueError:
-                length = -1
-            if length < 0 or length > MAX_BODY:
-                return _respond(start_response, WebResponse.json({"error": "body_too_large"}, 413))
-            body = environ["wsgi.input"].read(length) if length else b""
-            req = WebRequest(req.method, req.path, req.query_string, headers, body, req.client_ip)
-            lang = self.core.language(req)
-            found = self.core.route_for(req)
-            json_route = found is not None and found[0].json
-            try:
-                # One runtime call per request: the handler composes the engines.
-                response: WebResponse = self.runtime.run(self.core.handle(req))
-            except AuthBrokerError as exc:
-                response = self.core.error_page(exc, lang, json_body=json_route)
-            except Exception:  # WEB-04 last resort
-                _log.exception("unexpected error in an auth route")
-                _audit_internal(self.broker, req)
-                response = self.core.internal_error(lang, json_body=json_route)
-            return _respond(start_response, response)
+
+    def serve(self, req: WebRequest) -> WebResponse:
+        """Serve one request under the route prefix in one runtime call; never raises
+        (an unexpected error becomes the generic page and a ``web.error`` audit event).
+        Framework integrations (:mod:`authbroker.integrations`) call this too."""
+        lang = self.core.language(req)
+        found = self.core.route_for(req)
+        json_route = found is not None and found[0].json
         try:
-            outcome = self.runtime.run(self.core.guard(req))
+            # One runtime call per request: the handler composes the engines.
+            response: WebResponse = self.runtime.run(self.core.handle(req))
         except AuthBrokerError as exc:
-            return _respond(start_response, WebResponse.json({"error": exc.code}, exc.http_status))
-        if outcome.response is not None:
-            return _respond(start_response, outcome.response)
-        environ[PRINCIPAL_KEY] = outcome.principal
-        return self.app(environ, start_response)
+            response = self.core.error_page(exc, lang, json_body=json_route)
+        except Exception:  # WEB-04 last resort
+            _log.exception("unexpected error in an auth route")
+            _audit_internal(self.broker, req)
+            response = self.core.internal_error(lang, json_body=json_route)
+        return response
+
+    def check(
+        self,
+        req: WebRequest,
+        guard: Guard | None = None,
+        groups: Mapping[str, str] | None = None,
+    ) -> GuardOutcome:
+        """Run the guard (the route's own ``guard``, else the path-rule table) in one
+        runtime call: the outcome has the principal, or the response refusing it."""
+        try:
+            outcome: GuardOutcome = self.runtime.run(
+                self.core.guard(req, required=guard, groups=groups)
+            )
+        except AuthBrokerError as exc:
+            return GuardOutcome(ANONYMOUS, WebResponse.json({"error": exc.code}, exc.http_status))
+        return outcome
 
 
 def _respond(start_response: Callable[..., Any], response: WebResponse) -> list[bytes]:

@@ -222,9 +222,23 @@ class Guards(Pages):
                 return rule.guard, groups
         return self.default_guard, {}
 
-    def guard(self, req: WebRequest) -> Gen[GuardOutcome]:
-        """Decide whether an application request may reach the app, and as whom."""
-        guard, groups = self.match(req.path)
+    def guard(
+        self,
+        req: WebRequest,
+        *,
+        required: Guard | None = None,
+        groups: Mapping[str, str] | None = None,
+    ) -> Gen[GuardOutcome]:
+        """Decide whether an application request may reach the app, and as whom.
+
+        By default the path-rule table decides (:meth:`match`); a framework
+        integration passes the guard declared on the route itself (``required``) and
+        the route's path parameters (``groups``, for ``resource="{name}"``).
+        """
+        if required is None:
+            guard, groups = self.match(req.path)
+        else:
+            guard, groups = required, dict(groups or {})
         auth = req.header("authorization") or ""
         bearer = auth[7:].strip() if auth[:7].lower() == "bearer " else None
         cookie = req.cookies.get(self.policy.cookie_name)
