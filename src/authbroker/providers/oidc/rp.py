@@ -99,6 +99,7 @@ class OidcProvider:
         self._clock = clock
         self._meta: dict[str, Any] | None = None
         self._meta_expires = 0.0
+        self._meta_fetched: float | None = None
         self._jwks: JwksCache | None = None
         self._secret: str | None = None
         if opts.client_auth == "client_secret_basic":
@@ -220,8 +221,26 @@ class OidcProvider:
                 provider=self.config.name,
             )
         self._meta = meta
+        self._meta_fetched = now
         self._meta_expires = now + opts.discovery_ttl
         return meta
+
+    def metadata_status(self) -> dict[str, Any]:
+        """Age in whole seconds of the cached discovery document and JWKS, and whether
+        both are within their TTL, read from the caches only (no fetch: the health
+        endpoint must answer even when the provider is down). ``None`` ages and
+        ``fresh``: not fetched since start (the first login fetches them)."""
+        now = self._clock()
+        jwks = self._jwks
+        jwks_at = None if jwks is None else jwks.fetched_at
+        meta_age = None if self._meta_fetched is None else int(now - self._meta_fetched)
+        jwks_age = None if jwks_at is None else int(now - jwks_at)
+        if self._meta is None:
+            return {"discovery_age": None, "jwks_age": jwks_age, "fresh": None}
+        fresh = (
+            self._meta is not None and now < self._meta_expires and jwks is not None and jwks.fresh
+        )
+        return {"discovery_age": meta_age, "jwks_age": jwks_age, "fresh": fresh}
 
     @property
     def jwks(self) -> JwksCache | None:

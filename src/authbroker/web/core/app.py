@@ -22,6 +22,7 @@ from ...errors import AuthBrokerError, ConfigError, InvalidInput
 from ...identity import Identity
 from .flows import FlowRoutes
 from .guards import Guard, Guards, Rule, require
+from .health import HealthRoutes
 from .links import LinkRoutes
 from .requests import MAX_BODY, Handler, WebRequest
 from .routes import ROUTES, AuthRoute, find_route
@@ -32,7 +33,7 @@ __all__ = ["MiddlewareBase", "WebCore"]
 _SEGMENT = re.compile(r"[A-Za-z0-9_.~-]{1,128}")
 
 
-class WebCore(FlowRoutes, LinkRoutes, SessionRoutes, Guards):
+class WebCore(FlowRoutes, LinkRoutes, SessionRoutes, HealthRoutes, Guards):
     """Configuration and handlers shared by the ASGI and WSGI middleware.
 
     ``rules`` are tried in order (first match wins); unmatched paths get
