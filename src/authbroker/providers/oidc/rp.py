@@ -36,7 +36,7 @@ from ...errors import (
     ProviderUnavailable,
     UserCancelled,
 )
-from ...flow import Redirect, store_put, store_take
+from ...flow import Redirect, store_put, store_put_if_absent, store_take
 from ...http import HttpRequest, HttpResponse
 from ...identity import Identity, Loa
 from ...kernel.effects import Gen, fetch
@@ -69,6 +69,7 @@ from .keys import (
     rp_signing_algs,
     signed_rp_jwks,
 )
+from .logout import LogoutRequest, check_logout_claims
 from .options import OidcOptions, parse_options
 
 __all__ = ["OidcProvider", "default_choose_acr", "from_config"]
@@ -411,7 +412,9 @@ class OidcProvider:
             raise InvalidInput("authorization response has no valid code", code="code_missing")
         meta = yield from self._metadata()
         tokens = yield from self._redeem(code, data, meta, ctx.now)
-        alg, claims = yield from self._verify_id_token(str(tokens["id_token"]), data, ctx.now)
+        alg, claims, signed = yield from self._verify_id_token(
+            str(tokens["id_token"]), data, ctx.now
+        )
         self._check_hashes(alg, claims, tokens, code)
         acr, loa = self._check_acr(claims, data)
         userinfo = None
@@ -426,6 +429,7 @@ class OidcProvider:
             loa=loa,
             method=data.get("method"),
             now=ctx.now,
+            id_token_jwt=signed,
         )
         try:
             if self._profile is None:
@@ -488,7 +492,8 @@ class OidcProvider:
 
     def _verify_id_token(
         self, token: str, data: Mapping[str, Any], now: float
-    ) -> Gen[tuple[str, dict[str, Any]]]:
+    ) -> Gen[tuple[str, dict[str, Any], str]]:
+        """(alg, claims, the signed JWS) of a verified ID token."""
         opts = self.options
         header = peek_header(token)
         if "enc" in header:
@@ -508,7 +513,71 @@ class OidcProvider:
             max_token_age=opts.max_id_token_age,
             max_age=opts.max_age,
         )
-        return str(header["alg"]), claims
+        return str(header["alg"]), claims, token
+
+    # -- logout ------------------------------------------------------------------------
+
+    def verify_logout_token(self, token: str, now: float) -> Gen[LogoutRequest]:
+        """Back-Channel Logout 1.0 §2.6
+        (https://openid.net/specs/openid-connect-backchannel-1_0.html#Validation): a
+        nested JWE is decrypted (step 1), the signature verified with the OP's JWKS and
+        the ID-token algorithms (step 2), the claims checked
+        (:func:`~authbroker.providers.oidc.logout.check_logout_claims`, steps 3-6), and
+        last the ``jti`` taken as single use until the token expires (step 7), so a
+        refused token burns no ``jti``."""
+        opts = self.options
+        if not token or len(token) > 65536:
+            raise InvalidInput("no logout token", code="logout_token_missing")
+        yield from self._metadata()
+        if "enc" in peek_header(token):
+            token = self._decrypt_nested(token, "logout token")
+        jwks = cast(JwksCache, self._jwks)
+        header, claims = yield from jwks.verify_jwt(token, algorithms=opts.id_token_algs)
+        request = check_logout_claims(
+            header,
+            claims,
+            issuer=opts.issuer,
+            client_id=opts.client_id,
+            now=now,
+            skew=opts.skew,
+            max_token_age=opts.max_id_token_age,
+        )
+        ttl = max(1.0, request.exp + opts.skew - now)
+        first = yield from store_put_if_absent(
+            "oidc:logout-jti:" + _shash(opts.issuer + "\0" + request.jti), b"1", ttl
+        )
+        if not first:
+            raise AlreadyUsed("logout token was already used", code="logout_replayed")
+        return request
+
+    def end_session_url(
+        self, *, id_token_hint: str, post_logout_redirect_uri: str, state: str
+    ) -> Gen[str | None]:
+        """Where to send the browser to log out at the OP (RP-Initiated Logout 1.0 §2,
+        https://openid.net/specs/openid-connect-rpinitiated-1_0.html#RPLogout), or None
+        when the OP publishes no ``end_session_endpoint`` or ``rp_initiated_logout`` is
+        off. ``post_logout_redirect_uri`` must be checked by the caller (allow-list) and
+        registered at the OP."""
+        opts = self.options
+        if not opts.rp_initiated_logout:
+            return None
+        meta = yield from self._metadata()
+        endpoint = meta.get("end_session_endpoint")
+        if endpoint is None:
+            return None
+        _check_url(
+            endpoint,
+            "end_session_endpoint",
+            provider=self.config.name,
+            allow_loopback_http=opts.allow_loopback_http,
+        )
+        params = {
+            "id_token_hint": id_token_hint,
+            "client_id": opts.client_id,
+            "post_logout_redirect_uri": post_logout_redirect_uri,
+            "state": state,
+        }
+        return _with_query(str(endpoint), params)
 
     def _decrypt_nested(self, token: str, what: str) -> str:
         opts = self.options
