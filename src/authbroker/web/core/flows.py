@@ -42,6 +42,7 @@ class FlowRoutes(Pages):
     """Handlers of the login flow (mixed into the web core)."""
 
     def _provider_entries(self) -> list[dict[str, Any]]:
+        providers = self.settings.providers
         return [
             {
                 "name": name,
@@ -50,7 +51,8 @@ class FlowRoutes(Pages):
                 "country": config.country or "",
                 "loa": config.loa.name.lower(),
             }
-            for name, config in self.settings.providers.items()
+            for name in self.branding.order(list(providers))
+            for config in (providers[name],)
         ]
 
     def picker(self, req: WebRequest, lang: str) -> Handler:
