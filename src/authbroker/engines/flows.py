@@ -178,6 +178,11 @@ class FlowEngine:
         self._providers[name] = provider
         return provider
 
+    def built_provider(self, name: str) -> Provider | None:
+        """The adapter of ``name`` if it was already built, else None (never builds:
+        the health endpoint reads caches without starting anything)."""
+        return self._providers.get(name)
+
     @property
     def provider_names(self) -> list[str]:
         names = list(self.settings.providers)

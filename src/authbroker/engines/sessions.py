@@ -36,7 +36,15 @@ from itsdangerous import BadSignature, Signer
 
 from ..config import check_secret_keys
 from ..errors import InsufficientLoa, ScopeDenied
-from ..flow import store_delete, store_get, store_incr, store_put
+from ..flow import (
+    store_delete,
+    store_get,
+    store_incr,
+    store_put,
+    store_put_if_absent,
+    store_replace,
+    store_take,
+)
 from ..identity import Identity, Loa
 from ..kernel import (
     AsyncFacade,
@@ -65,6 +73,14 @@ CSRF_SALT = "authbroker.csrf.v1"
 _KEY = "sess:"
 _EPOCH = "sessepoch:"
 _EPOCH_TTL = 400 * 24 * 3600.0  # outlives any session
+#: What logout at the provider needs of a session (provider, ``id_token_hint``).
+_PROVIDER_SESSION = "sessop:"
+#: Index provider ``sid``/``sub`` → session ids, for back-channel logout.
+_INDEX = "sessidx:"
+_INDEX_LABEL = b"authbroker.session.index.v1"
+#: Session ids an index entry keeps; past it, ids of sessions already gone are
+#: dropped first, then the oldest.
+_INDEX_MAX = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +196,12 @@ class SessionEngine:
         )
         self.policy = policy
         self.now = now
+        # Index keys are keyed hashes (a ``sub`` may be a personal identifier); the
+        # newest key writes, every key is looked up (rotation).
+        self._index_keys = [
+            hmac.new(k.encode(), _INDEX_LABEL, hashlib.sha256).digest()
+            for k in reversed(secret_keys)
+        ]
 
     def cookie_value(self, session: Session) -> str:
         """The signed cookie value naming ``session``."""
@@ -329,6 +351,96 @@ class SessionEngine:
         """End every session of ``user`` (bumps the user's epoch)."""
         yield from store_incr(_EPOCH + user, _EPOCH_TTL)
 
+    # -- the provider's session: RP-initiated and back-channel logout -----------------
+
+    def _index_key(self, key: bytes, issuer: str, kind: str, value: str) -> str:
+        mac = hmac.new(key, f"{kind}\0{issuer}\0{value}".encode(), hashlib.sha256)
+        return f"{_INDEX}{kind}:{mac.hexdigest()}"
+
+    def remember_provider_session(
+        self,
+        session: Session,
+        *,
+        provider: str,
+        issuer: str,
+        sub: str | None,
+        sid: str | None,
+        id_token_hint: str | None,
+    ) -> Gen[None]:
+        """Keep, beside ``session``, what ends it at and from the provider: the
+        ``id_token_hint`` for RP-initiated logout, and index entries ``sid``/``sub`` →
+        session id that a back-channel logout token names (OpenID Connect Back-Channel
+        Logout 1.0 §2.7). Written at login; every entry lives as long as the session
+        can."""
+        ttl = max(1.0, session.expires_at - self.now())
+        record = {"p": provider, "iss": issuer, "h": id_token_hint}
+        yield from store_put(_PROVIDER_SESSION + session.id, json.dumps(record).encode(), ttl)
+        for kind, value in (("sid", sid), ("sub", sub)):
+            if value:
+                key = self._index_key(self._index_keys[0], issuer, kind, value)
+                yield from self._index_add(key, session.id, ttl)
+
+    def _index_add(self, key: str, session_id: str, ttl: float) -> Gen[None]:
+        # Compare-and-swap: concurrent logins of one person never lose an entry.
+        while True:
+            raw = yield from store_get(key)
+            if raw is None:
+                if (yield from store_put_if_absent(key, json.dumps([session_id]).encode(), ttl)):
+                    return
+                continue
+            ids = [i for i in _json_list(raw) if i != session_id] + [session_id]
+            if len(ids) > _INDEX_MAX:
+                live = []
+                for old in ids[:-1]:
+                    if (yield from store_get(_KEY + old)) is not None:
+                        live.append(old)
+                ids = [*live, session_id][-_INDEX_MAX:]
+            # The newest session expires last: its TTL covers every older one.
+            if (yield from store_replace(key, raw, json.dumps(ids).encode(), ttl)):
+                return
+
+    def provider_session(self, session: Session) -> Gen[dict[str, Any] | None]:
+        """What :meth:`remember_provider_session` kept for ``session``, or None."""
+        raw = yield from store_get(_PROVIDER_SESSION + session.id)
+        if raw is None:
+            return None
+        try:
+            record = json.loads(raw)
+        except ValueError:
+            return None
+        return record if isinstance(record, dict) else None
+
+    def forget_provider_session(self, session: Session) -> Gen[None]:
+        """Drop the provider data of an ended session (local logout)."""
+        yield from store_delete(_PROVIDER_SESSION + session.id)
+
+    def end_provider_sessions(self, issuer: str, *, sid: str | None, sub: str | None) -> Gen[int]:
+        """End the sessions a back-channel logout token names: those of its ``sid``
+        when it has one, else every session of its ``sub`` at ``issuer`` (Back-Channel
+        Logout 1.0 §2.7). Each index entry is taken (atomic), so two deliveries of a
+        logout end each session once. Returns how many sessions ended."""
+        kind, value = ("sid", sid) if sid else ("sub", sub)
+        if not value:
+            return 0
+        ended = 0
+        for key in self._index_keys:
+            raw = yield from store_take(self._index_key(key, issuer, kind, value))
+            if raw is None:
+                continue
+            for session_id in _json_list(raw):
+                if (yield from store_delete(_KEY + session_id)):
+                    ended += 1
+                yield from store_delete(_PROVIDER_SESSION + session_id)
+        return ended
+
+
+def _json_list(raw: bytes) -> list[str]:
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return []
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+
 
 def _touch(session: Session, now: float) -> Session:
     rec = session.to_record()
@@ -353,6 +465,9 @@ class SessionManager(SyncFacade[SessionEngine]):
     load = sync_op(SessionEngine.load)
     destroy = sync_op(SessionEngine.destroy)
     logout_everywhere = sync_op(SessionEngine.logout_everywhere)
+    remember_provider_session = sync_op(SessionEngine.remember_provider_session)
+    provider_session = sync_op(SessionEngine.provider_session)
+    end_provider_sessions = sync_op(SessionEngine.end_provider_sessions)
 
     def __init__(
         self,
@@ -383,6 +498,9 @@ class AsyncSessionManager(AsyncFacade[SessionEngine]):
     load = async_op(SessionEngine.load)
     destroy = async_op(SessionEngine.destroy)
     logout_everywhere = async_op(SessionEngine.logout_everywhere)
+    remember_provider_session = async_op(SessionEngine.remember_provider_session)
+    provider_session = async_op(SessionEngine.provider_session)
+    end_provider_sessions = async_op(SessionEngine.end_provider_sessions)
 
     def __init__(
         self,

@@ -81,15 +81,24 @@ class JwksCache:
         self._now = now
         self._keys: KeySet | None = None
         self._expires_at = 0.0
+        #: When the cached keys were fetched (``now`` clock), None before the first
+        #: fetch: the health endpoint reports the cache's age without fetching.
+        self.fetched_at: float | None = None
         self._last_forced: float | None = None
         self._forcing_since: float | None = None
         #: Number of JWKS fetches started (for tests and metrics).
         self.fetch_count = 0
 
+    @property
+    def fresh(self) -> bool:
+        """Keys are cached and within their TTL (no fetch would be needed now)."""
+        return self._keys is not None and self._now() < self._expires_at
+
     def set_keys(self, keyset: KeySet) -> None:
         """Prime the cache (tests, benchmarks, warm start)."""
         self._keys = keyset
-        self._expires_at = self._now() + self.ttl
+        self.fetched_at = self._now()
+        self._expires_at = self.fetched_at + self.ttl
 
     def _fetch(self) -> Gen[KeySet]:
         self.fetch_count += 1
@@ -119,7 +128,8 @@ class JwksCache:
         if max_age is not None:
             ttl = min(self.ttl, max(self.min_refetch_interval, max_age))
         self._keys = keyset
-        self._expires_at = self._now() + ttl
+        self.fetched_at = self._now()
+        self._expires_at = self.fetched_at + ttl
         return keyset
 
     def key_for(self, header: Mapping[str, Any], *, use: str = "sig") -> Gen[Key]:

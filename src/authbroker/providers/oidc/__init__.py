@@ -26,7 +26,8 @@ All JOSE work goes through :mod:`authbroker.crypto.jose`. Failures are typed
 (:mod:`authbroker.errors`) and their messages never carry codes, tokens or claims.
 
 Modules: :mod:`.options` (schema and typed options), :mod:`.keys` (RP keys, signed
-JWKS), :mod:`.id_token` (claim checks, verified results), :mod:`.rp` (the provider:
+JWKS), :mod:`.id_token` (claim checks, verified results), :mod:`.logout` (the
+back-channel logout token's checks, RP-initiated logout), :mod:`.rp` (the provider:
 discovery, requests, token exchange, UserInfo), :mod:`.helpers`, and the claim
 profiles in :mod:`.profiles`. Import the public names from this package.
 """
@@ -53,10 +54,12 @@ from .keys import (
     rp_signing_algs,
     signed_rp_jwks,
 )
+from .logout import BACKCHANNEL_LOGOUT_EVENT, LogoutRequest, check_logout_claims
 from .options import CONFIG_OPTIONS, OidcOptions, parse_options
 from .rp import OidcProvider, default_choose_acr, from_config
 
 __all__ = [
+    "BACKCHANNEL_LOGOUT_EVENT",
     "CLIENT_ASSERTION_TYPE",
     "CONFIG_OPTIONS",
     "DEFAULT_ID_TOKEN_ALGS",
@@ -64,9 +67,11 @@ __all__ = [
     "SIGNED_JWKS_MEDIA_TYPE",
     "SIGNED_JWKS_TYP",
     "AcrChoice",
+    "LogoutRequest",
     "OidcOptions",
     "OidcProvider",
     "VerifiedClaims",
+    "check_logout_claims",
     "check_rp_keys",
     "claim_str",
     "default_choose_acr",

@@ -22,7 +22,13 @@ from .helpers import (
 )
 from .options import OidcOptions
 
-__all__ = ["AcrChoice", "VerifiedClaims", "validate_id_token_claims"]
+__all__ = [
+    "AcrChoice",
+    "VerifiedClaims",
+    "check_issuer_audience",
+    "check_times",
+    "validate_id_token_claims",
+]
 
 
 # --- verified results handed to the profile modules -----------------------------------
@@ -49,6 +55,9 @@ class VerifiedClaims:
     loa: Loa
     method: str | None
     now: float
+    #: The signed ID token as received (the inner JWS of an encrypted one): kept
+    #: server-side for ``id_token_hint`` (RP-Initiated Logout 1.0 §2).
+    id_token_jwt: str = field(default="", repr=False)
 
     @property
     def sub(self) -> str:
@@ -70,7 +79,9 @@ class VerifiedClaims:
 
     @property
     def raw(self) -> dict[str, Any]:
-        data = {"id_token": dict(self.id_token)}
+        data: dict[str, Any] = {"id_token": dict(self.id_token)}
+        if self.id_token_jwt:
+            data["id_token_jwt"] = self.id_token_jwt
         if self.userinfo is not None:
             data["userinfo"] = dict(self.userinfo)
         return data
@@ -94,6 +105,62 @@ def _generic_identity(v: VerifiedClaims) -> Identity:
 # --- ID token claim checks (Core §3.1.3.7) --------------------------------------------
 
 
+def check_issuer_audience(
+    claims: Mapping[str, Any], *, issuer: str, client_id: str, what: str = "ID token"
+) -> None:
+    """Core §3.1.3.7 items 2-5 (``iss``, ``aud``, ``azp``), shared with the logout token
+    (Back-Channel Logout 1.0 §2.6 step 3: "in the same way ... as for ID Tokens")."""
+    # Item 2: iss exactly equal, no normalisation (X-08).
+    iss = claims.get("iss")
+    if not isinstance(iss, str):
+        raise InvalidInput(f"{what} has no issuer", code="iss_missing")
+    if not hmac.compare_digest(iss.encode(), issuer.encode()):
+        raise InvalidInput(f"{what} issuer does not match", code="iss_mismatch")
+    # Items 3-5: aud contains client_id; authbroker trusts no other audience.
+    aud = claims.get("aud")
+    if aud is None:
+        raise InvalidInput(f"{what} has no audience", code="aud_missing")
+    audiences = [aud] if isinstance(aud, str) else aud
+    if not isinstance(audiences, list) or not all(isinstance(a, str) for a in audiences):
+        raise InvalidInput(f"{what} audience is malformed", code="aud_invalid")
+    if client_id not in audiences:
+        raise InvalidInput(f"{what} is not for this client", code="aud_mismatch")
+    if any(a != client_id for a in audiences):
+        raise InvalidInput(f"{what} names an untrusted audience", code="aud_untrusted")
+    azp = claims.get("azp")
+    if azp is not None and azp != client_id:
+        raise InvalidInput(f"{what} azp is not this client", code="azp_mismatch")
+
+
+def check_times(
+    claims: Mapping[str, Any],
+    *,
+    now: float,
+    skew: float = DEFAULT_SKEW,
+    max_token_age: float = DEFAULT_MAX_ID_TOKEN_AGE,
+    what: str = "ID token",
+) -> None:
+    """Core §3.1.3.7 items 9-10 and RFC 7519 §4.1.4-§4.1.5: ``exp``, ``iat``, ``nbf``
+    (shared with the logout token, whose ``exp`` Back-Channel Logout 1.0 §2.4 requires)."""
+    # Items 9-10 and RFC 7519 §4.1.5 (JOSE-11).
+    exp, iat = claims.get("exp"), claims.get("iat")
+    if exp is None:
+        raise InvalidInput(f"{what} has no exp", code="exp_missing")
+    if iat is None:
+        raise InvalidInput(f"{what} has no iat", code="iat_missing")
+    if not _is_number(exp) or not _is_number(iat):
+        raise InvalidInput(f"{what} time claims are not numbers", code="bad_time_claim")
+    if now >= float(exp) + skew:
+        raise Expired(f"{what} has expired", code="id_token_expired")
+    if float(iat) > now + skew:
+        raise InvalidInput(f"{what} was issued in the future", code="iat_future")
+    if now - float(iat) > max_token_age + skew:
+        raise Expired(f"{what} is too old", code="id_token_too_old")
+    nbf = claims.get("nbf")
+    if nbf is not None and (not _is_number(nbf) or float(nbf) > now + skew):
+        raise InvalidInput(f"{what} is not yet valid", code="nbf_future")
+
+
 def validate_id_token_claims(
     claims: Mapping[str, Any],
     *,
@@ -110,47 +177,12 @@ def validate_id_token_claims(
     Raises :class:`InvalidInput` (or :class:`Expired` for time) naming the check in
     ``code``; messages never contain claim values.
     """
-    # Item 2: iss exactly equal, no normalisation (X-08).
-    iss = claims.get("iss")
-    if not isinstance(iss, str):
-        raise InvalidInput("ID token has no issuer", code="iss_missing")
-    if not hmac.compare_digest(iss.encode(), issuer.encode()):
-        raise InvalidInput("ID token issuer does not match", code="iss_mismatch")
-    # Items 3-5: aud contains client_id; authbroker trusts no other audience.
-    aud = claims.get("aud")
-    if aud is None:
-        raise InvalidInput("ID token has no audience", code="aud_missing")
-    audiences = [aud] if isinstance(aud, str) else aud
-    if not isinstance(audiences, list) or not all(isinstance(a, str) for a in audiences):
-        raise InvalidInput("ID token audience is malformed", code="aud_invalid")
-    if client_id not in audiences:
-        raise InvalidInput("ID token is not for this client", code="aud_mismatch")
-    if any(a != client_id for a in audiences):
-        raise InvalidInput("ID token names an untrusted audience", code="aud_untrusted")
-    azp = claims.get("azp")
-    if azp is not None and azp != client_id:
-        raise InvalidInput("ID token azp is not this client", code="azp_mismatch")
+    check_issuer_audience(claims, issuer=issuer, client_id=client_id)
     # Core §2: sub required, at most 255 ASCII characters.
     sub = claims.get("sub")
     if not isinstance(sub, str) or not 1 <= len(sub) <= 255 or _PRINTABLE.fullmatch(sub) is None:
         raise InvalidInput("ID token subject is missing or malformed", code="sub_invalid")
-    # Items 9-10 and RFC 7519 §4.1.5 (JOSE-11).
-    exp, iat = claims.get("exp"), claims.get("iat")
-    if exp is None:
-        raise InvalidInput("ID token has no exp", code="exp_missing")
-    if iat is None:
-        raise InvalidInput("ID token has no iat", code="iat_missing")
-    if not _is_number(exp) or not _is_number(iat):
-        raise InvalidInput("ID token time claims are not numbers", code="bad_time_claim")
-    if now >= float(exp) + skew:
-        raise Expired("ID token has expired", code="id_token_expired")
-    if float(iat) > now + skew:
-        raise InvalidInput("ID token was issued in the future", code="iat_future")
-    if now - float(iat) > max_token_age + skew:
-        raise Expired("ID token is too old", code="id_token_too_old")
-    nbf = claims.get("nbf")
-    if nbf is not None and (not _is_number(nbf) or float(nbf) > now + skew):
-        raise InvalidInput("ID token is not yet valid", code="nbf_future")
+    check_times(claims, now=now, skew=skew, max_token_age=max_token_age)
     # Item 11: nonce always sent, so always required and compared exactly.
     got = claims.get("nonce")
     if not isinstance(got, str):

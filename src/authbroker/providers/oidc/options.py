@@ -196,6 +196,12 @@ CONFIG_OPTIONS = Schema(
         ),
         Option("require_iss_param", "boolean", False, "require RFC 9207 iss in every response"),
         Option(
+            "rp_initiated_logout",
+            "boolean",
+            True,
+            "on logout, send the browser to the OP's end_session_endpoint when it has one",
+        ),
+        Option(
             "rp_keys",
             "string or table",
             None,
@@ -293,6 +299,8 @@ class OidcOptions:
     userinfo_subject_claims: tuple[str, ...] = ("sub",)
     #: RFC 9207 ``iss`` required in every authorization response, advertised or not.
     require_iss_param: bool = False
+    #: RP-Initiated Logout 1.0: logout continues at the OP's ``end_session_endpoint``.
+    rp_initiated_logout: bool = True
     raw: Mapping[str, Any] = field(repr=False, default_factory=dict)
 
     @property
@@ -399,5 +407,6 @@ def parse_options(config: ProviderConfig) -> OidcOptions:
         userinfo_issuer=v["userinfo_issuer"],
         userinfo_subject_claims=subject_claims,
         require_iss_param=v["require_iss_param"],
+        rp_initiated_logout=v["rp_initiated_logout"],
         raw=dict(config.options),
     )

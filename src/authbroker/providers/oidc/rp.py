@@ -35,7 +35,7 @@ from ...errors import (
     ProviderUnavailable,
     UserCancelled,
 )
-from ...flow import Redirect, store_put, store_take
+from ...flow import Redirect, store_put, store_put_if_absent, store_take
 from ...http import HttpRequest, HttpResponse
 from ...identity import Identity, Loa
 from ...kernel.effects import Gen, fetch
@@ -68,6 +68,7 @@ from .keys import (
     rp_signing_algs,
     signed_rp_jwks,
 )
+from .logout import LogoutRequest, check_logout_claims
 from .options import OidcOptions, parse_options
 
 __all__ = ["OidcProvider", "default_choose_acr", "from_config"]
@@ -98,6 +99,7 @@ class OidcProvider:
         self._clock = clock
         self._meta: dict[str, Any] | None = None
         self._meta_expires = 0.0
+        self._meta_fetched: float | None = None
         self._jwks: JwksCache | None = None
         self._secret: str | None = None
         if opts.client_auth == "client_secret_basic":
@@ -219,8 +221,26 @@ class OidcProvider:
                 provider=self.config.name,
             )
         self._meta = meta
+        self._meta_fetched = now
         self._meta_expires = now + opts.discovery_ttl
         return meta
+
+    def metadata_status(self) -> dict[str, Any]:
+        """Age in whole seconds of the cached discovery document and JWKS, and whether
+        both are within their TTL, read from the caches only (no fetch: the health
+        endpoint must answer even when the provider is down). ``None`` ages and
+        ``fresh``: not fetched since start (the first login fetches them)."""
+        now = self._clock()
+        jwks = self._jwks
+        jwks_at = None if jwks is None else jwks.fetched_at
+        meta_age = None if self._meta_fetched is None else int(now - self._meta_fetched)
+        jwks_age = None if jwks_at is None else int(now - jwks_at)
+        if self._meta is None:
+            return {"discovery_age": None, "jwks_age": jwks_age, "fresh": None}
+        fresh = (
+            self._meta is not None and now < self._meta_expires and jwks is not None and jwks.fresh
+        )
+        return {"discovery_age": meta_age, "jwks_age": jwks_age, "fresh": fresh}
 
     @property
     def jwks(self) -> JwksCache | None:
@@ -391,7 +411,9 @@ class OidcProvider:
             raise InvalidInput("authorization response has no valid code", code="code_missing")
         meta = yield from self._metadata()
         tokens = yield from self._redeem(code, data, meta, ctx.now)
-        alg, claims = yield from self._verify_id_token(str(tokens["id_token"]), data, ctx.now)
+        alg, claims, signed = yield from self._verify_id_token(
+            str(tokens["id_token"]), data, ctx.now
+        )
         self._check_hashes(alg, claims, tokens, code)
         acr, loa = self._check_acr(claims, data)
         userinfo = None
@@ -406,6 +428,7 @@ class OidcProvider:
             loa=loa,
             method=data.get("method"),
             now=ctx.now,
+            id_token_jwt=signed,
         )
         try:
             if self._profile is None:
@@ -468,7 +491,8 @@ class OidcProvider:
 
     def _verify_id_token(
         self, token: str, data: Mapping[str, Any], now: float
-    ) -> Gen[tuple[str, dict[str, Any]]]:
+    ) -> Gen[tuple[str, dict[str, Any], str]]:
+        """(alg, claims, the signed JWS) of a verified ID token."""
         opts = self.options
         # RFC 7516 §9: a compact JWE has five parts, a JWS three. Deciding by the
         # count (not by a peeked header) lets each path parse its header once.
@@ -489,7 +513,71 @@ class OidcProvider:
             max_token_age=opts.max_id_token_age,
             max_age=opts.max_age,
         )
-        return str(header["alg"]), claims
+        return str(header["alg"]), claims, token
+
+    # -- logout ------------------------------------------------------------------------
+
+    def verify_logout_token(self, token: str, now: float) -> Gen[LogoutRequest]:
+        """Back-Channel Logout 1.0 §2.6
+        (https://openid.net/specs/openid-connect-backchannel-1_0.html#Validation): a
+        nested JWE is decrypted (step 1), the signature verified with the OP's JWKS and
+        the ID-token algorithms (step 2), the claims checked
+        (:func:`~authbroker.providers.oidc.logout.check_logout_claims`, steps 3-6), and
+        last the ``jti`` taken as single use until the token expires (step 7), so a
+        refused token burns no ``jti``."""
+        opts = self.options
+        if not token or len(token) > 65536:
+            raise InvalidInput("no logout token", code="logout_token_missing")
+        yield from self._metadata()
+        if "enc" in peek_header(token):
+            token = self._decrypt_nested(token, "logout token")
+        jwks = cast(JwksCache, self._jwks)
+        header, claims = yield from jwks.verify_jwt(token, algorithms=opts.id_token_algs)
+        request = check_logout_claims(
+            header,
+            claims,
+            issuer=opts.issuer,
+            client_id=opts.client_id,
+            now=now,
+            skew=opts.skew,
+            max_token_age=opts.max_id_token_age,
+        )
+        ttl = max(1.0, request.exp + opts.skew - now)
+        first = yield from store_put_if_absent(
+            "oidc:logout-jti:" + _shash(opts.issuer + "\0" + request.jti), b"1", ttl
+        )
+        if not first:
+            raise AlreadyUsed("logout token was already used", code="logout_replayed")
+        return request
+
+    def end_session_url(
+        self, *, id_token_hint: str, post_logout_redirect_uri: str, state: str
+    ) -> Gen[str | None]:
+        """Where to send the browser to log out at the OP (RP-Initiated Logout 1.0 §2,
+        https://openid.net/specs/openid-connect-rpinitiated-1_0.html#RPLogout), or None
+        when the OP publishes no ``end_session_endpoint`` or ``rp_initiated_logout`` is
+        off. ``post_logout_redirect_uri`` must be checked by the caller (allow-list) and
+        registered at the OP."""
+        opts = self.options
+        if not opts.rp_initiated_logout:
+            return None
+        meta = yield from self._metadata()
+        endpoint = meta.get("end_session_endpoint")
+        if endpoint is None:
+            return None
+        _check_url(
+            endpoint,
+            "end_session_endpoint",
+            provider=self.config.name,
+            allow_loopback_http=opts.allow_loopback_http,
+        )
+        params = {
+            "id_token_hint": id_token_hint,
+            "client_id": opts.client_id,
+            "post_logout_redirect_uri": post_logout_redirect_uri,
+            "state": state,
+        }
+        return _with_query(str(endpoint), params)
 
     def _decrypt_nested(self, token: str, what: str) -> str:
         opts = self.options

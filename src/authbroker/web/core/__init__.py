@@ -6,6 +6,8 @@ A package split by concern; this module re-exports the public names:
 * :mod:`.context` — settings, engines, the flow cookie (:class:`FlowState`), CSRF,
   language negotiation;
 * :mod:`.pages` — rendering, translations, error pages;
+* :mod:`.branding` — :class:`Branding` (name, logo, colours, templates, order);
+* :mod:`.health` — ``GET {prefix}/health``;
 * :mod:`.guards` — :class:`Guard`, :func:`route`, :func:`require`,
   :func:`require_bearer`, :class:`Principal` and guard evaluation;
 * :mod:`.flows`, :mod:`.links`, :mod:`.session_routes` — the handlers, routines
@@ -17,6 +19,7 @@ A request is one run of the broker's runtime (see :mod:`.app`).
 """
 
 from .app import MiddlewareBase, WebCore
+from .branding import Branding
 from .context import FlowState
 from .guards import PUBLIC, Guard, Principal, Rule, require, require_bearer, route
 from .requests import MAX_BODY, MAX_QUERY, Handler, WebRequest, WebResponse, security_headers
@@ -28,6 +31,7 @@ __all__ = [
     "PUBLIC",
     "ROUTES",
     "AuthRoute",
+    "Branding",
     "FlowState",
     "Guard",
     "Handler",

@@ -20,9 +20,12 @@ from typing import Any, Generic, Protocol, TypeVar
 from ...config import Settings
 from ...errors import AuthBrokerError, ConfigError, InvalidInput
 from ...identity import Identity
+from .branding import Branding
 from .flows import FlowRoutes
 from .guards import Guard, Guards, Rule, require
+from .health import HealthRoutes
 from .links import LinkRoutes
+from .pages import template_env
 from .requests import MAX_BODY, Handler, WebRequest
 from .routes import ROUTES, AuthRoute, find_route
 from .session_routes import SessionRoutes
@@ -32,11 +35,13 @@ __all__ = ["MiddlewareBase", "WebCore"]
 _SEGMENT = re.compile(r"[A-Za-z0-9_.~-]{1,128}")
 
 
-class WebCore(FlowRoutes, LinkRoutes, SessionRoutes, Guards):
+class WebCore(FlowRoutes, LinkRoutes, SessionRoutes, HealthRoutes, Guards):
     """Configuration and handlers shared by the ASGI and WSGI middleware.
 
     ``rules`` are tried in order (first match wins); unmatched paths get
-    ``default_guard`` (deny by default: any full session). ``user_for`` maps a
+    ``default_guard`` (deny by default: any full session). ``branding``
+    (:class:`~authbroker.web.core.branding.Branding`) sets the hosted pages' name,
+    logo, colours, template folders and provider order. ``user_for`` maps a
     verified :class:`Identity` to the application's user id (default: a keyed,
     pseudonymous hash of the national id or provider subject). ``link_landing``
     maps a link grant's scope and resource to where the browser goes next.
@@ -60,6 +65,7 @@ class WebCore(FlowRoutes, LinkRoutes, SessionRoutes, Guards):
         simulator_helpers: bool | None = None,
         mobile_audience: str | None = None,
         home: str = "/",
+        branding: Branding | None = None,
     ) -> None:
         super().__init__(
             settings,
@@ -72,6 +78,9 @@ class WebCore(FlowRoutes, LinkRoutes, SessionRoutes, Guards):
         self.link_landing = link_landing or (lambda scope, resource: home)
         self.home = home
         self.mobile_audience = mobile_audience
+        self.branding = branding or Branding()
+        if self.branding.template_dirs:
+            self._env = template_env(self.branding.template_dirs)
 
     def route_for(self, req: WebRequest) -> tuple[AuthRoute, dict[str, str]] | None:
         """The route table row serving ``req`` (a path under the prefix), if any."""
@@ -155,6 +164,7 @@ class MiddlewareBase(Generic[AppT, BrokerT, SessionsT]):
         simulator_helpers: bool | None = None,
         mobile_audience: str | None = None,
         home: str = "/",
+        branding: Branding | None = None,
     ) -> None:
         self.app = app
         self.core = WebCore(
@@ -167,6 +177,7 @@ class MiddlewareBase(Generic[AppT, BrokerT, SessionsT]):
             simulator_helpers=simulator_helpers,
             mobile_audience=mobile_audience,
             home=home,
+            branding=branding,
         )
         if sessions is None:
             sessions = self.session_manager(

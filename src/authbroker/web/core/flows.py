@@ -18,6 +18,7 @@ Rules (security requirements a.10):
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -25,6 +26,7 @@ from ...engines.flows import check_return_to
 from ...engines.sessions import Session
 from ...errors import AuthBrokerError, InvalidInput
 from ...flow import AutoPost, Challenge, Done, Poll, Redirect, Step
+from ...identity import Identity
 from ...kernel.effects import Gen
 from .context import FlowState
 from .pages import Pages, message, qr_svg, qr_svg_data_uri
@@ -40,6 +42,7 @@ class FlowRoutes(Pages):
     """Handlers of the login flow (mixed into the web core)."""
 
     def _provider_entries(self) -> list[dict[str, Any]]:
+        providers = self.settings.providers
         return [
             {
                 "name": name,
@@ -48,7 +51,8 @@ class FlowRoutes(Pages):
                 "country": config.country or "",
                 "loa": config.loa.name.lower(),
             }
-            for name, config in self.settings.providers.items()
+            for name in self.branding.order(list(providers))
+            for config in (providers[name],)
         ]
 
     def picker(self, req: WebRequest, lang: str) -> Handler:
@@ -274,6 +278,7 @@ class FlowRoutes(Pages):
             current = yield from self.sessions.load(cookie)
         user = self.user_for(done.identity)
         session = yield from self.sessions.login(user, done.identity, replaces=current)
+        yield from self.remember_provider_session(session, done.identity)
         state.flow_id = None
         state.provider = None
         resp.headers += [
@@ -281,6 +286,26 @@ class FlowRoutes(Pages):
             ("set-cookie", self.flow_cookie_header(state)),
         ]
         return resp
+
+    def remember_provider_session(self, session: Session, identity: Identity) -> Gen[None]:
+        """After an OpenID Connect login: keep the ID token (for ``id_token_hint``) and
+        index the session under the OP's ``sid``/``sub`` (for back-channel logout)."""
+        claims = identity.raw.get("id_token")
+        config = self.settings.providers.get(identity.provider)
+        if config is None or config.protocol != "oidc" or not isinstance(claims, Mapping):
+            return
+        issuer, sub, sid = claims.get("iss"), claims.get("sub"), claims.get("sid")
+        if not isinstance(issuer, str):
+            return
+        hint = identity.raw.get("id_token_jwt")
+        yield from self.sessions.remember_provider_session(
+            session,
+            provider=identity.provider,
+            issuer=issuer,
+            sub=sub if isinstance(sub, str) else None,
+            sid=sid if isinstance(sid, str) else None,
+            id_token_hint=hint if isinstance(hint, str) else None,
+        )
 
     def callback(self, req: WebRequest, provider: str, lang: str) -> Handler:
         self.provider_config(provider)

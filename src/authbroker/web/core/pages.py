@@ -12,7 +12,8 @@ from __future__ import annotations
 import base64
 import io
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 import jinja2
@@ -20,18 +21,33 @@ import jinja2
 from ...errors import AuthBrokerError
 from ...flow import Display
 from ..i18n import translate
+from .branding import Branding
 from .context import WebContext
 from .requests import WebResponse, security_headers
 
 __all__ = ["Pages", "message", "qr_svg", "qr_svg_data_uri"]
 
-_ENV = jinja2.Environment(
-    loader=jinja2.PackageLoader("authbroker.web", "templates"),
-    autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
-    undefined=jinja2.StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
+_PACKAGE_LOADER = jinja2.PackageLoader("authbroker.web", "templates")
+
+
+def template_env(dirs: Sequence[str | Path] = ()) -> jinja2.Environment:
+    """The hosted pages' templates: the application's folders first (``dirs``, so an
+    app overrides ``picker.html`` by a file of that name), then the package's."""
+    loader: jinja2.BaseLoader = _PACKAGE_LOADER
+    if dirs:
+        loader = jinja2.ChoiceLoader(
+            [jinja2.FileSystemLoader([str(d) for d in dirs]), _PACKAGE_LOADER]
+        )
+    return jinja2.Environment(
+        loader=loader,
+        autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+_ENV = template_env()
 
 #: Codes shown with one message (OTP-07: wrong, expired and locked look the same).
 _CODE_ERRORS = frozenset(
@@ -68,6 +84,10 @@ def qr_svg_data_uri(payload: str) -> str:
 class Pages(WebContext):
     """Template rendering and the error pages, on top of the shared context."""
 
+    #: The application's look (set by the web core); default: authbroker's own.
+    branding: Branding = Branding()
+    _env: jinja2.Environment = _ENV
+
     def render(
         self,
         template: str,
@@ -84,8 +104,8 @@ class Pages(WebContext):
             return translate(lang, key, **values)
 
         body = (
-            _ENV.get_template(template)
-            .render(t=t, lang=lang, nonce=nonce, prefix=self.prefix, **context)
+            self._env.get_template(template)
+            .render(t=t, lang=lang, nonce=nonce, prefix=self.prefix, brand=self.branding, **context)
             .encode()
         )
         headers = [("content-type", "text/html; charset=utf-8")]

@@ -97,6 +97,13 @@ ROUTES: tuple[AuthRoute, ...] = (
         free_segments=True,
     ),
     _row(_POST, "/logout", lambda c, r, lang: c.logout(r, lang)),
+    _row(_GET, "/health", lambda c, r, lang: c.health(r, lang), json=True),
+    _row(
+        _POST,
+        "/backchannel-logout/{provider}",
+        lambda c, r, lang, provider: c.backchannel_logout(r, provider, lang),
+        json=True,
+    ),
     _row(_GET, "/jwks.json", lambda c, r, lang: c.jwks(r, lang)),
     AuthRoute(
         _GET,

@@ -24,16 +24,18 @@ with an error, and ``misbehave(...)`` switches on the mutations listed in
 
 The package splits the simulator by concern: ``persons`` (test persons), ``published``
 (each real OP's published algorithms), ``keys``, ``control`` (misbehaviours and
-:class:`OpControl`), ``core``/``tokens``/``rp_requests``/``consent``/``provider`` (the
+:class:`OpControl`), ``core``/``tokens``/``rp_requests``/``consent``/``logout``/``provider`` (the
 layers of :class:`OpenIdProviderSim`, each on top of the previous one).
 """
 
 from .control import MISBEHAVIOURS, OpControl
+from .logout import LOGOUT_MISBEHAVIOURS
 from .persons import PERSONS, TestPerson
 from .provider import OpenIdProviderSim, start
 from .published import PUBLISHED, Published
 
 __all__ = [
+    "LOGOUT_MISBEHAVIOURS",
     "MISBEHAVIOURS",
     "PERSONS",
     "PUBLISHED",

@@ -43,6 +43,8 @@ class _Grant:
     auth_time: int
     expires: float
     access_tokens: list[str] = field(default_factory=list)
+    #: The OP session of this login (Back-Channel Logout 1.0 §2.1 ``sid``).
+    sid: str = field(default_factory=lambda: secrets.token_urlsafe(16))
 
 
 class OpCore:
@@ -59,6 +61,12 @@ class OpCore:
         self.client_id = str(config.get("client_id") or f"authbroker-{config.name}")
         self.client_secret = secrets.token_urlsafe(32)
         self.redirect_uri = f"{settings.callback_base}/callback/{config.name}"
+        #: Where the OP sends logout tokens (the RP's registered backchannel_logout_uri).
+        self.backchannel_logout_uri = f"{settings.callback_base}/backchannel-logout/{config.name}"
+        #: Registered post_logout_redirect_uri values (RP-Initiated Logout 1.0 §3).
+        self.post_logout_redirect_uris: set[str] = {settings.base_url.rstrip("/") + "/"}
+        self.end_session_requests: list[dict[str, str]] = []
+        self.ended_sids: set[str] = set()
         self.published = PUBLISHED.get(str(self.profile), GENERIC)
         self.rp_keys = rp_keys(config)
         self.rp_public = KeySet()

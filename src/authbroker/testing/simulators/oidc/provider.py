@@ -1,4 +1,5 @@
-"""The OpenID Provider simulator's endpoints (discovery, JWKS, PAR, token, UserInfo)
+"""The OpenID Provider simulator's endpoints (discovery, JWKS, PAR, token, UserInfo,
+end_session)
 and :func:`start`; the package docstring describes the simulator as a whole."""
 
 from __future__ import annotations
@@ -12,13 +13,14 @@ from ....crypto.jose import Key, sign_jwt
 from ....providers.oidc import pkce_challenge
 from ...registry import RunningSimulator
 from ..server import SimRequest, SimResponse
-from .consent import STYLESHEET_PATH, OpFrontChannel, stylesheet
+from .consent import STYLESHEET_PATH, stylesheet
 from .control import MISBEHAVIOURS
 from .core import PREFIX, _Refused
 from .keys import extra_key
+from .logout import OpLogout
 
 
-class OpenIdProviderSim(OpFrontChannel):
+class OpenIdProviderSim(OpLogout):
     """The provider side; one instance per started simulator."""
 
     def handle(self, req: SimRequest) -> SimResponse:
@@ -38,6 +40,8 @@ class OpenIdProviderSim(OpFrontChannel):
                 return self.par(req)
             if path == f"{PREFIX}/token" and req.method == "POST":
                 return self.token(req)
+            if path == f"{PREFIX}/logout" and req.method == "GET":
+                return self.end_session(req)
             if path == urlsplit(self.userinfo_endpoint()).path and req.method == "GET":
                 return self.userinfo(req)
         except _Refused as exc:
@@ -83,6 +87,9 @@ class OpenIdProviderSim(OpFrontChannel):
             "request_uri_parameter_supported": False,
             "require_signed_request_object": o.request_object,
             "authorization_response_iss_parameter_supported": True,
+            "end_session_endpoint": f"{self.issuer}/logout",
+            "backchannel_logout_supported": True,
+            "backchannel_logout_session_supported": True,
         }
         if c.active("iss-param-not-advertised"):
             del meta["authorization_response_iss_parameter_supported"]

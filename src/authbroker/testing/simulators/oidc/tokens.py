@@ -107,6 +107,7 @@ class OpTokens(OpCore):
             "exp": now + 300,
             "iat": now,
             "auth_time": grant.auth_time,
+            "sid": grant.sid,
         }
         if access_token.isascii():  # Core §3.3.2.11 hashes the ASCII octets
             claims["at_hash"] = token_hash(
