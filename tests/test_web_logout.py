@@ -15,12 +15,12 @@ import httpx
 import pytest
 
 from authbroker.engines.sessions import SessionEngine, SessionPolicy
-from authbroker.flow import run_sync
 from authbroker.identity import Identity, Loa
 from authbroker.store.base import StateStore
 from authbroker.testing.simulators.oidc import LOGOUT_MISBEHAVIOURS
 from conftest import run_together
 from oidc_web_support import OUT, oidc_app, web_login
+from runtimes import run_sync
 from web_support import SECRET, Stack, build
 
 

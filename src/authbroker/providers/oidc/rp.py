@@ -529,7 +529,7 @@ class OidcProvider:
         if not token or len(token) > 65536:
             raise InvalidInput("no logout token", code="logout_token_missing")
         yield from self._metadata()
-        if "enc" in peek_header(token):
+        if token.count(".") == 4:  # a JWE (RFC 7516 §9), as for the ID token
             token = self._decrypt_nested(token, "logout token")
         jwks = cast(JwksCache, self._jwks)
         header, claims = yield from jwks.verify_jwt(token, algorithms=opts.id_token_algs)
