@@ -24,6 +24,7 @@ from authbroker.kernel import (
     call,
     fetch,
     offload,
+    op,
     sleep,
     sync_op,
 )
@@ -202,6 +203,34 @@ class AsyncCounter(AsyncFacade[CounterEngine]):
         self.runtime = AsyncRuntime(None, AsyncMemoryStore())
 
 
+class _CounterOps:
+    """Declared once for both faces."""
+
+    bump = op(CounterEngine.bump)
+
+
+class SharedCounter(_CounterOps, SyncFacade[CounterEngine]):
+    def __init__(self) -> None:
+        self.engine = CounterEngine("c:")
+        self.runtime = SyncRuntime(None, MemoryStore())
+
+
+class AsyncSharedCounter(_CounterOps, AsyncFacade[CounterEngine]):
+    def __init__(self) -> None:
+        self.engine = CounterEngine("c:")
+        self.runtime = AsyncRuntime(None, AsyncMemoryStore())
+
+
+async def test_one_declaration_serves_both_faces() -> None:
+    sync, asynchronous = SharedCounter(), AsyncSharedCounter()
+    assert sync.bump("a", by=3) == 3
+    assert await asynchronous.bump("a", by=4) == 4
+    assert inspect.iscoroutinefunction(asynchronous.bump)
+    assert not inspect.iscoroutinefunction(sync.bump)
+    assert str(inspect.signature(sync.bump)) == "(name: 'str', *, by: 'int' = 1) -> 'int'"
+    assert sync.bump.__doc__ == CounterEngine.bump.__doc__
+
+
 async def test_declared_facades_run_the_engine_routine() -> None:
     sync, asynchronous = Counter(), AsyncCounter()
     assert sync.bump("a") == 1
@@ -232,10 +261,12 @@ def test_mypy_sees_the_declared_signatures(tmp_path: Path, monkeypatch: pytest.M
     source = textwrap.dedent(
         """
         from collections.abc import Awaitable
-        from test_kernel import AsyncCounter, Counter
+        from test_kernel import AsyncCounter, AsyncSharedCounter, Counter, SharedCounter
 
         reveal_type(Counter().bump)
         reveal_type(AsyncCounter().bump)
+        reveal_type(SharedCounter().bump)
+        reveal_type(AsyncSharedCounter().bump)
         n: int = Counter().bump("a", by=2)
         a: Awaitable[int] = AsyncCounter().bump("a")
         Counter().bump(1)
@@ -256,8 +287,10 @@ def test_mypy_sees_the_declared_signatures(tmp_path: Path, monkeypatch: pytest.M
         ]
     )
     lines = [line.split(": ", 1)[1] for line in out.splitlines() if ": " in line]
-    assert 'note: Revealed type is "def (name: str, *, by: int =) -> int"' in lines, out
+    sync_type = 'note: Revealed type is "def (name: str, *, by: int =) -> int"'
+    assert lines.count(sync_type) == 2, out  # sync_op and the shared op alike
     awaitable = "typing.Awaitable[int]"
-    assert f'note: Revealed type is "def (name: str, *, by: int =) -> {awaitable}"' in lines, out
+    async_type = f'note: Revealed type is "def (name: str, *, by: int =) -> {awaitable}"'
+    assert lines.count(async_type) == 2, out
     assert any("error: Argument 1" in line and '"int"' in line for line in lines), out
     assert sum("error:" in line for line in lines) == 1, out

@@ -5,7 +5,7 @@ providers and the web layer are written against it.
 """
 
 from .effects import Call, Effect, Gen, Offload, Sleep, call, fetch, offload, sleep
-from .facade import AsyncFacade, SyncFacade, async_op, sync_op
+from .facade import AsyncFacade, SyncFacade, async_op, op, sync_op
 from .runtime import AsyncRuntime, SyncRuntime
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "call",
     "fetch",
     "offload",
+    "op",
     "sleep",
     "sync_op",
 ]

@@ -36,7 +36,7 @@ from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 
 from .runtime import AsyncRuntime, SyncRuntime
 
-__all__ = ["AsyncFacade", "SyncFacade", "async_op", "sync_op"]
+__all__ = ["AsyncFacade", "SyncFacade", "async_op", "op", "sync_op"]
 
 E = TypeVar("E")
 P = ParamSpec("P")
@@ -159,3 +159,42 @@ def sync_op(routine: Routine[E, P, T]) -> SyncOp[E, P, T]:
 def async_op(routine: Routine[E, P, T]) -> AsyncOp[E, P, T]:
     """Declare an asyncio facade method from an engine routine."""
     return AsyncOp(routine)
+
+
+class Op(_Op[E, P, T]):
+    """A facade method declared once for both faces: blocking on a
+    :class:`SyncFacade`, a coroutine method on an :class:`AsyncFacade`.
+
+    The twins then share one declaration class (``class _LinkOps: open =
+    op(LinkEngine.open)``; ``class DirectLinks(_LinkOps, SyncFacade[LinkEngine])``;
+    ``class AsyncDirectLinks(_LinkOps, AsyncFacade[LinkEngine])``), and mypy still
+    sees ``T`` on one and ``Awaitable[T]`` on the other.
+    """
+
+    @overload
+    def __get__(self, facade: None, owner: type | None = None) -> Op[E, P, T]: ...
+
+    @overload
+    def __get__(
+        self, facade: AsyncFacade[E], owner: type | None = None
+    ) -> Callable[P, Awaitable[T]]: ...
+
+    @overload
+    def __get__(self, facade: SyncFacade[E], owner: type | None = None) -> Callable[P, T]: ...
+
+    def __get__(self, facade: Any, owner: type | None = None) -> Any:
+        if facade is None:
+            return self
+        return self._get(facade)
+
+    def _bind(self, facade: Any) -> Callable[..., Any]:
+        if isinstance(facade, AsyncFacade):
+            return AsyncOp._bind(self, facade)  # type: ignore[arg-type]
+        return SyncOp._bind(self, facade)  # type: ignore[arg-type]
+
+
+def op(routine: Routine[E, P, T]) -> Op[E, P, T]:
+    """Declare a facade method from an engine routine for the blocking and the asyncio
+    face at once (see :class:`Op`)."""
+    return Op(routine)
+
