@@ -65,7 +65,7 @@ from ..flow import (
 from ..http import AsyncDriver, SyncDriver
 from ..identity import Identity
 from ..kernel.effects import Gen
-from ..kernel.facade import AsyncFacade, SyncFacade, async_op, sync_op
+from ..kernel.facade import AsyncFacade, SyncFacade, op
 from ..kernel.runtime import AsyncRuntime, SyncRuntime
 from ..providers.base import (
     Abandonable,
@@ -467,9 +467,16 @@ class FlowEngine:
 
 
 class _FlowViews:
-    """What both brokers read from their engine (one definition for the twins)."""
+    """What both brokers declare and read from their engine, written once: the
+    operations (``op``: blocking on :class:`Broker`, coroutines on
+    :class:`AsyncBroker`) and the engine's settings, audit log and providers."""
 
     engine: FlowEngine
+
+    begin = op(FlowEngine.begin)
+    advance = op(FlowEngine.advance)
+    refresh = op(FlowEngine.refresh)
+    cancel = op(FlowEngine.cancel)
 
     @property
     def settings(self) -> Settings:
@@ -489,11 +496,6 @@ class _FlowViews:
 
 class Broker(_FlowViews, SyncFacade[FlowEngine]):
     """Blocking broker for WSGI apps, scripts and the CLI."""
-
-    begin = sync_op(FlowEngine.begin)
-    advance = sync_op(FlowEngine.advance)
-    refresh = sync_op(FlowEngine.refresh)
-    cancel = sync_op(FlowEngine.cancel)
 
     def __init__(
         self,
@@ -534,11 +536,6 @@ class Broker(_FlowViews, SyncFacade[FlowEngine]):
 
 class AsyncBroker(_FlowViews, AsyncFacade[FlowEngine]):
     """Non-blocking broker for ASGI apps; same semantics as :class:`Broker`."""
-
-    begin = async_op(FlowEngine.begin)
-    advance = async_op(FlowEngine.advance)
-    refresh = async_op(FlowEngine.refresh)
-    cancel = async_op(FlowEngine.cancel)
 
     def __init__(
         self,

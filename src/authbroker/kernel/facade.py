@@ -197,4 +197,3 @@ def op(routine: Routine[E, P, T]) -> Op[E, P, T]:
     """Declare a facade method from an engine routine for the blocking and the asyncio
     face at once (see :class:`Op`)."""
     return Op(routine)
-

@@ -46,6 +46,7 @@ from __future__ import annotations
 import hmac
 import re
 import secrets
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Literal
 
@@ -121,7 +122,7 @@ class LinkEngine:
         base_url: str,
         link_path: str = "/auth/link",
         audit: AuditLog | None = None,
-        clock: Callable[[], float],
+        clock: Callable[[], float] = time.time,
         limits: LinkLimits | None = None,
         allowed_regions: Sequence[str] = DEFAULT_REGIONS,
         default_region: str = "FI",
