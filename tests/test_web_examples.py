@@ -77,16 +77,18 @@ def test_demo_ftn_login_via_simulator_consent(demo_client: Any) -> None:
     client, _ = demo_client
     r = client.get("/auth/begin/ftn", params={"return_to": "/me"})
     assert r.status_code == 303
-    with httpx.Client(follow_redirects=False, timeout=10) as browser:
-        consent = browser.get(r.headers["location"])
-        assert consent.status_code == 200 and 'name="person"' in consent.text
-        form = consent.text
-        txn = form.split('name="txn" value="', 1)[1].split('"', 1)[0]
-        person = form.split('name="person" value="', 1)[1].split('"', 1)[0]
-        action = urlsplit(r.headers["location"])
-        back = browser.post(
-            f"{action.scheme}://{action.netloc}/op/approve", data={"txn": txn, "person": person}
-        )
+    # The OP's pages are served under the demo's own origin (works in a container).
+    authorize = urlsplit(r.headers["location"])
+    assert f"{authorize.scheme}://{authorize.netloc}" == "http://127.0.0.1:8000"
+    assert authorize.path == "/_sim/ftn/op/authorize"
+    consent = client.get(r.headers["location"])
+    assert consent.status_code == 200 and 'name="person"' in consent.text
+    form = consent.text
+    assert 'action="approve"' in form and 'href="consent.css"' in form
+    assert client.get("/_sim/ftn/op/consent.css").status_code == 200
+    txn = form.split('name="txn" value="', 1)[1].split('"', 1)[0]
+    person = form.split('name="person" value="', 1)[1].split('"', 1)[0]
+    back = client.post("/_sim/ftn/op/approve", data={"txn": txn, "person": person})
     assert back.status_code in (302, 303)
     callback = urlsplit(back.headers["location"])
     assert callback.path == "/auth/callback/ftn" and "code" in parse_qs(callback.query)
@@ -97,6 +99,24 @@ def test_demo_ftn_login_via_simulator_consent(demo_client: Any) -> None:
     assert client.get("/books").status_code == 200
     jwks = client.get("/auth/jwks.json").json()
     assert jwks["keys"] and all("d" not in k for k in jwks["keys"])
+
+
+def test_demo_sim_pages_only_for_browser_simulators(demo_client: Any) -> None:
+    client, _ = demo_client
+    client.get("/auth/begin/ftn", params={"return_to": "/me"})
+    # A provider without browser pages (or an unknown name) is not reachable here.
+    assert client.get("/_sim/bankid-se/rp/v6.0/auth").status_code == 404
+    assert client.get("/_sim/nope/op/authorize").status_code == 404
+    assert client.get("/_sim/ftn/op/nothing").status_code == 404
+
+
+def test_demo_refuses_other_host_naming_both(demo_client: Any) -> None:
+    client, _ = demo_client
+    r = client.get("/", headers={"host": "localhost:8000"})
+    assert r.status_code == 421
+    assert "127.0.0.1:8000" in r.text and "localhost:8000" in r.text
+    assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
+    assert client.get("/").status_code == 200
 
 
 def test_demo_mobile_api_needs_bearer(demo_client: Any) -> None:
