@@ -16,8 +16,9 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
-from authbroker.web.demo import EXIT_ADDRESS_IN_USE
+from authbroker.web.demo import EXIT_ADDRESS_IN_USE, EXIT_USAGE
 
 SRC = str(Path(__file__).resolve().parents[2] / "src")
 CLI = "import sys; from authbroker.cli import main; sys.exit(main(sys.argv[1:]))"
@@ -83,3 +84,25 @@ def test_demo_prints_its_url_after_the_bind_and_serves_it() -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+@pytest.mark.parametrize(
+    "base_url",
+    ["http://devbox.example:8000", "ftp://localhost:8000", "http://localhost:8000/app"],
+)
+def test_demo_refuses_an_unusable_base_url_before_binding(base_url: str) -> None:
+    with socket.socket() as taken:  # a taken port: the base URL is checked first
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        proc = subprocess.run(
+            [sys.executable, "-c", CLI, "demo", "--port", str(port), "--base-url", base_url],
+            capture_output=True,
+            check=False,
+            text=True,
+            timeout=60,
+            env=_env(),
+        )
+    assert proc.returncode == EXIT_USAGE == 2, proc.stderr
+    assert base_url in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.stdout == ""

@@ -53,6 +53,7 @@ from ..engines.links import AsyncDirectLinks
 from ..errors import AccessDenied, AuthBrokerError, InvalidInput
 from ..identity import Loa
 from ..kernel.effects import Gen
+from ..providers.base import LOOPBACK_HOSTS
 from ..sms.outbox import OutboxMessage, OutboxSender
 from ..store.memory import AsyncMemoryStore
 from ..testing import AsyncSimulatedBroker, simulated_async_broker
@@ -90,6 +91,8 @@ SIM_PREFIX = "/_sim"
 #: ``authbroker demo`` exit code when the address cannot be bound (port taken, host
 #: not on this machine, privileged port): documented in docs/cli.md.
 EXIT_ADDRESS_IN_USE = 3
+#: ``authbroker demo`` exit code for an unusable ``--base-url`` (the CLI's usage code).
+EXIT_USAGE = 2
 
 INVOICES: dict[str, dict[str, str]] = {
     "INV-1001": {"supplier": "Paperitehdas Oy", "amount": "1 240,00 EUR", "due": "2025-12-31"},
@@ -556,6 +559,31 @@ def default_base_url(host: str, port: int) -> str:
     return f"http://{shown}:{port}"
 
 
+def base_url_problem(url: str) -> str | None:
+    """Why browsers could not use ``url`` as the demo's base URL, or None.
+
+    The simulated providers accept plain http only on loopback (the same rule as every
+    simulator endpoint, :func:`authbroker.providers.base.require_endpoint`), so a
+    remote box is reached through a tunnel to ``localhost`` or through TLS.
+    """
+    shape = "must be http(s)://HOST[:PORT] with no path"
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError:
+        return shape
+    if parts.scheme not in ("http", "https") or not host or parts.path not in ("", "/"):
+        return shape
+    if parts.scheme == "http" and host not in LOOPBACK_HOSTS:
+        return (
+            "plain http is only for localhost / 127.0.0.1: open the demo through a tunnel "
+            "(ssh -L 8000:127.0.0.1:8000 devbox, then http://localhost:8000) "
+            "or behind TLS (--base-url https://...)"
+        )
+    return None
+
+
 def serve(host: str = "127.0.0.1", port: int = 8000, *, base_url: str | None = None) -> None:
     """Run the demo until Ctrl-C (``authbroker demo`` / ``make demo``).
 
@@ -566,6 +594,11 @@ def serve(host: str = "127.0.0.1", port: int = 8000, *, base_url: str | None = N
     """
     import uvicorn
 
+    url = (base_url or default_base_url(host, port)).rstrip("/")
+    problem = base_url_problem(url)
+    if problem is not None:
+        print(f"authbroker demo: base URL {url}: {problem}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
     try:
         sock = _bound_socket(host, port)
     except OSError as exc:
@@ -576,7 +609,6 @@ def serve(host: str = "127.0.0.1", port: int = 8000, *, base_url: str | None = N
             file=sys.stderr,
         )
         raise SystemExit(EXIT_ADDRESS_IN_USE) from None
-    url = (base_url or default_base_url(host, port)).rstrip("/")
     try:
         app = create_app(url, echo=True)
         server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
