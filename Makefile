@@ -36,8 +36,12 @@ system:
 	@bash .ci/system
 
 ## The demo on embedded defaults: memory store and every provider on its simulator.
+## make demo PORT=8080 HOST=0.0.0.0 BASE_URL=http://devbox:8080 (BASE_URL: what browsers open)
+PORT ?= 8000
+HOST ?= 127.0.0.1
+BASE_URL ?=
 demo: $(STAMP)
-	$(BIN)/authbroker demo
+	$(BIN)/authbroker demo --host $(HOST) --port $(PORT) $(if $(BASE_URL),--base-url $(BASE_URL))
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py

@@ -12,7 +12,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, urljoin, urlsplit
 
 import httpx
 import pytest
@@ -470,7 +470,7 @@ def test_consent_page_is_a_real_page_readable_on_a_phone(broker: Broker, op_of: 
     csp = page.headers["content-security-policy"]
     assert "default-src 'none'" in csp and "style-src 'self'" in csp and "unsafe" not in csp
     href = text.split('<link rel="stylesheet" href="', 1)[1].split('"', 1)[0]
-    css = BROWSER.get(f"{op.server.url}{href}")
+    css = BROWSER.get(urljoin(step.url, href))  # relative: works under any mount
     assert css.status_code == 200 and css.headers["content-type"].startswith("text/css")
     assert "max-width" in css.text and "viewport" not in css.text
     # Nothing wider than a 375 px phone: no fixed pixel widths at all.

@@ -13,7 +13,8 @@ __all__ = ["demo_cmd"]
 @click.command("demo")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True)
-def demo_cmd(host: str, port: int) -> None:
+@click.option("--base-url", default=None, help="the address browsers use (default: host:port)")
+def demo_cmd(host: str, port: int, base_url: str | None) -> None:
     """Run the example accounting app with every provider on its simulator.
 
     The demo is a web application: it needs the ``web`` extra beside ``cli``. Without
@@ -31,4 +32,4 @@ def demo_cmd(host: str, port: int) -> None:
         raise CliExit(EXIT_USAGE)
     from ..web import demo
 
-    demo.serve(host=host, port=port)
+    demo.serve(host=host, port=port, base_url=base_url)  # exit 3: address in use

@@ -46,10 +46,18 @@ class Simulators:
     """The simulators one broker started, and the provider factory that starts them."""
 
     def __init__(
-        self, settings: Settings, *, in_process: bool = False, given: Collection[str] = ()
+        self,
+        settings: Settings,
+        *,
+        in_process: bool = False,
+        given: Collection[str] = (),
+        browser_base: str | None = None,
     ) -> None:
         self.settings = settings
         self.in_process = in_process
+        #: Browsers reach provider NAME's simulator pages at ``{browser_base}/NAME``
+        #: (the demo mounts them there); None = at the simulator's own URL.
+        self.browser_base = browser_base
         self._running: dict[str, RunningSimulator] = {}
         self._lock = threading.Lock()
         on_simulator = [
@@ -79,7 +87,10 @@ class Simulators:
             sim = self._running.get(name)
             if sim is None:
                 config = self.settings.provider(name)
-                sim = start_simulator(config, self.settings, in_process=self.in_process)
+                browser_url = f"{self.browser_base}/{name}" if self.browser_base else None
+                sim = start_simulator(
+                    config, self.settings, in_process=self.in_process, browser_url=browser_url
+                )
                 self._running[name] = sim
             return sim
 
@@ -180,11 +191,14 @@ def simulated_async_broker(
     now: Callable[[], float] = time.time,
     providers: Mapping[str, Provider] | None = None,
     in_process: bool = False,
+    browser_base: str | None = None,
     **kw: Any,
 ) -> AsyncSimulatedBroker:
-    """The asyncio twin of :func:`simulated_broker`."""
+    """The asyncio twin of :func:`simulated_broker`; ``browser_base`` see :class:`Simulators`."""
     settings = settings or load_config()
-    sims = Simulators(settings, in_process=in_process, given=tuple(providers or ()))
+    sims = Simulators(
+        settings, in_process=in_process, given=tuple(providers or ()), browser_base=browser_base
+    )
     if driver is None and in_process:
         driver = AsyncDriver(transport=SimulatorTransport())
     broker = AsyncSimulatedBroker(

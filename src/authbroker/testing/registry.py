@@ -8,15 +8,22 @@ anchors) that point the adapter at it. Simulators are test equipment: only
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ..config import ProviderConfig, Settings
 from ..errors import ConfigError
 from ..providers.registry import load_callable
+from .simulators.server import SimRequest, SimResponse
 
-__all__ = ["BUILTIN_SIMULATORS", "IN_PROCESS_PROTOCOLS", "RunningSimulator", "start_simulator"]
+__all__ = [
+    "BROWSER_PROTOCOLS",
+    "BUILTIN_SIMULATORS",
+    "IN_PROCESS_PROTOCOLS",
+    "RunningSimulator",
+    "start_simulator",
+]
 
 BUILTIN_SIMULATORS: Mapping[str, str] = {
     "oidc": "authbroker.testing.simulators.oidc:start",
@@ -32,6 +39,11 @@ BUILTIN_SIMULATORS: Mapping[str, str] = {
 #: listens on loopback.
 IN_PROCESS_PROTOCOLS = frozenset({"oidc", "tupas", "mobiilivarmenne", "web-eid"})
 
+#: Protocols whose simulator has pages a browser opens (the OP's authorization and
+#: consent pages, the bank's identification page); their ``start`` takes
+#: ``browser_url``, so the demo can serve those pages under its own origin.
+BROWSER_PROTOCOLS = frozenset({"oidc", "tupas"})
+
 
 class _Stoppable(Protocol):
     def stop(self) -> None: ...
@@ -39,11 +51,15 @@ class _Stoppable(Protocol):
 
 @dataclass
 class RunningSimulator:
-    """A started simulator: the options to merge into the provider config, and a stop."""
+    """A started simulator: the options to merge into the provider config, and a stop.
+
+    ``handle`` answers a request without the socket: the demo serves the pages of a
+    :data:`BROWSER_PROTOCOLS` simulator through it under its own origin."""
 
     overrides: dict[str, Any]
     server: _Stoppable | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    handle: Callable[[SimRequest], SimResponse] | None = None
 
     def stop(self) -> None:
         if self.server is not None:
@@ -51,16 +67,26 @@ class RunningSimulator:
 
 
 def start_simulator(
-    config: ProviderConfig, settings: Settings, *, in_process: bool = False
+    config: ProviderConfig,
+    settings: Settings,
+    *,
+    in_process: bool = False,
+    browser_url: str | None = None,
 ) -> RunningSimulator:
     """Start the simulator of ``config``'s protocol on loopback, or in process (reached
-    only through :class:`~authbroker.testing.transport.SimulatorTransport`)."""
+    only through :class:`~authbroker.testing.transport.SimulatorTransport`).
+
+    ``browser_url`` (for :data:`BROWSER_PROTOCOLS`; ignored for the others, whose
+    simulators no browser opens) is where browsers reach the simulator's pages."""
     target = BUILTIN_SIMULATORS.get(config.protocol)
     if target is None:
         raise ConfigError(
             f"protocol '{config.protocol}' has no simulator", key=config.key("environment")
         )
     start = load_callable(target, "simulator")
+    kw: dict[str, Any] = {}
+    if browser_url is not None and config.protocol in BROWSER_PROTOCOLS:
+        kw["browser_url"] = browser_url
     if in_process:
         if config.protocol not in IN_PROCESS_PROTOCOLS:
             raise ConfigError(
@@ -68,9 +94,9 @@ def start_simulator(
                 "cannot run in process; use in_process=False",
                 key=config.key("environment"),
             )
-        result = start(config, settings, in_process=True)
+        result = start(config, settings, in_process=True, **kw)
     else:
-        result = start(config, settings)
+        result = start(config, settings, **kw)
     if not isinstance(result, RunningSimulator):
         raise ConfigError(f"simulator for {config.protocol} returned {type(result).__name__}")
     return result

@@ -14,14 +14,23 @@ What it shows:
 * ``/api/mobile/invoices``: a mobile API route that takes only bearer tokens
   (``POST /demo/mobile-token`` hands one out for the demo account).
 
-Everything lives in memory; nothing leaves 127.0.0.1.
+The simulators' browser pages (the OIDC providers' consent pages, the TUPAS test
+bank) are served under the demo's own origin at ``/_sim/<provider>/`` (see
+:class:`SimulatorPages`), so the demo works wherever its one port is reachable: in a
+container, through an SSH tunnel, on a remote development box. The back-channel
+calls stay on loopback inside the process. The demo answers only for the host of its
+base URL (``--base-url``); a request for another host gets a page naming both.
+
+Everything lives in memory.
 """
 
 from __future__ import annotations
 
 import contextlib
+import html
 import secrets
 import socket
+import sys
 import tempfile
 import threading
 import time
@@ -29,8 +38,9 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
+import anyio
 import jinja2
 import markupsafe
 from starlette.applications import Starlette
@@ -43,9 +53,11 @@ from ..engines.links import AsyncDirectLinks
 from ..errors import AccessDenied, AuthBrokerError, InvalidInput
 from ..identity import Loa
 from ..kernel.effects import Gen
+from ..providers.base import LOOPBACK_HOSTS
 from ..sms.outbox import OutboxMessage, OutboxSender
 from ..store.memory import AsyncMemoryStore
 from ..testing import AsyncSimulatedBroker, simulated_async_broker
+from ..testing.simulators.server import SimRequest
 from .asgi import ASGIApp, AuthMiddleware, Receive, Scope, Send, _read_body, _send
 from .core import (
     PUBLIC,
@@ -59,12 +71,28 @@ from .core import (
     security_headers,
 )
 
-__all__ = ["DEMO_PHONE", "DEMO_USER", "DemoServices", "create_app", "running", "serve"]
+__all__ = [
+    "DEMO_PHONE",
+    "DEMO_USER",
+    "EXIT_ADDRESS_IN_USE",
+    "SIM_PREFIX",
+    "DemoServices",
+    "create_app",
+    "running",
+    "serve",
+]
 
 DEMO_USER = "acct-demo"
 DEMO_PHONE = "+358401234567"
 DEMO_INVOICE = "INV-1001"
 MOBILE_SCOPE = "invoices:read"
+#: Where the simulators' browser pages live under the demo's origin.
+SIM_PREFIX = "/_sim"
+#: ``authbroker demo`` exit code when the address cannot be bound (port taken, host
+#: not on this machine, privileged port): documented in docs/cli.md.
+EXIT_ADDRESS_IN_USE = 3
+#: ``authbroker demo`` exit code for an unusable ``--base-url`` (the CLI's usage code).
+EXIT_USAGE = 2
 
 INVOICES: dict[str, dict[str, str]] = {
     "INV-1001": {"supplier": "Paperitehdas Oy", "amount": "1 240,00 EUR", "due": "2025-12-31"},
@@ -84,14 +112,14 @@ border-radius:12px} code,pre{background:#eef1f6;padding:.15rem .3rem;border-radi
 word-break:break-all;white-space:pre-wrap} table{border-collapse:collapse}
 td,th{padding:.3rem .8rem;border-bottom:1px solid #dde3ee;text-align:left}
 .btn{padding:.5rem 1rem;border-radius:6px;border:1px solid #0b5cad;background:#0b5cad;color:#fff}
-main a{overflow-wrap:anywhere}
+main a{overflow-wrap:anywhere} header form{margin:0}
 </style></head><body><header><strong>Demo accounting</strong><a href="/">Home</a>
 <a href="/me">Me</a><a href="/books">Books</a><a href="/outbox">SMS outbox</a>
-<a href="/auth/">Log in</a>
 {% if principal.is_authenticated and principal.csrf_token %}
-<form method="post" action="/auth/logout" style="margin:0">
+<form method="post" action="/auth/logout">
 <input type="hidden" name="csrf" value="{{ principal.csrf_token }}">
-<button class="btn" id="logout">Log out</button></form>{% endif %}
+<button class="btn" id="logout">Log out</button></form>
+{% else %}<a href="/auth/" id="header-login">Log in</a>{% endif %}
 </header><main>{{ content }}</main></body></html>""",
     "home": """<h1>Demo accounting</h1>
 <p>Signed in as: <strong id="who">{{ principal.display_name or "nobody" }}</strong>
@@ -192,7 +220,9 @@ def create_app(
     # Estonian, Norwegian BankID users bokmål); the library default is fi, sv, en.
     demo_broker = {"base_url": base_url, "languages": ["fi", "sv", "en", "et", "nb"]}
     settings = settings or load_config(environment="simulator", overrides={"broker": demo_broker})
-    broker = simulated_async_broker(settings, store=AsyncMemoryStore())
+    broker = simulated_async_broker(
+        settings, store=AsyncMemoryStore(), browser_base=settings.base_url + SIM_PREFIX
+    )
     tmpdir = tempfile.mkdtemp(prefix="authbroker-demo-")
 
     def print_sms(message: OutboxMessage) -> None:
@@ -262,6 +292,13 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        for name, config in settings.providers.items():
+            if config.protocol == "tupas" and config.environment == "simulator":
+                # docs/web.md: the simulated bank shows its page (pick a customer,
+                # identify, cancel or reject) instead of approving at once.
+                sim = broker.simulator(name)
+                if sim is not None:
+                    sim.extra["control"].interactive = True
         services.link_url = await links.issue(
             DEMO_USER, DEMO_PHONE, "invoice:approve", DEMO_INVOICE, ttl=7 * 86400, language="en"
         )
@@ -308,7 +345,85 @@ def create_app(
     )
     # Added last, so outermost: it sees the simulator-button routes first.
     app.add_middleware(SimulatorHelpers, broker=broker)
+    app.add_middleware(SimulatorPages, broker=broker)
+    app.add_middleware(HostCheck, base_url=settings.base_url)
     return app
+
+
+class HostCheck:
+    """Demo only: answer 421 with a page naming both hosts when the browser used
+    another host than the base URL's.
+
+    Cookies, the OIDC ``redirect_uri`` and the flow binding all live on the base URL's
+    host: a login begun on ``localhost`` that returns to ``127.0.0.1`` can only fail
+    later with a confusing flow-binding error, so the demo says so at once.
+    """
+
+    def __init__(self, app: ASGIApp, *, base_url: str) -> None:
+        self.app = app
+        self.base_url = base_url.rstrip("/")
+        self.netloc = urlsplit(base_url).netloc.lower()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        host = next((v for k, v in scope["headers"] if k == b"host"), b"")
+        got = host.decode("latin-1").lower()
+        if got == self.netloc:
+            await self.app(scope, receive, send)
+            return
+        text = (
+            "<!doctype html><meta charset=utf-8><title>Wrong host</title>"
+            f'<p>This demo runs as <a href="{html.escape(self.base_url)}/">'
+            f"{html.escape(self.base_url)}</a>, but the browser asked for host "
+            f"<code>{html.escape(got or '(none)')}</code>. Open the demo at "
+            f"<code>{html.escape(self.netloc)}</code>, or restart it with "
+            "<code>--base-url</code> (<code>make demo BASE_URL=...</code>) naming "
+            "the address you use.</p>"
+        )
+        headers = [("content-type", "text/html; charset=utf-8"), ("cache-control", "no-store")]
+        headers += list(security_headers(secrets.token_urlsafe(16), referrer="no-referrer"))
+        await _send(send, WebResponse(421, headers, text.encode()))
+
+
+class SimulatorPages:
+    """Demo only: the simulators' browser pages under the demo's origin.
+
+    ``{SIM_PREFIX}/<provider>/<path>`` is answered by provider's running simulator as
+    if ``/<path>`` had reached its own server (the simulator was started with this
+    browser URL, so its authorization endpoint or bank form points here). Only
+    simulators that have browser pages are reachable; everything else is 404.
+    """
+
+    def __init__(self, app: ASGIApp, *, broker: AsyncSimulatedBroker) -> None:
+        self.app = app
+        self.broker = broker
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = str(scope.get("path", ""))
+        if scope["type"] != "http" or not path.startswith(SIM_PREFIX + "/"):
+            await self.app(scope, receive, send)
+            return
+        name, _, rest = path[len(SIM_PREFIX) + 1 :].partition("/")
+        sim = self.broker.simulators.get(name)
+        if sim is None or sim.handle is None:
+            await _send(send, WebResponse(404, [("content-type", "text/plain")], b"not found"))
+            return
+        body = await _read_body(receive)
+        query = scope.get("query_string", b"").decode("latin-1")
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        req = SimRequest(
+            method=str(scope["method"]),
+            path="/" + rest,
+            query=parse_qs(query),
+            headers=headers,
+            body=body or b"",
+        )
+        # Simulators are blocking code (signing, their own locks): off the event loop.
+        resp = await anyio.to_thread.run_sync(sim.handle, req)
+        headers_out = [(k.lower(), v) for k, v in resp.headers.items()]
+        await _send(send, WebResponse(resp.status, headers_out, resp.body))
 
 
 class SimulatorHelpers:
@@ -316,8 +431,11 @@ class SimulatorHelpers:
 
     ``POST {prefix}/webeid/<flow>/simulate`` signs the Web eID challenge with the
     simulator's test card; ``POST {prefix}/simulate/bankid-se/<flow>`` lets the BankID
-    test user scan the QR code shown now. They are not part of the production web
-    core (which never reaches a simulator); the demo mounts this ASGI middleware
+    test user scan the QR code shown now; ``POST {prefix}/simulate/bankid-se/<flow>/autostart``
+    plays the BankID app on this device: it is launched with the flow's autostart token,
+    the test user identifies, and the answer names the order's ``returnUrl`` (with its
+    SEB-04 nonce) that the real app opens in the browser next. They are not part of
+    the production web core (which never reaches a simulator); the demo mounts this ASGI middleware
     outside :class:`AuthMiddleware` and reuses its core for the flow cookie and CSRF
     checks. Each request is one run of the broker's runtime, like the core's.
     """
@@ -338,7 +456,12 @@ class SimulatorHelpers:
         body = await _read_body(receive)
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         req = WebRequest("POST", str(scope["path"]), "", headers, body or b"", None)
-        routine = self._webeid(req) if kind == "webeid" else self._bankid(req, flow_id)
+        if kind == "webeid":
+            routine = self._webeid(req)
+        elif kind == "bankid-app":
+            routine = self._bankid_app(req, flow_id)
+        else:
+            routine = self._bankid(req, flow_id)
         try:
             response = await self.broker.runtime.run(routine)
         except AuthBrokerError as exc:
@@ -353,6 +476,8 @@ class SimulatorHelpers:
             return "webeid", parts[1]
         if len(parts) == 3 and parts[:2] == ["simulate", "bankid-se"]:
             return "bankid", parts[2]
+        if len(parts) == 4 and parts[:2] == ["simulate", "bankid-se"] and parts[3] == "autostart":
+            return "bankid-app", parts[2]
         return None
 
     def _simulator(self, protocol: str) -> tuple[str, Any]:
@@ -384,34 +509,126 @@ class SimulatorHelpers:
         poll = yield from self.core.flows.refresh(flow_id, binding=state.binding)
         if not poll.display.qr:
             raise InvalidInput("this flow shows no QR code", code="no_qr")
-        user = str(self.core.provider_config(name).options.get("simulator_user", "199001010017"))
-        return WebResponse.json({"result": str(sim.extra["simulator"].scan(poll.display.qr, user))})
+        result = sim.extra["simulator"].scan(poll.display.qr, self._user(name))
+        return WebResponse.json({"result": str(result)})
+
+    def _bankid_app(self, req: WebRequest, flow_id: str) -> Gen[WebResponse]:
+        state = self.core.load_flow(req)
+        self.core.check_post(req, state, req.header("x-csrf-token"))
+        name, sim = self._simulator("bankid-se")
+        poll = yield from self.core.flows.refresh(flow_id, binding=state.binding)
+        query = parse_qs(urlsplit(poll.display.autostart_url or "").query)
+        tokens = query.get("autostarttoken", [])
+        if len(tokens) != 1:
+            raise InvalidInput("this flow has no autostart link", code="no_autostart")
+        simulator = sim.extra["simulator"]
+        result = str(simulator.autostart(tokens[0], self._user(name)))
+        if result != "ok":
+            return WebResponse.json({"result": result})
+        # The app returns the browser only to this broker's own callback (the returnUrl
+        # the adapter sent); anything else would be an open redirect.
+        back = simulator.return_url(tokens[0]) or ""
+        own = f"{self.core.settings.callback_base}/callback/{name}?"
+        if not back.startswith(own):
+            return WebResponse.json({"result": result})
+        return WebResponse.json({"result": result, "redirect": back})
+
+    def _user(self, name: str) -> str:
+        """The test user of the demo's BankID buttons (``simulator_user``)."""
+        return str(self.core.provider_config(name).options.get("simulator_user", "199001010017"))
 
 
 def _bound_socket(host: str, port: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(128)
+    except BaseException:
+        sock.close()
+        raise
     return sock
 
 
-def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
-    """Run the demo until Ctrl-C (``authbroker demo`` / ``make demo``)."""
+def default_base_url(host: str, port: int) -> str:
+    """The URL a browser on this machine opens: a wildcard bind is shown as localhost."""
+    shown = "localhost" if host in ("", "0.0.0.0", "::") else host  # noqa: S104 - compared
+    if ":" in shown:
+        shown = f"[{shown}]"
+    return f"http://{shown}:{port}"
+
+
+def base_url_problem(url: str) -> str | None:
+    """Why browsers could not use ``url`` as the demo's base URL, or None.
+
+    The simulated providers accept plain http only on loopback (the same rule as every
+    simulator endpoint, :func:`authbroker.providers.base.require_endpoint`), so a
+    remote box is reached through a tunnel to ``localhost`` or through TLS.
+    """
+    shape = "must be http(s)://HOST[:PORT] with no path"
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError:
+        return shape
+    if parts.scheme not in ("http", "https") or not host or parts.path not in ("", "/"):
+        return shape
+    if parts.scheme == "http" and host not in LOOPBACK_HOSTS:
+        return (
+            "plain http is only for localhost / 127.0.0.1: open the demo through a tunnel "
+            "(ssh -L 8000:127.0.0.1:8000 devbox, then http://localhost:8000) "
+            "or behind TLS (--base-url https://...)"
+        )
+    return None
+
+
+def serve(host: str = "127.0.0.1", port: int = 8000, *, base_url: str | None = None) -> None:
+    """Run the demo until Ctrl-C (``authbroker demo`` / ``make demo``).
+
+    The socket is bound before anything is printed: a taken port (or a host that is
+    not this machine's) ends the process with :data:`EXIT_ADDRESS_IN_USE` and a
+    message on stderr, never with a URL that does not work. ``base_url`` is the
+    address browsers use (another host name, a tunnel, a container's published port).
+    """
     import uvicorn
 
-    app = create_app(f"http://{host}:{port}", echo=True)
-    print(f"Demo accounting on http://{host}:{port}/  (Ctrl-C stops)")
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    url = (base_url or default_base_url(host, port)).rstrip("/")
+    problem = base_url_problem(url)
+    if problem is not None:
+        print(f"authbroker demo: base URL {url}: {problem}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
+    try:
+        sock = _bound_socket(host, port)
+    except OSError as exc:
+        print(
+            f"authbroker demo: cannot listen on {host}:{port}: {exc.strerror or exc}. "
+            "Is another program using the port? Choose another with --port "
+            "(make demo PORT=...).",
+            file=sys.stderr,
+        )
+        raise SystemExit(EXIT_ADDRESS_IN_USE) from None
+    try:
+        app = create_app(url, echo=True)
+        server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+        print(f"Demo accounting on {url}/  (listening on {host}:{port}; Ctrl-C stops)", flush=True)
+        server.run(sockets=[sock])
+    finally:
+        sock.close()
 
 
 @contextlib.contextmanager
-def running(host: str = "127.0.0.1") -> Iterator[tuple[str, Starlette]]:
-    """Serve the demo with uvicorn on a free port in a background thread (tests)."""
+def running(
+    host: str = "127.0.0.1", *, public_host: str | None = None
+) -> Iterator[tuple[str, Starlette]]:
+    """Serve the demo with uvicorn on a free port in a background thread (tests);
+    ``public_host`` is the host name of its base URL (default: ``host``)."""
     import uvicorn
 
     sock = _bound_socket(host, 0)
     port = sock.getsockname()[1]
-    base_url = f"http://{host}:{port}"
+    base_url = f"http://{public_host or host}:{port}"
     app = create_app(base_url)
     config = uvicorn.Config(app, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)

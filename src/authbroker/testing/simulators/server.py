@@ -171,6 +171,10 @@ class LoopbackServer:
     def port(self) -> int:
         return int(self._httpd.server_address[1])
 
+    def handle(self, req: SimRequest) -> SimResponse:
+        """Answer ``req`` without the socket (the demo serves pages under its origin)."""
+        return dispatch(self.handler, self.requests, req)
+
     @property
     def url(self) -> str:
         scheme = "https" if self.tls is not None else "http"

@@ -263,7 +263,9 @@ class TupasBank:
         return (
             "<!doctype html><meta charset=utf-8><meta name=referrer content=no-referrer>"
             f"<title>TUPAS test bank {self.bank_number}</title>"
-            f'<h1>Test bank {self.bank_number}</h1><form method="post" action="/tupas">'
+            # Relative action: the page is the answer to POST .../tupas, on the bank's
+            # own port or mounted under the demo's origin.
+            f'<h1>Test bank {self.bank_number}</h1><form method="post" action="tupas">'
             f'{hidden}<label>Customer <select name="sim_customer">{options}</select></label>'
             '<button name="sim_action" value="approve">Identify</button>'
             '<button name="sim_action" value="cancel">Cancel</button>'
@@ -272,9 +274,17 @@ class TupasBank:
 
 
 def start(
-    config: ProviderConfig, settings: Settings, *, in_process: bool = False
+    config: ProviderConfig,
+    settings: Settings,
+    *,
+    in_process: bool = False,
+    browser_url: str | None = None,
 ) -> RunningSimulator:
-    """Start the bank of one TUPAS profile on loopback or in process (registry entry)."""
+    """Start the bank of one TUPAS profile on loopback or in process (registry entry).
+
+    ``browser_url``: where browsers reach the bank (the form is posted there by the
+    browser only), when not the server's own URL (the demo serves it under its origin).
+    """
     overrides: dict[str, Any] = {}
     found = TupasProvider._load_secrets(config)
     key_version = str(config.get("key_version", "0001")).zfill(4)
@@ -292,9 +302,10 @@ def start(
         timezone=str(config.get("timestamp_timezone", "Europe/Helsinki")),
     )
     server = serve(bank.handle, in_process=in_process)
-    overrides["url"] = f"{server.url}/tupas"
+    overrides["url"] = f"{browser_url or server.url}/tupas"
     return RunningSimulator(
         overrides=overrides,
         server=server,
+        handle=server.handle,
         extra={"bank": bank, "control": bank.control, "customers": bank.customers},
     )

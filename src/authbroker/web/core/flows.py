@@ -187,8 +187,10 @@ class FlowRoutes(Pages):
             return_nonce=nonce or "",
             csrf=self.csrf_for(state.binding),
             protocol=info.protocol if info is not None else "",
-            # The "simulator: scan" button (served by the demo) for a QR to scan.
-            simulator=self.simulator_helpers and device_choice and bool(display.qr),
+            # The demo's simulator buttons: scan the QR, or play the app on this device.
+            simulator=self.simulator_helpers
+            and device_choice
+            and bool(display.qr or display.autostart_url),
             cookies=cookies,
         )
 
@@ -230,7 +232,9 @@ class FlowRoutes(Pages):
         poll = yield from self.flows.refresh(flow_id, binding=state.binding)
         payload = poll.display.qr
         if not payload:
-            raise InvalidInput("this flow shows no QR code", code="no_qr")
+            # The order was picked up (or never had a QR): the code is gone for good, so
+            # the page's refresher stops on 410 instead of asking again (no state changes).
+            return WebResponse.json({"status": "gone", "code": "no_qr"}, status=410)
         if svg:
             headers = [
                 ("content-type", "image/svg+xml"),

@@ -162,6 +162,17 @@ class BankIdSimulator:
                     return self._pick_up(order, personal_number)
         return "unknown_order"
 
+    def return_url(self, auto_start_token: str) -> str | None:
+        """The ``returnUrl`` of the order started with ``auto_start_token``: where the
+        app sends the browser back after a same-device identification
+        (https://developers.bankid.com/use-cases/mobile-bankid-on-the-same-device)."""
+        with self._lock:
+            for order in self.orders.values():
+                if hmac.compare_digest(order.auto_start_token, auto_start_token):
+                    url = order.body.get("returnUrl")
+                    return url if isinstance(url, str) else None
+        return None
+
     def _pick_up(self, order: SimOrder, pn: str) -> str:
         with self._lock:
             if pn not in self.users:

@@ -69,7 +69,9 @@ def page(title: str, body: str, lang: str, status: int = 200) -> SimResponse:
         f'<!doctype html><html lang="{html.escape(lang)}"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{html.escape(title)}</title>"
-        f'<link rel="stylesheet" href="{STYLESHEET_PATH}"></head>'
+        # Relative links (every page is under {PREFIX}/): the page works wherever the
+        # OP is reached, on its own port or mounted under the demo's origin.
+        f'<link rel="stylesheet" href="{STYLESHEET_PATH.rsplit("/", 1)[1]}"></head>'
         f"<body><main>{body}</main></body></html>"
     )
     response = SimResponse.html(text, status)
@@ -142,7 +144,7 @@ class OpFrontChannel(OpRequests):
         )
         body = (
             f"<h1>{html.escape(self.config.name)} simulator</h1>"
-            f'<form method="post" action="{PREFIX}/approve">'
+            '<form method="post" action="approve">'
             f'<input type="hidden" name="txn" value="{html.escape(txn)}">'
             f"<p>Sign in as:</p><ul>{rows}</ul>"
             '<button class="cancel" name="cancel" value="1">Cancel</button>'

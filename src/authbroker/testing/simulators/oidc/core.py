@@ -51,9 +51,17 @@ class OpCore:
     """The provider's state; the endpoints live in the subclasses."""
 
     def __init__(
-        self, config: ProviderConfig, settings: Settings, *, in_process: bool = False
+        self,
+        config: ProviderConfig,
+        settings: Settings,
+        *,
+        in_process: bool = False,
+        browser_url: str | None = None,
     ) -> None:
         self.config = config
+        #: Where a browser reaches this OP (the demo mounts it under its own origin);
+        #: None = the server's own URL. Only the authorization endpoint is browser-facing.
+        self.browser_url = browser_url
         self.control = OpControl()
         self.profile = config.get("claims_profile")
         if self.profile is not None and self.profile not in PROFILE_MODULES:

@@ -63,7 +63,9 @@ class OpenIdProviderSim(OpLogout):
         p = self.published
         meta: dict[str, Any] = {
             "issuer": issuer,
-            "authorization_endpoint": f"{self.issuer}/authorize",
+            "authorization_endpoint": f"{self.browser_url}{PREFIX}/authorize"
+            if self.browser_url
+            else f"{self.issuer}/authorize",
             "token_endpoint": f"{self.issuer}/token",
             "userinfo_endpoint": self.userinfo_endpoint(),
             "jwks_uri": f"{self.server.url}{self.jwks_path}",
@@ -235,10 +237,18 @@ class OpenIdProviderSim(OpLogout):
 
 
 def start(
-    config: ProviderConfig, settings: Settings, *, in_process: bool = False
+    config: ProviderConfig,
+    settings: Settings,
+    *,
+    in_process: bool = False,
+    browser_url: str | None = None,
 ) -> RunningSimulator:
-    """Start the OP for ``config`` (loopback or in process); the overrides point the RP at it."""
-    op = OpenIdProviderSim(config, settings, in_process=in_process).start()
+    """Start the OP for ``config`` (loopback or in process); the overrides point the RP at it.
+
+    ``browser_url``: where browsers reach the OP's pages (its authorization endpoint),
+    when that is not the server's own URL (the demo serves it under its origin)."""
+    op = OpenIdProviderSim(config, settings, in_process=in_process, browser_url=browser_url)
+    op.start()
     overrides: dict[str, Any] = {
         "issuer": op.issuer,
         "client_id": op.client_id,
@@ -252,6 +262,7 @@ def start(
     return RunningSimulator(
         overrides=overrides,
         server=op,
+        handle=op.server.handle,
         extra={
             "op": op,
             "control": op.control,
