@@ -41,3 +41,20 @@ def run_cli(args: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     mapped = [a.replace("/run/secrets/", f"{tmp_path}/") for a in args]
     result = CliRunner().invoke(cli, mapped, catch_exceptions=False)
     return result.exit_code, result.output
+
+
+def django_ready() -> None:
+    """The example Django project (docs/examples/django_app) set up once, on a
+    throw-away database, so the Django page's samples can import Django code."""
+    import os
+    import sys
+    import tempfile
+
+    import django
+
+    example = Path(__file__).resolve().parents[1] / "docs" / "examples" / "django_app"
+    if str(example) not in sys.path:
+        sys.path.insert(0, str(example))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "example_project.settings")
+    os.environ.setdefault("EXAMPLE_DB", str(Path(tempfile.mkdtemp()) / "db.sqlite3"))
+    django.setup()

@@ -34,6 +34,7 @@ NOT_RUN = {
     "make test": "CI itself is `make test`; running it inside the suite would recurse",
     "make demo": "serves until stopped; tests/browser/test_browser_demo.py drives the demo",
     "openssl pkcs12": "needs the BankID test certificate file downloaded by the reader",
+    "pip install": "installs into the reader's environment (the dev extra has them all)",
 }
 
 
