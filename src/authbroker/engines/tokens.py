@@ -68,9 +68,8 @@ from ..kernel import (
     Gen,
     SyncFacade,
     SyncRuntime,
-    async_op,
     offload,
-    sync_op,
+    op,
 )
 
 if TYPE_CHECKING:
@@ -519,7 +518,32 @@ class TokenEngine:
         )
 
 
-class TokenIssuer(SyncFacade[TokenEngine]):
+class _TokenFace:
+    """Declared once for both faces: the operations (``op``: blocking on
+    :class:`TokenIssuer`, coroutines on :class:`AsyncTokenIssuer`) and the key
+    management both expose."""
+
+    engine: TokenEngine
+
+    issue = op(TokenEngine.issue)
+    refresh = op(TokenEngine.refresh)
+    revoke = op(TokenEngine.revoke)
+    revoke_family = op(TokenEngine.revoke_family)
+    revoke_user = op(TokenEngine.revoke_user)
+    family_active = op(TokenEngine.family_active)
+    verify_access_token = op(TokenEngine.verify_access_token)
+
+    def rotate_key(self, new_key: Key | None = None) -> Key:
+        """Sign with ``new_key`` (or a fresh one) from now on; keep the old key in the
+        JWKS until the last token it signed has expired."""
+        return self.engine.rotate_key(new_key)
+
+    def jwks(self) -> dict[str, Any]:
+        """The public JWKS to publish (current key first, then keys still verifying)."""
+        return self.engine.jwks()
+
+
+class TokenIssuer(_TokenFace, SyncFacade[TokenEngine]):
     """Blocking face of :class:`TokenEngine` (same constructor arguments).
 
     ``mobile_scopes`` is the closed set of scopes a mobile token may carry; a login
@@ -527,14 +551,6 @@ class TokenIssuer(SyncFacade[TokenEngine]):
     key of ``alg``; deployments with several instances pass the same key to each
     (and rotate by deploying the new key with the old one in ``verification_keys``).
     """
-
-    issue = sync_op(TokenEngine.issue)
-    refresh = sync_op(TokenEngine.refresh)
-    revoke = sync_op(TokenEngine.revoke)
-    revoke_family = sync_op(TokenEngine.revoke_family)
-    revoke_user = sync_op(TokenEngine.revoke_user)
-    family_active = sync_op(TokenEngine.family_active)
-    verify_access_token = sync_op(TokenEngine.verify_access_token)
 
     def __init__(
         self,
@@ -629,37 +645,12 @@ class TokenIssuer(SyncFacade[TokenEngine]):
     def current_kid(self) -> str:
         return self.engine.current_kid
 
-    def rotate_key(self, new_key: Key | None = None) -> Key:
-        """Sign with ``new_key`` (or a fresh one) from now on; keep the old key in the
-        JWKS until the last token it signed has expired."""
-        return self.engine.rotate_key(new_key)
 
-    def jwks(self) -> dict[str, Any]:
-        """The public JWKS to publish (current key first, then keys still verifying)."""
-        return self.engine.jwks()
-
-
-class AsyncTokenIssuer(AsyncFacade[TokenEngine]):
+class AsyncTokenIssuer(_TokenFace, AsyncFacade[TokenEngine]):
     """asyncio face of a :class:`TokenIssuer`'s engine: database work runs in a worker
     thread, a plain access-token check (no revocation lookup) never leaves the loop."""
-
-    issue = async_op(TokenEngine.issue)
-    refresh = async_op(TokenEngine.refresh)
-    revoke = async_op(TokenEngine.revoke)
-    revoke_family = async_op(TokenEngine.revoke_family)
-    revoke_user = async_op(TokenEngine.revoke_user)
-    family_active = async_op(TokenEngine.family_active)
-    verify_access_token = async_op(TokenEngine.verify_access_token)
 
     def __init__(self, issuer: TokenIssuer) -> None:
         self.sync = issuer
         self.engine = issuer.engine
         self.runtime = AsyncRuntime()
-
-    def jwks(self) -> dict[str, Any]:
-        """The public JWKS to publish (see :meth:`TokenEngine.jwks`)."""
-        return self.engine.jwks()
-
-    def rotate_key(self, new_key: Key | None = None) -> Key:
-        """Rotate the signing key (see :meth:`TokenEngine.rotate_key`)."""
-        return self.engine.rotate_key(new_key)

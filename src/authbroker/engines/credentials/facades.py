@@ -8,12 +8,11 @@ does the database and argon2 work in place, the asyncio one in a worker thread (
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict, Unpack
 
 from ...audit import AuditLog
-from ...kernel import AsyncFacade, AsyncRuntime, SyncFacade, SyncRuntime, async_op, sync_op
+from ...kernel import AsyncFacade, AsyncRuntime, SyncFacade, SyncRuntime, op
 from ...store.base import AsyncStateStore, StateStore
 from ..tokens import TokenIssuer
 from .engine import CredentialEngine, NotifyHook
@@ -26,7 +25,39 @@ if TYPE_CHECKING:
 __all__ = ["AsyncCredentialManager", "CredentialManager"]
 
 
-class CredentialManager(SyncFacade[CredentialEngine]):
+class CredentialOptions(TypedDict, total=False):
+    """The engine's optional settings, the same for both faces (defaults: the engine's)."""
+
+    policy: PasswordPolicy | None
+    argon2: Argon2Params | None
+    throttle: ThrottlePolicy | None
+    reauth_max_age: float | None
+    audit: AuditLog | None
+    notify: NotifyHook | None
+    now: Callable[[], float]
+
+
+class _CredentialFace:
+    """Declared once for both faces (``op``: blocking on :class:`CredentialManager`,
+    coroutines on :class:`AsyncCredentialManager`)."""
+
+    engine: CredentialEngine
+
+    enroll = op(CredentialEngine.enroll)
+    change_password = op(CredentialEngine.change_password)
+    remove = op(CredentialEngine.remove)
+    credential = op(CredentialEngine.credential)
+    unlock = op(CredentialEngine.unlock)
+    list_devices = op(CredentialEngine.list_devices)
+    revoke_device = op(CredentialEngine.revoke_device)
+    login = op(CredentialEngine.login)
+
+    @property
+    def store(self) -> CredentialStore:
+        return self.engine.store
+
+
+class CredentialManager(_CredentialFace, SyncFacade[CredentialEngine]):
     """Blocking mobile credential service (WSGI apps, CLI, tests).
 
     ``state`` holds the throttle counters (share it between instances: Redis or
@@ -34,94 +65,34 @@ class CredentialManager(SyncFacade[CredentialEngine]):
     tokens a successful login returns.
     """
 
-    enroll = sync_op(CredentialEngine.enroll)
-    change_password = sync_op(CredentialEngine.change_password)
-    remove = sync_op(CredentialEngine.remove)
-    credential = sync_op(CredentialEngine.credential)
-    unlock = sync_op(CredentialEngine.unlock)
-    list_devices = sync_op(CredentialEngine.list_devices)
-    revoke_device = sync_op(CredentialEngine.revoke_device)
-    login = sync_op(CredentialEngine.login)
-
     def __init__(
         self,
         store: CredentialStore,
         state: StateStore,
         issuer: TokenIssuer,
-        *,
-        policy: PasswordPolicy | None = None,
-        argon2: Argon2Params | None = None,
-        throttle: ThrottlePolicy | None = None,
-        reauth_max_age: float | None = 15 * 60,
-        audit: AuditLog | None = None,
-        notify: NotifyHook | None = None,
-        now: Callable[[], float] = time.time,
+        **options: Unpack[CredentialOptions],
     ) -> None:
         self.state = state
         self.issuer = issuer
-        self.engine = CredentialEngine(
-            store,
-            issuer.engine,
-            policy=policy,
-            argon2=argon2,
-            throttle=throttle,
-            reauth_max_age=reauth_max_age,
-            audit=audit,
-            notify=notify,
-            now=now,
-        )
+        self.engine = CredentialEngine(store, issuer.engine, **options)
         self.runtime = SyncRuntime(store=state)
 
-    @property
-    def store(self) -> CredentialStore:
-        return self.engine.store
 
-
-class AsyncCredentialManager(AsyncFacade[CredentialEngine]):
+class AsyncCredentialManager(_CredentialFace, AsyncFacade[CredentialEngine]):
     """asyncio mobile credential service: the same rules as :class:`CredentialManager`.
 
     Database and argon2 work run in a worker thread; the throttle counters go to an
     :class:`AsyncStateStore`. A ``notify`` hook may be a coroutine function here.
     """
 
-    enroll = async_op(CredentialEngine.enroll)
-    change_password = async_op(CredentialEngine.change_password)
-    remove = async_op(CredentialEngine.remove)
-    credential = async_op(CredentialEngine.credential)
-    unlock = async_op(CredentialEngine.unlock)
-    list_devices = async_op(CredentialEngine.list_devices)
-    revoke_device = async_op(CredentialEngine.revoke_device)
-    login = async_op(CredentialEngine.login)
-
     def __init__(
         self,
         store: CredentialStore,
         state: AsyncStateStore,
         issuer: TokenIssuer,
-        *,
-        policy: PasswordPolicy | None = None,
-        argon2: Argon2Params | None = None,
-        throttle: ThrottlePolicy | None = None,
-        reauth_max_age: float | None = 15 * 60,
-        audit: AuditLog | None = None,
-        notify: NotifyHook | None = None,
-        now: Callable[[], float] = time.time,
+        **options: Unpack[CredentialOptions],
     ) -> None:
         self.state = state
         self.issuer = issuer
-        self.engine = CredentialEngine(
-            store,
-            issuer.engine,
-            policy=policy,
-            argon2=argon2,
-            throttle=throttle,
-            reauth_max_age=reauth_max_age,
-            audit=audit,
-            notify=notify,
-            now=now,
-        )
+        self.engine = CredentialEngine(store, issuer.engine, **options)
         self.runtime = AsyncRuntime(store=state)
-
-    @property
-    def store(self) -> CredentialStore:
-        return self.engine.store
