@@ -1,32 +1,42 @@
-"""A real-browser FTN login and direct link + SMS code on docs/examples/fastapi_app.py,
-served by uvicorn on loopback with every provider on its simulator."""
+"""Real-browser logins on docs/examples/fastapi_app.py, served by uvicorn on loopback
+with every provider on its simulator: FTN, Swedish BankID by QR code, and a direct link
+plus SMS code (:mod:`browser_support`)."""
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
-from test_browser_demo import page  # noqa: F401 - the Chromium fixture
+from browser_support import (  # noqa: F401 - browser, page: the Chromium fixtures
+    PHONE,
+    bankid_qr_login,
+    body_text,
+    browser,
+    ftn_login,
+    link_login,
+    page,
+)
 
 from authbroker.config import load_config
 from authbroker.engines.links import AsyncDirectLinks
 from authbroker.sms.outbox import OutboxSender
 from authbroker.store.memory import AsyncMemoryStore
-from authbroker.testing import simulated_async_broker
+from authbroker.testing import AsyncSimulatedBroker, simulated_async_broker
 from authbroker.web.demo import _bound_socket
 
 pytestmark = pytest.mark.browser
 EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "fastapi_app.py"
-PHONE = "+358401234567"
 
 
 @pytest.fixture(scope="module")
-def served() -> Iterator[tuple[str, Any, OutboxSender]]:
+def served() -> Iterator[tuple[str, AsyncSimulatedBroker, AsyncDirectLinks, OutboxSender]]:
     import uvicorn
 
     spec = importlib.util.spec_from_file_location("fastapi_example_browser", EXAMPLE)
@@ -55,7 +65,7 @@ def served() -> Iterator[tuple[str, Any, OutboxSender]]:
         assert time.monotonic() < deadline and thread.is_alive()
         time.sleep(0.05)
     try:
-        yield base, links, outbox
+        yield base, broker, links, outbox
     finally:
         server.should_exit = True
         thread.join(timeout=10)
@@ -64,34 +74,25 @@ def served() -> Iterator[tuple[str, Any, OutboxSender]]:
 
 
 def test_ftn_login_in_browser(page: Any, served: Any) -> None:  # noqa: F811
-    base, _, _ = served
-    page.goto(base + "/ledger")
-    page.wait_for_url(f"{base}/auth/*")
-    page.click('a[data-provider="ftn"]')
-    page.wait_for_selector('button[name="person"]')  # the OIDC simulator's consent page
-    page.locator('button[name="person"]').first.click()
-    page.wait_for_url(base + "/ledger")
-    assert '"ledger":"ok"' in page.inner_text("body").replace(" ", "")
+    base, _, _, _ = served
+    ftn_login(page, base, "/ledger")
+    assert '"ledger":"ok"' in body_text(page)
+    assert '"loa":"SUBSTANTIAL"' in body_text(page)
+
+
+def test_bankid_qr_login_in_browser(page: Any, served: Any) -> None:  # noqa: F811
+    base, broker, _, _ = served
+    sim = broker.simulator("bankid-se")
+    assert sim is not None
+    bankid_qr_login(page, base, "/ledger", sim.extra["simulator"].scan)
+    assert '"ledger":"ok"' in body_text(page)
+    assert '"loa":"HIGH"' in body_text(page)
 
 
 def test_direct_link_with_sms_code_in_browser(page: Any, served: Any) -> None:  # noqa: F811
-    import asyncio
-    from concurrent.futures import ThreadPoolExecutor
-
-    base, links, outbox = served
+    base, _, links, outbox = served
     issue = links.issue("acct-1", PHONE, "invoice:approve", "INV-3", ttl=600)
     with ThreadPoolExecutor(1) as pool:  # Playwright's sync API owns this thread's loop
         url = pool.submit(asyncio.run, issue).result()
-    page.goto(url)
-    page.wait_for_url(base + "/auth/link")
-    page.click("#send")
-    page.wait_for_url(base + "/auth/link/code")
-    deadline = time.monotonic() + 10
-    while outbox.last(PHONE) is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    message = outbox.last(PHONE)
-    assert message is not None and message.code()
-    page.fill("#code", str(message.code()))
-    page.click("#verify")
-    page.wait_for_url(base + "/invoices/INV-3")
-    assert '"kind":"link"' in page.inner_text("body").replace(" ", "")
+    link_login(page, base, url, outbox, "/invoices/INV-3")
+    assert '"kind":"link"' in body_text(page)
