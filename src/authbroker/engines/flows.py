@@ -39,7 +39,7 @@ import secrets
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
-from typing import Any
+from typing import Any, TypedDict, Unpack
 from urllib.parse import urlsplit
 
 from ..audit import AuditLog
@@ -466,6 +466,15 @@ class FlowEngine:
         )
 
 
+class FlowOptions(TypedDict, total=False):
+    """The engine's optional settings, the same for both brokers (defaults: the engine's)."""
+
+    providers: Mapping[str, Provider] | None
+    audit: AuditLog | None
+    now: Callable[[], float]
+    provider_factory: ProviderFactory | None
+
+
 class _FlowViews:
     """What both brokers declare and read from their engine, written once: the
     operations (``op``: blocking on :class:`Broker`, coroutines on
@@ -503,16 +512,11 @@ class Broker(_FlowViews, SyncFacade[FlowEngine]):
         *,
         store: StateStore | None = None,
         driver: SyncDriver | None = None,
-        providers: Mapping[str, Provider] | None = None,
-        audit: AuditLog | None = None,
-        now: Callable[[], float] = time.time,
-        provider_factory: ProviderFactory | None = None,
         start_simulators: bool | None = None,
+        **options: Unpack[FlowOptions],
     ) -> None:
         _no_simulators(start_simulators)
-        self.engine = FlowEngine(
-            settings, providers=providers, audit=audit, now=now, provider_factory=provider_factory
-        )
+        self.engine = FlowEngine(settings, **options)
         if store is None:
             from ..store import open_store
 
@@ -543,16 +547,11 @@ class AsyncBroker(_FlowViews, AsyncFacade[FlowEngine]):
         *,
         store: AsyncStateStore | None = None,
         driver: AsyncDriver | None = None,
-        providers: Mapping[str, Provider] | None = None,
-        audit: AuditLog | None = None,
-        now: Callable[[], float] = time.time,
-        provider_factory: ProviderFactory | None = None,
         start_simulators: bool | None = None,
+        **options: Unpack[FlowOptions],
     ) -> None:
         _no_simulators(start_simulators)
-        self.engine = FlowEngine(
-            settings, providers=providers, audit=audit, now=now, provider_factory=provider_factory
-        )
+        self.engine = FlowEngine(settings, **options)
         if store is None:
             from ..store import open_async_store
 

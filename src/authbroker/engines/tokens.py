@@ -50,7 +50,7 @@ import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal, Required, TypedDict, Unpack
 
 from ..audit import AuditLog
 from ..credential_store import FamilyRecord, Rotation
@@ -518,6 +518,24 @@ class TokenEngine:
         )
 
 
+class TokenOptions(TypedDict, total=False):
+    """The issuer's settings (the :class:`TokenEngine` constructor's, defaults there)."""
+
+    issuer: Required[str]
+    audience: Required[str]
+    mobile_scopes: Required[Iterable[str]]
+    client_id: str
+    alg: Literal["EdDSA", "ES256"]
+    signing_key: Key | None
+    verification_keys: Iterable[Key]
+    access_ttl: float
+    refresh_absolute_ttl: float
+    refresh_idle_ttl: float
+    leeway: float
+    audit: AuditLog | None
+    now: Callable[[], float]
+
+
 class _TokenFace:
     """Declared once for both faces: the operations (``op``: blocking on
     :class:`TokenIssuer`, coroutines on :class:`AsyncTokenIssuer`) and the key
@@ -552,40 +570,8 @@ class TokenIssuer(_TokenFace, SyncFacade[TokenEngine]):
     (and rotate by deploying the new key with the old one in ``verification_keys``).
     """
 
-    def __init__(
-        self,
-        store: CredentialStore,
-        *,
-        issuer: str,
-        audience: str,
-        mobile_scopes: Iterable[str],
-        client_id: str = "mobile-app",
-        alg: Literal["EdDSA", "ES256"] = "EdDSA",
-        signing_key: Key | None = None,
-        verification_keys: Iterable[Key] = (),
-        access_ttl: float = 10 * 60,
-        refresh_absolute_ttl: float = 60 * 24 * 3600,
-        refresh_idle_ttl: float = 14 * 24 * 3600,
-        leeway: float = 30.0,
-        audit: AuditLog | None = None,
-        now: Callable[[], float] = time.time,
-    ) -> None:
-        self.engine = TokenEngine(
-            store,
-            issuer=issuer,
-            audience=audience,
-            mobile_scopes=mobile_scopes,
-            client_id=client_id,
-            alg=alg,
-            signing_key=signing_key,
-            verification_keys=verification_keys,
-            access_ttl=access_ttl,
-            refresh_absolute_ttl=refresh_absolute_ttl,
-            refresh_idle_ttl=refresh_idle_ttl,
-            leeway=leeway,
-            audit=audit,
-            now=now,
-        )
+    def __init__(self, store: CredentialStore, **options: Unpack[TokenOptions]) -> None:
+        self.engine = TokenEngine(store, **options)
         self.runtime = SyncRuntime()
 
     def __repr__(self) -> str:
