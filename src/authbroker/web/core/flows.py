@@ -32,10 +32,15 @@ from .context import FlowState
 from .pages import Pages, message, qr_svg, qr_svg_data_uri
 from .requests import Handler, WebRequest, WebResponse, callback_query
 
-__all__ = ["FlowRoutes"]
+__all__ = ["FlowRoutes", "display_name"]
 
 #: Form fields a hosted begin form may send on to the provider (each ≤ 64 chars).
 _BEGIN_FIELDS = ("phone", "msisdn", "nospam", "same_device", "device")
+
+
+def display_name(names: Mapping[str, str], lang: str, default: str) -> str:
+    """A provider's name in ``lang``, else in English, else ``default`` (its key)."""
+    return names.get(lang) or names.get("en") or default
 
 
 class FlowRoutes(Pages):
@@ -173,6 +178,7 @@ class FlowRoutes(Pages):
     ) -> WebResponse:
         display = poll.display
         info = self.provider_info(state.provider)
+        config = self.settings.providers.get(state.provider or "")
         device_choice = info is not None and info.device_choice
         return self.render(
             "wait.html",
@@ -182,6 +188,9 @@ class FlowRoutes(Pages):
             message=message(display, lang),
             qr=display.qr or "",
             qr_src=qr_svg_data_uri(display.qr) if display.qr else "",
+            # The app to scan the QR with, named in the alt text (WCAG 1.1.1: a text
+            # alternative that serves the same purpose) and the instruction.
+            provider_name=display_name(config.display_name, lang, config.name) if config else "",
             autostart_url=display.autostart_url or "",
             verification_code=display.verification_code or "",
             return_nonce=nonce or "",
