@@ -191,7 +191,8 @@ CONTEXTS: list[tuple[str, dict[str, Any]]] = [
     (
         "picker.html",
         {
-            "banks": [_PROVIDER],
+            "sections": [("picker.banks", [_PROVIDER, _PROVIDER]), (None, [_PROVIDER])],
+            "banks": [_PROVIDER, _PROVIDER],
             "others": [_PROVIDER],
             "return_to": "/me",
             "step_up": True,

@@ -46,29 +46,35 @@ def display_name(names: Mapping[str, str], lang: str, default: str) -> str:
 class FlowRoutes(Pages):
     """Handlers of the login flow (mixed into the web core)."""
 
-    def _provider_entries(self) -> list[dict[str, Any]]:
+    def _provider_entries(self) -> dict[str, dict[str, Any]]:
         providers = self.settings.providers
-        return [
-            {
+        return {
+            name: {
                 "name": name,
                 "protocol": config.protocol,
                 "display": config.display_name,
                 "country": config.country or "",
                 "loa": config.loa.name.lower(),
             }
-            for name in self.branding.order(list(providers))
-            for config in (providers[name],)
-        ]
+            for name, config in providers.items()
+        }
 
     def picker(self, req: WebRequest, lang: str) -> Handler:
         query = req.query()
         return_to = check_return_to(query.get("return_to"), self.settings.return_to_origins)
         state = self.load_flow(req)
-        entries = self._provider_entries()
         # The picker lists providers from configuration (building every adapter to read
-        # its metadata would start work for providers nobody chose); banks are grouped.
-        banks = [e for e in entries if e["protocol"] == "tupas"]
-        others = [e for e in entries if e["protocol"] != "tupas"]
+        # its metadata would start work for providers nobody chose), in the order and
+        # groups the application's Branding chose.
+        entries = self._provider_entries()
+        pairs = [(name, e["protocol"]) for name, e in entries.items()]
+        ordered = self.branding.order(pairs)
+        sections = [
+            (label, [entries[n] for n in names])
+            for label, names in self.branding.sections(
+                [(n, entries[n]["protocol"]) for n in ordered]
+            )
+        ]
         # A language chosen here (?lang=, the language links) is kept for the flow.
         chosen = self.chosen_language(req) is not None
         cookies = [self.flow_cookie_header(state)] if state.fresh or chosen else []
@@ -76,8 +82,10 @@ class FlowRoutes(Pages):
         return self.render(
             "picker.html",
             lang,
-            banks=banks,
-            others=others,
+            sections=sections,
+            # Flat lists for templates written before groups: grouped and the rest.
+            banks=[e for label, group in sections if label for e in group],
+            others=[e for label, group in sections if not label for e in group],
             return_to=return_to,
             step_up=query.get("step_up") == "1",
             cookies=cookies,
