@@ -20,7 +20,7 @@ from authbroker.web.wsgi import WsgiAuthMiddleware
 from web_support import BASE, EchoProvider, _config, make_settings, providers, wsgi_app
 
 #: Providers of a Finnish deployment beside the test ones (configured after them).
-_FINNISH = [("tupas-op", "tupas"), ("tupas-nordea", "tupas"), ("ftn", "ftn")]
+_FINNISH = [("tupas-op", "tupas"), ("tupas-nordea", "tupas"), ("ftn", "oidc")]
 
 
 def _client(branding: Branding, *, finnish: bool = False) -> httpx.Client:

@@ -39,8 +39,9 @@ _LOGO = re.compile(
 
 #: A provider pattern (an allow-list): a name glob, or ``protocol:`` and a protocol glob.
 _PATTERN = re.compile(r"(?:protocol:)?[A-Za-z0-9*?._-]{1,64}")
-#: FTN (the Finnish Trust Network: every Finnish bank and Mobile ID in one) first.
-DEFAULT_ORDER: tuple[str, ...] = ("protocol:ftn",)
+#: FTN (the Finnish Trust Network: every Finnish bank and Mobile ID in one; profile
+#: `providers/ftn.toml`, an OIDC provider) first.
+DEFAULT_ORDER: tuple[str, ...] = ("ftn",)
 #: TUPAS banks folded under one entry, as each bank is its own provider.
 DEFAULT_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     (N_("picker.banks"), ("protocol:tupas",)),
