@@ -13,18 +13,22 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from babel.messages.catalog import Catalog
 from babel.messages.extract import extract_from_dir
 from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.pofile import read_po
 
-from authbroker import errors
+from authbroker import Broker, errors
+from authbroker.audit import AuditLog
 from authbroker.errors import ConfigError
+from authbroker.store.memory import MemoryStore
 from authbroker.web import i18n
 from authbroker.web.core import WebCore
 from authbroker.web.i18n import LANGUAGES, check_languages, negotiate, translate
-from web_support import make_settings
+from authbroker.web.wsgi import WsgiAuthMiddleware
+from web_support import BASE, make_settings, providers, wsgi_app
 
 ROOT = Path(__file__).resolve().parents[1]
 LOCALE = ROOT / "src/authbroker/web/locale"
@@ -187,7 +191,8 @@ CONTEXTS: list[tuple[str, dict[str, Any]]] = [
     (
         "picker.html",
         {
-            "banks": [_PROVIDER],
+            "sections": [("picker.banks", [_PROVIDER, _PROVIDER]), (None, [_PROVIDER])],
+            "banks": [_PROVIDER, _PROVIDER],
             "others": [_PROVIDER],
             "return_to": "/me",
             "step_up": True,
@@ -220,7 +225,7 @@ CONTEXTS: list[tuple[str, dict[str, Any]]] = [
     ),
     (
         "wait.html",
-        {
+        _WAIT := {
             "flow_id": "f" * 22,
             "interval": 2.0,
             "message": "",
@@ -231,6 +236,7 @@ CONTEXTS: list[tuple[str, dict[str, Any]]] = [
             "return_nonce": "",
             "csrf": "c" * 43,
             "protocol": "bankid-se",
+            "provider_name": "Test ID",
             "simulator": True,
         },
     ),
@@ -345,3 +351,40 @@ def test_templates_write_no_globals(template: str, context: dict[str, Any]) -> N
     scripts = re.findall(r"<script[^>]*>(.*?)</script>", page, flags=re.S)
     for script in scripts:
         assert not re.search(r"\bwindow\.[A-Za-z_$][\w$]*\s*=(?!=)", script), script
+
+
+# --- the QR code names the app to scan it with ------------------------------------------
+
+
+def _qr_client() -> httpx.Client:
+    settings = replace(make_settings(), languages=LANGUAGES)
+    broker = Broker(settings, store=MemoryStore(), providers=providers(), audit=AuditLog([]))
+    app = WsgiAuthMiddleware(wsgi_app, broker=broker)
+    return httpx.Client(transport=httpx.WSGITransport(app=app), base_url=BASE)
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_qr_alt_text_names_the_providers_app(lang: str) -> None:
+    """WCAG 1.1.1 (https://www.w3.org/TR/WCAG22/#non-text-content): the alt text says
+    what the image is for; "QR code for the BankID app" was wrong for every other app."""
+    client = _qr_client()
+    begin = client.get("/auth/begin/qr", params={"return_to": "/full", "lang": lang})
+    assert begin.status_code == 303
+    page = client.get(begin.headers["location"], params={"lang": lang}).text
+    # web_support configures the "qr" provider as {"en": "Qr", "fi": "QR", "sv": "qr"}.
+    name = {"fi": "QR", "sv": "qr"}.get(lang, "Qr")
+    alt = re.search(r'<img id="qr" alt="([^"]*)"', page)
+    assert alt is not None
+    assert alt.group(1) == translate(lang, "wait.qr_alt", provider=name)
+    assert f" {name}" in alt.group(1) and "BankID" not in alt.group(1)
+    assert translate(lang, "wait.qr_scan", provider=name) in page
+
+
+def test_qr_alt_text_differs_per_provider() -> None:
+    pages = {
+        name: _render("wait.html", "fi", {**_WAIT, "provider_name": name})
+        for name in ("Ruotsalainen BankID", "Smart-ID")
+    }
+    for name, page in pages.items():
+        assert f'alt="{translate("fi", "wait.qr_alt", provider=name)}"' in page
+        assert name in translate("fi", "wait.qr_alt", provider=name)

@@ -32,38 +32,49 @@ from .context import FlowState
 from .pages import Pages, message, qr_svg, qr_svg_data_uri
 from .requests import Handler, WebRequest, WebResponse, callback_query
 
-__all__ = ["FlowRoutes"]
+__all__ = ["FlowRoutes", "display_name"]
 
 #: Form fields a hosted begin form may send on to the provider (each ≤ 64 chars).
 _BEGIN_FIELDS = ("phone", "msisdn", "nospam", "same_device", "device")
 
 
+def display_name(names: Mapping[str, str], lang: str, default: str) -> str:
+    """A provider's name in ``lang``, else in English, else ``default`` (its key)."""
+    return names.get(lang) or names.get("en") or default
+
+
 class FlowRoutes(Pages):
     """Handlers of the login flow (mixed into the web core)."""
 
-    def _provider_entries(self) -> list[dict[str, Any]]:
+    def _provider_entries(self) -> dict[str, dict[str, Any]]:
         providers = self.settings.providers
-        return [
-            {
+        return {
+            name: {
                 "name": name,
                 "protocol": config.protocol,
                 "display": config.display_name,
                 "country": config.country or "",
                 "loa": config.loa.name.lower(),
             }
-            for name in self.branding.order(list(providers))
-            for config in (providers[name],)
-        ]
+            for name, config in providers.items()
+        }
 
     def picker(self, req: WebRequest, lang: str) -> Handler:
         query = req.query()
         return_to = check_return_to(query.get("return_to"), self.settings.return_to_origins)
         state = self.load_flow(req)
-        entries = self._provider_entries()
         # The picker lists providers from configuration (building every adapter to read
-        # its metadata would start work for providers nobody chose); banks are grouped.
-        banks = [e for e in entries if e["protocol"] == "tupas"]
-        others = [e for e in entries if e["protocol"] != "tupas"]
+        # its metadata would start work for providers nobody chose), in the order and
+        # groups the application's Branding chose.
+        entries = self._provider_entries()
+        pairs = [(name, e["protocol"]) for name, e in entries.items()]
+        ordered = self.branding.order(pairs)
+        sections = [
+            (label, [entries[n] for n in names])
+            for label, names in self.branding.sections(
+                [(n, entries[n]["protocol"]) for n in ordered]
+            )
+        ]
         # A language chosen here (?lang=, the language links) is kept for the flow.
         chosen = self.chosen_language(req) is not None
         cookies = [self.flow_cookie_header(state)] if state.fresh or chosen else []
@@ -71,8 +82,10 @@ class FlowRoutes(Pages):
         return self.render(
             "picker.html",
             lang,
-            banks=banks,
-            others=others,
+            sections=sections,
+            # Flat lists for templates written before groups: grouped and the rest.
+            banks=[e for label, group in sections if label for e in group],
+            others=[e for label, group in sections if not label for e in group],
             return_to=return_to,
             step_up=query.get("step_up") == "1",
             cookies=cookies,
@@ -173,6 +186,7 @@ class FlowRoutes(Pages):
     ) -> WebResponse:
         display = poll.display
         info = self.provider_info(state.provider)
+        config = self.settings.providers.get(state.provider or "")
         device_choice = info is not None and info.device_choice
         return self.render(
             "wait.html",
@@ -182,6 +196,9 @@ class FlowRoutes(Pages):
             message=message(display, lang),
             qr=display.qr or "",
             qr_src=qr_svg_data_uri(display.qr) if display.qr else "",
+            # The app to scan the QR with, named in the alt text (WCAG 1.1.1: a text
+            # alternative that serves the same purpose) and the instruction.
+            provider_name=display_name(config.display_name, lang, config.name) if config else "",
             autostart_url=display.autostart_url or "",
             verification_code=display.verification_code or "",
             return_nonce=nonce or "",
