@@ -266,6 +266,8 @@ def test_tupas_shows_the_bank_page_and_completes(page: Any, demo: tuple[str, Dem
     base, _ = demo
     errors = _csp_errors(page)
     page.goto(base + "/auth/")
+    # The banks are folded under one picker entry (Branding's default grouping).
+    page.click("li.group details summary")
     page.click('a[data-provider="tupas-nordea"]')
     # The auto-posted form lands on the simulated bank's page, under the demo's origin.
     page.wait_for_selector('select[name="sim_customer"]')
