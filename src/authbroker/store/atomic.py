@@ -31,7 +31,7 @@ any limit the library counts.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 
 from ..errors import InvalidInput
@@ -47,6 +47,7 @@ from .base import (
     Replace,
     Require,
     Reserve,
+    Step,
     Take,
 )
 
@@ -54,6 +55,7 @@ __all__ = [
     "MAX_PROGRAM_STEPS",
     "PROGRAM_INT_MAX",
     "Write",
+    "atomic",
     "check_program",
     "run_program",
 ]
@@ -190,3 +192,12 @@ def run_program(
                 if not held:
                     return AtomicResult(False, index, tuple(values)), []
     return AtomicResult(True, None, tuple(values)), list(pending.values())
+
+
+def atomic(*steps: Step) -> Generator[Atomic, object, AtomicResult]:
+    """Yield one :class:`~authbroker.store.base.Atomic` effect from sans-I/O code
+    (``result = yield from atomic(Get(a), Reserve(b, ...))``)."""
+    result = yield Atomic(steps)
+    if not isinstance(result, AtomicResult):  # pragma: no cover - runner contract
+        raise TypeError("the runner did not answer an atomic program")
+    return result
