@@ -34,9 +34,12 @@ class FamiliesTable(StoreBase):
         self, family: FamilyRecord, first_token_hash: str, *, device_name: str | None = None
     ) -> None:
         """Store a new family and its first token; with ``device_name`` also the
-        device row for ``family.device_id`` (one transaction: one commit per login)."""
+        device row for ``family.device_id`` (one transaction: one commit per login).
+
+        Fail-closed durability: losing this commit in a power failure leaves the app
+        with a refresh token that matches nothing, so the user signs in again."""
         f, tk, d = self.t["families"], self.t["tokens"], self.t["devices"]
-        with self._tx() as conn:
+        with self._tx(fail_closed=True) as conn:
             if device_name is not None and family.device_id is not None:
                 conn.execute(
                     d.insert().values(
@@ -71,13 +74,13 @@ class FamiliesTable(StoreBase):
 
     def family(self, family_id: str) -> FamilyRecord | None:
         f = self.t["families"]
-        with self._tx() as conn:
+        with self._read() as conn:
             row = conn.execute(sa.select(f).where(f.c.family_id == family_id)).first()
         return None if row is None else self._family(row)
 
     def families_of(self, user_id: str) -> list[FamilyRecord]:
         f = self.t["families"]
-        with self._tx() as conn:
+        with self._read() as conn:
             rows = conn.execute(
                 sa.select(f).where(f.c.user_id == user_id).order_by(f.c.created_at)
             ).all()
@@ -109,7 +112,7 @@ class FamiliesTable(StoreBase):
 
     def family_of_token(self, token_hash: str) -> FamilyRecord | None:
         f, tk = self.t["families"], self.t["tokens"]
-        with self._tx() as conn:
+        with self._read() as conn:
             row = conn.execute(
                 sa.select(f)
                 .join(tk, tk.c.family_id == f.c.family_id)
