@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from itsdangerous import Signer
 
-from authbroker.engines.sessions import SESSION_SALT, SessionManager
+from authbroker.engines.sessions import SESSION_SALT, SessionManager, session_store_key
 from authbroker.identity import Identity, Loa, NationalId
 from authbroker.store import StateStore
 from authbroker.store.base import Atomic, AtomicResult
@@ -78,9 +78,9 @@ def test_record_under_another_users_tag_is_refused(sync_store: StateStore) -> No
     s = manager.login("alice", ident())
     other = manager.login("bob", ident())
     forged_id = other.id.split("~")[0] + "~" + s.id.split("~")[1] + "x"
-    raw = sync_store.get("sess:{" + s.id.split("~")[0] + "}" + s.id.split("~")[1])
+    raw = sync_store.get(session_store_key(s.id) or "")
     assert raw is not None
-    sync_store.put("sess:{" + forged_id.split("~")[0] + "}" + forged_id.split("~")[1], raw, 60)
+    sync_store.put(session_store_key(forged_id) or "", raw, 60)
     assert manager.load(manager.engine.signer.sign(forged_id)) is None
 
 
@@ -118,3 +118,44 @@ def _memory() -> StateStore:
     from authbroker.store.memory import MemoryStore
 
     return MemoryStore()
+
+
+def test_parsed_record_cache_follows_the_stored_bytes(sync_store: StateStore) -> None:
+    """The parse cache is keyed by the exact record: a rewritten record is parsed
+    again, and a cached parse never outlives expiry, idle or epoch checks."""
+    import json
+
+    from authbroker.engines.sessions import session_store_key
+
+    manager = SessionManager(sync_store, KEYS)
+    s = manager.login("user-1", ident())
+    cookie = manager.engine.cookie_value(s)
+    assert manager.load(cookie) is not None  # parsed and cached
+    key = session_store_key(s.id)
+    assert key is not None
+    raw = sync_store.get(key)
+    assert raw is not None
+    record = json.loads(raw)
+    record["scope"] = "changed"
+    sync_store.put(key, json.dumps(record).encode(), 60)
+    loaded = manager.load(cookie)
+    assert loaded is not None and loaded.scope == "changed"
+    sync_store.delete(key)
+    assert manager.load(cookie) is None
+
+
+def test_request_parsing_is_cached_and_copied() -> None:
+    from authbroker.errors import InvalidInput
+    from authbroker.web.core.requests import WebRequest
+
+    req = WebRequest("GET", "/", "a=1", {"cookie": "x=1; y=2; x=3"})
+    jar = req.cookies
+    jar["x"] = "tampered"
+    assert req.cookies == {"x": "1", "y": "2"}
+    q = req.query()
+    q["a"] = "tampered"
+    assert req.query() == {"a": "1"}
+    bad = WebRequest("GET", "/", "a=1&a=2")
+    for _ in range(2):  # a refusal is never cached as an empty query
+        with pytest.raises(InvalidInput):
+            bad.query()

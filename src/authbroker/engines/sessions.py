@@ -62,6 +62,7 @@ __all__ = [
     "SessionKind",
     "SessionManager",
     "SessionPolicy",
+    "session_store_key",
 ]
 
 SessionKind = Literal["full", "link"]
@@ -72,6 +73,7 @@ _EPOCH = "sessepoch:"
 _EPOCH_TTL = 400 * 24 * 3600.0  # outlives any session
 _TAG_HEX = 20  # 80 bits: two users sharing an epoch key is out of reach
 _ID_SEP = "~"
+_PARSED_MAX = 4096  # parsed session records kept (see SessionEngine._parse)
 
 
 def _user_tag(user: str) -> str:
@@ -81,9 +83,9 @@ def _user_tag(user: str) -> str:
     return digest[:_TAG_HEX]
 
 
-def _session_key(session_id: str) -> str | None:
-    """``sess:{tag}rest`` for a well-formed id, else None (an id from before the
-    tagged format, or garbage that still carried a valid signature)."""
+def session_store_key(session_id: str) -> str | None:
+    """The store key of a session: ``sess:{tag}rest`` for a well-formed id, else
+    None (an id from before the tagged format, or garbage with a valid signature)."""
     tag, sep, rest = session_id.partition(_ID_SEP)
     if not sep or len(tag) != _TAG_HEX or not rest:
         return None
@@ -232,6 +234,7 @@ class SessionEngine:
         # configuration error, not a weaker session.
         secret_keys = check_secret_keys(secret_keys, key="AUTHBROKER_SECRET_KEYS")
         self.signer = _CookieSigner(secret_keys, SESSION_SALT)
+        self._parsed: dict[tuple[str, bytes], Session] = {}
         self.policy = policy
         self.now = now
 
@@ -343,7 +346,7 @@ class SessionEngine:
         """The live session a cookie names, or None (bad signature, expired, idle, logged
         out everywhere, or a link session whose link was revoked)."""
         session_id = self.session_id(cookie)
-        key = None if session_id is None else _session_key(session_id)
+        key = None if session_id is None else session_store_key(session_id)
         if session_id is None or key is None:
             return None
         # One round trip: the record and its user's epoch (same hash tag).
@@ -351,19 +354,15 @@ class SessionEngine:
         raw, epoch_raw = found.values
         if not isinstance(raw, bytes):
             return None
-        try:
-            session = Session.from_record(session_id, json.loads(raw))
-        except (ValueError, KeyError, TypeError):
+        session = self._parse(session_id, raw)
+        if session is None:
             yield from store_delete(key)
             return None
         now = self.now()
         if now >= session.expires_at or now - session.last_seen >= self.policy.idle_timeout:
             yield from store_delete(key)
             return None
-        if (
-            _user_tag(session.user) != session_id[:_TAG_HEX]
-            or int(epoch_raw if isinstance(epoch_raw, bytes) else 0) != session.epoch
-        ):
+        if int(epoch_raw if isinstance(epoch_raw, bytes) else 0) != session.epoch:
             yield from store_delete(key)
             return None
         if session.kind == "link" and session.link is not None:
@@ -377,6 +376,31 @@ class SessionEngine:
             yield from store_put(key, _dump(session), self._ttl(session, now))
         return session
 
+    def _parse(self, session_id: str, raw: bytes) -> Session | None:
+        """The session a stored record describes, or None if it is malformed or
+        belongs to another user than the id's tag.
+
+        Parsing the JSON and building the object was most of a session check's CPU,
+        yet a record changes only when it is written (at most every 30 s, the idle
+        touch). So the result is kept per (id, exact record bytes): a changed record
+        is a new key, and every check that can change without the record changing
+        (expiry, idle time, epoch, link revocation) still runs on every load.
+        """
+        cache_key = (session_id, raw)
+        session = self._parsed.get(cache_key)
+        if session is not None:
+            return session
+        try:
+            session = Session.from_record(session_id, json.loads(raw))
+        except (ValueError, KeyError, TypeError):
+            return None
+        if _user_tag(session.user) != session_id[:_TAG_HEX]:
+            return None
+        if len(self._parsed) >= _PARSED_MAX:
+            self._parsed.clear()
+        self._parsed[cache_key] = session
+        return session
+
     def destroy(self, session: Session) -> Gen[None]:
         """End one session (logout)."""
         yield from _delete(session.id)
@@ -387,14 +411,14 @@ class SessionEngine:
 
 
 def _key(session_id: str) -> str:
-    key = _session_key(session_id)
+    key = session_store_key(session_id)
     if key is None:  # pragma: no cover - every id this module makes is well-formed
         raise ValueError("not a session id")
     return key
 
 
 def _delete(session_id: str) -> Gen[None]:
-    key = _session_key(session_id)
+    key = session_store_key(session_id)
     if key is not None:
         yield from store_delete(key)
 

@@ -31,7 +31,7 @@ from ._common import (
     parse_counter,
 )
 from .atomic import check_program, run_program
-from .base import Atomic, AtomicResult
+from .base import Atomic, AtomicResult, Get
 
 __all__ = ["AsyncMemoryStore", "MemoryStore"]
 
@@ -161,6 +161,15 @@ class MemoryStore:
     def atomic(self, program: Atomic) -> AtomicResult:
         """The whole program under the store's lock (no other operation interleaves)."""
         program = check_program(program)
+        if all(type(step) is Get for step in program.steps):
+            # Reads only (a session check): no overlay, no writes to apply.
+            with self._lock:
+                now = self._begin()
+                values = tuple(
+                    None if (e := self._live(step.key, now)) is None else e[0]
+                    for step in program.steps
+                )
+            return AtomicResult(True, None, values)
         with self._lock:
             now = self._begin()
 
