@@ -47,11 +47,26 @@ def test_credential_lookup_does_not_wait_for_the_write_lock(tmp_path: Any, clock
 
 
 def test_login_commits_once(cred_store: CredentialStore, clock: Clock) -> None:
+    """SQLite: one transaction (one commit). PostgreSQL: one INSERT statement with
+    CTEs in autocommit (atomic on its own), no BEGIN/COMMIT round trips."""
     env = Env(cred_store, clock)
     env.manager.enroll(session(clock), EMAIL, PASSWORD)
     commits = _commits(cred_store)
+    statements: list[str] = []
+    event.listen(
+        cred_store.engine,
+        "before_cursor_execute",
+        lambda _c, _cur, sql, *_a: statements.append(sql.split()[0].upper()),
+    )
     env.manager.login(EMAIL, PASSWORD, "Pixel 9", "198.51.100.1")
-    assert commits == ["commit"]  # the device + family + first token, together
+    writes = [s for s in statements if s in {"INSERT", "UPDATE", "DELETE", "WITH"}]
+    if cred_store.dialect == "sqlite":
+        assert commits == ["commit"]  # the device + family + first token, together
+        assert writes == ["INSERT", "INSERT", "INSERT"]
+    else:
+        assert commits == []
+        assert writes == ["WITH"]
+    assert env.store.families_of("acct-1")[0].device_id is not None
 
 
 def test_only_the_family_insert_is_fail_closed(tmp_path: Any, clock: Clock) -> None:

@@ -110,11 +110,12 @@ class StoreBase:
             raise unavailable(exc) from exc
 
     @contextmanager
-    def _read(self) -> Iterator[Connection]:
-        """A read of one statement, without a write transaction: on SQLite no
-        ``BEGIN IMMEDIATE`` (no write lock, no commit), on PostgreSQL autocommit (no
-        BEGIN/COMMIT round trips). Use only for a single SELECT, which is atomic on
-        its own."""
+    def _one_statement(self) -> Iterator[Connection]:
+        """One statement without an explicit transaction: on SQLite no ``BEGIN
+        IMMEDIATE`` (no write lock, no commit), on PostgreSQL autocommit (no
+        BEGIN/COMMIT round trips). A single statement is atomic on its own; use it
+        for single SELECTs everywhere and, on PostgreSQL only, for a write that is
+        one statement (the login's insert)."""
         try:
             with self.engine.connect() as conn:
                 if self.dialect == "sqlite":

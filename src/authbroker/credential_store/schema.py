@@ -94,7 +94,7 @@ def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
         cur.close()
 
 
-#: Execution option of a read-only unit of work (``StoreBase._read``): no write lock.
+#: Execution option of a read-only unit of work (``StoreBase._one_statement``): no write lock.
 READ_ONLY = "authbroker_read_only"
 #: Execution option of a write whose loss on power failure fails closed
 #: (``StoreBase._tx(fail_closed=True)``): committed with ``synchronous = NORMAL``.
