@@ -99,13 +99,17 @@ return 0
 # An atomic program (store/atomic.py, mirrored step for step from run_program): every
 # step reads through an overlay of the program's own writes; a failed guard returns
 # before anything is written; the writes go out together at the end (KEEPTTL keeps a
-# live counter's expiry, Redis >= 6.0). KEYS[i] is step i's key; ARGV holds four
-# slots per step: opcode and up to three arguments. Counters stay within +-2**53,
-# where Lua numbers are exact. Reply: {ok, failed index (0-based, -1 if none),
-# value per step}; false becomes a nil reply, so positions are kept.
+# live counter's expiry, Redis >= 6.0). KEYS[i] is step i's key; ARGV[1] holds one
+# opcode letter per step and the following ARGV only the arguments steps need, in
+# order (a verify sends a dozen arguments, not four per step: packing them was the
+# client's largest cost). Counters stay within +-2**53, where Lua numbers are exact.
+# Reply: {ok, failed index (0-based, -1 if none), value per step}; false becomes a
+# nil reply, so positions are kept.
 _ATOMIC_LUA = """
 local ov, written, order, out = {}, {}, {}, {}
 local LIM = 9007199254740992
+local ops, n = ARGV[1], 1
+local function arg() n = n + 1; return ARGV[n] end
 local function live(k)
   local v = ov[k]
   if v == nil then v = redis.call('GET', k); ov[k] = v end
@@ -119,43 +123,49 @@ local function write(k, v, px)
 end
 local function counter(k, amount, px)
   local cur = live(k)
-  local n = amount
+  local c = amount
   if cur ~= false then
     if (cur ~= '0' and not string.match(cur, '^%-?[1-9]%d*$')) or string.len(cur) > 17 then
       return nil
     end
-    n = tonumber(cur) + amount
+    c = tonumber(cur) + amount
   end
-  if n > LIM or n < -LIM then return nil end
-  if cur == false then write(k, string.format('%d', n), px)
-  else write(k, string.format('%d', n), false) end
-  return n
+  if c > LIM or c < -LIM then return nil end
+  if cur == false then write(k, string.format('%d', c), px)
+  else write(k, string.format('%d', c), false) end
+  return c
 end
 for i = 1, #KEYS do
-  local k, op = KEYS[i], ARGV[4 * i - 3]
-  local a1, a2, a3 = ARGV[4 * i - 2], ARGV[4 * i - 1], ARGV[4 * i]
+  local k, op = KEYS[i], string.sub(ops, i, i)
   if op == 'g' then out[i] = live(k)
   elseif op == 't' or op == 'd' then
     local v = live(k)
     if v ~= false then write(k, false, false) end
     if op == 't' then out[i] = v elseif v ~= false then out[i] = 1 else out[i] = 0 end
-  elseif op == 'p' then write(k, a1, a2); out[i] = false
+  elseif op == 'p' then
+    local v = arg(); write(k, v, arg()); out[i] = false
   elseif op == 'n' then
-    if live(k) == false then write(k, a1, a2); out[i] = 1 else out[i] = 0 end
+    local v, px = arg(), arg()
+    if live(k) == false then write(k, v, px); out[i] = 1 else out[i] = 0 end
   elseif op == 'r' then
-    if live(k) == a1 then write(k, a2, a3); out[i] = 1 else out[i] = 0 end
+    local e, v, px = arg(), arg(), arg()
+    if live(k) == e then write(k, v, px); out[i] = 1 else out[i] = 0 end
   elseif op == 'i' or op == 'v' then
-    local n = counter(k, tonumber(a1), a2)
-    if n == nil then return redis.error_reply('ERR value is not an integer or out of range') end
-    out[i] = string.format('%d', n)
-    if op == 'v' and n > tonumber(a3) then
-      return {0, i - 1, unpack(out, 1, i)}
-    end
+    local amount, px = tonumber(arg()), arg()
+    local limit = nil
+    if op == 'v' then limit = tonumber(arg()) end
+    local c = counter(k, amount, px)
+    if c == nil then return redis.error_reply('ERR value is not an integer or out of range') end
+    out[i] = string.format('%d', c)
+    if limit ~= nil and c > limit then return {0, i - 1, unpack(out, 1, i)} end
   else
+    -- 'P' present, 'A' absent, 'Q' present and equal to the next argument
     local v = live(k)
     out[i] = v
-    local held = (v ~= false) == (a1 == '1')
-    if held and a3 == '1' then held = (v == a2) end
+    local held
+    if op == 'A' then held = v == false
+    elseif op == 'P' then held = v ~= false
+    else held = v == arg() end
     if not held then return {0, i - 1, unpack(out, 1, i)} end
   end
 end
@@ -174,29 +184,37 @@ def _program_args(program: Atomic, prefix: str) -> tuple[list[str], list[bytes |
     one slot (checked on every Redis store, so a program that works on one server
     also works on a Cluster)."""
     keys: list[str] = []
+    ops: list[str] = []
     args: list[bytes | int | str] = []
     for step in program.steps:
         keys.append(prefix + step.key)
         match step:
             case Get() | Take() | Delete():
-                args += [_OPCODES[type(step)], "", "", ""]
+                ops.append(_OPCODES[type(step)])
             case Put(_, value, ttl) | PutIfAbsent(_, value, ttl):
-                args += [_OPCODES[type(step)], value, _ms(ttl), ""]
+                ops.append(_OPCODES[type(step)])
+                args += [value, _ms(ttl)]
             case Incr(_, ttl, amount):
-                args += ["i", amount, _ms(ttl), ""]
+                ops.append("i")
+                args += [amount, _ms(ttl)]
             case Reserve(_, ttl, limit, amount):
-                args += ["v", amount, _ms(ttl), limit]
+                ops.append("v")
+                args += [amount, _ms(ttl), limit]
             case Replace(_, expected, value, ttl):
-                args += ["r", expected, value, _ms(ttl)]
+                ops.append("r")
+                args += [expected, value, _ms(ttl)]
             case Require(_, present, equals):
-                has = equals is not None
-                args += ["q", "1" if present else "0", equals or b"", "1" if has else "0"]
+                if equals is not None:
+                    ops.append("Q")
+                    args.append(equals)
+                else:
+                    ops.append("P" if present else "A")
     if len({key_slot(k.encode()) for k in keys}) > 1:
         raise InvalidInput(
             "the keys of one atomic program must share a hash slot ({tag})",
             code="cross_slot",
         )
-    return keys, args
+    return keys, ["".join(ops), *args]
 
 
 _OPCODES: dict[type, str] = {Get: "g", Take: "t", Delete: "d", Put: "p", PutIfAbsent: "n"}
