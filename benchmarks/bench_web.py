@@ -205,3 +205,312 @@ def bench_asgi(redis_url: str | None, *, repeat: int, budget: float) -> list[Fig
             )
         )
     return figures
+
+
+# --- in-process CPU against Starlette's SessionMiddleware -------------------------------
+
+STARLETTE_TITLE = "Session middleware CPU / Starlette SessionMiddleware (in-process)"
+STARLETTE_TARGET = "≤ 1.00x"
+STARLETTE_SECRET = "bench-" + "s" * 40
+
+
+def _starlette_app() -> tuple[App, str]:
+    """Starlette's signed-cookie ``SessionMiddleware`` around an app that reads the
+    session (``scope["session"]``) as a guarded route would, and a valid cookie."""
+    import base64
+    import json
+
+    from itsdangerous import TimestampSigner
+    from starlette.middleware.sessions import SessionMiddleware
+
+    async def reads_session(scope: Scope, receive: Any, send: Any) -> None:
+        if not scope["session"].get("user"):
+            raise RuntimeError("no session")
+        await _bare_app(scope, receive, send)
+
+    app = SessionMiddleware(reads_session, secret_key=STARLETTE_SECRET, https_only=True)
+    data = base64.b64encode(json.dumps({"user": "user-bench", "loa": 2}).encode())
+    value = TimestampSigner(STARLETTE_SECRET).sign(data).decode()
+    return app, f"session={value}"  # type: ignore[return-value]
+
+
+async def _measure_cpu(repeat: int, budget: float) -> dict[str, list[float]]:
+    from authbroker.store.memory import AsyncMemoryStore
+
+    ours, cookie, broker = await _wrapped(AsyncMemoryStore())
+    theirs, their_cookie = _starlette_app()
+    variants: dict[str, tuple[App, str | None]] = {
+        "bare": (_bare_app, None),
+        "authbroker": (ours, cookie),
+        "starlette": (theirs, their_cookie),
+    }
+    try:
+        counts = {}
+        for name, (app, c) in variants.items():
+            await _batch(app, c, 50)
+            counts[name] = max(50, int(budget / await _batch(app, c, 200)))
+        samples: dict[str, list[float]] = {name: [] for name in variants}
+        for _ in range(repeat):
+            for name, (app, c) in variants.items():
+                samples[name].append(await _batch(app, c, counts[name]))
+        return samples
+    finally:
+        await broker.aclose()
+
+
+def bench_session_cpu(*, repeat: int, budget: float) -> list[Figure]:
+    """Per-request CPU of the session check (our middleware on the memory store minus
+    the bare app) over the same for Starlette's ``SessionMiddleware``."""
+    try:
+        import starlette  # noqa: F401
+    except ImportError as exc:
+        return [skipped("ASGI-cpu", STARLETTE_TITLE, STARLETTE_TARGET, str(exc))]
+    samples = asyncio.run(_measure_cpu(repeat, budget))
+    bare, ours, theirs = (
+        statistics.median(samples[k]) for k in ("bare", "authbroker", "starlette")
+    )
+    ratio = (ours - bare) / (theirs - bare)
+    return [
+        Figure(
+            "ASGI-cpu",
+            STARLETTE_TITLE,
+            ratio,
+            "x",
+            STARLETTE_TARGET,
+            ratio <= 1.0,
+            detail=(
+                f"added per request: AuthMiddleware (memory store, server-side session, "
+                f"revocable) {(ours - bare) * 1e6:.1f} µs, Starlette SessionMiddleware "
+                f"(signed client-side cookie) {(theirs - bare) * 1e6:.1f} µs; bare app "
+                f"{bare * 1e6:.1f} µs. In-process ASGI call loop, medians of {repeat} batches."
+            ),
+        )
+    ]
+
+
+# --- served app: uvicorn + a keep-alive load generator over loopback -------------------
+
+SERVED_TITLE = "Served app (uvicorn): requests/s kept vs the bare app"
+SERVED_TARGETS = {"memory": 0.85, "redis": 0.70, "starlette": None}
+_COOKIE_FILE_ENV = "AUTHBROKER_BENCH_COOKIE_FILE"
+_VARIANT_ENV = "AUTHBROKER_BENCH_VARIANT"
+_REDIS_ENV = "AUTHBROKER_BENCH_REDIS_URL"
+
+
+def served_app() -> App:
+    """uvicorn ``--factory`` entry: the variant named by the environment, and its
+    session cookie written to a file for the load generator (the session is created
+    here, in the server process, so a memory store holds it)."""
+    import os
+    from pathlib import Path
+
+    variant = os.environ[_VARIANT_ENV]
+    cookie_file = Path(os.environ[_COOKIE_FILE_ENV])
+    if variant == "bare":
+        cookie_file.write_text("")
+        return _bare_app
+    if variant == "starlette":
+        app, cookie = _starlette_app()
+        cookie_file.write_text(cookie)
+        return app
+    return _served_auth(variant, cookie_file)
+
+
+def _served_auth(variant: str, cookie_file: Any) -> App:
+    from authbroker.config import load_config
+    from authbroker.engines.sessions import SessionManager
+    from authbroker.identity import Identity, Loa, NationalId
+    from authbroker.store.memory import AsyncMemoryStore, MemoryStore
+    from authbroker.testing import simulated_async_broker
+    from authbroker.web.asgi import AuthMiddleware
+    from authbroker.web.core import require, route
+
+    keys = secrets.token_urlsafe(48)
+    settings = load_config(
+        environ={"AUTHBROKER_SECRET_KEYS": keys},
+        overrides={"broker": {"base_url": "https://app.bench.example"}},
+    )
+    sync_store: Any
+    if variant == "memory":
+        sync_store = MemoryStore()
+        store: Any = AsyncMemoryStore(store=sync_store)
+    else:
+        import os
+
+        from authbroker.store.redis import AsyncRedisStore, RedisStore
+
+        prefix = f"bench:{secrets.token_hex(4)}:"
+        sync_store = RedisStore.from_url(os.environ[_REDIS_ENV], prefix=prefix)
+        store = AsyncRedisStore.from_url(os.environ[_REDIS_ENV], prefix=prefix)
+    broker = simulated_async_broker(settings, store=store)
+    middleware = AuthMiddleware(_bare_app, broker=broker, rules=[route("/app/*", require())])
+    identity = Identity(
+        provider="ftn",
+        method="bank",
+        subject="bench-subject",
+        national_id=NationalId.parse("070770-905D", "FI"),
+        loa=Loa.SUBSTANTIAL,
+        authenticated_at=datetime.now(UTC),
+    )
+    # The same engine (keys, policy, key layout) through the blocking twin store.
+    manager = SessionManager(sync_store, [keys], policy=middleware.sessions.policy)
+    session = manager.login("user-bench", identity)
+    name = middleware.core.policy.cookie_name
+    cookie_file.write_text(f"{name}={middleware.sessions.engine.cookie_value(session)}")
+    return middleware  # type: ignore[return-value]
+
+
+async def _client(port: int, request: bytes, stop: float, counts: list[int]) -> None:
+    """One keep-alive connection: send, read one response (Content-Length framed),
+    repeat until ``stop``; a non-200 answer aborts the run."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        while time.perf_counter() < stop:
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            if not head.startswith(b"HTTP/1.1 200"):
+                raise RuntimeError(head.split(b"\r\n", 1)[0].decode("latin-1"))
+            length = 0
+            for line in head.split(b"\r\n"):
+                if line[:15].lower() == b"content-length:":
+                    length = int(line[15:])
+            await reader.readexactly(length)
+            counts[0] += 1
+    finally:
+        writer.close()
+
+
+async def _load(port: int, cookie: str, *, connections: int, seconds: float) -> float:
+    headers = [
+        "GET /app/invoices HTTP/1.1",
+        "Host: app.bench.example",
+        "User-Agent: bench",
+        "X-Forwarded-Proto: https",
+    ]
+    if cookie:
+        headers.append(f"Cookie: {cookie}; theme=dark")
+    request = ("\r\n".join(headers) + "\r\n\r\n").encode("latin-1")
+    counts = [0]
+    start = time.perf_counter()
+    stop = start + seconds
+    await asyncio.wait_for(
+        asyncio.gather(*(_client(port, request, stop, counts) for _ in range(connections))),
+        seconds + 30,
+    )
+    return counts[0] / (time.perf_counter() - start)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _serve_and_load(
+    variant: str, redis_url: str | None, *, connections: int, seconds: float
+) -> float:
+    """Start uvicorn (one worker, its own process and core) on loopback, wait for it,
+    run the load generator here, stop the server."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    port = _free_port()
+    with tempfile.TemporaryDirectory() as tmp:
+        cookie_file = Path(tmp) / "cookie"
+        env = dict(os.environ, **{_VARIANT_ENV: variant, _COOKIE_FILE_ENV: str(cookie_file)})
+        if redis_url is not None:
+            env[_REDIS_ENV] = redis_url
+        env["PYTHONPATH"] = os.pathsep.join(
+            [str(Path(__file__).resolve().parents[1]), env.get("PYTHONPATH", "")]
+        )
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "--factory",
+                "benchmarks.bench_web:served_app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--no-access-log",
+                "--log-level",
+                "warning",
+                "--proxy-headers",
+                "--forwarded-allow-ips",
+                "127.0.0.1",
+            ],
+            env=env,
+        )
+        try:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                if server.poll() is not None:
+                    raise RuntimeError(f"uvicorn exited ({server.returncode})")
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                    break
+                except OSError:
+                    time.sleep(0.1)
+            cookie = cookie_file.read_text()
+            asyncio.run(_load(port, cookie, connections=connections, seconds=1.0))  # warm-up
+            return asyncio.run(_load(port, cookie, connections=connections, seconds=seconds))
+        finally:
+            server.terminate()
+            try:
+                server.wait(10)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
+
+
+def bench_served(
+    redis_url: str | None, *, repeat: int, seconds: float, connections: int = 16
+) -> list[Figure]:
+    """Requests/s of the same tiny app served by uvicorn: bare, behind AuthMiddleware
+    (memory store, Redis) and behind Starlette's SessionMiddleware; kept vs bare."""
+    try:
+        import uvicorn  # noqa: F401
+    except ImportError as exc:
+        return [skipped("SERVED", SERVED_TITLE, "≥ 85 % / ≥ 70 %", str(exc))]
+    variants = ["bare", "memory", "starlette"] + (["redis"] if redis_url else [])
+    rates: dict[str, list[float]] = {v: [] for v in variants}
+    for _ in range(repeat):  # alternating, so drift in machine load hits every variant
+        for variant in variants:
+            rates[variant].append(
+                _serve_and_load(variant, redis_url, connections=connections, seconds=seconds)
+            )
+    bare = statistics.median(rates["bare"])
+    figures = []
+    for variant in ("memory", "redis", "starlette"):
+        if variant not in rates:
+            figures.append(skipped(f"SERVED-{variant}", SERVED_TITLE, "≥ 70 %", "No Redis."))
+            continue
+        rate = statistics.median(rates[variant])
+        kept = rate / bare
+        target = SERVED_TARGETS[variant]
+        figures.append(
+            Figure(
+                f"SERVED-{variant}",
+                f"{SERVED_TITLE} ({variant})",
+                kept * 100,
+                "%",
+                f"≥ {target * 100:.0f} %" if target else "reported (reference)",
+                (kept >= target) if target else None,
+                detail=(
+                    f"{rate:,.0f} req/s vs bare {bare:,.0f} req/s; uvicorn (1 worker, "
+                    f"httptools/h11 as installed) in its own process, {connections} "
+                    f"keep-alive connections from an asyncio raw-socket client in this "
+                    f"process, {seconds:.0f} s per run, medians of {repeat} alternating runs "
+                    f"(all runs: {', '.join(f'{r:,.0f}' for r in rates[variant])})."
+                ),
+            )
+        )
+    return figures

@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     from benchmarks.bench_jose import bench_id_token, bench_nested
     from benchmarks.bench_links import bench_otp_verify
     from benchmarks.bench_passwords import bench_login
-    from benchmarks.bench_web import bench_asgi
+    from benchmarks.bench_web import bench_asgi, bench_served, bench_session_cpu
 
     machine = machine_description()
     started = time.monotonic()
@@ -129,6 +129,11 @@ def main(argv: list[str] | None = None) -> int:
             ("jws", lambda: bench_id_token("EdDSA", repeat=3 * repeat, budget=0.05 * scale)),
             ("jwe", lambda: bench_nested(repeat=repeat, budget=0.3 * scale)),
             ("asgi", lambda: bench_asgi(redis_url, repeat=repeat, budget=0.3 * scale)),
+            ("asgi", lambda: bench_session_cpu(repeat=repeat, budget=0.3 * scale)),
+            (
+                "served",
+                lambda: bench_served(redis_url, repeat=max(3, repeat // 3), seconds=3 * scale),
+            ),
             (
                 "otp",
                 lambda: bench_otp_verify(

@@ -107,6 +107,7 @@ PUBLIC_API: dict[str, list[str]] = {
         "SessionKind",
         "SessionManager",
         "SessionPolicy",
+        "session_store_key",
     ],
     "authbroker.engines.credentials": [
         "Argon2Params",

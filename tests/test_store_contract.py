@@ -45,6 +45,7 @@ from authbroker.store import (
     open_async_store,
     open_store,
 )
+from authbroker.store.base import Atomic, AtomicResult
 from conftest import TravelClock
 
 TTL = 0.3  # short enough to sleep through on Redis, long enough not to expire by accident
@@ -77,6 +78,9 @@ class SyncAsAsync:
 
     async def delete(self, key: str) -> bool:
         return self.store.delete(key)
+
+    async def atomic(self, program: Atomic) -> AtomicResult:
+        return self.store.atomic(program)
 
     async def aclose(self) -> None:
         self.store.close()

@@ -202,7 +202,11 @@ def _session_csrf(stack: Stack) -> str:
     session_id = mw.core.policy and mw.sessions.engine.session_id(cookie)
     import json
 
-    raw = stack.mem.get("sess:" + session_id)
+    from authbroker.engines.sessions import session_store_key
+
+    key = session_store_key(session_id or "")
+    assert key is not None
+    raw = stack.mem.get(key)
     assert raw is not None
     return str(json.loads(raw)["csrf"])
 

@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from authbroker.engines.sessions import SessionEngine, SessionPolicy
+from authbroker.engines.sessions import SessionEngine, SessionPolicy, session_store_key
 from authbroker.identity import Identity, Loa
 from authbroker.store.base import StateStore
 from authbroker.testing.simulators.oidc import LOGOUT_MISBEHAVIOURS
@@ -29,10 +29,17 @@ def stack(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Stack]:
     yield from build(request.param, tmp_path)
 
 
+def _key_of(session_id: str) -> str:
+    key = session_store_key(session_id)
+    assert key is not None, "a session id this library made"
+    return key
+
+
 def _session(store: Any, client: httpx.Client, core: Any) -> tuple[str, dict[str, Any]] | None:
     cookie = client.cookies.get("ab_session")
     sid = core.sessions.session_id(cookie)
-    raw = store.get("sess:" + sid) if sid else None
+    key = session_store_key(sid) if sid else None
+    raw = store.get(key) if key else None
     return None if raw is None else (sid, json.loads(raw))
 
 
@@ -48,7 +55,7 @@ def test_local_logout_destroys_record_and_cookie(stack: Stack) -> None:
     assert any(
         c.startswith("ab_session=;") and "Max-Age=0" in c for c in r.headers.get_list("set-cookie")
     )
-    assert stack.mem.get("sess:" + session_id) is None
+    assert stack.mem.get(_key_of(session_id)) is None
 
 
 def test_logout_everywhere_ends_the_users_other_sessions(stack: Stack) -> None:
@@ -73,7 +80,7 @@ def test_logout_with_bad_csrf_or_foreign_return_to_changes_nothing(stack: Stack)
         "/auth/logout", data={"csrf": record["csrf"], "return_to": "https://evil.example/"}
     )
     assert r.status_code == 400
-    assert stack.mem.get("sess:" + session_id) is not None
+    assert stack.mem.get(_key_of(session_id)) is not None
 
 
 # -- RP-initiated logout ----------------------------------------------------------------
@@ -96,7 +103,7 @@ def test_rp_initiated_logout_at_the_op() -> None:
         assert q["post_logout_redirect_uri"] == "http://127.0.0.1:8000/"
         assert len(q["state"]) >= 32
         # The local session is gone before the browser reaches the OP.
-        assert store.get("sess:" + session_id) is None
+        assert store.get(_key_of(session_id)) is None
         assert store.get("sessop:" + session_id) is None
         back = OUT.get(r.headers["location"])
         assert back.status_code == 302
@@ -237,7 +244,7 @@ def test_index_keeps_every_concurrent_login_on_every_store(sync_store: StateStor
         engine.end_provider_sessions("https://op.example", sid=None, sub="s-1"), None, sync_store
     )
     assert ended == 12
-    assert all(sync_store.get("sess:" + i) is None for i in ids)
+    assert all(sync_store.get(_key_of(i)) is None for i in ids)
     # Taken: a second delivery ends nothing more; another issuer's index is separate.
     assert (
         run_sync(

@@ -29,7 +29,7 @@ class CredentialsTable(StoreBase):
     def credential_by_email(self, email: str) -> CredentialRecord | None:
         """The active credential for a canonical address, or None."""
         c = self.t["credentials"]
-        with self._tx() as conn:
+        with self._one_statement() as conn:
             row = conn.execute(
                 sa.select(c).where(c.c.email == email, c.c.status == "active")
             ).first()
@@ -37,7 +37,7 @@ class CredentialsTable(StoreBase):
 
     def credential_by_user(self, user_id: str) -> CredentialRecord | None:
         c = self.t["credentials"]
-        with self._tx() as conn:
+        with self._one_statement() as conn:
             row = conn.execute(sa.select(c).where(c.c.user_id == user_id)).first()
         return None if row is None else self._credential(row)
 

@@ -13,7 +13,15 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from ..errors import AuthBrokerError, ConfigError
-from .schema import COMPONENT, SCHEMA_VERSION, sqlite_immediate, tables, unavailable
+from .schema import (
+    COMPONENT,
+    FAIL_CLOSED,
+    READ_ONLY,
+    SCHEMA_VERSION,
+    sqlite_immediate,
+    tables,
+    unavailable,
+)
 
 
 class StoreBase:
@@ -67,21 +75,58 @@ class StoreBase:
     # --- plumbing ---------------------------------------------------------------------
 
     @contextmanager
-    def _tx(self, *, integrity_errors: bool = False) -> Iterator[Connection]:
-        """One transaction; database failures become :class:`StoreUnavailable`.
+    def _tx(
+        self, *, integrity_errors: bool = False, fail_closed: bool = False
+    ) -> Iterator[Connection]:
+        """One write transaction; database failures become :class:`StoreUnavailable`.
 
         With ``integrity_errors`` a constraint violation propagates as is, for a
-        caller that gives it a meaning (``email_taken``).
+        caller that gives it a meaning (``email_taken``). ``fail_closed`` marks a
+        write whose loss in a power failure only makes a user sign in again (a new
+        login's device and token family): on SQLite it commits with ``synchronous =
+        NORMAL`` (no fsync of its own; durable against a process crash, see
+        docs/mobile-credentials.md "Durability"). Everything else commits with FULL.
         """
         try:
-            with self.engine.begin() as conn:
-                yield conn
+            with self.engine.connect() as conn:
+                if fail_closed and self.dialect == "sqlite":
+                    conn.execution_options(**{FAIL_CLOSED: True})
+                try:
+                    with conn.begin():
+                        yield conn
+                finally:
+                    if fail_closed and self.dialect == "sqlite":
+                        # On the driver connection: through SQLAlchemy it would
+                        # auto-begin a transaction, inside which SQLite refuses it.
+                        driver: Any = conn.connection.driver_connection
+                        driver.execute("PRAGMA synchronous = FULL")
         except AuthBrokerError:
             raise
         except IntegrityError as exc:
             if integrity_errors:
                 raise
             raise unavailable(exc) from exc
+        except SQLAlchemyError as exc:
+            raise unavailable(exc) from exc
+
+    @contextmanager
+    def _one_statement(self) -> Iterator[Connection]:
+        """One statement without an explicit transaction: on SQLite no ``BEGIN
+        IMMEDIATE`` (no write lock, no commit), on PostgreSQL autocommit (no
+        BEGIN/COMMIT round trips). A single statement is atomic on its own; use it
+        for single SELECTs everywhere and, on PostgreSQL only, for a write that is
+        one statement (the login's insert)."""
+        try:
+            with self.engine.connect() as conn:
+                if self.dialect == "sqlite":
+                    conn.execution_options(**{READ_ONLY: True})
+                else:
+                    conn.execution_options(isolation_level="AUTOCOMMIT")
+                # No explicit begin/commit: the connection's implicit unit of work is
+                # rolled back on close, which costs nothing in autocommit mode.
+                yield conn
+        except AuthBrokerError:
+            raise
         except SQLAlchemyError as exc:
             raise unavailable(exc) from exc
 

@@ -94,7 +94,23 @@ def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
         cur.close()
 
 
+#: Execution option of a read-only unit of work (``StoreBase._one_statement``): no write lock.
+READ_ONLY = "authbroker_read_only"
+#: Execution option of a write whose loss on power failure fails closed
+#: (``StoreBase._tx(fail_closed=True)``): committed with ``synchronous = NORMAL``.
+FAIL_CLOSED = "authbroker_fail_closed"
+
+
 def _sqlite_on_begin(conn: Connection) -> None:
+    options = conn.get_execution_options()
+    if options.get(READ_ONLY):
+        # One SELECT is atomic on its own (the connection is in autocommit mode):
+        # no BEGIN, no write lock taken, no commit.
+        return
+    if options.get(FAIL_CLOSED):
+        # Per connection and outside any transaction, so it is set before BEGIN;
+        # StoreBase puts FULL back when the unit of work ends.
+        conn.exec_driver_sql("PRAGMA synchronous = NORMAL")
     conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 

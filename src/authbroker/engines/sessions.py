@@ -1,8 +1,13 @@
 """Server-side sessions: what a browser is allowed to do after it authenticated.
 
 A session lives in the StateStore under a random 256-bit id; the browser holds only
-that id, signed with itsdangerous under a purpose-specific salt (a value signed for
-a direct link or a CSRF token is never accepted as a session cookie). The record
+that id, signed (itsdangerous' format, HMAC-SHA256) under a purpose-specific salt (a
+value signed for a direct link or a CSRF token is never accepted as a session cookie).
+
+The id starts with a short unkeyed hash of the user (:func:`_user_tag`) used as a
+store hash tag: the session record and the user's logout-everywhere epoch share one
+``{tag}``, so checking a session is *one* atomic store program, one round trip on
+Redis even on a Cluster (:mod:`authbroker.store.atomic`). The record
 says who the user is, how strongly they authenticated (LoA) and, for sessions opened
 by a direct link, the exact scope and resource they may touch.
 
@@ -23,6 +28,7 @@ them with ``yield from``.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -31,8 +37,6 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
-
-from itsdangerous import BadSignature, Signer
 
 from ..config import check_secret_keys
 from ..errors import InsufficientLoa, ScopeDenied
@@ -55,7 +59,8 @@ from ..kernel import (
     async_op,
     sync_op,
 )
-from ..store.base import AsyncStateStore, StateStore
+from ..store.atomic import atomic
+from ..store.base import AsyncStateStore, Get, StateStore
 from .links import link_live_gen
 
 __all__ = [
@@ -65,6 +70,7 @@ __all__ = [
     "SessionKind",
     "SessionManager",
     "SessionPolicy",
+    "session_store_key",
 ]
 
 SessionKind = Literal["full", "link"]
@@ -81,6 +87,59 @@ _INDEX_LABEL = b"authbroker.session.index.v1"
 #: Session ids an index entry keeps; past it, ids of sessions already gone are
 #: dropped first, then the oldest.
 _INDEX_MAX = 64
+_TAG_HEX = 20  # 80 bits: two users sharing an epoch key is out of reach
+_ID_SEP = "~"
+_PARSED_MAX = 4096  # parsed session records kept (see SessionEngine._parse)
+
+
+def _user_tag(user: str) -> str:
+    """Unkeyed on purpose (like the links' ``user_ref``): the epoch key must survive
+    secret rotation. It names no one; it only groups one user's keys."""
+    digest = hashlib.sha256(b"authbroker.session.user\x00" + user.encode()).hexdigest()
+    return digest[:_TAG_HEX]
+
+
+def session_store_key(session_id: str) -> str | None:
+    """The store key of a session: ``sess:{tag}rest`` for a well-formed id, else
+    None (an id from before the tagged format, or garbage with a valid signature)."""
+    tag, sep, rest = session_id.partition(_ID_SEP)
+    if not sep or len(tag) != _TAG_HEX or not rest:
+        return None
+    return f"{_KEY}{{{tag}}}{rest}"
+
+
+def _epoch_key(user: str) -> str:
+    return f"{_EPOCH}{{{_user_tag(user)}}}"
+
+
+class _CookieSigner:
+    """itsdangerous' ``Signer`` format (django-concat key derivation, HMAC-SHA256,
+    url-safe base64 without padding, ``.`` separator) computed with one
+    ``hmac.digest`` call. The session check runs on every request; itsdangerous
+    builds a key and an HMAC object per call and was most of its CPU. Cookies stay
+    interchangeable with ``Signer(keys, salt=..., digest_method=sha256)`` (tested).
+    The first (newest) key signs, every key verifies (rotation)."""
+
+    def __init__(self, secret_keys: Sequence[str], salt: str) -> None:
+        self._keys = [
+            hashlib.sha256(salt.encode() + b"signer" + key.encode()).digest() for key in secret_keys
+        ]
+
+    def _mac(self, key: bytes, value: bytes) -> bytes:
+        return base64.urlsafe_b64encode(hmac.digest(key, value, "sha256")).rstrip(b"=")
+
+    def sign(self, value: str) -> str:
+        raw = value.encode()
+        return (raw + b"." + self._mac(self._keys[0], raw)).decode()
+
+    def unsign(self, signed: str) -> str | None:
+        value, sep, sig = signed.encode().rpartition(b".")
+        if not sep:
+            return None
+        for key in self._keys:
+            if hmac.compare_digest(sig, self._mac(key, value)):
+                return value.decode()
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,10 +249,8 @@ class SessionEngine:
         # The docs require secrets of at least 32 characters (C16); a shorter one is a
         # configuration error, not a weaker session.
         secret_keys = check_secret_keys(secret_keys, key="AUTHBROKER_SECRET_KEYS")
-        # Newest key signs; all keys verify (rotation). itsdangerous takes the list.
-        self.signer = Signer(
-            list(reversed(secret_keys)), salt=SESSION_SALT, digest_method=hashlib.sha256
-        )
+        self.signer = _CookieSigner(secret_keys, SESSION_SALT)
+        self._parsed: dict[tuple[str, bytes], Session] = {}
         self.policy = policy
         self.now = now
         # Index keys are keyed hashes (a ``sub`` may be a personal identifier); the
@@ -205,16 +262,13 @@ class SessionEngine:
 
     def cookie_value(self, session: Session) -> str:
         """The signed cookie value naming ``session``."""
-        return self.signer.sign(session.id).decode()
+        return self.signer.sign(session.id)
 
     def session_id(self, cookie: str | None) -> str | None:
         """The session id a cookie names, or None if its signature does not verify."""
-        if not cookie or len(cookie) > 512:
+        if not cookie or len(cookie) > 512 or not cookie.isascii():
             return None
-        try:
-            return self.signer.unsign(cookie).decode()
-        except BadSignature:
-            return None
+        return self.signer.unsign(cookie)
 
     def cookie_header(self, session: Session | None, *, secure: bool) -> str:
         """A ``Set-Cookie`` value: HttpOnly, SameSite=Lax, Secure outside localhost."""
@@ -242,9 +296,9 @@ class SessionEngine:
         absolute = (
             self.policy.link_absolute_timeout if kind == "link" else self.policy.absolute_timeout
         )
-        epoch_raw = yield from store_get(_EPOCH + user)
+        epoch_raw = yield from store_get(_epoch_key(user))
         session = Session(
-            id=secrets.token_urlsafe(32),
+            id=_user_tag(user) + _ID_SEP + secrets.token_urlsafe(32),
             user=user,
             kind=kind,
             loa=loa,
@@ -261,8 +315,8 @@ class SessionEngine:
         )
         if replaces is not None:
             # Login / step-up: the old id dies at once (no fixation).
-            yield from store_delete(_KEY + replaces.id)
-        yield from store_put(_KEY + session.id, _dump(session), self._ttl(session, now))
+            yield from _delete(replaces.id)
+        yield from store_put(_key(session.id), _dump(session), self._ttl(session, now))
         return session
 
     def _ttl(self, session: Session, now: float) -> float:
@@ -314,42 +368,68 @@ class SessionEngine:
         """The live session a cookie names, or None (bad signature, expired, idle, logged
         out everywhere, or a link session whose link was revoked)."""
         session_id = self.session_id(cookie)
-        if session_id is None:
+        key = None if session_id is None else session_store_key(session_id)
+        if session_id is None or key is None:
             return None
-        raw = yield from store_get(_KEY + session_id)
-        if raw is None:
+        # One round trip: the record and its user's epoch (same hash tag).
+        found = yield from atomic(Get(key), Get(_EPOCH + "{" + session_id[:_TAG_HEX] + "}"))
+        raw, epoch_raw = found.values
+        if not isinstance(raw, bytes):
             return None
-        try:
-            session = Session.from_record(session_id, json.loads(raw))
-        except (ValueError, KeyError, TypeError):
-            yield from store_delete(_KEY + session_id)
+        session = self._parse(session_id, raw)
+        if session is None:
+            yield from store_delete(key)
             return None
         now = self.now()
         if now >= session.expires_at or now - session.last_seen >= self.policy.idle_timeout:
-            yield from store_delete(_KEY + session_id)
+            yield from store_delete(key)
             return None
-        epoch_raw = yield from store_get(_EPOCH + session.user)
-        if int(epoch_raw or 0) != session.epoch:
-            yield from store_delete(_KEY + session_id)
+        if int(epoch_raw if isinstance(epoch_raw, bytes) else 0) != session.epoch:
+            yield from store_delete(key)
             return None
         if session.kind == "link" and session.link is not None:
             # A revoked (or expired) link ends what it granted, now, not at expiry.
             live = yield from link_live_gen(session.link, now)
             if not live:
-                yield from store_delete(_KEY + session_id)
+                yield from store_delete(key)
                 return None
         if now - session.last_seen >= 30:  # sliding idle window; bounded write rate
             session = _touch(session, now)
-            yield from store_put(_KEY + session_id, _dump(session), self._ttl(session, now))
+            yield from store_put(key, _dump(session), self._ttl(session, now))
+        return session
+
+    def _parse(self, session_id: str, raw: bytes) -> Session | None:
+        """The session a stored record describes, or None if it is malformed or
+        belongs to another user than the id's tag.
+
+        Parsing the JSON and building the object was most of a session check's CPU,
+        yet a record changes only when it is written (at most every 30 s, the idle
+        touch). So the result is kept per (id, exact record bytes): a changed record
+        is a new key, and every check that can change without the record changing
+        (expiry, idle time, epoch, link revocation) still runs on every load.
+        """
+        cache_key = (session_id, raw)
+        session = self._parsed.get(cache_key)
+        if session is not None:
+            return session
+        try:
+            session = Session.from_record(session_id, json.loads(raw))
+        except (ValueError, KeyError, TypeError):
+            return None
+        if _user_tag(session.user) != session_id[:_TAG_HEX]:
+            return None
+        if len(self._parsed) >= _PARSED_MAX:
+            self._parsed.clear()
+        self._parsed[cache_key] = session
         return session
 
     def destroy(self, session: Session) -> Gen[None]:
         """End one session (logout)."""
-        yield from store_delete(_KEY + session.id)
+        yield from _delete(session.id)
 
     def logout_everywhere(self, user: str) -> Gen[None]:
         """End every session of ``user`` (bumps the user's epoch)."""
-        yield from store_incr(_EPOCH + user, _EPOCH_TTL)
+        yield from store_incr(_epoch_key(user), _EPOCH_TTL)
 
     # -- the provider's session: RP-initiated and back-channel logout -----------------
 
@@ -392,7 +472,8 @@ class SessionEngine:
             if len(ids) > _INDEX_MAX:
                 live = []
                 for old in ids[:-1]:
-                    if (yield from store_get(_KEY + old)) is not None:
+                    old_key = session_store_key(old)
+                    if old_key is not None and (yield from store_get(old_key)) is not None:
                         live.append(old)
                 ids = [*live, session_id][-_INDEX_MAX:]
             # The newest session expires last: its TTL covers every older one.
@@ -428,10 +509,24 @@ class SessionEngine:
             if raw is None:
                 continue
             for session_id in _json_list(raw):
-                if (yield from store_delete(_KEY + session_id)):
+                session_key = session_store_key(session_id)
+                if session_key is not None and (yield from store_delete(session_key)):
                     ended += 1
                 yield from store_delete(_PROVIDER_SESSION + session_id)
         return ended
+
+
+def _key(session_id: str) -> str:
+    key = session_store_key(session_id)
+    if key is None:  # pragma: no cover - every id this module makes is well-formed
+        raise ValueError("not a session id")
+    return key
+
+
+def _delete(session_id: str) -> Gen[None]:
+    key = session_store_key(session_id)
+    if key is not None:
+        yield from store_delete(key)
 
 
 def _json_list(raw: bytes) -> list[str]:

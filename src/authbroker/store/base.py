@@ -13,6 +13,9 @@ every backend, so protocol code never needs a transaction:
 * ``replace`` is compare-and-set: it writes only while the live value still equals
   the one the caller read, so a writer holding a stale copy cannot overwrite a newer
   state, nor bring back a value that was taken, deleted or expired meanwhile.
+* ``atomic`` runs a short program of these steps plus guards as one unit, in one
+  round trip (:mod:`authbroker.store.atomic`): an OTP verify, a session check or a
+  lockout reservation that reads and counts several keys costs one command.
 
 Protocol code is sans-I/O: instead of calling a store it *yields* the operation
 values below (:class:`Get`, :class:`Take`...) and the runner in
@@ -30,13 +33,18 @@ from typing import Protocol, runtime_checkable
 
 __all__ = [
     "AsyncStateStore",
+    "Atomic",
+    "AtomicResult",
     "Delete",
     "Get",
     "Incr",
     "Put",
     "PutIfAbsent",
     "Replace",
+    "Require",
+    "Reserve",
     "StateStore",
+    "Step",
     "StoreOp",
     "Take",
     "apply_async",
@@ -78,6 +86,10 @@ class StateStore(Protocol):
     def delete(self, key: str) -> bool:
         """Remove the key; True when a live value was removed."""
 
+    def atomic(self, program: Atomic) -> AtomicResult:
+        """Run a multi-step program atomically, in one round trip
+        (:mod:`authbroker.store.atomic`)."""
+
     def close(self) -> None:
         """Release connections."""
 
@@ -99,6 +111,8 @@ class AsyncStateStore(Protocol):
     async def replace(self, key: str, expected: bytes, value: bytes, ttl: float) -> bool: ...
 
     async def delete(self, key: str) -> bool: ...
+
+    async def atomic(self, program: Atomic) -> AtomicResult: ...
 
     async def aclose(self) -> None: ...
 
@@ -150,7 +164,52 @@ class Delete:
     key: str
 
 
-StoreOp = Put | Get | Take | PutIfAbsent | Incr | Replace | Delete
+@dataclass(frozen=True, slots=True)
+class Reserve:
+    """Program step: add ``amount`` to a counter (like :class:`Incr`) and stop the
+    program when the new value exceeds ``limit``: a reservation taken whole or not
+    at all, so no refund is ever needed."""
+
+    key: str
+    ttl: float
+    limit: int
+    amount: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Require:
+    """Program step: stop the program unless ``key`` is live (``present=True``; with
+    ``equals`` also byte-equal to it) or absent (``present=False``). Its value is
+    the live value read."""
+
+    key: str
+    present: bool = True
+    equals: bytes | None = field(default=None, repr=False)
+
+
+Step = Get | Take | Put | PutIfAbsent | Incr | Replace | Delete | Reserve | Require
+
+
+@dataclass(frozen=True, slots=True)
+class Atomic:
+    """A program of steps the store runs as one atomic unit, in one round trip;
+    semantics in :mod:`authbroker.store.atomic`."""
+
+    steps: tuple[Step, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AtomicResult:
+    """``ok``: every guard held and the writes were applied. ``failed``: index of
+    the guard that stopped the program (nothing was written). ``values``: one
+    result per step run, as the primitive would have returned it."""
+
+    ok: bool
+    failed: int | None
+    values: tuple[object, ...] = field(repr=False)
+
+
+StoreOp = Put | Get | Take | PutIfAbsent | Incr | Replace | Delete | Atomic
 
 
 def apply_sync(store: StateStore, op: StoreOp) -> object:
@@ -171,6 +230,8 @@ def apply_sync(store: StateStore, op: StoreOp) -> object:
             return store.replace(key, expected, value, ttl)
         case Delete(key):
             return store.delete(key)
+        case Atomic():
+            return store.atomic(op)
     raise TypeError(f"not a store operation: {type(op).__name__}")  # pragma: no cover
 
 
@@ -192,4 +253,6 @@ async def apply_async(store: AsyncStateStore, op: StoreOp) -> object:
             return await store.replace(key, expected, value, ttl)
         case Delete(key):
             return await store.delete(key)
+        case Atomic():
+            return await store.atomic(op)
     raise TypeError(f"not a store operation: {type(op).__name__}")  # pragma: no cover

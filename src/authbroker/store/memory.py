@@ -30,6 +30,8 @@ from ._common import (
     check_value,
     parse_counter,
 )
+from .atomic import check_program, run_program
+from .base import Atomic, AtomicResult, Get
 
 __all__ = ["AsyncMemoryStore", "MemoryStore"]
 
@@ -156,6 +158,36 @@ class MemoryStore:
             del self._data[key]
             return True
 
+    def atomic(self, program: Atomic) -> AtomicResult:
+        """The whole program under the store's lock (no other operation interleaves)."""
+        program = check_program(program)
+        if all(type(step) is Get for step in program.steps):
+            # Reads only (a session check): no overlay, no writes to apply.
+            with self._lock:
+                now = self._begin()
+                values = tuple(
+                    None if (e := self._live(step.key, now)) is None else e[0]
+                    for step in program.steps
+                )
+            return AtomicResult(True, None, values)
+        with self._lock:
+            now = self._begin()
+
+            def read(key: str) -> bytes | None:
+                entry = self._live(key, now)
+                return None if entry is None else entry[0]
+
+            result, writes = run_program(program, read)
+            for w in writes:
+                if w.value is None:
+                    self._data.pop(w.key, None)
+                elif w.ttl is None:
+                    # Same expiry as the live entry: its heap item still matches.
+                    self._data[w.key] = (w.value, self._data[w.key][1])
+                else:
+                    self._set(w.key, w.value, now + w.ttl)
+            return result
+
     def close(self) -> None:
         with self._lock:
             self._closed = True
@@ -206,6 +238,9 @@ class AsyncMemoryStore:
 
     async def delete(self, key: str) -> bool:
         return self.sync.delete(key)
+
+    async def atomic(self, program: Atomic) -> AtomicResult:
+        return self.sync.atomic(program)
 
     async def aclose(self) -> None:
         self.sync.close()

@@ -59,6 +59,8 @@ from ._common import (
     retry_idempotent,
     retry_idempotent_async,
 )
+from .atomic import Write, check_program, run_program
+from .base import Atomic, AtomicResult
 
 __all__ = ["DEFAULT_TABLE", "AsyncPostgresStore", "PostgresStore", "parse_postgres_url"]
 
@@ -113,6 +115,20 @@ _STATEMENTS = {
         "UPDATE {t} SET value = %(value)s, expires_at = {expires} "
         "WHERE key = %(key)s AND expires_at > {now} AND value = %(expected)s RETURNING 1"
     ),
+    # An atomic program (store/atomic.py) first makes sure each of its keys has a row
+    # (an already-expired placeholder counts as absent everywhere), then locks them all
+    # in key order: every primitive on those keys, even an insert of a key the
+    # program saw absent, waits for the program's commit.
+    "atomic_rows": (
+        "INSERT INTO {t} (key, value, expires_at)"
+        " SELECT k, ''::bytea, 'epoch'::timestamptz FROM unnest(%(keys)s::text[]) AS k"
+        " ORDER BY k ON CONFLICT (key) DO NOTHING"
+    ),
+    "atomic_lock": (
+        "SELECT key, value, expires_at > {now} FROM {t}"
+        " WHERE key = ANY(%(keys)s::text[]) ORDER BY key FOR UPDATE"
+    ),
+    "set_keep_ttl": "UPDATE {t} SET value = %(value)s WHERE key = %(key)s",
     "sweep": (
         "DELETE FROM {t} WHERE key IN (SELECT key FROM {t} WHERE expires_at <= {now}"
         " ORDER BY expires_at LIMIT %(batch)s FOR UPDATE SKIP LOCKED)"
@@ -233,6 +249,27 @@ class _Config:
         with self.lock:
             self.writes += 1
             return self.writes % self.sweep_every == 0
+
+
+def _program_keys(program: Atomic, prefix: str) -> list[str]:
+    return sorted({prefix + str(getattr(step, "key", "")) for step in program.steps})
+
+
+def _program_run(
+    program: Atomic, prefix: str, rows: list[Any]
+) -> tuple[AtomicResult, list[tuple[str, dict[str, Any]]]]:
+    """Evaluate a program over its locked rows; the statements that apply it."""
+    live = {str(row[0]): bytes(row[1]) for row in rows if row[2]}
+    result, writes = run_program(program, lambda key: live.get(prefix + key))
+    return result, [_write_statement(prefix, w) for w in writes]
+
+
+def _write_statement(prefix: str, w: Write) -> tuple[str, dict[str, Any]]:
+    if w.value is None:
+        return "delete", {"key": prefix + w.key}
+    if w.ttl is None:
+        return "set_keep_ttl", {"key": prefix + w.key, "value": w.value}
+    return "put", {"key": prefix + w.key, "value": w.value, "ttl": w.ttl}
 
 
 def _counter(rows: list[Any]) -> int:
@@ -365,6 +402,19 @@ class PostgresStore:
         with _translate():
             rows = retry_idempotent(lambda: self._run("delete", params), _RETRY_ON)
         return bool(rows) and bool(rows[0][0])
+
+    def atomic(self, program: Atomic) -> AtomicResult:
+        """The program in one transaction holding row locks on all its keys."""
+        program = check_program(program)
+        keys = {"keys": _program_keys(program, self.prefix)}
+        statements = self._cfg.statements
+        with _translate(), self._pool.connection() as conn, conn.transaction():
+            conn.execute(statements["atomic_rows"], keys)
+            rows = conn.execute(statements["atomic_lock"], keys).fetchall()
+            result, writes = _program_run(program, self.prefix, rows)
+            for name, params in writes:
+                conn.execute(statements[name], params)
+        return result
 
     def close(self) -> None:
         with _translate():
@@ -500,6 +550,21 @@ class AsyncPostgresStore:
         with _translate():
             rows = await retry_idempotent_async(lambda: self._run("delete", params), _RETRY_ON)
         return bool(rows) and bool(rows[0][0])
+
+    async def atomic(self, program: Atomic) -> AtomicResult:
+        """See :meth:`PostgresStore.atomic`."""
+        program = check_program(program)
+        keys = {"keys": _program_keys(program, self.prefix)}
+        statements = self._cfg.statements
+        with _translate():
+            pool = await self._ensure()
+            async with pool.connection() as conn, conn.transaction():
+                await conn.execute(statements["atomic_rows"], keys)
+                cursor = await conn.execute(statements["atomic_lock"], keys)
+                result, writes = _program_run(program, self.prefix, await cursor.fetchall())
+                for name, params in writes:
+                    await conn.execute(statements[name], params)
+        return result
 
     async def aclose(self) -> None:
         self._closed = True

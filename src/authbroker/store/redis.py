@@ -39,8 +39,9 @@ import redis.asyncio.retry
 import redis.exceptions
 import redis.retry
 from redis.backoff import NoBackoff
+from redis.crc import key_slot
 
-from ..errors import ConfigError, StoreUnavailable
+from ..errors import ConfigError, InvalidInput, StoreUnavailable
 from ._common import (
     bad_counter,
     check_amount,
@@ -49,6 +50,20 @@ from ._common import (
     check_value,
     retry_idempotent,
     retry_idempotent_async,
+)
+from .atomic import check_program
+from .base import (
+    Atomic,
+    AtomicResult,
+    Delete,
+    Get,
+    Incr,
+    Put,
+    PutIfAbsent,
+    Replace,
+    Require,
+    Reserve,
+    Take,
 )
 
 __all__ = ["AsyncRedisStore", "RedisStore"]
@@ -79,6 +94,146 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0
 """
+
+
+# An atomic program (store/atomic.py, mirrored step for step from run_program): every
+# step reads through an overlay of the program's own writes; a failed guard returns
+# before anything is written; the writes go out together at the end (KEEPTTL keeps a
+# live counter's expiry, Redis >= 6.0). KEYS[i] is step i's key; ARGV[1] holds one
+# opcode letter per step and the following ARGV only the arguments steps need, in
+# order (a verify sends a dozen arguments, not four per step: packing them was the
+# client's largest cost). Counters stay within +-2**53, where Lua numbers are exact.
+# Reply: {ok, failed index (0-based, -1 if none), value per step}; false becomes a
+# nil reply, so positions are kept.
+_ATOMIC_LUA = """
+local ov, written, order, out = {}, {}, {}, {}
+local LIM = 9007199254740992
+local ops, n = ARGV[1], 1
+local function arg() n = n + 1; return ARGV[n] end
+local function live(k)
+  local v = ov[k]
+  if v == nil then v = redis.call('GET', k); ov[k] = v end
+  return v
+end
+local function write(k, v, px)
+  if px == false and written[k] then px = written[k][2] end
+  if not written[k] then order[#order + 1] = k end
+  ov[k] = v
+  written[k] = {v, px}
+end
+local function counter(k, amount, px)
+  local cur = live(k)
+  local c = amount
+  if cur ~= false then
+    if (cur ~= '0' and not string.match(cur, '^%-?[1-9]%d*$')) or string.len(cur) > 17 then
+      return nil
+    end
+    c = tonumber(cur) + amount
+  end
+  if c > LIM or c < -LIM then return nil end
+  if cur == false then write(k, string.format('%d', c), px)
+  else write(k, string.format('%d', c), false) end
+  return c
+end
+for i = 1, #KEYS do
+  local k, op = KEYS[i], string.sub(ops, i, i)
+  if op == 'g' then out[i] = live(k)
+  elseif op == 't' or op == 'd' then
+    local v = live(k)
+    if v ~= false then write(k, false, false) end
+    if op == 't' then out[i] = v elseif v ~= false then out[i] = 1 else out[i] = 0 end
+  elseif op == 'p' then
+    local v = arg(); write(k, v, arg()); out[i] = false
+  elseif op == 'n' then
+    local v, px = arg(), arg()
+    if live(k) == false then write(k, v, px); out[i] = 1 else out[i] = 0 end
+  elseif op == 'r' then
+    local e, v, px = arg(), arg(), arg()
+    if live(k) == e then write(k, v, px); out[i] = 1 else out[i] = 0 end
+  elseif op == 'i' or op == 'v' then
+    local amount, px = tonumber(arg()), arg()
+    local limit = nil
+    if op == 'v' then limit = tonumber(arg()) end
+    local c = counter(k, amount, px)
+    if c == nil then return redis.error_reply('ERR value is not an integer or out of range') end
+    out[i] = string.format('%d', c)
+    if limit ~= nil and c > limit then return {0, i - 1, unpack(out, 1, i)} end
+  else
+    -- 'P' present, 'A' absent, 'Q' present and equal to the next argument
+    local v = live(k)
+    out[i] = v
+    local held
+    if op == 'A' then held = v == false
+    elseif op == 'P' then held = v ~= false
+    else held = v == arg() end
+    if not held then return {0, i - 1, unpack(out, 1, i)} end
+  end
+end
+for _, k in ipairs(order) do
+  local w = written[k]
+  if w[1] == false then redis.call('DEL', k)
+  elseif w[2] == false then redis.call('SET', k, w[1], 'KEEPTTL')
+  else redis.call('SET', k, w[1], 'PX', w[2]) end
+end
+return {1, -1, unpack(out, 1, #KEYS)}
+"""
+
+
+def _program_args(program: Atomic, prefix: str) -> tuple[list[str], list[bytes | int | str]]:
+    """KEYS and ARGV of :data:`_ATOMIC_LUA`; every key of one program must hash to
+    one slot (checked on every Redis store, so a program that works on one server
+    also works on a Cluster)."""
+    keys: list[str] = []
+    ops: list[str] = []
+    args: list[bytes | int | str] = []
+    for step in program.steps:
+        keys.append(prefix + step.key)
+        match step:
+            case Get() | Take() | Delete():
+                ops.append(_OPCODES[type(step)])
+            case Put(_, value, ttl) | PutIfAbsent(_, value, ttl):
+                ops.append(_OPCODES[type(step)])
+                args += [value, _ms(ttl)]
+            case Incr(_, ttl, amount):
+                ops.append("i")
+                args += [amount, _ms(ttl)]
+            case Reserve(_, ttl, limit, amount):
+                ops.append("v")
+                args += [amount, _ms(ttl), limit]
+            case Replace(_, expected, value, ttl):
+                ops.append("r")
+                args += [expected, value, _ms(ttl)]
+            case Require(_, present, equals):
+                if equals is not None:
+                    ops.append("Q")
+                    args.append(equals)
+                else:
+                    ops.append("P" if present else "A")
+    if len({key_slot(k.encode()) for k in keys}) > 1:
+        raise InvalidInput(
+            "the keys of one atomic program must share a hash slot ({tag})",
+            code="cross_slot",
+        )
+    return keys, ["".join(ops), *args]
+
+
+_OPCODES: dict[type, str] = {Get: "g", Take: "t", Delete: "d", Put: "p", PutIfAbsent: "n"}
+
+
+def _program_result(program: Atomic, reply: Any) -> AtomicResult:
+    ok, failed, *raw = reply
+    values: list[object] = []
+    for step, value in zip(program.steps, raw, strict=False):
+        match step:
+            case Get() | Take() | Require():
+                values.append(_as_bytes(value))
+            case Incr() | Reserve():
+                values.append(int(value))
+            case Put():
+                values.append(None)
+            case _:
+                values.append(int(value) == 1)
+    return AtomicResult(int(ok) == 1, None if int(failed) < 0 else int(failed), tuple(values))
 
 
 def _ms(ttl: float) -> int:
@@ -195,6 +350,7 @@ class _RedisCommands:
         self.client = client
         self._incr = client.register_script(_INCR_LUA)
         self._replace = client.register_script(_REPLACE_LUA)
+        self._atomic = client.register_script(_ATOMIC_LUA)
         if gate is not None:
             self._gate, self._gate_timeout = threading.BoundedSemaphore(gate), gate_timeout
 
@@ -250,6 +406,12 @@ class _RedisCommands:
         with self._admit(), _translate():
             return bool(_retrying(lambda: self.client.delete(self.prefix + key)))
 
+    def atomic(self, program: Atomic) -> AtomicResult:
+        """One ``EVALSHA`` of the program script; never retried (it writes)."""
+        keys, args = _program_args(check_program(program), self.prefix)
+        with self._admit(), _translate(counter=True):
+            return _program_result(program, self._atomic(keys=keys, args=args))
+
 
 class _AsyncRedisCommands:
     """:class:`_RedisCommands` for the asyncio clients of redis-py."""
@@ -267,6 +429,7 @@ class _AsyncRedisCommands:
         self.client = client
         self._incr = client.register_script(_INCR_LUA)
         self._replace = client.register_script(_REPLACE_LUA)
+        self._atomic = client.register_script(_ATOMIC_LUA)
         if gate is not None:
             self._gate, self._gate_timeout = asyncio.Semaphore(gate), gate_timeout
 
@@ -330,6 +493,13 @@ class _AsyncRedisCommands:
         async with self._admit():
             with _translate():
                 return bool(await _aretrying(lambda: self.client.delete(self.prefix + key)))
+
+    async def atomic(self, program: Atomic) -> AtomicResult:
+        """See :meth:`_RedisCommands.atomic`."""
+        keys, args = _program_args(check_program(program), self.prefix)
+        async with self._admit():
+            with _translate(counter=True):
+                return _program_result(program, await self._atomic(keys=keys, args=args))
 
 
 class RedisStore(_RedisCommands):

@@ -2,9 +2,11 @@
 
 The commands are those of :mod:`authbroker.store.redis` (one implementation): every
 primitive is a single-key command or a single-key Lua script, so on a cluster each
-one runs on the one node that owns the key's hash slot and stays atomic there; no
-operation spans two keys, so no hash tag is needed and keys spread over all shards
-(a ``{tag}`` in the prefix would pin every key to one shard).
+one runs on the one node that owns the key's hash slot and stays atomic there; keys
+spread over all shards (a ``{tag}`` in the prefix would pin every key to one shard).
+The one operation over several keys, an atomic program (:mod:`authbroker.store.atomic`),
+is one script on one node: its keys must share a hash slot, which the caller gets by
+giving them one ``{tag}`` (say, the user's); it is checked before anything is sent.
 
 *Cluster* uses redis-py's own ``RedisCluster`` clients, which learn the slot map and
 follow ``MOVED`` and ``ASK`` redirections. Following a redirection is always safe:

@@ -32,6 +32,8 @@ from typing import Any, TypeVar
 
 from ..errors import ConfigError, StoreUnavailable
 from ._common import bad_counter, check_amount, check_key, check_ttl, check_value
+from .atomic import check_program, run_program
+from .base import Atomic, AtomicResult
 
 __all__ = ["AsyncSqliteStore", "SqliteStore"]
 
@@ -80,6 +82,7 @@ _REPLACE = (
     "UPDATE kv SET value = ?, expires_at = ? "
     "WHERE key = ? AND expires_at > ? AND value = ? RETURNING 1"
 )
+_SET_KEEP_TTL = "UPDATE kv SET value = ? WHERE key = ?"
 _SWEEP = (
     "DELETE FROM kv WHERE rowid IN "
     "(SELECT rowid FROM kv WHERE expires_at <= ? ORDER BY expires_at LIMIT ?)"
@@ -346,6 +349,34 @@ class SqliteStore:
             rows = self._write(conn, _DELETE, (key,))
         return bool(rows) and bool(rows[0][0] > now)
 
+    def atomic(self, program: Atomic) -> AtomicResult:
+        """The program in one ``BEGIN IMMEDIATE`` transaction: it holds the write
+        lock from its first read, so no other writer interleaves; a failed guard or
+        an error rolls everything back."""
+        program = check_program(program)
+        with self._connection() as conn, self._write_lock:
+            now = self._now()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+
+                def read(key: str) -> bytes | None:
+                    rows = conn.execute(_GET, (key, now)).fetchall()
+                    return bytes(rows[0][0]) if rows else None
+
+                result, writes = run_program(program, read)
+                for w in writes:
+                    if w.value is None:
+                        conn.execute(_DELETE, (w.key,)).fetchall()
+                    elif w.ttl is None:
+                        conn.execute(_SET_KEEP_TTL, (w.value, w.key)).fetchall()
+                    else:
+                        conn.execute(_PUT, (w.key, w.value, now + w.ttl))
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.rollback()
+                raise
+        return result
+
     def close(self) -> None:
         with self._lock:
             if self._closed:
@@ -406,6 +437,9 @@ class AsyncSqliteStore:
 
     async def delete(self, key: str) -> bool:
         return await _in_thread(self.sync.delete, key)
+
+    async def atomic(self, program: Atomic) -> AtomicResult:
+        return await _in_thread(self.sync.atomic, program)
 
     async def aclose(self) -> None:
         await _in_thread(self.sync.close)

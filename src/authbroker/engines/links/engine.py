@@ -43,7 +43,6 @@ rate-limit windows and the cooldown, so an item ends at whichever comes first.
 
 from __future__ import annotations
 
-import hmac
 import re
 import secrets
 import time
@@ -63,10 +62,12 @@ from ...errors import (
     InvalidInput,
     Locked,
 )
-from ...flow import store_delete, store_get, store_incr, store_put, store_put_if_absent, store_take
+from ...flow import store_delete, store_get, store_put, store_take
 from ...kernel import Gen, call
 from ...sms.base import SmsMessage, SmsSender, mask_phone
 from ...sms.messages import normalize_language, origin_host, render_code_message
+from ...store.atomic import atomic
+from ...store.base import Delete, Put, Require, Reserve, Step
 from .limits import LinkLimits
 from .phones import normalize_mobile
 from .records import (
@@ -74,13 +75,12 @@ from .records import (
     K_CH_USED,
     K_CHALLENGE,
     K_CURRENT,
-    K_GEN,
     K_LINK,
     K_LINK_FAIL,
     K_REVOKED,
+    K_REVOKED_U,
     K_USED,
     K_USER_EPOCH,
-    K_USER_GEN,
     check_text,
     decode,
     encode,
@@ -88,6 +88,7 @@ from .records import (
     load_challenge,
     load_link,
     short,
+    tagged,
     ttl_left,
     user_fail_key,
     user_ref,
@@ -205,7 +206,7 @@ class LinkEngine:
         link_id = secrets.token_urlsafe(32)
         expires_at = now + float(ttl)
         uref = user_ref(user_id)
-        epoch = yield from store_get(K_USER_EPOCH + uref)
+        epoch = yield from store_get(tagged(K_USER_EPOCH, uref))
         record = {
             "v": 1,
             "u": user_id,
@@ -241,12 +242,16 @@ class LinkEngine:
             raise InvalidInput("not a link id", code="bad_link_id")
         raw = yield from store_take(K_LINK + link_id)
         yield from store_put(K_REVOKED + link_id, b"1", self.limits.max_link_ttl)
-        current = yield from store_get(K_CURRENT + link_id)
-        if current:
-            yield from store_delete(K_CHALLENGE + current.decode())
         subject = None
         if raw is not None:
             subject = user_ref(str(decode(raw, "link").get("u", "")))
+            # Verify checks this marker (in the user's slot), not the record.
+            yield from store_put(
+                tagged(K_REVOKED_U, subject, link_id), b"1", self.limits.max_link_ttl
+            )
+            current = yield from store_get(tagged(K_CURRENT, subject, link_id))
+            if current:
+                yield from store_delete(K_CHALLENGE + current.decode())
         self.audit.emit(
             "link.revoked",
             "info",
@@ -262,7 +267,7 @@ class LinkEngine:
         # A fresh random epoch: every link issued before it stops working. The key
         # outlives every such link (max_link_ttl); when it is gone, so are they.
         epoch = secrets.token_urlsafe(12).encode()
-        yield from store_put(K_USER_EPOCH + uref, epoch, self.limits.max_link_ttl)
+        yield from store_put(tagged(K_USER_EPOCH, uref), epoch, self.limits.max_link_ttl)
         self.audit.emit(
             "link.revoked", "info", subject=uref, details={"scope_of_revocation": "user"}
         )
@@ -273,18 +278,14 @@ class LinkEngine:
 
     # -- checks shared by open and verify ------------------------------------------
 
-    def _check_locks(self, link_id: str, uref: str) -> Gen[int]:
-        """Refuse a locked link/user; return the link's failure-counter generation."""
-        raw_gen = yield from store_get(K_GEN + link_id)
-        gen = int(raw_gen) if raw_gen else 0
-        fails = yield from store_get(f"{K_LINK_FAIL}{link_id}:{gen}")
+    def _check_locks(self, link_id: str, uref: str) -> Gen[None]:
+        """Refuse a locked link/user before a code is sent."""
+        fails = yield from store_get(tagged(K_LINK_FAIL, uref, link_id))
         if fails is not None and int(fails) >= self.limits.max_failures_per_link:
             raise Locked("too many wrong codes for this link", code="link_locked")
-        user_key = yield from user_fail_key(uref)
-        user_fails = yield from store_get(user_key)
+        user_fails = yield from store_get(user_fail_key(uref))
         if user_fails is not None and int(user_fails) >= self.limits.max_failures_per_user:
             raise Locked("too many wrong codes", code="user_locked")
-        return gen
 
     # -- open / resend: store the challenge, then send its code ---------------------
 
@@ -326,7 +327,7 @@ class LinkEngine:
                 vetoed = yield from call(self.send_veto, str(link["u"]), phone)
                 if vetoed:
                     raise AccessDenied("sending to this number is blocked", code="send_vetoed")
-            gen = yield from self._check_locks(link_id, uref)
+            yield from self._check_locks(link_id, uref)
             yield from claim_send(self.limits, self.keys, link_id, phone, client_ip, now)
         except AuthBrokerError as exc:
             self._audit_open_failure(link_id, uref, client_ip, exc)
@@ -341,6 +342,8 @@ class LinkEngine:
         link_expires = float(link["e"])
         record_ttl = min(limits.challenge_record_ttl, ttl_left(link_expires, now))
         record_ttl = max(record_ttl, limits.code_ttl)
+        # What verify needs of the link travels with the challenge, so a verify is
+        # one read of this record and one atomic program (no link record read).
         record = {
             "v": 1,
             "k": link_id,
@@ -348,13 +351,18 @@ class LinkEngine:
             "h": mac,
             "e": expires_at,
             "b": self.keys.binding(binding),
-            "g": gen,
+            "ur": uref,
+            "lu": str(link["u"]),
+            "ls": str(link["s"]),
+            "lr": str(link["r"]),
+            "le": link_expires,
+            "lep": str(link.get("ep", "")),
+            "lsu": bool(link.get("su")),
         }
         yield from store_put(K_CHALLENGE + challenge_id, encode(record), record_ttl)
-        previous = yield from store_get(K_CURRENT + link_id)
-        yield from store_put(
-            K_CURRENT + link_id, challenge_id.encode(), ttl_left(link_expires, now)
-        )
+        current_key = tagged(K_CURRENT, uref, link_id)
+        previous = yield from store_get(current_key)
+        yield from store_put(current_key, challenge_id.encode(), ttl_left(link_expires, now))
         if previous is not None and previous.decode() != challenge_id:
             # OTP-03: a new code invalidates the previous one.
             yield from store_delete(K_CHALLENGE + previous.decode())
@@ -429,56 +437,13 @@ class LinkEngine:
             self._audit_verify_failure(link_id, challenge_id, None, client_ip, exc)
             raise
 
-        # OTP-05: reserve the attempt before anything else, so a flood of guesses
-        # beyond the limit is refused after two counter operations, unread.
-        record_ttl = limits.challenge_record_ttl
-        attempts_key = K_ATTEMPTS + challenge_id
-        attempt = yield from store_incr(attempts_key, record_ttl)
-        if attempt > limits.max_attempts_per_challenge:
-            yield from store_incr(attempts_key, record_ttl, -1)
-            refusal: AuthBrokerError
-            if (yield from store_get(K_CH_USED + challenge_id)) is not None:
-                # Refused while the right code was being consumed by a parallel call.
-                refusal = AlreadyUsed("the code has already been used", code="otp_replayed")
-            else:
-                refusal = Locked("too many wrong codes; request a new code", code="otp_locked")
-            self._audit_verify_failure(link_id, challenge_id, None, client_ip, refusal)
-            raise refusal
-
-        uref: str | None = None
-        fail_key = f"{K_LINK_FAIL}{link_id}:{int(challenge.get('g', 0))}"
-        fail_ttl = 1.0
-        reserved_link = False
-        user_key: str | None = None
-        user_ttl = limits.user_failure_window
-        try:
-            link = yield from load_link(link_id, now)
-            uref = user_ref(str(link["u"]))
-            fail_ttl = ttl_left(float(link["e"]), now)
-            current = yield from store_get(K_CURRENT + link_id)
-            if current is None or not hmac.compare_digest(current.decode(), challenge_id):
-                raise FlowNotFound("a newer code has been sent", code="challenge_superseded")
-            failures = yield from store_incr(fail_key, fail_ttl)
-            reserved_link = True
-            if failures > limits.max_failures_per_link:
-                raise Locked("too many wrong codes for this link", code="link_locked")
-            # The per-user cap is reserved like the others (never read-then-increment):
-            # of concurrent guesses on several links of one user at most the cap run.
-            key = yield from user_fail_key(uref)
-            user_failures = yield from store_incr(key, user_ttl)
-            user_key = key
-            if user_failures > limits.max_failures_per_user:
-                raise Locked("too many wrong codes", code="user_locked")
-        except AuthBrokerError as exc:
-            # Not an evaluated guess: give the reservations back.
-            if user_key is not None:
-                yield from store_incr(user_key, user_ttl, -1)
-            if reserved_link:
-                yield from store_incr(fail_key, fail_ttl, -1)
-            yield from store_incr(attempts_key, record_ttl, -1)
-            self._audit_verify_failure(link_id, challenge_id, uref, client_ip, exc)
-            raise
-
+        if "ur" not in challenge:
+            # Stored before challenges carried their link's facts: ask for a new code.
+            exc_old = FlowNotFound("unknown or superseded code challenge", code="challenge_unknown")
+            self._audit_verify_failure(link_id, challenge_id, None, client_ip, exc_old)
+            raise exc_old
+        uref = str(challenge["ur"])
+        link_expires = float(challenge["le"])
         ok = self.keys.check_code(
             str(challenge.get("kid", "")),
             str(challenge.get("h", "")),
@@ -486,6 +451,52 @@ class LinkEngine:
             challenge_id,
             link_id,
         )
+        # One atomic program (OTP-05, R-01): the guards, then the three reservations
+        # taken whole or not at all. A wrong code counts one failure on each; a right
+        # code needs room on each (amount 0) and consumes the challenge. Nothing is
+        # refunded, so the limits hold exactly under any concurrency.
+        record_ttl = limits.challenge_record_ttl
+        link_ttl = ttl_left(link_expires, now)
+        user_ttl = limits.user_failure_window
+        epoch = str(challenge["lep"])
+        used_key = tagged(K_CH_USED, uref, challenge_id)
+        link_fail_key = tagged(K_LINK_FAIL, uref, link_id)
+        step = 0 if ok else 1
+        steps: list[Step] = [
+            Require(used_key, present=False),
+            Require(tagged(K_CURRENT, uref, link_id), equals=challenge_id.encode()),
+            Require(tagged(K_REVOKED_U, uref, link_id), present=False),
+            Require(tagged(K_USER_EPOCH, uref), equals=epoch.encode())
+            if epoch
+            else Require(tagged(K_USER_EPOCH, uref), present=False),
+            Require(tagged(K_USED, uref, link_id), present=False),
+            Reserve(
+                tagged(K_ATTEMPTS, uref, challenge_id),
+                record_ttl,
+                limits.max_attempts_per_challenge - 1 + step,
+                step,
+            ),
+            Reserve(link_fail_key, link_ttl, limits.max_failures_per_link - 1 + step, step),
+            Reserve(user_fail_key(uref), user_ttl, limits.max_failures_per_user - 1 + step, step),
+        ]
+        if ok:
+            steps += [
+                Put(used_key, b"1", record_ttl),
+                Delete(link_fail_key),
+                Delete(user_fail_key(uref)),
+            ]
+            if challenge["lsu"]:
+                steps.append(Put(tagged(K_USED, uref, link_id), b"1", link_ttl))
+        try:
+            if link_expires <= now:
+                raise Expired("the link has expired", code="link_expired")
+            result = yield from atomic(*steps)
+            if not result.ok:
+                raise _VERIFY_REFUSALS[result.failed or 0]()
+        except AuthBrokerError as exc:
+            self._audit_verify_failure(link_id, challenge_id, uref, client_ip, exc)
+            raise
+        attempt, failures = int(str(result.values[5])), int(str(result.values[6]))
         if not ok:
             self.audit.emit(
                 "otp.failed",
@@ -516,31 +527,7 @@ class LinkEngine:
                 )
                 raise Locked("too many wrong codes; request a new code", code=f"{locked_by}_locked")
             raise InvalidInput("the code is not valid", code="otp_wrong")
-
-        # A right code is not a failure: return every reservation (R-01: the losers of
-        # the race below leave the counters as they found them).
-        assert user_key is not None
-        yield from store_incr(user_key, user_ttl, -1)
-        yield from store_incr(fail_key, fail_ttl, -1)
-        yield from store_incr(attempts_key, record_ttl, -1)
-        # The "used" marker goes first, so anyone who finds the record gone also finds
-        # the marker (a replay answers AlreadyUsed, never "unknown challenge").
-        yield from store_put(K_CH_USED + challenge_id, b"1", record_ttl)
-        taken = yield from store_take(K_CHALLENGE + challenge_id)
-        if taken is None:
-            exc_used = AlreadyUsed("the code has already been used", code="otp_replayed")
-            self._audit_verify_failure(link_id, challenge_id, uref, client_ip, exc_used)
-            raise exc_used
-        if link.get("su"):
-            first = yield from store_put_if_absent(K_USED + link_id, b"1", fail_ttl)
-            if not first:
-                exc_used = AlreadyUsed("the link has already been used", code="link_used")
-                self._audit_verify_failure(link_id, challenge_id, uref, client_ip, exc_used)
-                raise exc_used
-        # A success clears the link's and the user's failure counters (OTP-04).
-        yield from store_incr(K_GEN + link_id, fail_ttl)
-        yield from store_incr(K_USER_GEN + uref, 2 * user_ttl)
-        expires_at = min(now + limits.grant_ttl, float(link["e"]))
+        expires_at = min(now + limits.grant_ttl, link_expires)
         self.audit.emit(
             "otp.verified",
             "success",
@@ -549,14 +536,14 @@ class LinkEngine:
             details={
                 "link": short(link_id),
                 "challenge": short(challenge_id),
-                "scope": str(link["s"]),
-                "resource": str(link["r"]),
+                "scope": str(challenge["ls"]),
+                "resource": str(challenge["lr"]),
             },
         )
         return LinkGrant(
-            user_id=str(link["u"]),
-            scope=str(link["s"]),
-            resource=str(link["r"]),
+            user_id=str(challenge["lu"]),
+            scope=str(challenge["ls"]),
+            resource=str(challenge["lr"]),
             expires_at=expires_at,
             link_id=link_id,
         )
@@ -583,12 +570,35 @@ class LinkEngine:
 
     def link_failures(self, link_id: str) -> Gen[int]:
         """Current consecutive-failure count of a link (R-02, R-06)."""
-        raw_gen = yield from store_get(K_GEN + link_id)
-        gen = int(raw_gen) if raw_gen else 0
-        raw = yield from store_get(f"{K_LINK_FAIL}{link_id}:{gen}")
+        raw_link = yield from store_get(K_LINK + link_id)
+        if raw_link is None:
+            return 0
+        uref = user_ref(str(decode(raw_link, "link")["u"]))
+        raw = yield from store_get(tagged(K_LINK_FAIL, uref, link_id))
         return int(raw) if raw else 0
 
     def challenge_attempts(self, challenge_id: str) -> Gen[int]:
-        """Attempts currently reserved on a challenge (R-01, R-02)."""
-        raw = yield from store_get(K_ATTEMPTS + challenge_id)
+        """Wrong codes counted on a challenge (R-01, R-02)."""
+        raw_challenge = yield from store_get(K_CHALLENGE + challenge_id)
+        if raw_challenge is None:
+            return 0
+        uref = str(decode(raw_challenge, "challenge")["ur"])
+        raw = yield from store_get(tagged(K_ATTEMPTS, uref, challenge_id))
         return int(raw) if raw else 0
+
+
+def _refusal(cls: type[AuthBrokerError], message: str, code: str) -> Callable[[], AuthBrokerError]:
+    return lambda: cls(message, code=code)
+
+
+#: The typed refusal for each guard of the verify program, by step index.
+_VERIFY_REFUSALS: tuple[Callable[[], AuthBrokerError], ...] = (
+    _refusal(AlreadyUsed, "the code has already been used", "otp_replayed"),
+    _refusal(FlowNotFound, "a newer code has been sent", "challenge_superseded"),
+    _refusal(AccessDenied, "the link has been revoked", "link_revoked"),
+    _refusal(AccessDenied, "the link has been revoked", "link_revoked"),
+    _refusal(AlreadyUsed, "the link has already been used", "link_used"),
+    _refusal(Locked, "too many wrong codes; request a new code", "otp_locked"),
+    _refusal(Locked, "too many wrong codes for this link", "link_locked"),
+    _refusal(Locked, "too many wrong codes", "user_locked"),
+)

@@ -18,28 +18,41 @@ from ...flow import store_get
 from ...kernel import Gen
 from .tokens import ID_RE, LinkKeys
 
-__all__ = ["link_live_gen", "load_challenge", "load_link", "user_fail_key", "user_ref"]
+__all__ = [
+    "link_live_gen",
+    "load_challenge",
+    "load_link",
+    "tagged",
+    "user_fail_key",
+    "user_ref",
+]
 
 
 # Store key prefixes. Values are JSON or decimal counters, never pickles (STO-05); key
-# names carry random ids and keyed hashes only.
+# names carry random ids and keyed hashes only. Every key an OTP verify touches is
+# built with :func:`tagged`: it carries the user's ref as a ``{hash tag}``, so the
+# whole verify is one atomic store program (one slot on a Redis Cluster).
 K_LINK = "lnk:"  # + link id -> link record
-K_REVOKED = "lnk:rev:"  # + link id -> marker
-K_USED = "lnk:used:"  # + link id -> single-use consumed marker
-K_CURRENT = "lnk:cur:"  # + link id -> id of the current challenge
-K_GEN = "lnk:gen:"  # + link id -> failure-counter generation (bumped by a success)
-K_LINK_FAIL = "lnk:fail:"  # + link id + ":" + gen -> per-link failure counter
-K_USER_EPOCH = "usr:ep:"  # + user ref -> revocation epoch (random)
-K_USER_GEN = "usr:gen:"  # + user ref -> failure-counter generation (bumped by a success)
-K_USER_FAIL = "usr:fail:"  # + user ref + ":" + gen -> per-user failure counter (window)
+K_REVOKED = "lnk:rev:"  # + link id -> marker (read when the record is gone)
+K_REVOKED_U = "lnk:revu:"  # tagged + link id -> marker (checked by verify)
+K_USED = "lnk:used:"  # tagged + link id -> single-use consumed marker
+K_CURRENT = "lnk:cur:"  # tagged + link id -> id of the current challenge
+K_LINK_FAIL = "lnk:fail:"  # tagged + link id -> per-link failure counter
+K_USER_EPOCH = "usr:ep:"  # tagged -> revocation epoch (random)
+K_USER_FAIL = "usr:fail:"  # tagged -> per-user failure counter (window)
 K_CHALLENGE = "otp:ch:"  # + challenge id -> challenge record
-K_ATTEMPTS = "otp:att:"  # + challenge id -> attempt reservations
-K_CH_USED = "otp:used:"  # + challenge id -> consumed marker
+K_ATTEMPTS = "otp:att:"  # tagged + challenge id -> evaluated wrong codes
+K_CH_USED = "otp:used:"  # tagged + challenge id -> consumed marker
 K_COOLDOWN = "sms:cool:"  # + link id
 K_SENDS_LINK = "sms:link:"
 K_SENDS_PHONE = "sms:phone:"
 K_SENDS_IP = "sms:ip:"
 K_SENDS_DAY = "sms:day:"
+
+
+def tagged(prefix: str, uref: str, rest: str = "") -> str:
+    """``prefix{uref}rest``: the user's keys share one Redis hash slot."""
+    return f"{prefix}{{{uref}}}{rest}"
 
 
 def encode(record: Mapping[str, Any]) -> bytes:
@@ -106,7 +119,7 @@ def link_live_gen(link_id: str, now: float) -> Gen[bool]:
         return False
     if expired:
         return False
-    epoch = yield from store_get(K_USER_EPOCH + uref)
+    epoch = yield from store_get(tagged(K_USER_EPOCH, uref))
     return epoch is None or hmac.compare_digest(epoch.decode(), str(link.get("ep", "")))
 
 
@@ -122,21 +135,20 @@ def load_link(link_id: str, now: float) -> Gen[dict[str, Any]]:
     link = decode(raw, "link")
     if float(link["e"]) <= now:
         raise Expired("the link has expired", code="link_expired")
-    epoch = yield from store_get(K_USER_EPOCH + user_ref(str(link["u"])))
+    uref = user_ref(str(link["u"]))
+    epoch = yield from store_get(tagged(K_USER_EPOCH, uref))
     if epoch is not None and not hmac.compare_digest(epoch.decode(), str(link["ep"])):
         raise AccessDenied("the link has been revoked", code="link_revoked")
     if link.get("su"):
-        used = yield from store_get(K_USED + link_id)
+        used = yield from store_get(tagged(K_USED, uref, link_id))
         if used is not None:
             raise AlreadyUsed("the link has already been used", code="link_used")
     return link
 
 
-def user_fail_key(uref: str) -> Gen[str]:
-    """The user's current failure counter: a success starts a new generation, so a
-    late refund of an attempt that began before it cannot go below zero."""
-    raw = yield from store_get(K_USER_GEN + uref)
-    return f"{K_USER_FAIL}{uref}:{int(raw) if raw else 0}"
+def user_fail_key(uref: str) -> str:
+    """The user's failure counter (a window; a success deletes it)."""
+    return tagged(K_USER_FAIL, uref)
 
 
 def load_challenge(keys: LinkKeys, challenge_id: str, binding: str | None) -> Gen[dict[str, Any]]:
@@ -146,9 +158,6 @@ def load_challenge(keys: LinkKeys, challenge_id: str, binding: str | None) -> Ge
         raise FlowNotFound("unknown code challenge", code="challenge_unknown")
     raw = yield from store_get(K_CHALLENGE + challenge_id)
     if raw is None:
-        used = yield from store_get(K_CH_USED + challenge_id)
-        if used is not None:
-            raise AlreadyUsed("the code has already been used", code="otp_replayed")
         raise FlowNotFound("unknown or superseded code challenge", code="challenge_unknown")
     challenge = decode(raw, "challenge")
     expected = str(challenge.get("b", ""))

@@ -46,22 +46,39 @@ class WebRequest:
     headers: Mapping[str, str] = field(default_factory=dict)
     body: bytes = b""
     client_ip: str | None = None
+    # Parsed once per request (the guard, the handler and the adapter all ask).
+    _jar: dict[str, str] | None = field(default=None, init=False, repr=False, compare=False)
+    _query: dict[str, str] | None = field(default=None, init=False, repr=False, compare=False)
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())
 
     @property
     def cookies(self) -> dict[str, str]:
-        """Cookies by name; the first of a repeated name wins (most specific path)."""
-        jar: dict[str, str] = {}
-        for part in (self.header("cookie") or "").split(";"):
-            name, sep, value = part.strip().partition("=")
-            if sep and name and name not in jar:
-                jar[name] = value.strip().strip('"')
-        return jar
+        """Cookies by name; the first of a repeated name wins (most specific path).
+        Parsed on first use; callers get a copy, so the parsed jar cannot change."""
+        if self._jar is None:
+            jar: dict[str, str] = {}
+            raw = self.headers.get("cookie")
+            if raw:
+                for part in raw.split(";"):
+                    name, sep, value = part.strip().partition("=")
+                    if sep and name and name not in jar:
+                        jar[name] = value.strip().strip('"')
+            object.__setattr__(self, "_jar", jar)
+            return dict(jar)
+        return dict(self._jar)
 
     def query(self) -> dict[str, str]:
-        return _parse_unique(self.query_string, MAX_QUERY, "query")
+        """Query parameters (parsed on first use; a copy each call). A malformed
+        query raises on every call, it is never cached."""
+        if self._query is None:
+            parsed = (
+                _parse_unique(self.query_string, MAX_QUERY, "query") if self.query_string else {}
+            )
+            object.__setattr__(self, "_query", parsed)
+            return dict(parsed)
+        return dict(self._query)
 
     def form(self) -> dict[str, str]:
         ctype = (self.header("content-type") or "").split(";", 1)[0].strip().lower()
