@@ -716,3 +716,14 @@ def test_one_inline_pem_string_is_one_trust_anchor(broker: Broker, mssp: MSSP) -
     assert len(provider.anchors) == 1 and len(provider.intermediates) == 1
     assert isinstance(provider.max_per_msisdn, int) and isinstance(provider.max_per_ip, int)
     assert provider.flow_ttl == provider.timeout + 60
+
+
+@pytest.mark.parametrize(
+    ("profile", "usage"),
+    [("authentication", "digital_signature"), ("signature", "non_repudiation")],
+)
+def test_key_usage_follows_the_signature_profile(broker: Broker, profile: str, usage: str) -> None:
+    """The shipped profile pins no key usage, so a signing profile really requires
+    nonRepudiation (it used to be pinned to digitalSignature for every profile)."""
+    provider = _provider(broker, signature_profile=profile)
+    assert provider.key_usage == frozenset({usage})
