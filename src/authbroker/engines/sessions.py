@@ -56,8 +56,7 @@ from ..kernel import (
     Gen,
     SyncFacade,
     SyncRuntime,
-    async_op,
-    sync_op,
+    op,
 )
 from ..store.atomic import atomic
 from ..store.base import AsyncStateStore, Get, StateStore
@@ -552,17 +551,33 @@ def identity_record(identity: Identity) -> dict[str, Any]:
     return identity.to_dict(show_personal_data=True)
 
 
-class SessionManager(SyncFacade[SessionEngine]):
-    """Blocking session manager (WSGI)."""
+class _SessionFace:
+    """Declared once for both faces: the operations (``op``: blocking on
+    :class:`SessionManager`, coroutines on :class:`AsyncSessionManager`) and the pure
+    helpers both expose."""
 
-    login = sync_op(SessionEngine.login)
-    open_link_session = sync_op(SessionEngine.open_link_session)
-    load = sync_op(SessionEngine.load)
-    destroy = sync_op(SessionEngine.destroy)
-    logout_everywhere = sync_op(SessionEngine.logout_everywhere)
-    remember_provider_session = sync_op(SessionEngine.remember_provider_session)
-    provider_session = sync_op(SessionEngine.provider_session)
-    end_provider_sessions = sync_op(SessionEngine.end_provider_sessions)
+    engine: SessionEngine
+
+    login = op(SessionEngine.login)
+    open_link_session = op(SessionEngine.open_link_session)
+    load = op(SessionEngine.load)
+    destroy = op(SessionEngine.destroy)
+    logout_everywhere = op(SessionEngine.logout_everywhere)
+    remember_provider_session = op(SessionEngine.remember_provider_session)
+    provider_session = op(SessionEngine.provider_session)
+    end_provider_sessions = op(SessionEngine.end_provider_sessions)
+
+    @property
+    def policy(self) -> SessionPolicy:
+        return self.engine.policy
+
+    def cookie_header(self, session: Session | None, *, secure: bool) -> str:
+        """A ``Set-Cookie`` value: HttpOnly, SameSite=Lax, Secure outside localhost."""
+        return self.engine.cookie_header(session, secure=secure)
+
+
+class SessionManager(_SessionFace, SyncFacade[SessionEngine]):
+    """Blocking session manager (WSGI)."""
 
     def __init__(
         self,
@@ -576,26 +591,9 @@ class SessionManager(SyncFacade[SessionEngine]):
         self.engine = SessionEngine(secret_keys, policy or SessionPolicy(), now)
         self.runtime = SyncRuntime(store=store)
 
-    @property
-    def policy(self) -> SessionPolicy:
-        return self.engine.policy
 
-    def cookie_header(self, session: Session | None, *, secure: bool) -> str:
-        """A ``Set-Cookie`` value: HttpOnly, SameSite=Lax, Secure outside localhost."""
-        return self.engine.cookie_header(session, secure=secure)
-
-
-class AsyncSessionManager(AsyncFacade[SessionEngine]):
+class AsyncSessionManager(_SessionFace, AsyncFacade[SessionEngine]):
     """Non-blocking session manager (ASGI); same semantics as :class:`SessionManager`."""
-
-    login = async_op(SessionEngine.login)
-    open_link_session = async_op(SessionEngine.open_link_session)
-    load = async_op(SessionEngine.load)
-    destroy = async_op(SessionEngine.destroy)
-    logout_everywhere = async_op(SessionEngine.logout_everywhere)
-    remember_provider_session = async_op(SessionEngine.remember_provider_session)
-    provider_session = async_op(SessionEngine.provider_session)
-    end_provider_sessions = async_op(SessionEngine.end_provider_sessions)
 
     def __init__(
         self,
@@ -608,11 +606,3 @@ class AsyncSessionManager(AsyncFacade[SessionEngine]):
         self.store = store
         self.engine = SessionEngine(secret_keys, policy or SessionPolicy(), now)
         self.runtime = AsyncRuntime(store=store)
-
-    @property
-    def policy(self) -> SessionPolicy:
-        return self.engine.policy
-
-    def cookie_header(self, session: Session | None, *, secure: bool) -> str:
-        """A ``Set-Cookie`` value: HttpOnly, SameSite=Lax, Secure outside localhost."""
-        return self.engine.cookie_header(session, secure=secure)
