@@ -17,7 +17,7 @@ facade's :class:`~authbroker.kernel.runtime.SyncRuntime`, and ``AsyncBroker``'s
 ``begin`` awaits it in an :class:`~authbroker.kernel.runtime.AsyncRuntime`. The
 signature (minus the engine), the docstring and the return type come from the
 routine: mypy sees ``begin(provider: str, *, ...) -> Step`` on one and
-``-> Awaitable[Step]`` on the other (``tests/test_kernel_facade.py`` pins this), and
+``-> Awaitable[Step]`` on the other (``tests/kernel/test_kernel.py`` pins this), and
 ``inspect.signature``/``help()`` show the routine's own.
 
 Why a descriptor and not a code generator: the facades stay ordinary classes that a

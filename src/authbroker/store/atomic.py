@@ -16,7 +16,7 @@ every backend runs the whole program without interleaving:
   transaction-scoped advisory locks on the program's keys;
 * memory: the store's lock.
 
-Semantics (identical on every backend, proved by tests/test_store_contract.py):
+Semantics (identical on every backend, proved by tests/store/test_store_contract.py):
 steps run in order and each sees the writes of the steps before it. A guard that
 fails (:class:`Reserve` over its limit, :class:`Require` not met) stops the program
 and **nothing** it wrote is kept: the result has ``ok=False``, ``failed`` is the

@@ -4,7 +4,7 @@ reservation logic as routines over the StateStore primitives.
 
 The limits hold exactly under concurrency on every store because each counter is
 reserved first (atomic ``incr``) and the decision is taken on the value that
-reservation returned (``tests/test_limits_attack.py`` pins this).
+reservation returned (``tests/engines/test_limits_attack.py`` pins this).
 """
 
 from __future__ import annotations

@@ -39,7 +39,7 @@ from authbroker.api_auth import (
 )
 from authbroker.errors import InvalidInput, InvalidSignature
 
-VECTORS_PATH = Path(__file__).resolve().parent / "data" / "rfc9421" / "vectors.json"
+VECTORS_PATH = Path(__file__).resolve().parents[1] / "data" / "rfc9421" / "vectors.json"
 VECTORS: dict[str, Any] = json.loads(VECTORS_PATH.read_text())
 EXAMPLES = {e["id"]: e for e in VECTORS["examples"]}
 KEYS = VECTORS["keys"]

@@ -30,7 +30,7 @@ from authbroker.web.i18n import LANGUAGES, check_languages, negotiate, translate
 from authbroker.web.wsgi import WsgiAuthMiddleware
 from web_support import BASE, make_settings, providers, wsgi_app
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 LOCALE = ROOT / "src/authbroker/web/locale"
 TEMPLATES = ROOT / "src/authbroker/web/templates"
 #: The keywords of `make i18n-extract` (I18N_KEYWORDS in the Makefile).

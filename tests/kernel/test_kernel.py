@@ -274,8 +274,8 @@ def test_mypy_sees_the_declared_signatures(tmp_path: Path, monkeypatch: pytest.M
     )
     snippet = tmp_path / "snippet.py"
     snippet.write_text(source)
-    tests = Path(__file__).resolve().parent
-    monkeypatch.setenv("MYPYPATH", f"{tests.parent / 'src'}:{tests}")
+    here = Path(__file__).resolve().parent  # this module, imported by the snippet
+    monkeypatch.setenv("MYPYPATH", f"{here.parents[1] / 'src'}:{here}")
     out, _err, _code = api.run(
         [
             "--cache-dir",

@@ -16,7 +16,7 @@ from authbroker import AsyncBroker, Broker
 from authbroker.store.memory import AsyncMemoryStore, MemoryStore
 from web_support import BASE, login, make_settings, providers
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "docs" / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "examples"
 
 
 def _load(name: str) -> ModuleType:

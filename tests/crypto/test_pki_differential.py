@@ -37,8 +37,8 @@ from authbroker.testing.simulators.web_eid import WebEidSimulator
 
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
-DATA = Path(__file__).parent / "data" / "web-eid"
-DOCS = Path(__file__).parent.parent / "docs" / "security-model.md"
+DATA = Path(__file__).parents[1] / "data" / "web-eid"
+DOCS = Path(__file__).parents[2] / "docs" / "security-model.md"
 
 #: Known differences: which side accepts, and why the other side refuses (a
 #: substring of cryptography's message, or the project's error code).

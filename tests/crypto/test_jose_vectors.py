@@ -22,7 +22,7 @@ from authbroker.crypto.jose.jwe_crypto import decrypt_content
 from authbroker.errors import InvalidInput
 
 VECTORS: list[dict[str, Any]] = json.loads(
-    (Path(__file__).parent / "data" / "jose" / "jwe-vectors.json").read_text("utf-8")
+    (Path(__file__).parents[1] / "data" / "jose" / "jwe-vectors.json").read_text("utf-8")
 )["vectors"]
 REFUSED = {"RFC 7520 §5.1": "alg_refused", "RFC 7520 §5.9": "zip_unsupported"}
 DECRYPTABLE = [v for v in VECTORS if v["section"] not in REFUSED]

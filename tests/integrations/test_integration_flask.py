@@ -28,7 +28,7 @@ from integration_support import (
     sync_links,
 )
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "docs" / "examples" / "flask_integration_app.py"
+EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "flask_integration_app.py"
 
 
 def load_example() -> ModuleType:

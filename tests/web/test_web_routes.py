@@ -422,6 +422,6 @@ def test_production_core_serves_no_simulator_helpers(stack: Stack) -> None:
         r = stack.client.post(path, json={"challenge": "c" * 43})
         assert r.status_code == 404, path
     source = "\n".join(
-        p.read_text() for p in (Path(__file__).parents[1] / "src/authbroker/web/core").glob("*.py")
+        p.read_text() for p in (Path(__file__).parents[2] / "src/authbroker/web/core").glob("*.py")
     )
     assert "authbroker.testing" not in source and ".simulator(" not in source

@@ -32,7 +32,7 @@ from integration_support import (
     sim_settings,
 )
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "docs" / "examples" / "fastapi_app.py"
+EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "fastapi_app.py"
 BASE = "http://testserver"
 
 

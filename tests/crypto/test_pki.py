@@ -26,7 +26,7 @@ from authbroker.errors import UntrustedCertificate
 
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
-DATA = Path(__file__).parent / "data" / "web-eid"
+DATA = Path(__file__).parents[1] / "data" / "web-eid"
 
 PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
 

@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "docs" / "examples" / "django_app"
+EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "django_app"
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,6 @@
 """The atomic-program contract (:mod:`authbroker.store.atomic`) on every backend.
 
-Same fixtures as tests/test_store_contract.py: memory, SQLite, Redis, Redis Cluster,
+Same fixtures as tests/store/test_store_contract.py: memory, SQLite, Redis, Redis Cluster,
 Redis Sentinel and PostgreSQL, each sync (through ``SyncAsAsync``) and async. Keys
 of one program carry one ``{hash tag}`` so the programs also run on a Cluster.
 """

@@ -40,7 +40,7 @@ SECRET = secrets.token_urlsafe(40)
 PHONE = "+358401234567"
 BASE = "https://app.example.fi"
 IP = "203.0.113.7"
-SRC = Path(__file__).resolve().parents[1] / "src" / "authbroker"
+SRC = Path(__file__).resolve().parents[2] / "src" / "authbroker"
 
 
 def _sync(store: StateStore, sms: Any = None, **kw: Any) -> tuple[DirectLinks, MemorySink]:

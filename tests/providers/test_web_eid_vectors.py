@@ -37,7 +37,7 @@ from authbroker.providers.web_eid import WebEidProvider, from_config
 from authbroker.store.memory import MemoryStore
 from runtimes import run_sync
 
-DATA = Path(__file__).parent / "data" / "web-eid"
+DATA = Path(__file__).parents[1] / "data" / "web-eid"
 CONSTANTS: dict[str, str] = json.loads((DATA / "token_constants.json").read_text())
 VALID_TOKEN = CONSTANTS["AbstractTestWithValidator.java:VALID_AUTH_TOKEN"]
 NONCE = CONSTANTS["AbstractTestWithValidator.java:VALID_CHALLENGE_NONCE"]
