@@ -25,6 +25,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from test_broker import Clock, EchoProvider, _secret
 
 from authbroker import Broker, Done, Loa, Poll, Redirect
 from authbroker.audit import AuditLog, MemorySink
@@ -46,7 +47,6 @@ from authbroker.store import AsyncMemoryStore, AsyncStateStore, MemoryStore, Sta
 from authbroker.testing import simulated_async_broker, simulated_broker
 from conftest import TravelClock, run_together
 from runtimes import run_async, run_sync
-from test_broker import Clock, EchoProvider, _secret
 from web_support import Stack, build
 
 SETTINGS = Settings(secret_keys=("x" * 40,))

@@ -9,11 +9,11 @@ import threading
 from typing import Any
 
 from sqlalchemy import event
+from test_credentials import EMAIL, PASSWORD, Env, session
 
 from authbroker.credential_store import CredentialStore
 from authbroker.engines.credentials.policy import canonical_email
 from conftest_pg import Clock
-from test_credentials import EMAIL, PASSWORD, Env, session
 
 pytest_plugins = ["conftest_pg"]
 

@@ -5,12 +5,12 @@ Cluster), and a wrong code counts on all three limits in that same program."""
 from __future__ import annotations
 
 import pytest
+from test_links_concurrency import IP, PHONE, make_sync, tok, wrong_of
+from test_sessions_one_trip import Counting
 
 from authbroker.engines.links import LinkGrant, LinkLimits
 from authbroker.errors import AccessDenied, AlreadyUsed, InvalidInput, Locked
 from authbroker.store.base import StateStore
-from test_links_concurrency import IP, PHONE, make_sync, tok, wrong_of
-from test_sessions_one_trip import Counting
 
 
 def _opened(store: StateStore, limits: LinkLimits | None = None) -> tuple[object, str, str]:

@@ -21,12 +21,12 @@ from typing import Any
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
+from test_bankid_se_flows import IP, NAME, OK_USER, Env, _order
 
 from authbroker.config import builtin_profiles_dir, load_config
 from authbroker.errors import ConfigError, InvalidInput
 from authbroker.http import HttpRequest, MtlsConfig, SyncDriver
 from authbroker.providers import bankid_se
-from test_bankid_se_flows import IP, NAME, OK_USER, Env, _order
 
 IPHONE = (
     "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "

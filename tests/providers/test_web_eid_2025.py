@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from test_web_eid_vectors import EE, NONCE, VALID_TOKEN, _mutate, provider, validate
 
 from authbroker import Done
 from authbroker.config import ProviderConfig, Settings, load_config
@@ -45,7 +46,6 @@ from authbroker.testing.simulators.web_eid import (
     start,
 )
 from runtimes import run_sync
-from test_web_eid_vectors import EE, NONCE, VALID_TOKEN, _mutate, provider, validate
 
 ORIGIN = "https://app.example"
 

@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import Iterator
 
 import pytest
+from test_store_contract import PAST_TTL, TTL, SyncAsAsync
 
 from authbroker.errors import InvalidInput
 from authbroker.store import AsyncStateStore, StateStore
@@ -28,7 +29,6 @@ from authbroker.store.base import (
     Take,
 )
 from conftest import TravelClock, run_together
-from test_store_contract import PAST_TTL, TTL, SyncAsAsync
 
 
 @pytest.fixture(params=["sync", "async"])
