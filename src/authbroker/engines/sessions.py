@@ -36,7 +36,7 @@ import secrets
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict, Unpack
 
 from ..config import check_secret_keys
 from ..errors import InsufficientLoa, ScopeDenied
@@ -551,6 +551,19 @@ def identity_record(identity: Identity) -> dict[str, Any]:
     return identity.to_dict(show_personal_data=True)
 
 
+class SessionOptions(TypedDict, total=False):
+    """The managers' optional settings (the same for both faces)."""
+
+    policy: SessionPolicy | None
+    now: Callable[[], float]
+
+
+def _engine(secret_keys: Sequence[str], options: SessionOptions) -> SessionEngine:
+    return SessionEngine(
+        secret_keys, options.get("policy") or SessionPolicy(), options.get("now", time.time)
+    )
+
+
 class _SessionFace:
     """Declared once for both faces: the operations (``op``: blocking on
     :class:`SessionManager`, coroutines on :class:`AsyncSessionManager`) and the pure
@@ -580,15 +593,10 @@ class SessionManager(_SessionFace, SyncFacade[SessionEngine]):
     """Blocking session manager (WSGI)."""
 
     def __init__(
-        self,
-        store: StateStore,
-        secret_keys: Sequence[str],
-        *,
-        policy: SessionPolicy | None = None,
-        now: Callable[[], float] = time.time,
+        self, store: StateStore, secret_keys: Sequence[str], **options: Unpack[SessionOptions]
     ) -> None:
         self.store = store
-        self.engine = SessionEngine(secret_keys, policy or SessionPolicy(), now)
+        self.engine = _engine(secret_keys, options)
         self.runtime = SyncRuntime(store=store)
 
 
@@ -596,13 +604,8 @@ class AsyncSessionManager(_SessionFace, AsyncFacade[SessionEngine]):
     """Non-blocking session manager (ASGI); same semantics as :class:`SessionManager`."""
 
     def __init__(
-        self,
-        store: AsyncStateStore,
-        secret_keys: Sequence[str],
-        *,
-        policy: SessionPolicy | None = None,
-        now: Callable[[], float] = time.time,
+        self, store: AsyncStateStore, secret_keys: Sequence[str], **options: Unpack[SessionOptions]
     ) -> None:
         self.store = store
-        self.engine = SessionEngine(secret_keys, policy or SessionPolicy(), now)
+        self.engine = _engine(secret_keys, options)
         self.runtime = AsyncRuntime(store=store)

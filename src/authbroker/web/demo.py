@@ -22,6 +22,10 @@ calls stay on loopback inside the process. The demo answers only for the host of
 base URL (``--base-url``); a request for another host gets a page naming both.
 
 Everything lives in memory.
+
+Why one module past the usual ~600 lines: the demo is an example application a
+newcomer reads from top to bottom (routes, pages, the simulator helpers it mounts);
+split into pieces it would stop reading like one app.
 """
 
 from __future__ import annotations
