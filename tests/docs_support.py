@@ -7,8 +7,10 @@ provider) is played here, against the simulators, so the sample runs unchanged.
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx
@@ -58,3 +60,16 @@ def django_ready() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "example_project.settings")
     os.environ.setdefault("EXAMPLE_DB", str(Path(tempfile.mkdtemp()) / "db.sqlite3"))
     django.setup()
+
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "docs" / "examples"
+
+
+def load_example(filename: str, module_name: str) -> ModuleType:
+    """A fresh module object of ``docs/examples/<filename>`` (run as the reader would),
+    named ``module_name``; not put in ``sys.modules``, so each test gets its own app."""
+    spec = importlib.util.spec_from_file_location(module_name, EXAMPLES / filename)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -5,12 +5,10 @@ plus SMS code (:mod:`browser_support`)."""
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -30,19 +28,16 @@ from authbroker.sms.outbox import OutboxSender
 from authbroker.store.memory import AsyncMemoryStore
 from authbroker.testing import AsyncSimulatedBroker, simulated_async_broker
 from authbroker.web.demo import _bound_socket
+from docs_support import load_example
 
 pytestmark = pytest.mark.browser
-EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "fastapi_app.py"
 
 
 @pytest.fixture(scope="module")
 def served() -> Iterator[tuple[str, AsyncSimulatedBroker, AsyncDirectLinks, OutboxSender]]:
     import uvicorn
 
-    spec = importlib.util.spec_from_file_location("fastapi_example_browser", EXAMPLE)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_example("fastapi_app.py", "fastapi_example_browser")
     sock = _bound_socket("127.0.0.1", 0)
     base = f"http://127.0.0.1:{sock.getsockname()[1]}"
     settings = load_config(environment="simulator", overrides={"broker": {"base_url": base}})

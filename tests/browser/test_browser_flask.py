@@ -4,9 +4,7 @@ by QR code, and a direct link plus SMS code (:mod:`browser_support`)."""
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,17 +24,14 @@ from authbroker.engines.links import DirectLinks
 from authbroker.sms.outbox import OutboxSender
 from authbroker.store.memory import MemoryStore
 from authbroker.testing import SimulatedBroker, simulated_broker
+from docs_support import load_example
 
 pytestmark = pytest.mark.browser
-EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "flask_integration_app.py"
 
 
 @pytest.fixture(scope="module")
 def served() -> Iterator[tuple[str, SimulatedBroker, DirectLinks, OutboxSender]]:
-    spec = importlib.util.spec_from_file_location("flask_example_browser", EXAMPLE)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_example("flask_integration_app.py", "flask_example_browser")
     outbox = OutboxSender()
     made: dict[str, Any] = {}
 

@@ -4,9 +4,7 @@ returning the typed principal, OpenAPI security schemes."""
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Iterator
-from pathlib import Path
 from types import ModuleType
 from typing import Annotated, Any
 
@@ -14,6 +12,7 @@ import pytest
 from fastapi import Depends, FastAPI
 from fastapi.testclient import TestClient
 
+import docs_support
 from authbroker.engines.links import DirectLinks
 from authbroker.errors import ConfigError
 from authbroker.integrations.fastapi import AuthBroker, by_rules, require
@@ -32,16 +31,11 @@ from integration_support import (
     sim_settings,
 )
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "fastapi_app.py"
 BASE = "http://testserver"
 
 
 def load_example() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("fastapi_example_app", EXAMPLE)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return docs_support.load_example("fastapi_app.py", "fastapi_example_app")
 
 
 class Client:

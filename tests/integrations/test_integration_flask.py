@@ -3,15 +3,14 @@ client on a simulated broker: FTN and direct-link logins, per-route guards, the 
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Iterator
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
 from flask import Flask
 
+import docs_support
 from authbroker.errors import ConfigError
 from authbroker.integrations.flask import AuthBroker, current_principal, login_required
 from authbroker.sms.outbox import OutboxSender
@@ -28,15 +27,9 @@ from integration_support import (
     sync_links,
 )
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "flask_integration_app.py"
-
 
 def load_example() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("flask_integration_app", EXAMPLE)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return docs_support.load_example("flask_integration_app.py", "flask_integration_app")
 
 
 class FlaskClient:

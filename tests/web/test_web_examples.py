@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -14,17 +12,12 @@ from starlette.testclient import TestClient
 
 from authbroker import AsyncBroker, Broker
 from authbroker.store.memory import AsyncMemoryStore, MemoryStore
+from docs_support import load_example
 from web_support import BASE, login, make_settings, providers
-
-EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "examples"
 
 
 def _load(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_example(f"{name}.py", f"example_{name}")
 
 
 def _exercise(client: httpx.Client) -> None:
