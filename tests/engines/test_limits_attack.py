@@ -253,25 +253,27 @@ def pool() -> Iterator[ProcessPoolExecutor]:
         yield executor
 
 
+def _shared_state(
+    request: pytest.FixtureRequest, sqlite_file: Path, backend: str
+) -> tuple[dict[str, str], StateStore]:
+    """The store the worker processes share (a SQLite file or a Redis prefix): its
+    target, and this process's own connection to it, opened by the same
+    ``_mp_workers._state_store`` the workers use."""
+    if backend == "sqlite":
+        target = {"sqlite": str(sqlite_file)}
+    else:
+        url, prefix = request.getfixturevalue("redis_url"), request.getfixturevalue("redis_prefix")
+        target = {"redis": url, "prefix": prefix}
+    return target, _mp_workers._state_store(target)
+
+
 @pytest.mark.parametrize("backend", ["sqlite", pytest.param("redis", marks=pytest.mark.redis)])
 def test_password_burst_across_processes(
     request: pytest.FixtureRequest, tmp_path: Path, pool: ProcessPoolExecutor, backend: str
 ) -> None:
     """Three processes (five threads each) fire together after the back-off: one
     password is evaluated in all, on a shared SQLite file or Redis."""
-    from authbroker.store import SqliteStore
-
-    target: dict[str, str]
-    state: StateStore
-    if backend == "sqlite":
-        target = {"sqlite": str(tmp_path / "state.db")}
-        state = SqliteStore(tmp_path / "state.db")
-    else:
-        from authbroker.store.redis import RedisStore
-
-        url, prefix = request.getfixturevalue("redis_url"), request.getfixturevalue("redis_prefix")
-        target = {"redis": url, "prefix": prefix}
-        state = RedisStore.from_url(url, prefix=prefix)
+    target, state = _shared_state(request, tmp_path / "state.db", backend)
     db_url = f"sqlite:///{tmp_path}/cred.db"
     clock = TravelClock()
     clock.real = True
@@ -383,19 +385,7 @@ def test_user_otp_cap_holds_across_processes(
     """5 links of one user, 25 wrong codes fired by 3 processes at once (threads in
     each) against a per-user cap of 20 on a shared SQLite file or Redis: exactly 20
     codes are compared, however the guesses interleave."""
-    from authbroker.store import SqliteStore
-
-    target: dict[str, str]
-    state: StateStore
-    if backend == "sqlite":
-        target = {"sqlite": str(tmp_path / "links.db")}
-        state = SqliteStore(tmp_path / "links.db")
-    else:
-        from authbroker.store.redis import RedisStore
-
-        url, prefix = request.getfixturevalue("redis_url"), request.getfixturevalue("redis_prefix")
-        target = {"redis": url, "prefix": prefix}
-        state = RedisStore.from_url(url, prefix=prefix)
+    target, state = _shared_state(request, tmp_path / "links.db", backend)
     target["link_secret"] = LINK_SECRET
     outbox = OutboxSender()
     links = DirectLinks(
