@@ -68,7 +68,8 @@ def markdown(figures: list[Figure], machine: list[tuple[str, str]], elapsed: flo
         "measurements taken in the same run on the same machine (subject and floor "
         "alternate repetition by repetition; each number is the median of the "
         "repetitions), except the import time, which is absolute. Targets come from "
-        "issue 11; a target not met is reported as a gap with its likely cause, not "
+        "issues 11 and 18; a target not met is reported as a gap with its measured "
+        "cause (from a profile taken in the same run) and what it would take, not "
         "tuned away."
     )
     out += ["", "## Machine", "", "| | |", "|---|---|"]
