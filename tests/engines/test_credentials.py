@@ -454,7 +454,9 @@ def test_concurrent_wrong_logins_counted_exactly(
     assert out.count("denied") == THROTTLE.free_failures
     assert out.count("wait") == n - THROTTLE.free_failures
     attempt = e.manager.engine.login_attempt(EMAIL, None)
-    assert state.get(f"pwd:acct:{attempt.account}:0:fails") == str(THROTTLE.free_failures).encode()
+    assert (
+        state.get(f"pwd:acct:{{{attempt.account}}}:fails") == str(THROTTLE.free_failures).encode()
+    )
     assert _attempt(e, EMAIL, PASSWORD) == "wait"
     state.close()
 
@@ -756,6 +758,6 @@ async def test_failed_database_refunds_reservations_under_asyncio(
             await manager.login(EMAIL, "wrong password!!", None, "192.0.2.7")
     sqlite_store.credential_by_email = real  # type: ignore[method-assign]
     attempt = manager.engine.login_attempt(EMAIL, "192.0.2.7")
-    assert await state.get(f"pwd:acct:{attempt.account}:0:fails") in (None, b"0")
+    assert await state.get(f"pwd:acct:{{{attempt.account}}}:fails") in (None, b"0")
     assert await state.get("pwd:ip:192.0.2.7") in (None, b"0")
     await manager.login(EMAIL, PASSWORD, None, "192.0.2.7")

@@ -156,6 +156,23 @@ async def test_expired_values_are_absent_in_a_program(
     assert result.ok and result.values == (None, 1)
 
 
+async def test_reserving_nothing_bounds_a_stored_time(
+    store: AsyncStateStore, store_clock: TravelClock
+) -> None:
+    """``Reserve(amount=0, limit=now_ms)``: a stored time (the login throttle's
+    ``next``) refuses the program while it is later than ``limit``, and writes
+    nothing: an absent key stays absent, a present one keeps its value and expiry."""
+    await store.put("{t}next", b"1000", TTL)
+    late = await store.atomic(_p(Put("{t}w", b"x", 60), Reserve("{t}next", 60, 999, 0)))
+    assert not late.ok and late.failed == 1 and late.values == (None, 1000)
+    assert await store.get("{t}w") is None
+    due = await store.atomic(_p(Reserve("{t}next", 60, 1000, 0), Reserve("{t}none", 60, 0, 0)))
+    assert due.ok and due.values == (1000, 0)
+    assert await store.get("{t}none") is None  # nothing created
+    store_clock.advance(PAST_TTL)
+    assert await store.get("{t}next") is None  # its expiry was not renewed
+
+
 async def test_bad_programs_raise_and_change_nothing(store: AsyncStateStore) -> None:
     await store.put("{t}text", b"abc", 60)
     bad: list[Atomic] = [

@@ -153,6 +153,10 @@ def run_program(
         write(key, str(result).encode("ascii"), ttl if current is None else None)
         return result
 
+    def peek(key: str) -> int:
+        current = live(key)
+        return 0 if current is None else parse_counter(current)
+
     for index, step in enumerate(program.steps):
         match step:
             case Get(key):
@@ -181,7 +185,8 @@ def run_program(
                     write(key, value, ttl)
                 values.append(matched)
             case Reserve(key, ttl, limit, amount):
-                reserved = counter(key, ttl, amount)
+                # Reserving nothing only bounds what is stored (a time, say): no write.
+                reserved = counter(key, ttl, amount) if amount else peek(key)
                 values.append(reserved)
                 if reserved > limit:
                     return AtomicResult(False, index, tuple(values)), []

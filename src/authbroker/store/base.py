@@ -168,7 +168,8 @@ class Delete:
 class Reserve:
     """Program step: add ``amount`` to a counter (like :class:`Incr`) and stop the
     program when the new value exceeds ``limit``: a reservation taken whole or not
-    at all, so no refund is ever needed."""
+    at all, so no refund is ever needed. ``amount=0`` reserves nothing and writes
+    nothing: it only bounds a stored integer (a time in ms stays ``<= limit``)."""
 
     key: str
     ttl: float

@@ -121,7 +121,7 @@ local function write(k, v, px)
   ov[k] = v
   written[k] = {v, px}
 end
-local function counter(k, amount, px)
+local function counter(k, amount, px, peek)
   local cur = live(k)
   local c = amount
   if cur ~= false then
@@ -131,6 +131,7 @@ local function counter(k, amount, px)
     c = tonumber(cur) + amount
   end
   if c > LIM or c < -LIM then return nil end
+  if amount == 0 and peek then return c end
   if cur == false then write(k, string.format('%d', c), px)
   else write(k, string.format('%d', c), false) end
   return c
@@ -154,7 +155,7 @@ for i = 1, #KEYS do
     local amount, px = tonumber(arg()), arg()
     local limit = nil
     if op == 'v' then limit = tonumber(arg()) end
-    local c = counter(k, amount, px)
+    local c = counter(k, amount, px, op == 'v')
     if c == nil then return redis.error_reply('ERR value is not an integer or out of range') end
     out[i] = string.format('%d', c)
     if limit ~= nil and c > limit then return {0, i - 1, unpack(out, 1, i)} end

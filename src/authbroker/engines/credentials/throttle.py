@@ -1,10 +1,13 @@
 """Login throttling (PWD-05, NIST SP 800-63B-4 §3.2.2,
 https://pages.nist.gov/800-63-4/sp800-63b.html): the policy values and the exact
-reservation logic as routines over the StateStore primitives.
+reservation logic as routines over the StateStore's atomic programs.
 
 The limits hold exactly under concurrency on every store because each counter is
-reserved first (atomic ``incr``) and the decision is taken on the value that
-reservation returned (``tests/engines/test_limits_attack.py`` pins this).
+reserved first (a ``Reserve`` guard) and the decision is taken on the value that
+reservation returned, in the same program (``tests/engines/test_limits_attack.py``
+pins this). A login costs the store few round trips
+(``tests/engines/test_credentials_one_trip.py``): the per-IP ``incr``, one
+reservation program (two beyond the free failures) and one settlement program.
 """
 
 from __future__ import annotations
@@ -14,10 +17,13 @@ import ipaddress
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 from ...errors import ConfigError, InvalidInput, Locked, RateLimited
-from ...flow import store_delete, store_get, store_incr, store_put, store_put_if_absent
+from ...flow import store_incr
 from ...kernel import Gen
+from ...store.atomic import atomic
+from ...store.base import AtomicResult, Delete, Get, Incr, Put, Require, Reserve, Step
 from .policy import MAX_EMAIL_CHARS, canonical_email
 
 __all__ = ["Attempt", "Reservation", "Throttle", "ThrottlePolicy", "account_key", "ip_bucket"]
@@ -86,26 +92,30 @@ class Reservation:
     """What :meth:`Throttle.before_gen` reserved for one attempt (to settle or refund).
 
     ``gen`` is the account's counter generation: a success, a reset or a temporary
-    lock starts a new one, so a late refund or failure of an attempt that began
-    before lands in the old generation and cannot push the new counters below zero.
+    lock starts a new one, and a settlement runs only in the generation it reserved
+    in, so a late refund or failure cannot push the new counters below zero.
     """
 
     gen: int
     n: int  # this attempt's number among the generation's reserved failures
     total: int | None  # its number towards the hard cap (None: no hard cap)
     ip_key: str | None  # the per-IP counter it reserved on
-    wrote_lock: bool  # it crossed ``lock_after`` and wrote the lock itself
 
 
 class Throttle:
-    """Sans-I/O throttle routines over the StateStore primitives.
+    """Sans-I/O throttle routines: each reservation and each settlement is one
+    atomic store program (:mod:`authbroker.store.atomic`), the per-IP counter one
+    ``incr`` of its own (another hash slot on a Redis Cluster).
 
-    Every limit is counted by reserving first (atomic ``incr``) and deciding on the
-    value that reservation returned, so concurrent attempts can never all see the
-    same "still under the limit" value (read-then-increment). Keys of an account:
-    ``gen`` (the counter generation) and, per generation, ``fails`` (reserved
-    failures), ``done`` (evaluated failures), ``last`` (time of the latest evaluated
-    failure) and ``total`` (towards the hard cap); ``lock`` (temporary lock, until).
+    Keys of an account, all in one ``{hash tag}`` (one slot): ``gen`` (the counter
+    generation), ``fails`` (reserved failures of the generation), ``busy`` (attempts
+    reserved and not yet settled), ``next`` (epoch milliseconds before which the
+    next attempt after the free failures may not run), ``total`` (towards the hard
+    cap, kept across temporary locks) and ``lock`` (temporary lock, until).
+
+    Every limit is counted by reserving first (a ``Reserve`` guard) and deciding on
+    the value that reservation returned, inside one program, so concurrent attempts
+    never all see the same "still under the limit" value.
     """
 
     def __init__(self, policy: ThrottlePolicy, now: Callable[[], float]) -> None:
@@ -113,41 +123,41 @@ class Throttle:
         self.now = now
 
     @staticmethod
-    def _k(attempt: Attempt, what: str, gen: int | None = None) -> str:
-        if gen is None:
-            return f"pwd:acct:{attempt.account}:{what}"
-        return f"pwd:acct:{attempt.account}:{gen}:{what}"
+    def _k(attempt: Attempt, what: str) -> str:
+        return f"pwd:acct:{{{attempt.account}}}:{what}"
 
     @staticmethod
     def _ip_key(attempt: Attempt) -> str:
         return f"pwd:ip:{attempt.ip}"
 
-    def _gen(self, attempt: Attempt) -> Gen[int]:
-        raw = yield from store_get(self._k(attempt, "gen"))
-        return int(raw) if raw else 0
+    def _gate(self, attempt: Attempt, gen: int) -> Require:
+        """Settlements apply only to the generation their attempt reserved in: a
+        success, a lock or a reset starts a new one, whose counters a late
+        settlement must not touch."""
+        if gen == 0:
+            return Require(self._k(attempt, "gen"), present=False)
+        return Require(self._k(attempt, "gen"), equals=str(gen).encode("ascii"))
 
-    def _new_gen(self, attempt: Attempt) -> Gen[int]:
-        # Outlives every key of the generations it numbers (window, hard_window).
-        return (yield from store_incr(self._k(attempt, "gen"), 2 * self.policy.hard_window))
+    def _new_gen(self, attempt: Attempt, *, total: bool) -> list[Step]:
+        """Steps starting a new generation; ``total`` also forgets the hard-cap count."""
+        # ``gen`` outlives every key of the generations it numbers (window, hard_window).
+        steps: list[Step] = [Incr(self._k(attempt, "gen"), 2 * self.policy.hard_window)]
+        steps += [Delete(self._k(attempt, what)) for what in ("fails", "busy", "next")]
+        if total:
+            steps.append(Delete(self._k(attempt, "total")))
+        return steps
 
     def before_gen(self, attempt: Attempt) -> Gen[Reservation]:
         """Refuse a throttled attempt, or reserve its place on every counter.
 
-        Order: read-only refusals (hard cap, lock); then the per-IP reservation, the
-        account reservation and its delay rule, the hard-cap reservation and, for the
-        attempt that reaches ``lock_after``, the lock itself. A refusal at any step
-        gives back what the earlier steps reserved, so nothing is evaluated and the
-        counters are left as they were.
+        The per-IP reservation first (an address over its limit costs the account
+        nothing), then the account program: the hard cap, the lock and, within the
+        free failures, the count alone. An attempt beyond them runs a second program
+        that also needs every earlier attempt settled (``busy`` 0) and the delay since
+        the latest failure passed (``next``), so of a burst at most one is evaluated.
+        A refusal gives back the per-IP reservation; a refused program wrote nothing.
         """
         p, now = self.policy, self.now()
-        gen = yield from self._gen(attempt)
-        if p.hard_limit is not None:
-            total = yield from store_get(self._k(attempt, "total", gen))
-            if total is not None and int(total) >= p.hard_limit:
-                raise _hard_locked()
-        lock = yield from store_get(self._k(attempt, "lock"))
-        if lock is not None:
-            raise _temporarily_locked(float(lock) - now)
         ip_key: str | None = None
         if attempt.ip is not None and p.ip_max_failures is not None:
             ip_key = self._ip_key(attempt)
@@ -159,119 +169,121 @@ class Throttle:
                     code="too_many_attempts",
                     retry_after=p.ip_window,
                 )
-        fails_key = self._k(attempt, "fails", gen)
-        n = yield from store_incr(fails_key, p.window)
-        refused = yield from self._delay_refusal(attempt, gen, n - 1, now)
-        if refused is not None:
-            yield from store_incr(fails_key, p.window, -1)
+        try:
+            return (yield from self._reserve(attempt, ip_key, now))
+        except (RateLimited, Locked):
             if ip_key is not None:
                 yield from store_incr(ip_key, p.ip_window, -1)
-            raise refused
-        total_n: int | None = None
-        if p.hard_limit is not None:
-            total_key = self._k(attempt, "total", gen)
-            total_n = yield from store_incr(total_key, p.hard_window)
-            if total_n > p.hard_limit:
-                yield from store_incr(total_key, p.hard_window, -1)
-                yield from store_incr(fails_key, p.window, -1)
-                if ip_key is not None:
-                    yield from store_incr(ip_key, p.ip_window, -1)
-                raise _hard_locked()
-        res = Reservation(gen, n, total_n, ip_key, False)
-        if n >= p.lock_after:
-            # This attempt's failure locks the account: the lock is written with the
-            # reservation, so nothing else runs while its password is checked.
-            until = repr(now + p.lock_duration).encode()
-            if not (
-                yield from store_put_if_absent(self._k(attempt, "lock"), until, p.lock_duration)
-            ):
-                yield from self.before_undo_gen(attempt, res)
-                raise _temporarily_locked(p.lock_duration)
-            res = Reservation(gen, n, total_n, ip_key, True)
-        return res
+            raise
 
-    def _delay_refusal(
-        self, attempt: Attempt, gen: int, prior: int, now: float
-    ) -> Gen[RateLimited | None]:
-        """Why reservation number ``prior + 1`` may not run now (None: it may).
-
-        The first ``free_failures`` run freely. After them the policy allows one
-        attempt per delay after the *previous failure*, so an attempt runs only when
-        every earlier reservation has been evaluated (``done == prior``: none still in
-        flight) and the delay since the latest failure has passed. Of a burst released
-        together at most one attempt is therefore evaluated, whatever the timing.
-        """
+    def _reserve(self, attempt: Attempt, ip_key: str | None, now: float) -> Gen[Reservation]:
         p = self.policy
-        if prior < p.free_failures:
-            return None
-        delay = p.delay_after(prior)
-        done_raw = yield from store_get(self._k(attempt, "done", gen))
-        last_raw = yield from store_get(self._k(attempt, "last", gen))
-        done = int(done_raw) if done_raw else 0
-        if done != prior or (prior > 0 and last_raw is None):
-            # An earlier attempt is still being evaluated: its failure sets the clock.
-            return RateLimited(
-                "too many attempts; try again later",
-                code="too_many_attempts",
-                retry_after=max(1.0, delay),
+        head: list[Step] = [Get(self._k(attempt, "gen"))]
+        if p.hard_limit is not None:
+            head.append(Reserve(self._k(attempt, "total"), p.hard_window, p.hard_limit))
+        lock_at = len(head)
+        head.append(Require(self._k(attempt, "lock"), present=False))
+        if p.free_failures > 0:
+            # Within the free failures: counted, evaluated concurrently.
+            free = yield from atomic(
+                *head,
+                Incr(self._k(attempt, "busy"), p.window),
+                Reserve(self._k(attempt, "fails"), p.window, p.free_failures),
             )
-        waited = now - float(last_raw) if last_raw is not None else delay
-        if waited < delay:
-            return RateLimited(
-                "too many attempts; try again later",
-                code="too_many_attempts",
-                retry_after=max(1.0, delay - waited),
-            )
-        return None
+            if free.ok:
+                return self._reservation(free.values, ip_key)
+            if free.failed != len(head) + 1:
+                raise self._refusal(free, lock_at, now)
+        # Beyond them: one at a time, after the delay (63B-4 §3.2.2 rate limiting).
+        now_ms = int(now * 1000)
+        late = yield from atomic(
+            *head,
+            Incr(self._k(attempt, "fails"), p.window),
+            Reserve(self._k(attempt, "next"), p.window, now_ms, 0),
+            Reserve(self._k(attempt, "busy"), p.window, 1),
+        )
+        if not late.ok:
+            raise self._refusal(late, lock_at, now)
+        return self._reservation(late.values[:-2], ip_key)
+
+    def _reservation(self, values: tuple[object, ...], ip_key: str | None) -> Reservation:
+        """From the values of a reservation program: gen first, fails last."""
+        raw_gen = values[0]
+        gen = int(raw_gen) if isinstance(raw_gen, bytes) else 0
+        total = values[1] if self.policy.hard_limit is not None else None
+        n = values[-1]
+        assert isinstance(n, int) and (total is None or isinstance(total, int))
+        return Reservation(gen, n, total, ip_key)
+
+    def _refusal(self, result: AtomicResult, lock_at: int, now: float) -> RateLimited | Locked:
+        """The error of the guard that stopped a reservation program."""
+        p, failed, values = self.policy, result.failed, result.values
+        if failed is not None and failed < lock_at:
+            return _hard_locked()
+        if failed == lock_at:
+            until = values[lock_at]
+            assert isinstance(until, bytes)
+            return _temporarily_locked(float(until) - now)
+        if failed == lock_at + 2:  # ``next``: the delay since the latest failure
+            waited = (int(cast(int, values[-1])) - int(now * 1000)) / 1000
+        else:  # ``busy``: an earlier attempt is still being evaluated
+            waited = p.delay_after(max(0, cast(int, values[lock_at + 1]) - 1))
+        return RateLimited(
+            "too many attempts; try again later",
+            code="too_many_attempts",
+            retry_after=max(1.0, waited),
+        )
 
     def before_undo_gen(self, attempt: Attempt, res: Reservation) -> Gen[None]:
         """Give back every reservation of an attempt that was not evaluated."""
         p = self.policy
-        if res.wrote_lock:
-            yield from store_delete(self._k(attempt, "lock"))
+        steps: list[Step] = [
+            self._gate(attempt, res.gen),
+            Incr(self._k(attempt, "busy"), p.window, -1),
+            Incr(self._k(attempt, "fails"), p.window, -1),
+        ]
         if res.total is not None:
-            yield from store_incr(self._k(attempt, "total", res.gen), p.hard_window, -1)
-        yield from store_incr(self._k(attempt, "fails", res.gen), p.window, -1)
+            steps.append(Incr(self._k(attempt, "total"), p.hard_window, -1))
+        yield from atomic(*steps)
         if res.ip_key is not None:
             yield from store_incr(res.ip_key, p.ip_window, -1)
 
     def failed_gen(self, attempt: Attempt, res: Reservation) -> Gen[str | None]:
-        """Record an evaluated failure; return ``"temporary"``/``"hard"`` on a lockout.
+        """Settle an evaluated failure; return ``"temporary"``/``"hard"`` on a lockout.
 
-        The counters were already taken by :meth:`before_gen`; this marks the
-        reservation evaluated (``done``) and sets the time the next delay runs from.
+        The counters were taken by :meth:`before_gen`; this ends the attempt
+        (``busy``), starts the delay of the next one (``next``) and, at
+        ``lock_after``, writes the lock and starts a new generation (the free
+        failures start again; the hard-cap count is kept: consecutive failures,
+        63B-4 §3.2.2). Nothing happens if the generation changed meanwhile.
         """
         p, now = self.policy, self.now()
-        # ``last`` before ``done``: whoever sees this failure counted in ``done`` (read
-        # first by :meth:`_delay_refusal`) also sees its time, never an older one.
-        yield from store_put(self._k(attempt, "last", res.gen), repr(now).encode(), p.window)
-        yield from store_incr(self._k(attempt, "done", res.gen), p.window)
-        locked: str | None = None
+        steps: list[Step] = [self._gate(attempt, res.gen)]
+        temporary = res.n >= p.lock_after
+        if temporary:
+            until = repr(now + p.lock_duration).encode()
+            steps.append(Put(self._k(attempt, "lock"), until, p.lock_duration))
+            steps += self._new_gen(attempt, total=False)
+        else:
+            steps.append(Incr(self._k(attempt, "busy"), p.window, -1))
+            delay = p.delay_after(res.n)
+            if delay > 0:
+                next_ms = str(int(now * 1000) + int(delay * 1000)).encode("ascii")
+                steps.append(Put(self._k(attempt, "next"), next_ms, p.window))
+        settled = yield from atomic(*steps)
         if p.hard_limit is not None and res.total == p.hard_limit:
-            locked = "hard"
-        if res.wrote_lock:
-            until = now + p.lock_duration
-            yield from store_put(self._k(attempt, "lock"), repr(until).encode(), p.lock_duration)
-            # After the lock the free failures start again, in a new generation; the
-            # hard-cap count is carried over (consecutive failures, 63B-4 §3.2.2).
-            gen = yield from self._new_gen(attempt)
-            if res.total is not None:
-                yield from store_incr(self._k(attempt, "total", gen), p.hard_window, res.total)
-            locked = locked or "temporary"
-        return locked
+            return "hard"
+        return "temporary" if temporary and settled.ok else None
 
     def reset_gen(self, attempt: Attempt) -> Gen[None]:
         """Forget the account's failures and lock (password change, unlock)."""
-        yield from self._new_gen(attempt)
-        yield from store_delete(self._k(attempt, "lock"))
+        yield from atomic(*self._new_gen(attempt, total=True), Delete(self._k(attempt, "lock")))
 
     def succeeded_gen(self, attempt: Attempt, res: Reservation) -> Gen[None]:
         """A right password: not a failure for the IP; the account starts afresh."""
+        yield from atomic(self._gate(attempt, res.gen), *self._new_gen(attempt, total=True))
         if res.ip_key is not None:
             yield from store_incr(res.ip_key, self.policy.ip_window, -1)
-        yield from self._new_gen(attempt)
-        if res.wrote_lock:
-            yield from store_delete(self._k(attempt, "lock"))
 
 
 def _hard_locked() -> Locked:
