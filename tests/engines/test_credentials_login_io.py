@@ -1,19 +1,22 @@
 """Login's database work: the credential lookup takes no write lock and costs no
 commit; a login commits once, and only that fail-closed commit skips its own fsync
-on SQLite (docs/mobile-credentials.md "Durability")."""
+on SQLite (docs/mobile-credentials.md "Durability"); a pooled connection in use
+moments ago is not pinged before the next call."""
 
 from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from typing import Any
 
+import pytest
 from sqlalchemy import event
 from test_credentials import EMAIL, PASSWORD, Env, session
 
-from authbroker.credential_store import CredentialStore
+from authbroker.credential_store import CredentialStore, database
 from authbroker.engines.credentials.policy import canonical_email
-from conftest_pg import Clock
+from conftest_pg import Clock, _libpq_url
 
 pytest_plugins = ["conftest_pg"]
 
@@ -90,3 +93,39 @@ def test_only_the_family_insert_is_fail_closed(tmp_path: Any, clock: Clock) -> N
             assert int(driver.execute("PRAGMA synchronous").fetchone()[0]) == 2
     finally:
         store.close()
+
+
+def test_pooled_connection_is_pinged_only_after_sitting_idle(
+    cred_store: CredentialStore, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Back-to-back logins check out a connection used moments ago: no ping (a round
+    trip per database call on PostgreSQL). One idle past ``PING_AFTER_IDLE`` is
+    pinged, and if its server side is gone, replaced before the login uses it."""
+    env = Env(cred_store, clock)
+    env.manager.enroll(session(clock), EMAIL, PASSWORD)
+    dialect = cred_store.engine.dialect
+    real_ping = dialect.do_ping
+    pings: list[bool] = []
+
+    def counted(dbapi: Any) -> bool:
+        pings.append(True)
+        return real_ping(dbapi)
+
+    monkeypatch.setattr(dialect, "do_ping", counted)
+    for _ in range(3):
+        env.manager.login(EMAIL, PASSWORD, "Pixel 9", "198.51.100.1")
+    assert pings == []
+    if cred_store.dialect == "postgresql":
+        import psycopg
+
+        # The server ends the pooled session while it sits idle.
+        with cred_store.engine.connect() as conn:
+            pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+        with psycopg.connect(
+            _libpq_url(cred_store.engine.url.render_as_string(hide_password=False)), autocommit=True
+        ) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    later = time.monotonic() + database.PING_AFTER_IDLE + 1
+    monkeypatch.setattr(database, "monotonic", lambda: later)
+    env.manager.login(EMAIL, PASSWORD, "Pixel 9", "198.51.100.1")
+    assert pings  # the idle connection was pinged (and, if dead, replaced)

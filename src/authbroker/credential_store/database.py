@@ -6,11 +6,12 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from time import monotonic
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import DisconnectionError, IntegrityError, SQLAlchemyError
 
 from ..errors import AuthBrokerError, ConfigError
 from .schema import (
@@ -47,7 +48,7 @@ class StoreBase:
         else:
             try:
                 options = dict(engine_options or {})
-                options.setdefault("pool_pre_ping", True)
+                ping_when_idle = "pool_pre_ping" not in options
                 if url.startswith("sqlite"):
                     options.setdefault("connect_args", {"check_same_thread": False})
                 self.engine = sa.create_engine(url, **options)
@@ -57,6 +58,8 @@ class StoreBase:
                     key="credentials.database_url",
                     details={"error": type(exc).__name__},
                 ) from exc
+            if ping_when_idle:
+                _ping_after_idle(self.engine)
         self.dialect = self.engine.dialect.name
         if self.dialect == "sqlite":
             sqlite_immediate(self.engine)
@@ -225,6 +228,42 @@ class StoreBase:
             self.metadata.drop_all(self.engine)
         except SQLAlchemyError as exc:
             raise unavailable(exc) from exc
+
+
+#: A pooled connection idle this long (seconds) is pinged before use.
+PING_AFTER_IDLE = 5.0
+_IDLE_SINCE = "authbroker_idle_since"
+
+
+def _ping_after_idle(engine: Engine) -> None:
+    """Ping a pooled connection on checkout only when it sat idle ``PING_AFTER_IDLE``.
+
+    SQLAlchemy's ``pool_pre_ping`` pings on every checkout: one more network round
+    trip per database call, a quarter of a PostgreSQL login's database time. A
+    connection that was in use moments ago is alive as far as anything can tell;
+    one that sat idle may have been closed by the server, a proxy or a firewall
+    (the case pre-ping exists for: SQLAlchemy, "Dealing with Disconnects",
+    https://docs.sqlalchemy.org/en/20/core/pooling.html#pool-disconnects). A failed
+    ping raises ``DisconnectionError`` from the checkout event, on which the pool
+    discards the connection and checks out another (same documentation, "Custom /
+    Legacy Pessimistic Ping"). A server lost within the idle period fails the
+    statements in flight then, as it would mid-request anyway.
+    """
+    dialect = engine.dialect
+
+    @sa.event.listens_for(engine, "checkin")
+    def _idle(_dbapi: Any, record: Any) -> None:
+        record.info[_IDLE_SINCE] = monotonic()
+
+    @sa.event.listens_for(engine, "checkout")
+    def _ping(dbapi: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get(_IDLE_SINCE)
+        if since is None or monotonic() - since < PING_AFTER_IDLE:
+            return  # fresh, or in use moments ago
+        try:
+            dialect.do_ping(dbapi)
+        except dialect.loaded_dbapi.Error as exc:
+            raise DisconnectionError("pooled connection failed its ping") from exc
 
 
 _MIGRATIONS: dict[int, Callable[[StoreBase], None]] = {
