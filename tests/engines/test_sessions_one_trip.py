@@ -159,3 +159,101 @@ def test_request_parsing_is_cached_and_copied() -> None:
     for _ in range(2):  # a refusal is never cached as an empty query
         with pytest.raises(InvalidInput):
             bad.query()
+
+
+# --- link sessions: the link's revocation is checked in the same round trip ------------
+
+LINK_KEYS = ("l" * 40,)
+
+
+def _links(store: StateStore) -> Any:
+    from authbroker.engines.links import DirectLinks
+    from authbroker.sms import OutboxSender
+
+    return DirectLinks(
+        store, OutboxSender(), secret_keys=LINK_KEYS, base_url="https://app.example.fi"
+    )
+
+
+def _issue(links: Any, user: str, resource: str = "INV-1") -> str:
+    issued = links.issue_link(user, "+358401234567", "invoice:approve", resource, 3600)
+    return str(issued.link_id)
+
+
+def test_link_session_check_is_one_store_operation(sync_store: StateStore) -> None:
+    store = Counting(sync_store)
+    links = _links(sync_store)
+    manager = SessionManager(store, LINK_KEYS)  # type: ignore[arg-type]
+    link_id = _issue(links, "user-1")
+    session = manager.open_link_session("user-1", "invoice:approve", "INV-1", link_id=link_id)
+    cookie = manager.engine.cookie_value(session)
+    store.calls.clear()
+    assert manager.load(cookie) is not None
+    assert store.calls == ["atomic"]
+    # Revoking the link ends the session on the very next check, still one read.
+    links.revoke(link_id)
+    store.calls.clear()
+    assert manager.load(cookie) is None
+    assert store.calls[0] == "atomic" and "get" not in store.calls
+
+
+def test_another_users_link_id_is_refused(sync_store: StateStore) -> None:
+    """A session of one user bound to another user's link would live and die with
+    the other user's revocations; it is refused when it would open."""
+    from authbroker.errors import AccessDenied
+
+    links = _links(sync_store)
+    manager = SessionManager(sync_store, LINK_KEYS)
+    alice_link = _issue(links, "alice")
+    with pytest.raises(AccessDenied) as refused:
+        manager.open_link_session("mallory", "invoice:approve", "INV-1", link_id=alice_link)
+    assert refused.value.code == "link_other_user"
+    links.revoke(alice_link)
+    with pytest.raises(AccessDenied):
+        manager.open_link_session("alice", "invoice:approve", "INV-1", link_id=alice_link)
+    with pytest.raises(AccessDenied):
+        manager.open_link_session("alice", "invoice:approve", "INV-1", link_id="not-a-link")
+
+
+def test_link_session_record_moved_under_another_link_is_refused(
+    sync_store: StateStore,
+) -> None:
+    """The id names the link whose revocation keys are read: a record stored under
+    an id naming another (live) link of the same user is not accepted."""
+    links = _links(sync_store)
+    manager = SessionManager(sync_store, LINK_KEYS)
+    first, second = _issue(links, "alice", "INV-1"), _issue(links, "alice", "INV-2")
+    session = manager.open_link_session("alice", "invoice:approve", "INV-1", link_id=first)
+    raw = sync_store.get(session_store_key(session.id) or "")
+    assert raw is not None
+    forged = session.id.rsplit("~", 1)[0] + "~" + second
+    sync_store.put(session_store_key(forged) or "", raw, 60)
+    links.revoke(first)
+    assert manager.load(manager.engine.signer.sign(forged)) is None
+
+
+def test_read_only_program_is_one_mget_on_redis(
+    sync_store: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On every Redis store the session check is a plain MGET: no script runs (so
+    no EVALSHA, no script cache, retried like GET)."""
+    client = getattr(sync_store, "client", None)
+    if client is None or not hasattr(client, "mget"):
+        pytest.skip("not a Redis store")
+    sent: list[str] = []
+    real_mget = client.mget
+
+    def mget(*args: Any, **kwargs: Any) -> Any:
+        sent.append("MGET")
+        return real_mget(*args, **kwargs)
+
+    def no_script(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("a script ran for a read-only program")
+
+    manager = SessionManager(sync_store, KEYS)
+    cookie = manager.engine.cookie_value(manager.login("user-1", ident()))
+    monkeypatch.setattr(client, "mget", mget)
+    monkeypatch.setattr(client, "evalsha", no_script)
+    monkeypatch.setattr(client, "eval", no_script)
+    assert manager.load(cookie) is not None
+    assert sent == ["MGET"]

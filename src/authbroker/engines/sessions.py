@@ -4,10 +4,12 @@ A session lives in the StateStore under a random 256-bit id; the browser holds o
 that id, signed (itsdangerous' format, HMAC-SHA256) under a purpose-specific salt (a
 value signed for a direct link or a CSRF token is never accepted as a session cookie).
 
-The id starts with a short unkeyed hash of the user (:func:`_user_tag`) used as a
-store hash tag: the session record and the user's logout-everywhere epoch share one
-``{tag}``, so checking a session is *one* atomic store program, one round trip on
-Redis even on a Cluster (:mod:`authbroker.store.atomic`). The record
+The id starts with the user's unkeyed reference (the links' ``user_ref``) used as a
+store hash tag: the session record, the user's logout-everywhere epoch and, for a
+session opened by a direct link, the link's revocation keys share one ``{tag}``; a
+link session's id also ends with its link id. So checking any session is *one*
+read-only atomic store program, one round trip (one ``MGET`` on Redis, even on a
+Cluster; :mod:`authbroker.store.atomic`) whose keys follow from the cookie alone. The record
 says who the user is, how strongly they authenticated (LoA) and, for sessions opened
 by a direct link, the exact scope and resource they may touch.
 
@@ -32,6 +34,7 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 import secrets
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -60,7 +63,14 @@ from ..kernel import (
 )
 from ..store.atomic import atomic
 from ..store.base import AsyncStateStore, Get, StateStore
-from .links import link_live_gen
+from .links.records import (
+    LinkBinding,
+    link_binding_gen,
+    link_live_keys,
+    link_live_now,
+    user_ref,
+)
+from .links.tokens import ID_RE
 
 __all__ = [
     "AsyncSessionManager",
@@ -86,29 +96,39 @@ _INDEX_LABEL = b"authbroker.session.index.v1"
 #: Session ids an index entry keeps; past it, ids of sessions already gone are
 #: dropped first, then the oldest.
 _INDEX_MAX = 64
-_TAG_HEX = 20  # 80 bits: two users sharing an epoch key is out of reach
+#: The user's reference (:func:`~authbroker.engines.links.user_ref`): 96 bits, so two
+#: users sharing an epoch key is out of reach. Unkeyed on purpose: the epoch key must
+#: survive secret rotation. It names no one; it only groups one user's keys.
+_TAG_RE = re.compile(r"u_[0-9a-f]{24}")
 _ID_SEP = "~"
-_PARSED_MAX = 4096  # parsed session records kept (see SessionEngine._parse)
+_CACHE_MAX = 4096  # parsed records / verified cookies kept (see SessionEngine)
+#: At most this share of the idle timeout may pass between two writes of
+#: ``last_seen`` (and at most 30 s): the idle timeout is exact to 1/60 of itself.
+_TOUCH_SHARE = 1 / 60
+_TOUCH_MAX = 30.0
 
 
-def _user_tag(user: str) -> str:
-    """Unkeyed on purpose (like the links' ``user_ref``): the epoch key must survive
-    secret rotation. It names no one; it only groups one user's keys."""
-    digest = hashlib.sha256(b"authbroker.session.user\x00" + user.encode()).hexdigest()
-    return digest[:_TAG_HEX]
+def _split_id(session_id: str) -> tuple[str, str, str | None] | None:
+    """``(tag, store key, link id or None)`` of a well-formed session id
+    (``tag~random`` or, for a link session, ``tag~random~link id``), else None (an
+    id from before this format, or garbage with a valid signature)."""
+    tag, sep, rest = session_id.partition(_ID_SEP)
+    if not sep or not rest or not _TAG_RE.fullmatch(tag):
+        return None
+    _, has_link, link_id = rest.partition(_ID_SEP)
+    if has_link and not ID_RE.fullmatch(link_id):
+        return None
+    return tag, f"{_KEY}{{{tag}}}{rest}", link_id if has_link else None
 
 
 def session_store_key(session_id: str) -> str | None:
-    """The store key of a session: ``sess:{tag}rest`` for a well-formed id, else
-    None (an id from before the tagged format, or garbage with a valid signature)."""
-    tag, sep, rest = session_id.partition(_ID_SEP)
-    if not sep or len(tag) != _TAG_HEX or not rest:
-        return None
-    return f"{_KEY}{{{tag}}}{rest}"
+    """The store key of a session: ``sess:{tag}rest`` for a well-formed id, else None."""
+    parts = _split_id(session_id)
+    return None if parts is None else parts[1]
 
 
-def _epoch_key(user: str) -> str:
-    return f"{_EPOCH}{{{_user_tag(user)}}}"
+def _epoch_key(tag: str) -> str:
+    return f"{_EPOCH}{{{tag}}}"
 
 
 class _CookieSigner:
@@ -170,6 +190,8 @@ class Session:
     provider: str | None = None
     #: The direct link that opened a link session: revoking it ends the session.
     link: str | None = field(default=None, repr=False)
+    #: What the session keeps of that link to check it in its own round trip.
+    link_binding: LinkBinding | None = field(default=None, repr=False)
 
     @property
     def is_strong(self) -> bool:
@@ -214,6 +236,8 @@ class Session:
             "resource": self.resource,
             "provider": self.provider,
             "link": self.link,
+            "lexp": None if self.link_binding is None else self.link_binding.expires_at,
+            "lep": None if self.link_binding is None else self.link_binding.epoch,
         }
 
     @classmethod
@@ -233,6 +257,11 @@ class Session:
             resource=rec.get("resource"),
             provider=rec.get("provider"),
             link=rec.get("link"),
+            link_binding=(
+                None
+                if rec.get("lexp") is None
+                else LinkBinding(float(rec["lexp"]), str(rec["lep"]))
+            ),
         )
 
 
@@ -250,6 +279,7 @@ class SessionEngine:
         secret_keys = check_secret_keys(secret_keys, key="AUTHBROKER_SECRET_KEYS")
         self.signer = _CookieSigner(secret_keys, SESSION_SALT)
         self._parsed: dict[tuple[str, bytes], Session] = {}
+        self._verified: dict[str, str] = {}
         self.policy = policy
         self.now = now
         # Index keys are keyed hashes (a ``sub`` may be a personal identifier); the
@@ -267,7 +297,21 @@ class SessionEngine:
         """The session id a cookie names, or None if its signature does not verify."""
         if not cookie or len(cookie) > 512 or not cookie.isascii():
             return None
-        return self.signer.unsign(cookie)
+        # A verified cookie is kept (bounded): the MAC of the same cookie is not
+        # recomputed on every request. Only verified values enter, so a forged one
+        # is always checked; whether the session still lives is asked of the store
+        # on every request regardless (revocation stays immediate). The lookup is a
+        # dict probe on a salted string hash, then an equality test on a full-hash
+        # match: it leaks nothing an attacker could steer towards a valid MAC.
+        found = self._verified.get(cookie)
+        if found is not None:
+            return found
+        found = self.signer.unsign(cookie)
+        if found is not None:
+            if len(self._verified) >= _CACHE_MAX:
+                self._verified.clear()
+            self._verified[cookie] = found
+        return found
 
     def cookie_header(self, session: Session | None, *, secure: bool) -> str:
         """A ``Set-Cookie`` value: HttpOnly, SameSite=Lax, Secure outside localhost."""
@@ -295,9 +339,15 @@ class SessionEngine:
         absolute = (
             self.policy.link_absolute_timeout if kind == "link" else self.policy.absolute_timeout
         )
-        epoch_raw = yield from store_get(_epoch_key(user))
+        tag = user_ref(user)
+        session_id = tag + _ID_SEP + secrets.token_urlsafe(32)
+        binding = None
+        if kind == "link" and link is not None:
+            binding = yield from link_binding_gen(link, user, now)
+            session_id += _ID_SEP + link
+        epoch_raw = yield from store_get(_epoch_key(tag))
         session = Session(
-            id=_user_tag(user) + _ID_SEP + secrets.token_urlsafe(32),
+            id=session_id,
             user=user,
             kind=kind,
             loa=loa,
@@ -311,6 +361,7 @@ class SessionEngine:
             resource=resource,
             provider=provider,
             link=link,
+            link_binding=binding,
         )
         if replaces is not None:
             # Login / step-up: the old id dies at once (no fixation).
@@ -349,7 +400,8 @@ class SessionEngine:
 
         Pass the grant's ``link_id``: the session then ends as soon as the link is
         revoked (per link or per user) or expires; the session must share the
-        links' store for that check.
+        links' store for that check. A link that is not live, or was issued to
+        another user than ``user``, is refused (``AccessDenied``).
         """
         return (
             yield from self._create(
@@ -367,39 +419,46 @@ class SessionEngine:
         """The live session a cookie names, or None (bad signature, expired, idle, logged
         out everywhere, or a link session whose link was revoked)."""
         session_id = self.session_id(cookie)
-        key = None if session_id is None else session_store_key(session_id)
-        if session_id is None or key is None:
+        parts = None if session_id is None else _split_id(session_id)
+        if session_id is None or parts is None:
             return None
-        # One round trip: the record and its user's epoch (same hash tag).
-        found = yield from atomic(Get(key), Get(_EPOCH + "{" + session_id[:_TAG_HEX] + "}"))
-        raw, epoch_raw = found.values
+        tag, key, link_id = parts
+        # One round trip, read-only: the record, its user's epoch and, for a link
+        # session, the link's revocation keys (all in the user's hash slot).
+        steps = [Get(key), Get(_epoch_key(tag))]
+        if link_id is not None:
+            steps += [Get(k) for k in link_live_keys(tag, link_id)]
+        found = yield from atomic(*steps)
+        raw, epoch_raw, *link_values = found.values
         if not isinstance(raw, bytes):
             return None
-        session = self._parse(session_id, raw)
-        if session is None:
-            yield from store_delete(key)
-            return None
+        session = self._parse(session_id, tag, link_id, raw)
         now = self.now()
-        if now >= session.expires_at or now - session.last_seen >= self.policy.idle_timeout:
+        if (
+            session is None
+            or now >= session.expires_at
+            or now - session.last_seen >= self.policy.idle_timeout
+            or int(epoch_raw if isinstance(epoch_raw, bytes) else 0) != session.epoch
+        ):
             yield from store_delete(key)
             return None
-        if int(epoch_raw if isinstance(epoch_raw, bytes) else 0) != session.epoch:
-            yield from store_delete(key)
-            return None
-        if session.kind == "link" and session.link is not None:
+        if session.link_binding is not None:
             # A revoked (or expired) link ends what it granted, now, not at expiry.
-            live = yield from link_live_gen(session.link, now)
-            if not live:
+            user_epoch, revoked = (v if isinstance(v, bytes) else None for v in link_values)
+            if not link_live_now(session.link_binding, user_epoch, revoked, now):
                 yield from store_delete(key)
                 return None
-        if now - session.last_seen >= 30:  # sliding idle window; bounded write rate
+        # Sliding idle window with a bounded write rate: ``last_seen`` is rewritten
+        # once per min(30 s, idle/60), not on every request.
+        if now - session.last_seen >= min(_TOUCH_MAX, self.policy.idle_timeout * _TOUCH_SHARE):
             session = _touch(session, now)
             yield from store_put(key, _dump(session), self._ttl(session, now))
         return session
 
-    def _parse(self, session_id: str, raw: bytes) -> Session | None:
-        """The session a stored record describes, or None if it is malformed or
-        belongs to another user than the id's tag.
+    def _parse(self, session_id: str, tag: str, link_id: str | None, raw: bytes) -> Session | None:
+        """The session a stored record describes, or None if it is malformed, belongs
+        to another user than the id's tag, or is a link session whose id does not
+        name its link (the id decides which revocation keys are read).
 
         Parsing the JSON and building the object was most of a session check's CPU,
         yet a record changes only when it is written (at most every 30 s, the idle
@@ -415,9 +474,11 @@ class SessionEngine:
             session = Session.from_record(session_id, json.loads(raw))
         except (ValueError, KeyError, TypeError):
             return None
-        if _user_tag(session.user) != session_id[:_TAG_HEX]:
+        if user_ref(session.user) != tag or session.link != link_id:
             return None
-        if len(self._parsed) >= _PARSED_MAX:
+        if session.kind == "link" and session.link is not None and session.link_binding is None:
+            return None
+        if len(self._parsed) >= _CACHE_MAX:
             self._parsed.clear()
         self._parsed[cache_key] = session
         return session
@@ -428,7 +489,7 @@ class SessionEngine:
 
     def logout_everywhere(self, user: str) -> Gen[None]:
         """End every session of ``user`` (bumps the user's epoch)."""
-        yield from store_incr(_epoch_key(user), _EPOCH_TTL)
+        yield from store_incr(_epoch_key(user_ref(user)), _EPOCH_TTL)
 
     # -- the provider's session: RP-initiated and back-channel logout -----------------
 

@@ -5,7 +5,8 @@ primitive is a single-key command or a single-key Lua script, so on a cluster ea
 one runs on the one node that owns the key's hash slot and stays atomic there; keys
 spread over all shards (a ``{tag}`` in the prefix would pin every key to one shard).
 The one operation over several keys, an atomic program (:mod:`authbroker.store.atomic`),
-is one script on one node: its keys must share a hash slot, which the caller gets by
+is one script (one ``MGET`` when it only reads) on one node: its keys must share a
+hash slot, which the caller gets by
 giving them one ``{tag}`` (say, the user's); it is checked before anything is sent.
 
 *Cluster* uses redis-py's own ``RedisCluster`` clients, which learn the slot map and

@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from ...errors import AccessDenied, AlreadyUsed, Expired, FlowNotFound, InvalidInput
@@ -19,7 +20,11 @@ from ...kernel import Gen
 from .tokens import ID_RE, LinkKeys
 
 __all__ = [
+    "LinkBinding",
+    "link_binding_gen",
     "link_live_gen",
+    "link_live_keys",
+    "link_live_now",
     "load_challenge",
     "load_link",
     "tagged",
@@ -108,19 +113,68 @@ def link_live_gen(link_id: str, now: float) -> Gen[bool]:
     """
     if not isinstance(link_id, str) or not ID_RE.fullmatch(link_id):
         return False
+    return (yield from _live_record(link_id, now)) is not None
+
+
+@dataclass(frozen=True, slots=True)
+class LinkBinding:
+    """What a session opened with a link keeps of it, so that each later check reads
+    only keys in the user's hash slot (:func:`link_live_keys`): the link's expiry
+    and the user's revocation epoch when it was issued."""
+
+    expires_at: float
+    epoch: str
+
+
+def link_binding_gen(link_id: str, user_id: str, now: float) -> Gen[LinkBinding]:
+    """The binding of a session of ``user_id`` to the link ``link_id``, read when the
+    session opens; refused (``AccessDenied``) unless the link is live *and issued to
+    that user*: another user's link would tie the session to that user's revocations
+    and leave it untouched by its own user's."""
+    live = None
+    if isinstance(link_id, str) and ID_RE.fullmatch(link_id):
+        live = yield from _live_record(link_id, now)
+    if live is None:
+        raise AccessDenied("the link has been revoked", code="link_revoked")
+    if not hmac.compare_digest(str(live["u"]).encode(), user_id.encode()):
+        raise AccessDenied("the link was issued to another user", code="link_other_user")
+    return LinkBinding(float(live["e"]), str(live.get("ep", "")))
+
+
+def link_live_keys(uref: str, link_id: str) -> tuple[str, str]:
+    """The two keys :func:`link_live_now` decides on: the user's revocation epoch and
+    the per-link revocation marker :meth:`LinkEngine.revoke` writes, both in the
+    user's slot, so a session check reads them in its own round trip."""
+    return tagged(K_USER_EPOCH, uref), tagged(K_REVOKED_U, uref, link_id)
+
+
+def link_live_now(
+    binding: LinkBinding, epoch: bytes | None, revoked: bytes | None, now: float
+) -> bool:
+    """:func:`link_live_gen` decided from a binding and the values of
+    :func:`link_live_keys`: not revoked per link nor per user, not expired."""
+    if revoked is not None or binding.expires_at <= now:
+        return False
+    return epoch is None or hmac.compare_digest(epoch, binding.epoch.encode())
+
+
+def _live_record(link_id: str, now: float) -> Gen[dict[str, Any] | None]:
+    """The record of a link whose grant is live (see :func:`link_live_gen`)."""
     raw = yield from store_get(K_LINK + link_id)
     if raw is None:
-        return False
+        return None
     try:
         link = decode(raw, "link")
         expired = float(link["e"]) <= now
         uref = user_ref(str(link["u"]))
     except (InvalidInput, KeyError, TypeError, ValueError):
-        return False
+        return None
     if expired:
-        return False
+        return None
     epoch = yield from store_get(tagged(K_USER_EPOCH, uref))
-    return epoch is None or hmac.compare_digest(epoch.decode(), str(link.get("ep", "")))
+    if epoch is not None and not hmac.compare_digest(epoch.decode(), str(link.get("ep", ""))):
+        return None
+    return link
 
 
 def load_link(link_id: str, now: float) -> Gen[dict[str, Any]]:

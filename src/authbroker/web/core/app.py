@@ -78,6 +78,7 @@ class WebCore(FlowRoutes, LinkRoutes, SessionRoutes, HealthRoutes, Guards):
         self.link_landing = link_landing or (lambda scope, resource: home)
         self.home = home
         self.mobile_audience = mobile_audience
+        self._principals = {}
         self.branding = branding or Branding()
         if self.branding.template_dirs:
             self._env = template_env(self.branding.template_dirs)

@@ -47,6 +47,7 @@ __all__ = [
 ]
 
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_PRINCIPALS_MAX = 4096  # principals kept, one per live session id (see Guards.principal)
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,6 +215,7 @@ class Guards(Pages):
     default_guard: Guard
     home: str
     mobile_audience: str | None
+    _principals: dict[str, Principal]
 
     def match(self, path: str) -> tuple[Guard, dict[str, str]]:
         for rule in self.rules:
@@ -320,8 +322,23 @@ class Guards(Pages):
         return GuardOutcome(principal)
 
     def principal(self, session: Session | None) -> Principal:
+        """The principal of ``session``. Kept per session id while the session
+        object is the same one (the session engine hands out one object per stored
+        record, :meth:`SessionEngine._parse`): a changed record gives a new object
+        and so a new principal; a revoked session never reaches here."""
         if session is None:
             return ANONYMOUS
+        cache = self._principals
+        cached = cache.get(session.id)
+        if cached is not None and cached.session is session:
+            return cached
+        if len(cache) >= _PRINCIPALS_MAX:
+            cache.clear()
+        cache[session.id] = principal = self._new_principal(session)
+        return principal
+
+    @staticmethod
+    def _new_principal(session: Session) -> Principal:
         return Principal(
             session.kind,
             user_id=session.user,
