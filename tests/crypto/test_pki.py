@@ -21,7 +21,8 @@ from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
-from cryptography.x509.oid import NameOID
+from cryptography.x509 import ocsp
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from authbroker.crypto import pki
 from authbroker.crypto.pki import paths
@@ -517,3 +518,70 @@ def test_signature_checks_are_bounded(
     assert calls() == pki.MAX_SIGNATURE_CHECKS
     few = decoys[: pki.MAX_SIGNATURE_CHECKS // 2]
     assert pki.verify_chain(leaf.cert, [*few, inter.cert], [root.cert], NOW)[1] == inter.cert
+
+
+# --- OCSP: a delegated responder is a one-link path --------------------------------------
+
+_OCSP_SIGNING = (x509.ExtendedKeyUsage([ExtendedKeyUsageOID.OCSP_SIGNING]), False)
+_NONCE = b"0123456789abcdef"
+
+
+def _ocsp_answer(user: Issued, ca: Issued, responder: Issued) -> bytes:
+    response = (
+        ocsp.OCSPResponseBuilder()
+        .add_response(
+            cert=user.cert,
+            issuer=ca.cert,
+            algorithm=hashes.SHA1(),
+            cert_status=ocsp.OCSPCertStatus.GOOD,
+            this_update=NOW,
+            next_update=NOW + DAY,
+            revocation_time=None,
+            revocation_reason=None,
+        )
+        .responder_id(ocsp.OCSPResponderEncoding.HASH, responder.cert)
+        .certificates([responder.cert])
+        .add_extension(x509.OCSPNonce(_NONCE), critical=False)
+        .sign(responder.key, hashes.SHA256())
+    )
+    return response.public_bytes(serialization.Encoding.DER)
+
+
+def test_delegated_ocsp_responder_accepted(inter: Issued, leaf: Issued) -> None:
+    responder = issue("OCSP", inter, ca=False, extensions=[_OCSP_SIGNING])
+    der = _ocsp_answer(leaf, inter, responder)
+    result = pki.verify_ocsp_response(der, leaf.cert, inter.cert, at=NOW, nonce=_NONCE)
+    assert result.status == "good" and "OCSP" in result.responder
+
+
+_UNKNOWN_CRITICAL = (
+    x509.UnrecognizedExtension(x509.ObjectIdentifier("1.3.6.1.4.1.99999.3"), b"\x05\x00"),
+    True,
+)
+
+
+@pytest.mark.parametrize(
+    "kind", ["no-eku", "expired", "other-ca", "sha224-signed", "unknown-critical", "ca-key"]
+)
+def test_unauthorized_ocsp_responder_refused(
+    root: Issued, inter: Issued, leaf: Issued, kind: str
+) -> None:
+    # RFC 6960 4.2.2.2: issued by the CA itself, with id-kp-OCSPSigning, valid now;
+    # and, as any certificate on a path, SHA-2 signed, no critical extension unprocessed.
+    options: dict[str, object] = {"ca": False, "extensions": [_OCSP_SIGNING]}
+    if kind == "no-eku":
+        options["extensions"] = []
+    elif kind == "expired":
+        options["not_after"] = NOW - DAY
+    elif kind == "sha224-signed":
+        options["algorithm"] = hashes.SHA224()
+    elif kind == "unknown-critical":
+        options["extensions"] = [_OCSP_SIGNING, _UNKNOWN_CRITICAL]
+    elif kind == "ca-key":  # signed by the CA's own issuer, not the CA
+        options["signing_key"] = root.key
+    ca = issue("Other CA") if kind == "other-ca" else inter
+    responder = issue("OCSP", ca, **options)  # type: ignore[arg-type]
+    der = _ocsp_answer(leaf, inter, responder)
+    with pytest.raises(UntrustedCertificate) as err:
+        pki.verify_ocsp_response(der, leaf.cert, inter.cert, at=NOW, nonce=_NONCE)
+    assert err.value.code == "ocsp_responder"

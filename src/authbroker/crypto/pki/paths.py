@@ -267,7 +267,7 @@ _CA_POLICY = _extension_policy(ca=True)
 _EE_POLICY = _extension_policy(ca=False)
 
 
-def _verified_path(
+def verified_path(
     leaf: x509.Certificate,
     intermediates: Sequence[x509.Certificate],
     anchors: Sequence[x509.Certificate],
@@ -323,10 +323,10 @@ def _build_path(
         trusted = candidate.public_bytes(der) in anchor_ders
         if whole:
             stones = others if trusted else [candidate, *others]
-            path = _verified_path(cert, stones, anchors, at, max_depth - 1, _EE_POLICY)
+            path = verified_path(cert, stones, anchors, at, max_depth - 1, _EE_POLICY)
         else:
             depth = 0 if trusted else max_depth - 2
-            above = _verified_path(candidate, others, anchors, at, depth, _CA_POLICY)
+            above = verified_path(candidate, others, anchors, at, depth, _CA_POLICY)
             ok = above is not None and _key_acceptable(candidate) and _path_lengths_ok(above)
             path = [cert, *above] if above is not None and ok else None
         if path is not None and len(path) - 1 <= max_depth:
