@@ -15,14 +15,18 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from asn1crypto import algos as asn1_algos
+from asn1crypto import core as asn1_core
+from asn1crypto import x509 as asn1_x509
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
-from cryptography.x509.oid import NameOID
+from cryptography.x509 import ocsp
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from authbroker.crypto import pki
 from authbroker.crypto.pki import paths
-from authbroker.errors import UntrustedCertificate
+from authbroker.errors import InvalidInput, UntrustedCertificate
 
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -197,6 +201,86 @@ def test_repaired_finnish_card_certificate_verifies_over_the_signed_bytes() -> N
     at = datetime(2024, 12, 24, tzinfo=UTC)
     assert pki.verify_chain(cert, [], [*vrk, *dvv], at) == [cert, dvv[0]]
     assert rejected(cert, [], vrk, at) == "untrusted_issuer"
+
+
+# --- parsing: the two Finnish-card slips and nothing else --------------------------------
+
+_ECDSA_SHA256_NULL = bytes.fromhex("300c06082a8648ce3d0403020500")  # explicit NULL params
+
+
+def _slipped(
+    user: Issued, ca: Issued, *, null_params: bool = True, critical_false: bool = False
+) -> bytes:
+    """``user`` re-signed by ``ca`` with the Finnish cards' slips (basicConstraints
+    "cA FALSE", and with ``null_params`` a NULL in both ecdsa AlgorithmIdentifiers)
+    and, with ``critical_false``, one more non-DER encoding: "critical FALSE"."""
+    cert = asn1_x509.Certificate.load(user.cert.public_bytes(serialization.Encoding.DER))
+    tbs = cert["tbs_certificate"]
+    for ext in tbs["extensions"]:
+        if ext["extn_id"].native == "basic_constraints":
+            ext["extn_value"] = asn1_core.ParsableOctetString(bytes.fromhex("3003010100"))
+    if critical_false:  # subjectKeyIdentifier, its DEFAULT "critical FALSE" encoded
+        body = bytes.fromhex("0603551d0e010100") + asn1_core.OctetString(b"\x04\x01k").dump()
+        tbs["extensions"].append(asn1_x509.Extension.load(bytes([0x30, len(body)]) + body))
+    if null_params:
+        tbs["signature"] = asn1_algos.SignedDigestAlgorithm.load(_ECDSA_SHA256_NULL)
+        cert["signature_algorithm"] = asn1_algos.SignedDigestAlgorithm.load(_ECDSA_SHA256_NULL)
+    assert isinstance(ca.key, ec.EllipticCurvePrivateKey)
+    cert["signature_value"] = ca.key.sign(tbs.dump(), ec.ECDSA(hashes.SHA256()))
+    return bytes(cert.dump())
+
+
+def test_finnish_slips_repaired_and_verified_over_the_signed_bytes(
+    root: Issued, inter: Issued
+) -> None:
+    user = issue("User", inter, ca=False)
+    for null_params in (True, False):
+        der = _slipped(user, inter, null_params=null_params)
+        cert = pki.parse_der_certificate(der)
+        assert cert.tbs_certificate_bytes == user.cert.tbs_certificate_bytes
+        assert pki.verify_chain(cert, [inter.cert], [root.cert], NOW)[1] == inter.cert
+    # The original bytes, signed by another key under the CA's name.
+    cert = pki.parse_der_certificate(_slipped(user, Issued(inter.cert, _p256())))
+    assert rejected(cert, [inter.cert], [root.cert]) == "untrusted_issuer"
+
+
+def _refused(der: bytes) -> None:
+    with pytest.raises(InvalidInput) as err:
+        pki.parse_der_certificate(der)
+    assert type(err.value) is InvalidInput and err.value.code == "cert_decode"
+
+
+def test_a_third_slip_is_refused(inter: Issued) -> None:
+    # Next to the two: a DEFAULT "critical FALSE" (X.690 11.5), also not DER.
+    _refused(_slipped(issue("User", inter, ca=False), inter, critical_false=True))
+
+
+def test_the_slips_with_a_non_minimal_length_are_refused(inter: Issued) -> None:
+    der = _slipped(issue("User", inter, ca=False), inter)
+    assert der[:2] == b"\x30\x82"  # a two-byte length; X.690 10.1 wants the fewest
+    _refused(b"\x30\x83\x00" + der[2:])
+
+
+def test_undecodable_or_strictly_parsed_slips_are_refused(inter: Issued) -> None:
+    der = _slipped(issue("User", inter, ca=False), inter)
+    _refused(der + b"\x00")
+    _refused(der[:-1])
+    _refused(b"\x30\x00")
+    with pytest.raises(InvalidInput):
+        pki.parse_der_certificate(der, lenient=False)
+
+
+@pytest.mark.parametrize("version", [3, 7])
+def test_bad_x509_version_is_invalid_input(inter: Issued, version: int) -> None:
+    # Version ::= INTEGER { v1(0), v2(1), v3(2) } (RFC 5280 4.1.2.1).
+    cert = asn1_x509.Certificate.load(
+        issue("User", inter, ca=False).cert.public_bytes(serialization.Encoding.DER)
+    )
+    cert["tbs_certificate"]["version"] = version
+    _refused(cert.dump())
+    cert = asn1_x509.Certificate.load(_slipped(issue("User", inter, ca=False), inter))
+    cert["tbs_certificate"]["version"] = version
+    _refused(cert.dump())
 
 
 # --- the leaf ---------------------------------------------------------------------------
@@ -434,3 +518,70 @@ def test_signature_checks_are_bounded(
     assert calls() == pki.MAX_SIGNATURE_CHECKS
     few = decoys[: pki.MAX_SIGNATURE_CHECKS // 2]
     assert pki.verify_chain(leaf.cert, [*few, inter.cert], [root.cert], NOW)[1] == inter.cert
+
+
+# --- OCSP: a delegated responder is a one-link path --------------------------------------
+
+_OCSP_SIGNING = (x509.ExtendedKeyUsage([ExtendedKeyUsageOID.OCSP_SIGNING]), False)
+_NONCE = b"0123456789abcdef"
+
+
+def _ocsp_answer(user: Issued, ca: Issued, responder: Issued) -> bytes:
+    response = (
+        ocsp.OCSPResponseBuilder()
+        .add_response(
+            cert=user.cert,
+            issuer=ca.cert,
+            algorithm=hashes.SHA1(),
+            cert_status=ocsp.OCSPCertStatus.GOOD,
+            this_update=NOW,
+            next_update=NOW + DAY,
+            revocation_time=None,
+            revocation_reason=None,
+        )
+        .responder_id(ocsp.OCSPResponderEncoding.HASH, responder.cert)
+        .certificates([responder.cert])
+        .add_extension(x509.OCSPNonce(_NONCE), critical=False)
+        .sign(responder.key, hashes.SHA256())
+    )
+    return response.public_bytes(serialization.Encoding.DER)
+
+
+def test_delegated_ocsp_responder_accepted(inter: Issued, leaf: Issued) -> None:
+    responder = issue("OCSP", inter, ca=False, extensions=[_OCSP_SIGNING])
+    der = _ocsp_answer(leaf, inter, responder)
+    result = pki.verify_ocsp_response(der, leaf.cert, inter.cert, at=NOW, nonce=_NONCE)
+    assert result.status == "good" and "OCSP" in result.responder
+
+
+_UNKNOWN_CRITICAL = (
+    x509.UnrecognizedExtension(x509.ObjectIdentifier("1.3.6.1.4.1.99999.3"), b"\x05\x00"),
+    True,
+)
+
+
+@pytest.mark.parametrize(
+    "kind", ["no-eku", "expired", "other-ca", "sha224-signed", "unknown-critical", "ca-key"]
+)
+def test_unauthorized_ocsp_responder_refused(
+    root: Issued, inter: Issued, leaf: Issued, kind: str
+) -> None:
+    # RFC 6960 4.2.2.2: issued by the CA itself, with id-kp-OCSPSigning, valid now;
+    # and, as any certificate on a path, SHA-2 signed, no critical extension unprocessed.
+    options: dict[str, object] = {"ca": False, "extensions": [_OCSP_SIGNING]}
+    if kind == "no-eku":
+        options["extensions"] = []
+    elif kind == "expired":
+        options["not_after"] = NOW - DAY
+    elif kind == "sha224-signed":
+        options["algorithm"] = hashes.SHA224()
+    elif kind == "unknown-critical":
+        options["extensions"] = [_OCSP_SIGNING, _UNKNOWN_CRITICAL]
+    elif kind == "ca-key":  # signed by the CA's own issuer, not the CA
+        options["signing_key"] = root.key
+    ca = issue("Other CA") if kind == "other-ca" else inter
+    responder = issue("OCSP", ca, **options)  # type: ignore[arg-type]
+    der = _ocsp_answer(leaf, inter, responder)
+    with pytest.raises(UntrustedCertificate) as err:
+        pki.verify_ocsp_response(der, leaf.cert, inter.cert, at=NOW, nonce=_NONCE)
+    assert err.value.code == "ocsp_responder"

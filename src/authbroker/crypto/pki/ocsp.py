@@ -1,4 +1,9 @@
-"""OCSP (RFC 6960): requests, and strict verification of responses."""
+"""OCSP (RFC 6960): requests, and strict verification of responses.
+
+Written by hand: cryptography parses and builds OCSP messages but does not verify a
+response (signature, responder authorization, CertID, freshness, nonce), and its
+path verifier has no revocation checking.
+"""
 
 from __future__ import annotations
 
@@ -8,18 +13,16 @@ from datetime import datetime, timedelta
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.x509 import ocsp
+from cryptography.x509 import ocsp, verification
 from cryptography.x509.oid import (
     AuthorityInformationAccessOID,
     ExtendedKeyUsageOID,
 )
 
 from ...errors import ProviderUnavailable, UntrustedCertificate
-from .paths import _verify_signature, is_issued_by
+from .paths import _verify_signature, verified_path
 
 __all__ = ["OcspResult", "build_ocsp_request", "ocsp_urls", "verify_ocsp_response"]
-
-# --- OCSP (RFC 6960) -------------------------------------------------------------------
 
 
 def ocsp_urls(cert: x509.Certificate) -> list[str]:
@@ -72,22 +75,24 @@ def _ocsp_bad(message: str, code: str) -> UntrustedCertificate:
     return UntrustedCertificate(f"OCSP response rejected: {message}", code=code)
 
 
-def _key_hash(cert: x509.Certificate) -> bytes:
-    return x509.SubjectKeyIdentifier.from_public_key(cert.public_key()).digest
-
-
 def _responder_matches(response: ocsp.OCSPResponse, cert: x509.Certificate) -> bool:
+    """The response's ResponderID (RFC 6960 4.2.2.3) names ``cert``."""
     if response.responder_name is not None:
         return response.responder_name == cert.subject
-    return response.responder_key_hash == _key_hash(cert)
+    key_hash = x509.SubjectKeyIdentifier.from_public_key(cert.public_key()).digest
+    return response.responder_key_hash == key_hash
 
 
-def _has_ocsp_signing(cert: x509.Certificate) -> bool:
-    try:
-        eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
-    except x509.ExtensionNotFound:
-        return False
-    return ExtendedKeyUsageOID.OCSP_SIGNING in eku
+def _ocsp_signing(_: verification.Policy, c: x509.Certificate, eku: x509.ExtendedKeyUsage) -> None:
+    if ExtendedKeyUsageOID.OCSP_SIGNING not in eku:
+        raise ValueError("extendedKeyUsage lacks id-kp-OCSPSigning")
+
+
+_RESPONDER_POLICY = (
+    verification.ExtensionPolicy.permit_all()
+    .require_present(x509.ExtendedKeyUsage, verification.Criticality.AGNOSTIC, _ocsp_signing)
+    .may_be_present(x509.OCSPNoCheck, verification.Criticality.AGNOSTIC, None)
+)
 
 
 def verify_ocsp_response(
@@ -144,11 +149,7 @@ def verify_ocsp_response(
         ):
             raise _ocsp_bad("certificate ID differs from the request", "ocsp_cert_id")
 
-        responder = _find_responder(response, issuer, designated_responder)
-        if responder is not issuer and not (
-            responder.not_valid_before_utc <= at <= responder.not_valid_after_utc
-        ):
-            raise _ocsp_bad("responder certificate is not valid now", "ocsp_responder")
+        responder = _find_responder(response, issuer, designated_responder, at)
         if not _verify_signature(
             responder.public_key(),
             response.signature,
@@ -166,21 +167,13 @@ def verify_ocsp_response(
         if next_update is not None and next_update < at - max_skew:
             raise _ocsp_bad("nextUpdate is in the past", "ocsp_stale")
 
-        cert_status = single.certificate_status
-        responder_name = responder.subject.rfc4514_string()
-        if cert_status == ocsp.OCSPCertStatus.REVOKED:
-            reason = single.revocation_reason
-            return OcspResult(
-                "revoked",
-                this_update,
-                next_update,
-                single.revocation_time_utc,
-                reason.name if reason is not None else None,
-                responder_name,
-            )
-        if cert_status == ocsp.OCSPCertStatus.UNKNOWN:
-            return OcspResult("unknown", this_update, next_update, responder=responder_name)
-
+        name = responder.subject.rfc4514_string()
+        if single.certificate_status == ocsp.OCSPCertStatus.REVOKED:
+            reason = single.revocation_reason and single.revocation_reason.name
+            time = single.revocation_time_utc
+            return OcspResult("revoked", this_update, next_update, time, reason, name)
+        if single.certificate_status == ocsp.OCSPCertStatus.UNKNOWN:
+            return OcspResult("unknown", this_update, next_update, responder=name)
         if nonce is not None:
             try:
                 got = response.extensions.get_extension_for_class(x509.OCSPNonce).value.nonce
@@ -188,7 +181,7 @@ def verify_ocsp_response(
                 raise _ocsp_bad("nonce missing", "ocsp_nonce") from None
             if got != nonce:
                 raise _ocsp_bad("nonce differs from the request", "ocsp_nonce")
-        return OcspResult("good", this_update, next_update, responder=responder_name)
+        return OcspResult("good", this_update, next_update, responder=name)
     except (ValueError, TypeError, UnsupportedAlgorithm, x509.DuplicateExtension) as exc:
         raise _ocsp_bad("malformed", "ocsp_malformed") from exc
 
@@ -197,11 +190,14 @@ def _find_responder(
     response: ocsp.OCSPResponse,
     issuer: x509.Certificate,
     designated: x509.Certificate | None,
+    at: datetime,
 ) -> x509.Certificate:
     """The certificate that must have signed ``response`` (RFC 6960 4.2.2.2)."""
     if designated is not None:
         if not _responder_matches(response, designated):
             raise _ocsp_bad("not signed by the designated responder", "ocsp_responder")
+        if not designated.not_valid_before_utc <= at <= designated.not_valid_after_utc:
+            raise _ocsp_bad("responder certificate is not valid now", "ocsp_responder")
         included = [c for c in response.certificates if _responder_matches(response, c)]
         if included and any(c != designated for c in included):
             raise _ocsp_bad("responder certificate is not the designated one", "ocsp_responder")
@@ -211,7 +207,9 @@ def _find_responder(
     for candidate in response.certificates:
         if not _responder_matches(response, candidate):
             continue
-        if not is_issued_by(candidate, issuer) or not _has_ocsp_signing(candidate):
+        # A one-link path for cryptography's verifier: issued by the CA itself, valid
+        # at ``at``, and its EKU names id-kp-OCSPSigning (RFC 6960 4.2.2.2).
+        if verified_path(candidate, [], [issuer], at, 0, _RESPONDER_POLICY) is None:
             raise _ocsp_bad("responder is not authorized by the issuing CA", "ocsp_responder")
         return candidate
     raise _ocsp_bad("responder certificate is missing", "ocsp_responder")

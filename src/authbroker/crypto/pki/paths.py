@@ -1,27 +1,27 @@
-"""Certificate validity and path validation: the project's one path validator.
+"""Parsing untrusted certificates, and path validation: the project's one path validator.
 
-The path itself is validated by :mod:`cryptography.x509.verification` with RFC 5280
-extension profiles (see :mod:`authbroker.crypto.pki`); written here are only what it
+The path is validated by :mod:`cryptography.x509.verification` with RFC 5280
+extension profiles (see :mod:`authbroker.crypto.pki`); written here is only what it
 cannot do, each with a comment saying why.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from datetime import datetime
 
+from asn1crypto import core as asn1_core
+from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature as _CryptoInvalidSignature
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa
 from cryptography.x509 import verification
-from cryptography.x509.oid import (
-    SignatureAlgorithmOID,
-)
+from cryptography.x509.oid import SignatureAlgorithmOID
 
-from ...errors import UntrustedCertificate
-from .der_repair import _original_tbs
+from ...errors import InvalidInput, UntrustedCertificate
 
 __all__ = [
     "MAX_CHAIN_DEPTH",
@@ -29,6 +29,7 @@ __all__ = [
     "MIN_RSA_BITS",
     "check_validity",
     "is_issued_by",
+    "parse_der_certificate",
     "verify_chain",
 ]
 
@@ -39,6 +40,96 @@ MAX_CHAIN_DEPTH = 6
 MAX_SIGNATURE_CHECKS = 32
 #: Smallest RSA modulus accepted for any key on a path.
 MIN_RSA_BITS = 2048
+
+# --- parsing untrusted DER ------------------------------------------------------------
+
+
+def parse_der_certificate(der: bytes, *, lenient: bool = True) -> x509.Certificate:
+    """Parse untrusted DER (from a token); anything else is :class:`InvalidInput`
+    ``cert_decode`` (also a version other than v1-v3).
+
+    cryptography's parser and verifier take DER only (X.690 section 10), but real
+    Finnish DVV/VRK ID cards carry two encoding slips (the public Web eID vectors,
+    web-eid-authtoken-validation-java ``AuthTokenCertificateFinnishIdCardTest``): an
+    explicit NULL in an ecdsa-with-SHA2 AlgorithmIdentifier, whose parameters must
+    be absent (RFC 5758 section 3.2), and basicConstraints encoding its DEFAULT
+    ``cA FALSE``, which DER omits (X.690 section 11.5). With ``lenient`` (the
+    default) exactly these two are re-encoded, by asn1crypto, and only when putting
+    them back gives the input byte for byte: any other non-DER input is refused, so
+    the two parsers cannot read different certificates. The CA signed the original
+    tbsCertificate: :func:`is_issued_by` verifies its signature over those bytes.
+    """
+    try:
+        return _load(der)
+    except InvalidInput:
+        repaired = _repair(der) if lenient else None
+        if repaired is None:
+            raise
+    cert = _load(repaired[0])
+    with _ORIGINAL_TBS_LOCK:
+        while len(_ORIGINAL_TBS) >= _ORIGINAL_TBS_MAX:
+            _ORIGINAL_TBS.pop(next(iter(_ORIGINAL_TBS)))
+        _ORIGINAL_TBS[cert.fingerprint(hashes.SHA256())] = repaired[1]
+    return cert
+
+
+def _load(der: bytes) -> x509.Certificate:
+    try:
+        cert = x509.load_der_x509_certificate(der)
+        _ = cert.extensions, cert.subject, cert.issuer
+    except (ValueError, UnsupportedAlgorithm, x509.DuplicateExtension, x509.InvalidVersion) as e:
+        raise InvalidInput("certificate cannot be decoded", code="cert_decode") from e
+    return cert
+
+
+# Repaired certificates: fingerprint of the repaired DER -> the signed (original)
+# tbsCertificate. Public data; bounded.
+_ORIGINAL_TBS: dict[bytes, bytes] = {}
+_ORIGINAL_TBS_MAX = 1024
+_ORIGINAL_TBS_LOCK = threading.Lock()
+_ECDSA_SHA2 = frozenset({"sha224_ecdsa", "sha256_ecdsa", "sha384_ecdsa", "sha512_ecdsa"})
+_NULL = b"\x05\x00"
+_CA_FALSE = bytes.fromhex("3003010100")  # BasicConstraints ::= SEQUENCE { cA FALSE }
+
+
+def _repair(der: bytes) -> tuple[bytes, bytes] | None:
+    """(DER, the signed tbsCertificate) if ``der`` is DER but for the two slips."""
+    try:
+        cert = asn1_x509.Certificate.load(der, strict=True)
+        tbs = cert["tbs_certificate"]
+        signed = tbs.dump()
+        algorithms = [
+            a
+            for a in (tbs["signature"], cert["signature_algorithm"])
+            if a["algorithm"].native in _ECDSA_SHA2 and a["parameters"].dump() == _NULL
+        ]
+        constraints = [
+            e
+            for e in tbs["extensions"]
+            if e["extn_id"].native == "basic_constraints" and e["extn_value"].contents == _CA_FALSE
+        ]
+
+        def encode(*, slipped: bool) -> bytes:
+            for a in algorithms:
+                a["parameters"] = asn1_core.Null() if slipped else None
+            for e in constraints:
+                value = _CA_FALSE if slipped else b"\x30\x00"
+                e["extn_value"] = asn1_core.ParsableOctetString(value)
+            return bytes(cert.dump())
+
+        fixed = encode(slipped=False)
+        canonical = asn1_x509.Certificate.load(fixed).dump(force=True)
+        if (algorithms or constraints) and canonical == fixed and encode(slipped=True) == der:
+            return fixed, signed
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError):
+        pass
+    return None
+
+
+def _original_tbs(cert: x509.Certificate) -> bytes | None:
+    with _ORIGINAL_TBS_LOCK:
+        return _ORIGINAL_TBS.get(cert.fingerprint(hashes.SHA256()))
+
 
 # --- validity and path ----------------------------------------------------------------
 
@@ -176,7 +267,7 @@ _CA_POLICY = _extension_policy(ca=True)
 _EE_POLICY = _extension_policy(ca=False)
 
 
-def _verified_path(
+def verified_path(
     leaf: x509.Certificate,
     intermediates: Sequence[x509.Certificate],
     anchors: Sequence[x509.Certificate],
@@ -232,10 +323,10 @@ def _build_path(
         trusted = candidate.public_bytes(der) in anchor_ders
         if whole:
             stones = others if trusted else [candidate, *others]
-            path = _verified_path(cert, stones, anchors, at, max_depth - 1, _EE_POLICY)
+            path = verified_path(cert, stones, anchors, at, max_depth - 1, _EE_POLICY)
         else:
             depth = 0 if trusted else max_depth - 2
-            above = _verified_path(candidate, others, anchors, at, depth, _CA_POLICY)
+            above = verified_path(candidate, others, anchors, at, depth, _CA_POLICY)
             ok = above is not None and _key_acceptable(candidate) and _path_lengths_ok(above)
             path = [cert, *above] if above is not None and ok else None
         if path is not None and len(path) - 1 <= max_depth:
