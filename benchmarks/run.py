@@ -2,9 +2,9 @@
 
 ``make bench`` runs this file. Each figure is a ratio of two measurements taken in
 the same run (see ``benchmarks/_timing.py``), reported against its target from
-issues 11 and 18 as met or as a gap with its measured cause and what it would take. Nothing here asserts: the
-numbers are reported, never used to pass or fail a build (timed assertions in tests
-are banned, docs/development.md).
+issues 11 and 18 as met or as a gap with its measured cause and what it would take.
+Nothing here asserts: the numbers are reported, never used to pass or fail a build
+(timed assertions in tests are banned, docs/development.md).
 
 Options: ``--quick`` (fewer repetitions, for a smoke run) and ``--only ID[,ID]``
 (run a subset: jws, jwe, asgi, otp, login, import).
