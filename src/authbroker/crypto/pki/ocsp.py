@@ -115,7 +115,7 @@ def verify_ocsp_response(
             raise _bad("certificate ID differs from the request", "ocsp_cert_id")
         responder = _responder(response, issuer, designated_responder, at)
         tbs, algorithm = response.tbs_response_bytes, response.signature_hash_algorithm
-        if not _verify_signature(responder.public_key(), response.signature, tbs, algorithm):
+        if not _verify_signature(responder, response.signature, tbs, algorithm):
             raise _bad("signature is invalid", "ocsp_signature")
 
         this_update, next_update = single.this_update_utc, single.next_update_utc

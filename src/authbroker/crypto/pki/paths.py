@@ -53,9 +53,9 @@ def parse_der_certificate(der: bytes, *, lenient: bool = True) -> x509.Certifica
     a NULL in an ecdsa-with-SHA2 AlgorithmIdentifier, whose parameters must be absent
     (RFC 5758 section 3.2), and basicConstraints encoding its DEFAULT ``cA FALSE``
     (X.690 section 11.5). With ``lenient`` asn1crypto re-encodes exactly these two,
-    and only when putting them back gives the input byte for byte: other non-DER
-    input is refused, so no two parsers ever read one certificate differently.
-    The CA signed the original tbsCertificate; :func:`is_issued_by` verifies that.
+    and only if putting them back gives the input byte for byte: any other non-DER
+    input is refused, so two parsers never read one certificate differently. The
+    CA signed the original tbsCertificate, over which :func:`is_issued_by` verifies.
     """
     try:
         return _load(der)
@@ -80,8 +80,7 @@ def _load(der: bytes) -> x509.Certificate:
     return cert
 
 
-# Repaired certificates: SHA-256 of the repaired DER -> the tbsCertificate its CA
-# signed. Public data; bounded.
+# SHA-256 of a repaired certificate -> the tbsCertificate its CA signed. Bounded.
 _SIGNED_TBS: dict[bytes, bytes] = {}
 _SIGNED_TBS_MAX = 1024
 _SIGNED_TBS_LOCK = threading.Lock()
@@ -118,7 +117,7 @@ def _repair(der: bytes) -> tuple[bytes, bytes] | None:
 
 
 def _null(algorithm: asn1_core.Sequence) -> bool:
-    return bool(algorithm["parameters"].dump() == b"\x05\x00")
+    return bool(algorithm["parameters"].dump() == b"\x05\x00")  # NULL
 
 
 # --- validity and signatures -------------------------------------------------------------
@@ -134,8 +133,7 @@ def check_validity(cert: x509.Certificate, at: datetime, *, what: str = "certifi
 
 def is_issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
     """True when ``issuer``'s name matches and its key verifies ``cert``'s signature
-    (over the bytes its CA signed, for a certificate :func:`parse_der_certificate`
-    repaired)."""
+    (of a certificate :func:`parse_der_certificate` repaired: over the signed bytes)."""
     try:
         cert.verify_directly_issued_by(issuer)
     except (ValueError, TypeError, UnsupportedAlgorithm, InvalidSignature):
@@ -143,20 +141,17 @@ def is_issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
             signed = _SIGNED_TBS.get(cert.fingerprint(hashes.SHA256()))
         if signed is None or cert.issuer != issuer.subject:
             return False
-        try:
-            key = issuer.public_key()
-        except (ValueError, UnsupportedAlgorithm):
-            return False
-        return _verify_signature(key, cert.signature, signed, cert.signature_hash_algorithm)
+        return _verify_signature(issuer, cert.signature, signed, cert.signature_hash_algorithm)
     return True
 
 
 def _verify_signature(
-    key: object, signature: bytes, data: bytes, algorithm: hashes.HashAlgorithm | None
+    signer: x509.Certificate, signature: bytes, data: bytes, algorithm: hashes.HashAlgorithm | None
 ) -> bool:
     # cryptography verifies a certificate's signature over its own encoding only, and
     # an OCSP response's not at all.
     try:
+        key = signer.public_key()
         if isinstance(key, rsa.RSAPublicKey) and algorithm is not None:
             key.verify(signature, data, padding.PKCS1v15(), algorithm)
         elif isinstance(key, ec.EllipticCurvePublicKey) and algorithm is not None:
@@ -266,8 +261,7 @@ def verified_path(
     depth: int,
     leaf_policy: verification.ExtensionPolicy,
 ) -> list[x509.Certificate] | None:
-    """The verifier's path ``[leaf, ..., anchor]`` with at most ``depth`` CAs
-    between them, or None."""
+    """The verifier's path ``[leaf, ..., anchor]``, at most ``depth`` CAs between."""
     if depth < 0:
         return None
     verifier = (
@@ -302,7 +296,6 @@ def _build_path(
     lengths one lower, so both are done here. Other leaves: the whole path.
     """
     der = serialization.Encoding.DER
-    anchor_ders = {a.public_bytes(der) for a in anchors}
     pool = {c.public_bytes(der): c for c in [*anchors, *intermediates] if c != cert}
     others = [c for c in pool.values() if c.subject != cert.issuer and c not in anchors]
     candidates = [c for c in pool.values() if c.subject == cert.issuer]
@@ -312,7 +305,7 @@ def _build_path(
     for candidate in candidates[:MAX_SIGNATURE_CHECKS]:
         if not is_issued_by(cert, candidate):
             continue
-        trusted = candidate.public_bytes(der) in anchor_ders
+        trusted = candidate in anchors
         if whole:
             stones = others if trusted else [candidate, *others]
             path = verified_path(cert, stones, anchors, at, max_depth - 1, _EE_POLICY)
@@ -347,32 +340,22 @@ def verify_chain(
     """Build and check a path ``[cert, ..., anchor]``; return it.
 
     Anchors are trusted as configured (typically a national eID scheme's *issuing*
-    CAs); their own signature is not checked, and an unrelated expired one does not
-    matter. Untrusted ``intermediates`` (from a token) never end a path; at most
-    ``max_depth`` CAs (anchor included) sit above the leaf. The leaf first: validity
-    (``cert_not_yet_valid`` / ``cert_expired``), critical extensions
-    (``cert_critical_extension``), key and signature algorithm (``cert_algorithm``).
-    No path: ``untrusted_issuer``; an undecodable extension on the way: ``chain``.
+    CAs), their own signature unchecked; untrusted ``intermediates`` (from a token)
+    never end a path; at most ``max_depth`` CAs (anchor included) sit above the leaf.
+    Codes: ``cert_not_yet_valid``, ``cert_expired``, ``cert_critical_extension``,
+    ``cert_algorithm`` (the leaf), ``untrusted_issuer`` (no path), ``chain``.
     """
     if not anchors:
         raise UntrustedCertificate("no trust anchors configured", code="no_trust_anchors")
     check_validity(cert, at, what="user certificate")
     try:
         if any(e.critical and e.oid not in _UNDERSTOOD_OIDS for e in cert.extensions):
-            raise UntrustedCertificate(
-                "user certificate has an unsupported critical extension",
-                code="cert_critical_extension",
-            )
+            raise UntrustedCertificate("unknown critical extension", code="cert_critical_extension")
         if not _key_acceptable(cert) or not _signature_acceptable(cert):
-            raise UntrustedCertificate(
-                "user certificate uses a weak or unsupported algorithm", code="cert_algorithm"
-            )
+            raise UntrustedCertificate("weak or unsupported algorithm", code="cert_algorithm")
         path = _build_path(cert, intermediates, anchors, at, max_depth)
     except (ValueError, x509.DuplicateExtension) as exc:
         raise UntrustedCertificate("certificate chain cannot be parsed", code="chain") from exc
     if path is None:
-        raise UntrustedCertificate(
-            "certificate is not issued by a trusted certification authority",
-            code="untrusted_issuer",
-        )
+        raise UntrustedCertificate("no path to a trusted CA", code="untrusted_issuer")
     return path
