@@ -1,14 +1,12 @@
-"""X.509 for certificate-based providers (Web eID, Mobiilivarmenne): loading trust
-anchors (:mod:`.anchors`), parsing token certificates and path validation
-(:mod:`.paths`), OCSP (:mod:`.ocsp`). Import from here.
+"""X.509 for certificate-based providers (Web eID, Mobiilivarmenne): trust anchors
+(:mod:`.anchors`), token certificates and paths (:mod:`.paths`), OCSP (:mod:`.ocsp`).
 
 Pure functions over :mod:`cryptography` objects: no I/O, no clock of their own (the
 caller passes ``at``), every failure an :mod:`authbroker.errors` class with a stable
 ``code``. Paths are validated by :mod:`cryptography.x509.verification`; written here
 is only what it cannot do, each with a comment saying why. End-entity checks (key
-usage, EKU, certificate policies, subject fields) belong to the caller, which knows
-its scheme. docs/security-model.md ("Certificate path validation") says which check
-is made where.
+usage, EKU, certificate policies, subject fields) are the caller's, which knows its
+scheme. docs/security-model.md ("Certificate path validation"): which check is where.
 """
 
 from __future__ import annotations

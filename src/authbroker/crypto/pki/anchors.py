@@ -37,13 +37,9 @@ def load_certificates(data: bytes | str) -> list[x509.Certificate]:
 def load_certificate_sources(
     sources: Iterable[object], *, base_dirs: Sequence[Path] = (), key: str = "certificates"
 ) -> list[x509.Certificate]:
-    """Certificates from configuration values: inline PEM text, file paths, or
-    ``esteid-certificates:<name>`` references (see :data:`ESTEID_CERTIFICATES_PREFIX`).
-
-    A relative path is looked up in ``base_dirs`` in order (the shipped profile
-    folder first), then relative to the working directory. Problems raise
-    :class:`ConfigError` naming ``key``.
-    """
+    """Certificates from configuration values: inline PEM text, file paths (see
+    :func:`find_file`; ``base_dirs`` the shipped profile folder first) or
+    ``esteid-certificates:<name>``. Problems raise :class:`ConfigError` naming ``key``."""
     out: list[x509.Certificate] = []
     for item in sources:
         if isinstance(item, x509.Certificate):

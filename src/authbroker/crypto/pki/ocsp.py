@@ -1,8 +1,7 @@
 """OCSP (RFC 6960): requests, and strict verification of responses.
 
-Written by hand because cryptography builds and parses OCSP messages but verifies
-none (signature, responder, CertID, freshness, nonce), and its path verifier checks
-no revocation. A delegated responder's certificate is a one-link path for its verifier.
+By hand: cryptography builds and parses OCSP messages but verifies none (signature,
+responder, CertID, freshness, nonce), and its path verifier checks no revocation.
 """
 
 from __future__ import annotations
@@ -82,15 +81,13 @@ def verify_ocsp_response(
 ) -> OcspResult:
     """Verify an OCSP response about ``cert`` (issued by ``issuer``) and return it.
 
-    In order (RFC 6960 4.2.2, 3.2, 4.4.1): the response parses and is ``successful``
-    (``tryLater``/``internalError``: :class:`ProviderUnavailable`); exactly one
-    SingleResponse, whose CertID is ``cert``'s; the responder is authorized (see
-    :func:`_responder`) and its signature verifies; ``thisUpdate`` lies within
-    ``[at - max_age, at + max_skew]`` and ``nextUpdate`` (if any) not before
-    ``at - max_skew``. A ``revoked``/``unknown`` answer is returned then (refusing is
-    always safe); a ``good`` one must also echo ``nonce`` (if sent), or it may be a
-    replay. Anything forged, stale or inconsistent: :class:`UntrustedCertificate`
-    with an ``ocsp_*`` code.
+    In order (RFC 6960 4.2.2, 3.2, 4.4.1): it parses and is ``successful``
+    (``tryLater``/``internalError``: :class:`ProviderUnavailable`); one SingleResponse,
+    with ``cert``'s CertID; an authorized responder (:func:`_responder`) signed it;
+    ``at - max_age <= thisUpdate <= at + max_skew``, ``nextUpdate`` (if any) not before
+    ``at - max_skew``. ``revoked``/``unknown`` is returned then (refusing is safe); a
+    ``good`` answer must echo ``nonce`` (if sent) or may be a replay. Anything forged,
+    stale or inconsistent: :class:`UntrustedCertificate` with an ``ocsp_*`` code.
     """
     try:
         response = ocsp.load_der_ocsp_response(der)
@@ -119,10 +116,8 @@ def verify_ocsp_response(
             raise _bad("signature is invalid", "ocsp_signature")
 
         this_update, next_update = single.this_update_utc, single.next_update_utc
-        if this_update > at + max_skew:
-            raise _bad("thisUpdate is in the future", "ocsp_stale")
-        if this_update < at - max_age:
-            raise _bad("thisUpdate is too old", "ocsp_stale")
+        if not at - max_age <= this_update <= at + max_skew:
+            raise _bad("thisUpdate is too old or in the future", "ocsp_stale")
         if next_update is not None and next_update < at - max_skew:
             raise _bad("nextUpdate is in the past", "ocsp_stale")
         name = responder.subject.rfc4514_string()
@@ -170,9 +165,8 @@ def _responder(
     designated: x509.Certificate | None,
     at: datetime,
 ) -> x509.Certificate:
-    """The certificate that must have signed ``response`` (RFC 6960 4.2.2.2): the
-    ``designated`` one if configured (trusted as is, when valid at ``at``), else the
-    issuing CA itself, else a certificate in the response that the CA delegated."""
+    """Who must have signed ``response`` (RFC 6960 4.2.2.2): the ``designated`` one if
+    configured (valid at ``at``), else the issuing CA itself, else its delegate."""
     if designated is not None:
         if not _names(response, designated):
             raise _bad("not signed by the designated responder", "ocsp_responder")

@@ -1,9 +1,6 @@
-"""Parsing token certificates, and path validation: the project's one path validator.
-
-The path is validated by :mod:`cryptography.x509.verification` with RFC 5280
-extension profiles (see :mod:`authbroker.crypto.pki`); written here is only what it
-cannot do, each with a comment saying why.
-"""
+"""Parsing token certificates, and the project's one path validator: the path by
+:mod:`cryptography.x509.verification` (RFC 5280 extension profiles), here only what it
+cannot do, each with a comment saying why."""
 
 from __future__ import annotations
 
@@ -44,18 +41,17 @@ MIN_RSA_BITS = 2048
 
 
 def parse_der_certificate(der: bytes, *, lenient: bool = True) -> x509.Certificate:
-    """Parse untrusted DER (from a token); anything else, a version other than
-    v1-v3 included, is :class:`InvalidInput` ``cert_decode``.
+    """Parse untrusted DER (from a token); anything else, a version other than v1-v3
+    included, is :class:`InvalidInput` ``cert_decode``.
 
-    cryptography's parser and verifier take DER only (X.690 section 10), but real
-    Finnish DVV/VRK ID cards carry two slips (public Web eID vectors of
-    web-eid-authtoken-validation-java, ``AuthTokenCertificateFinnishIdCardTest``):
-    a NULL in an ecdsa-with-SHA2 AlgorithmIdentifier, whose parameters must be absent
-    (RFC 5758 section 3.2), and basicConstraints encoding its DEFAULT ``cA FALSE``
-    (X.690 section 11.5). With ``lenient`` asn1crypto re-encodes exactly these two,
-    and only if putting them back gives the input byte for byte: any other non-DER
-    input is refused, so two parsers never read one certificate differently. The
-    CA signed the original tbsCertificate, over which :func:`is_issued_by` verifies.
+    cryptography takes DER only (X.690 section 10), but real Finnish DVV/VRK ID cards
+    carry two slips (Web eID vectors, web-eid-authtoken-validation-java
+    ``AuthTokenCertificateFinnishIdCardTest``): a NULL in an ecdsa-with-SHA*
+    AlgorithmIdentifier (RFC 5758 section 3.2: absent) and basicConstraints encoding
+    its DEFAULT ``cA FALSE`` (X.690 section 11.5). With ``lenient`` asn1crypto
+    re-encodes these two, only if putting them back gives the input byte for byte:
+    no other non-DER input, so two parsers never read one certificate differently.
+    :func:`is_issued_by` verifies the CA's signature over the original bytes.
     """
     try:
         return _load(der)
@@ -84,7 +80,6 @@ def _load(der: bytes) -> x509.Certificate:
 _SIGNED_TBS: dict[bytes, bytes] = {}
 _SIGNED_TBS_MAX = 1024
 _SIGNED_TBS_LOCK = threading.Lock()
-_ECDSA_SHA2 = frozenset({"sha224_ecdsa", "sha256_ecdsa", "sha384_ecdsa", "sha512_ecdsa"})
 _CA_FALSE = bytes.fromhex("3003010100")  # BasicConstraints ::= SEQUENCE { cA FALSE }
 _NO_CA = bytes.fromhex("3000")  # the same in DER: SEQUENCE {}
 
@@ -96,7 +91,8 @@ def _repair(der: bytes) -> tuple[bytes, bytes] | None:
         tbs = cert["tbs_certificate"]
         signed = tbs.dump()
         algorithms = [tbs["signature"], cert["signature_algorithm"]]
-        nulls = [a for a in algorithms if a["algorithm"].native in _ECDSA_SHA2 and _null(a)]
+        nulls = [a for a in algorithms if a["parameters"].dump() == b"\x05\x00"]  # NULL
+        nulls = [a for a in nulls if a["algorithm"].native.endswith("_ecdsa")]
         cas = [e for e in tbs["extensions"] if e["extn_value"].contents == _CA_FALSE]
         cas = [e for e in cas if e["extn_id"].native == "basic_constraints"]
 
@@ -114,10 +110,6 @@ def _repair(der: bytes) -> tuple[bytes, bytes] | None:
     except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError):
         pass
     return None
-
-
-def _null(algorithm: asn1_core.Sequence) -> bool:
-    return bool(algorithm["parameters"].dump() == b"\x05\x00")  # NULL
 
 
 # --- validity and signatures -------------------------------------------------------------
@@ -221,8 +213,7 @@ def _key_acceptable(cert: x509.Certificate) -> bool:
 
 
 def _must_be_ca(_: verification.Policy, c: x509.Certificate, bc: x509.BasicConstraints) -> None:
-    # The verifier checks cA itself on issuers, but not on the issuing CA it gets
-    # as its leaf from _build_path.
+    # The verifier checks cA on issuers, not on the issuing CA _build_path gives as leaf.
     if not bc.ca:
         raise ValueError("basicConstraints cA is not asserted")
 
@@ -287,12 +278,11 @@ def _build_path(
 ) -> list[x509.Certificate] | None:
     """Find the issuing CA of ``cert`` here, then have the verifier validate the path.
 
-    The first link is searched here, bounding the work decoy issuers in a token
-    cause (:data:`MAX_SIGNATURE_CHECKS`), and checked by :func:`is_issued_by`,
-    because the verifier cannot check it for a repaired certificate (it verifies
-    over the repaired bytes: "signature does not match") nor an EdDSA one (not in
-    its algorithm list). For those it validates the path from the issuing CA up,
-    which it sees as its leaf: it does not check that one's key and counts path
+    The first link is searched here, bounding the work of decoy issuers in a token
+    (:data:`MAX_SIGNATURE_CHECKS`), and checked by :func:`is_issued_by`, as the
+    verifier cannot check it for a repaired certificate ("signature does not match":
+    it uses the repaired bytes) nor EdDSA. For those it validates the path from the
+    issuing CA up, as its leaf: it does not check that one's key and counts path
     lengths one lower, so both are done here. Other leaves: the whole path.
     """
     der = serialization.Encoding.DER
@@ -322,11 +312,8 @@ def _build_path(
 def _path_lengths_ok(issuers: Sequence[x509.Certificate]) -> bool:
     """Each CA's pathLenConstraint over the CAs between it and the leaf below
     ``issuers[0]`` (RFC 5280 6.1.4 (m))."""
-    for below, ca in enumerate(issuers):
-        bc = ca.extensions.get_extension_for_class(x509.BasicConstraints).value
-        if bc.path_length is not None and below > bc.path_length:
-            return False
-    return True
+    bcs = (c.extensions.get_extension_for_class(x509.BasicConstraints).value for c in issuers)
+    return all(bc.path_length is None or n <= bc.path_length for n, bc in enumerate(bcs))
 
 
 def verify_chain(
