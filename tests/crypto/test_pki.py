@@ -26,7 +26,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from authbroker.crypto import pki
 from authbroker.crypto.pki import paths
-from authbroker.errors import InvalidInput, UntrustedCertificate
+from authbroker.errors import ConfigError, InvalidInput, UntrustedCertificate
 
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -281,6 +281,21 @@ def test_bad_x509_version_is_invalid_input(inter: Issued, version: int) -> None:
     cert = asn1_x509.Certificate.load(_slipped(issue("User", inter, ca=False), inter))
     cert["tbs_certificate"]["version"] = version
     _refused(cert.dump())
+
+
+def test_bad_version_in_configured_certificates_is_a_config_error(
+    inter: Issued, tmp_path: Path
+) -> None:
+    cert = asn1_x509.Certificate.load(inter.cert.public_bytes(serialization.Encoding.DER))
+    cert["tbs_certificate"]["version"] = 3
+    with pytest.raises(InvalidInput) as err:
+        pki.load_certificates(cert.dump())
+    assert err.value.code == "cert_decode"
+    (tmp_path / "ca.der").write_bytes(cert.dump())
+    with pytest.raises(ConfigError) as config_err:
+        pki.load_certificate_sources(["ca.der"], base_dirs=[tmp_path], key="k.anchors")
+    assert config_err.value.key == "k.anchors"
+    assert "ca.der" in str(config_err.value)
 
 
 # --- the leaf ---------------------------------------------------------------------------

@@ -23,8 +23,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from asn1crypto import algos as asn1_algos
+from asn1crypto import core as asn1_core
+from asn1crypto import x509 as asn1_x509
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
@@ -225,6 +228,22 @@ def make_leaf(
     )
 
 
+def repaired(cert: x509.Certificate, key: SignKey) -> x509.Certificate:
+    """``cert`` with the Finnish cards' slips (a NULL in both ecdsa AlgorithmIdentifiers,
+    basicConstraints "cA FALSE"), signed by ``key``, as pki parses it."""
+    null_ecdsa = bytes.fromhex("300c06082a8648ce3d0403020500")
+    asn1 = asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER))
+    tbs = asn1["tbs_certificate"]
+    for ext in tbs["extensions"]:
+        if ext["extn_id"].native == "basic_constraints":
+            ext["extn_value"] = asn1_core.ParsableOctetString(bytes.fromhex("3003010100"))
+    tbs["signature"] = asn1_algos.SignedDigestAlgorithm.load(null_ecdsa)
+    asn1["signature_algorithm"] = asn1_algos.SignedDigestAlgorithm.load(null_ecdsa)
+    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    asn1["signature_value"] = key.sign(tbs.dump(), ec.ECDSA(hashes.SHA256()))
+    return pki.parse_der_certificate(asn1.dump())
+
+
 def ladder(n: int) -> tuple[list[Ca], x509.Certificate]:
     """A root, ``n - 1`` intermediates under it and a leaf: ``n`` CAs above the leaf."""
     chain = [make_ca("Ladder 0")]
@@ -409,6 +428,30 @@ def generated_cases() -> list[Case]:
             difference="eddsa",
         )
     )
+    # The first link checked by pki (the Finnish cards' two slips, generated): the
+    # reference refuses each; pki only the broken ones, with path lengths counted whole.
+    slipped = repaired(leaf, inter.key)
+    for label, anchors in (("", [root.cert]), (", anchor is its CA", [inter.cert])):
+        cases.append(
+            Case(
+                f"repaired leaf{label}",
+                slipped,
+                [inter.cert],
+                anchors,
+                difference="repaired-encoding",
+            )
+        )
+    other_key = ec.generate_private_key(ec.SECP256R1())
+    cases.append(Case("repaired leaf, other key", repaired(leaf, other_key), [], [inter.cert]))
+    zero_top = make_ca("Zero Top", path_len=0)
+    below_zero = make_ca("Below Zero CA", zero_top)
+    deep = repaired(make_leaf(below_zero), below_zero.key)
+    cases.append(
+        Case("repaired leaf, pathLen 0 above its CA", deep, [below_zero.cert], [zero_top.cert])
+    )
+    ended = make_ca("Ended CA", root, not_before=NOW - 99 * DAY, not_after=NOW - DAY)
+    late = repaired(make_leaf(ended), ended.key)
+    cases.append(Case("repaired leaf, expired CA", late, [ended.cert], [root.cert]))
     ed_key = ed25519.Ed25519PrivateKey.generate()
     for label, ed_bad in (
         ("CA:false", make_ca("Ed Not CA", ca=False, key=ed_key)),

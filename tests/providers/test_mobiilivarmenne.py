@@ -375,6 +375,29 @@ def test_sha1_digest_refused(mssp: MSSP) -> None:
     assert err.value.code == "cms_digest_alg"
 
 
+@pytest.mark.parametrize("version", ["v3", "v4", "v5"])
+def test_signed_data_version_must_fit_its_content(mssp: MSSP, version: str) -> None:
+    # RFC 5652 5.1: one issuerAndSerialNumber signer, plain certificates, id-data: v1.
+    # The version is not signed: a changed one is a changed message.
+    from asn1crypto import cms as asn1_cms
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.serialization import pkcs7
+
+    user = mssp.users[ANNA]
+    der = (
+        pkcs7.PKCS7SignatureBuilder()
+        .set_data(b"x")
+        .add_signer(user.cert, user.key, hashes.SHA256())
+        .sign(serialization.Encoding.DER, [pkcs7.PKCS7Options.Binary])
+    )
+    assert verify_signed_data(der, b"x").signer == user.cert
+    info = asn1_cms.ContentInfo.load(der)
+    info["content"]["version"] = version
+    with pytest.raises(InvalidInput) as err:
+        verify_signed_data(info.dump(), b"x")
+    assert err.value.code == "cms_version"
+
+
 # --- configuration and abuse limits ---------------------------------------------------
 
 

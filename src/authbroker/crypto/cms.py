@@ -118,9 +118,6 @@ def _verify(
     if info["content_type"].native != "signed_data":
         raise _bad("CMS content is not SignedData", "cms_type")
     signed = info["content"]
-    # RFC 5652 §5.1: version 1 (or 3+ with SKI signers / other certificate formats).
-    if signed["version"].native not in ("v1", "v3", "v4", "v5"):
-        raise _bad("CMS SignedData version not allowed", "cms_version")
     encap = signed["encap_content_info"]
     if encap["content_type"].native != "data":
         raise _bad("CMS encapsulated content is not data", "cms_type")
@@ -136,6 +133,8 @@ def _verify(
     expected_version = "v1" if si["sid"].name == "issuer_and_serial_number" else "v3"
     if si["version"].native != expected_version:
         raise _bad("CMS SignerInfo version does not fit the signer id", "cms_version")
+    if signed["version"].native != _signed_data_version(signed, expected_version):
+        raise _bad("CMS SignedData version does not fit its content", "cms_version")
 
     digest_name = si["digest_algorithm"]["algorithm"].native
     if digest_name not in allowed_digests or digest_name not in ALLOWED_DIGESTS:
@@ -186,6 +185,18 @@ def _verify(
         digest_algorithm=digest_name,
         signing_time=signing_time,
     )
+
+
+def _signed_data_version(signed: Any, signer_version: str) -> str:
+    """The one version RFC 5652 §5.1 allows (eContentType is id-data here); the field
+    is not signed, so any other value is a changed message, refused."""
+    kinds = {c.name for c in signed["certificates"] or ()}
+    kinds |= {c.name for c in signed["crls"] or ()}
+    if "other" in kinds:
+        return "v5"
+    if "v2_attr_cert" in kinds:
+        return "v4"
+    return "v3" if "v1_attr_cert" in kinds or signer_version == "v3" else "v1"
 
 
 def _certificates(signed: Any) -> list[x509.Certificate]:

@@ -1,20 +1,12 @@
-"""X.509 for certificate-based providers (Web eID, Mobiilivarmenne): loading trust
-anchors, parsing token certificates, path validation and OCSP.
+"""X.509 for certificate-based providers (Web eID, Mobiilivarmenne): trust anchors
+(:mod:`.anchors`), token certificates and paths (:mod:`.paths`), OCSP (:mod:`.ocsp`).
 
 Pure functions over :mod:`cryptography` objects: no I/O, no clock of their own (the
 caller passes ``at``), every failure an :mod:`authbroker.errors` class with a stable
-``code``. :func:`verify_chain`, the project's one path validator, has the path
-validated by :mod:`cryptography.x509.verification` (the pyca RFC 5280 verifier) with
-RFC 5280 extension profiles instead of its CA/B Forum Web PKI defaults, which national
-eID certificates do not follow. Written here is only what it cannot do, each with a
-comment saying why: the leaf checks whose error codes callers rely on, the first link
-(leaf to issuing CA) of the Finnish cards' certificates, which are not DER (see
-:func:`parse_der_certificate`), and OCSP. End-entity checks (key usage, EKU,
-certificate policies, subject fields) belong to the caller, which knows its scheme.
-docs/security-model.md, "Certificate path validation", lists which check is made where.
-
-Modules: :mod:`.anchors` (loading certificates and trust anchors), :mod:`.paths`
-(parsing token certificates, validity, paths) and :mod:`.ocsp`. Import from here.
+``code``. Paths are validated by :mod:`cryptography.x509.verification`; written here
+is only what it cannot do, each with a comment saying why. End-entity checks (key
+usage, EKU, certificate policies, subject fields) are the caller's, which knows its
+scheme. docs/security-model.md ("Certificate path validation"): which check is where.
 """
 
 from __future__ import annotations

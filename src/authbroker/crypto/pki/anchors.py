@@ -1,4 +1,4 @@
-"""Loading trust anchors and certificates: PEM/DER files, bundles, esteid-certificates."""
+"""Loading certificates and trust anchors: PEM/DER files, bundles, esteid-certificates."""
 
 from __future__ import annotations
 
@@ -23,32 +23,23 @@ __all__ = [
 ESTEID_CERTIFICATES_PREFIX = "esteid-certificates:"
 
 
-# --- loading ---------------------------------------------------------------------------
-
-
 def load_certificates(data: bytes | str) -> list[x509.Certificate]:
     """All certificates of a PEM bundle, or the single certificate of a DER blob."""
     raw = data.encode() if isinstance(data, str) else data
     try:
         if b"-----BEGIN" in raw:
-            certs = x509.load_pem_x509_certificates(raw)
-        else:
-            certs = [x509.load_der_x509_certificate(raw)]
-    except ValueError as exc:
+            return x509.load_pem_x509_certificates(raw)
+        return [x509.load_der_x509_certificate(raw)]
+    except (ValueError, x509.InvalidVersion) as exc:
         raise InvalidInput("not a certificate", code="cert_decode") from exc
-    return certs
 
 
 def load_certificate_sources(
     sources: Iterable[object], *, base_dirs: Sequence[Path] = (), key: str = "certificates"
 ) -> list[x509.Certificate]:
-    """Certificates from configuration values: inline PEM text, file paths, or
-    ``esteid-certificates:<name>`` references (see :data:`ESTEID_CERTIFICATES_PREFIX`).
-
-    A relative path is looked up in ``base_dirs`` in order (the shipped profile
-    folder first), then relative to the working directory. Problems raise
-    :class:`ConfigError` naming ``key``.
-    """
+    """Certificates from configuration values: inline PEM text, file paths (see
+    :func:`find_file`; ``base_dirs`` the shipped profile folder first) or
+    ``esteid-certificates:<name>``. Problems raise :class:`ConfigError` naming ``key``."""
     out: list[x509.Certificate] = []
     for item in sources:
         if isinstance(item, x509.Certificate):
@@ -57,21 +48,17 @@ def load_certificate_sources(
         if not isinstance(item, str) or not item.strip():
             raise ConfigError("must be a PEM text or a certificate file path", key=key)
         if item.startswith(ESTEID_CERTIFICATES_PREFIX):
-            out.extend(_esteid_certificate(item[len(ESTEID_CERTIFICATES_PREFIX) :], key))
-            continue
-        if "-----BEGIN" in item:
-            try:
-                out.extend(load_certificates(item))
-            except InvalidInput:
-                raise ConfigError("contains an unreadable PEM certificate", key=key) from None
-            continue
-        found = find_file(item, base_dirs)
-        if found is None:
+            data, what = _esteid_certificate(item[len(ESTEID_CERTIFICATES_PREFIX) :], key), item
+        elif "-----BEGIN" in item:
+            data, what = item.encode(), "an inline PEM certificate"
+        elif (found := find_file(item, base_dirs)) is not None:
+            data, what = found.read_bytes(), f"certificate file {found.name}"
+        else:
             raise ConfigError(f"certificate file not found: {item}", key=key)
         try:
-            out.extend(load_certificates(found.read_bytes()))
+            out.extend(load_certificates(data))
         except InvalidInput:
-            raise ConfigError(f"certificate file {found.name} is unreadable", key=key) from None
+            raise ConfigError(f"{what} is unreadable", key=key) from None
     return out
 
 
@@ -83,18 +70,14 @@ def find_file(item: str, base_dirs: Sequence[Path] = ()) -> Path | None:
     return next((p for p in candidates if p.is_file()), None)
 
 
-def _esteid_certificate(name: str, key: str) -> list[x509.Certificate]:
-    """The CA certificate ``name`` (e.g. ``ESTEID2025``, ``Test ESTEID2025``) from
-    the ``esteid-certificates`` package; only the issuing CAs it registers by name."""
+def _esteid_certificate(name: str, key: str) -> bytes:
+    """The CA certificate ``name`` (e.g. ``ESTEID2025``, ``Test ESTEID2025``) from the
+    ``esteid-certificates`` package; only the issuing CAs it registers by name."""
     import esteid_certificates
 
     try:
-        data = esteid_certificates.get_certificate(name)
+        return bytes(esteid_certificates.get_certificate(name))
     except esteid_certificates.UnknownCertificateError:
         raise ConfigError(
             f"esteid-certificates has no certificate named {name!r}", key=key
         ) from None
-    try:
-        return load_certificates(data)
-    except InvalidInput:
-        raise ConfigError(f"esteid-certificates: {name!r} is unreadable", key=key) from None

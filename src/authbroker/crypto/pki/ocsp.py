@@ -1,8 +1,7 @@
 """OCSP (RFC 6960): requests, and strict verification of responses.
 
-Written by hand: cryptography parses and builds OCSP messages but does not verify a
-response (signature, responder authorization, CertID, freshness, nonce), and its
-path verifier has no revocation checking.
+By hand: cryptography builds and parses OCSP messages but verifies none (signature,
+responder, CertID, freshness, nonce), and its path verifier checks no revocation.
 """
 
 from __future__ import annotations
@@ -14,10 +13,7 @@ from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp, verification
-from cryptography.x509.oid import (
-    AuthorityInformationAccessOID,
-    ExtendedKeyUsageOID,
-)
+from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID
 
 from ...errors import ProviderUnavailable, UntrustedCertificate
 from .paths import _verify_signature, verified_path
@@ -49,11 +45,8 @@ def build_ocsp_request(
 ) -> bytes:
     """A DER OCSPRequest for one certificate; CertID with SHA-1 by default, which
     every responder supports (RFC 6960 4.1.1, Web eID validator practice)."""
-    builder = ocsp.OCSPRequestBuilder().add_certificate(
-        cert,
-        issuer,
-        algorithm or hashes.SHA1(),  # noqa: S303 - CertID hash, not a signature
-    )
+    certid_hash = algorithm or hashes.SHA1()  # noqa: S303 - a CertID hash, not a signature
+    builder = ocsp.OCSPRequestBuilder().add_certificate(cert, issuer, certid_hash)
     if nonce is not None:
         builder = builder.add_extension(x509.OCSPNonce(nonce), critical=False)
     return builder.build().public_bytes(serialization.Encoding.DER)
@@ -71,28 +64,8 @@ class OcspResult:
     responder: str = ""
 
 
-def _ocsp_bad(message: str, code: str) -> UntrustedCertificate:
+def _bad(message: str, code: str) -> UntrustedCertificate:
     return UntrustedCertificate(f"OCSP response rejected: {message}", code=code)
-
-
-def _responder_matches(response: ocsp.OCSPResponse, cert: x509.Certificate) -> bool:
-    """The response's ResponderID (RFC 6960 4.2.2.3) names ``cert``."""
-    if response.responder_name is not None:
-        return response.responder_name == cert.subject
-    key_hash = x509.SubjectKeyIdentifier.from_public_key(cert.public_key()).digest
-    return response.responder_key_hash == key_hash
-
-
-def _ocsp_signing(_: verification.Policy, c: x509.Certificate, eku: x509.ExtendedKeyUsage) -> None:
-    if ExtendedKeyUsageOID.OCSP_SIGNING not in eku:
-        raise ValueError("extendedKeyUsage lacks id-kp-OCSPSigning")
-
-
-_RESPONDER_POLICY = (
-    verification.ExtensionPolicy.permit_all()
-    .require_present(x509.ExtendedKeyUsage, verification.Criticality.AGNOSTIC, _ocsp_signing)
-    .may_be_present(x509.OCSPNoCheck, verification.Criticality.AGNOSTIC, None)
-)
 
 
 def verify_ocsp_response(
@@ -108,65 +81,45 @@ def verify_ocsp_response(
 ) -> OcspResult:
     """Verify an OCSP response about ``cert`` (issued by ``issuer``) and return it.
 
-    Checks, in order (RFC 6960 4.2.2, 3.2, 4.4.1): the response parses and is
-    ``successful`` (``tryLater``/``internalError`` -> :class:`ProviderUnavailable`);
-    exactly one SingleResponse whose CertID matches ``cert``; the responder is
-    authorized (the ``designated_responder`` if given, byte for byte; otherwise the
-    issuing CA itself or a certificate it issued with id-kp-OCSPSigning, valid at
-    ``at``) and its signature verifies; ``thisUpdate`` is not later than
-    ``at + max_skew`` nor older than ``at - max_age``, and ``nextUpdate`` (if any) not
-    before ``at - max_skew``. A ``revoked``/``unknown`` answer is returned at that
-    point (refusing is always safe); a ``good`` answer must also echo ``nonce``
-    (when one was sent) or it could be a replay.
-
-    Raises :class:`UntrustedCertificate` (codes ``ocsp_*``) for anything forged,
-    stale or inconsistent.
+    In order (RFC 6960 4.2.2, 3.2, 4.4.1): it parses and is ``successful``
+    (``tryLater``/``internalError``: :class:`ProviderUnavailable`); one SingleResponse,
+    with ``cert``'s CertID; an authorized responder (:func:`_responder`) signed it;
+    ``at - max_age <= thisUpdate <= at + max_skew``, ``nextUpdate`` (if any) not before
+    ``at - max_skew``. ``revoked``/``unknown`` is returned then (refusing is safe); a
+    ``good`` answer must echo ``nonce`` (if sent) or may be a replay. Anything forged,
+    stale or inconsistent: :class:`UntrustedCertificate` with an ``ocsp_*`` code.
     """
     try:
         response = ocsp.load_der_ocsp_response(der)
     except ValueError as exc:
-        raise _ocsp_bad("malformed", "ocsp_malformed") from exc
+        raise _bad("malformed", "ocsp_malformed") from exc
     status = response.response_status
     if status in (ocsp.OCSPResponseStatus.TRY_LATER, ocsp.OCSPResponseStatus.INTERNAL_ERROR):
-        raise ProviderUnavailable(
-            "OCSP responder is temporarily unable to answer", code="ocsp_busy"
-        )
+        raise ProviderUnavailable("OCSP responder cannot answer now", code="ocsp_busy")
     if status != ocsp.OCSPResponseStatus.SUCCESSFUL:
-        raise _ocsp_bad("responder refused the request", "ocsp_refused")
+        raise _bad("responder refused the request", "ocsp_refused")
     try:
         singles = list(response.responses)
         if len(singles) != 1:
-            raise _ocsp_bad("must contain exactly one response", "ocsp_response_count")
+            raise _bad("must contain exactly one response", "ocsp_response_count")
         single = singles[0]
         # CertID must be ours: same serial and the same issuer (name and key hash).
-        expected = ocsp.load_der_ocsp_request(
+        ours = ocsp.load_der_ocsp_request(
             build_ocsp_request(cert, issuer, nonce=None, algorithm=single.hash_algorithm)
         )
-        if (
-            single.serial_number != cert.serial_number
-            or single.issuer_name_hash != expected.issuer_name_hash
-            or single.issuer_key_hash != expected.issuer_key_hash
-        ):
-            raise _ocsp_bad("certificate ID differs from the request", "ocsp_cert_id")
+        want = (ours.serial_number, ours.issuer_name_hash, ours.issuer_key_hash)
+        if (single.serial_number, single.issuer_name_hash, single.issuer_key_hash) != want:
+            raise _bad("certificate ID differs from the request", "ocsp_cert_id")
+        responder = _responder(response, issuer, designated_responder, at)
+        tbs, algorithm = response.tbs_response_bytes, response.signature_hash_algorithm
+        if not _verify_signature(responder, response.signature, tbs, algorithm):
+            raise _bad("signature is invalid", "ocsp_signature")
 
-        responder = _find_responder(response, issuer, designated_responder, at)
-        if not _verify_signature(
-            responder.public_key(),
-            response.signature,
-            response.tbs_response_bytes,
-            response.signature_hash_algorithm,
-        ):
-            raise _ocsp_bad("signature is invalid", "ocsp_signature")
-
-        this_update = single.this_update_utc
-        next_update = single.next_update_utc
-        if this_update > at + max_skew:
-            raise _ocsp_bad("thisUpdate is in the future", "ocsp_stale")
-        if this_update < at - max_age:
-            raise _ocsp_bad("thisUpdate is too old", "ocsp_stale")
+        this_update, next_update = single.this_update_utc, single.next_update_utc
+        if not at - max_age <= this_update <= at + max_skew:
+            raise _bad("thisUpdate is too old or in the future", "ocsp_stale")
         if next_update is not None and next_update < at - max_skew:
-            raise _ocsp_bad("nextUpdate is in the past", "ocsp_stale")
-
+            raise _bad("nextUpdate is in the past", "ocsp_stale")
         name = responder.subject.rfc4514_string()
         if single.certificate_status == ocsp.OCSPCertStatus.REVOKED:
             reason = single.revocation_reason and single.revocation_reason.name
@@ -178,38 +131,56 @@ def verify_ocsp_response(
             try:
                 got = response.extensions.get_extension_for_class(x509.OCSPNonce).value.nonce
             except x509.ExtensionNotFound:
-                raise _ocsp_bad("nonce missing", "ocsp_nonce") from None
+                raise _bad("nonce missing", "ocsp_nonce") from None
             if got != nonce:
-                raise _ocsp_bad("nonce differs from the request", "ocsp_nonce")
+                raise _bad("nonce differs from the request", "ocsp_nonce")
         return OcspResult("good", this_update, next_update, responder=name)
     except (ValueError, TypeError, UnsupportedAlgorithm, x509.DuplicateExtension) as exc:
-        raise _ocsp_bad("malformed", "ocsp_malformed") from exc
+        raise _bad("malformed", "ocsp_malformed") from exc
 
 
-def _find_responder(
+def _names(response: ocsp.OCSPResponse, cert: x509.Certificate) -> bool:
+    """The response's ResponderID (RFC 6960 4.2.2.3) names ``cert``."""
+    if response.responder_name is not None:
+        return response.responder_name == cert.subject
+    key_hash = x509.SubjectKeyIdentifier.from_public_key(cert.public_key()).digest
+    return response.responder_key_hash == key_hash
+
+
+def _ocsp_signing(_: verification.Policy, c: x509.Certificate, eku: x509.ExtendedKeyUsage) -> None:
+    if ExtendedKeyUsageOID.OCSP_SIGNING not in eku:
+        raise ValueError("extendedKeyUsage lacks id-kp-OCSPSigning")
+
+
+_DELEGATED = (
+    verification.ExtensionPolicy.permit_all()
+    .require_present(x509.ExtendedKeyUsage, verification.Criticality.AGNOSTIC, _ocsp_signing)
+    .may_be_present(x509.OCSPNoCheck, verification.Criticality.AGNOSTIC, None)
+)
+
+
+def _responder(
     response: ocsp.OCSPResponse,
     issuer: x509.Certificate,
     designated: x509.Certificate | None,
     at: datetime,
 ) -> x509.Certificate:
-    """The certificate that must have signed ``response`` (RFC 6960 4.2.2.2)."""
+    """Who must have signed ``response`` (RFC 6960 4.2.2.2): the ``designated`` one if
+    configured (valid at ``at``), else the issuing CA itself, else its delegate."""
     if designated is not None:
-        if not _responder_matches(response, designated):
-            raise _ocsp_bad("not signed by the designated responder", "ocsp_responder")
+        if not _names(response, designated):
+            raise _bad("not signed by the designated responder", "ocsp_responder")
+        if any(c != designated for c in response.certificates if _names(response, c)):
+            raise _bad("responder certificate is not the designated one", "ocsp_responder")
         if not designated.not_valid_before_utc <= at <= designated.not_valid_after_utc:
-            raise _ocsp_bad("responder certificate is not valid now", "ocsp_responder")
-        included = [c for c in response.certificates if _responder_matches(response, c)]
-        if included and any(c != designated for c in included):
-            raise _ocsp_bad("responder certificate is not the designated one", "ocsp_responder")
+            raise _bad("responder certificate is not valid now", "ocsp_responder")
         return designated
-    if _responder_matches(response, issuer):
-        return issuer  # signed by the issuing CA itself
-    for candidate in response.certificates:
-        if not _responder_matches(response, candidate):
-            continue
+    if _names(response, issuer):
+        return issuer
+    for candidate in (c for c in response.certificates if _names(response, c)):
         # A one-link path for cryptography's verifier: issued by the CA itself, valid
-        # at ``at``, and its EKU names id-kp-OCSPSigning (RFC 6960 4.2.2.2).
-        if verified_path(candidate, [], [issuer], at, 0, _RESPONDER_POLICY) is None:
-            raise _ocsp_bad("responder is not authorized by the issuing CA", "ocsp_responder")
+        # at ``at``, SHA-2 signed, and its EKU has id-kp-OCSPSigning (RFC 6960 4.2.2.2).
+        if verified_path(candidate, [], [issuer], at, 0, _DELEGATED) is None:
+            raise _bad("responder is not authorized by the issuing CA", "ocsp_responder")
         return candidate
-    raise _ocsp_bad("responder certificate is missing", "ocsp_responder")
+    raise _bad("responder certificate is missing", "ocsp_responder")

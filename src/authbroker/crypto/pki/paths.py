@@ -1,9 +1,6 @@
-"""Parsing untrusted certificates, and path validation: the project's one path validator.
-
-The path is validated by :mod:`cryptography.x509.verification` with RFC 5280
-extension profiles (see :mod:`authbroker.crypto.pki`); written here is only what it
-cannot do, each with a comment saying why.
-"""
+"""Parsing token certificates, and the project's one path validator: the path by
+:mod:`cryptography.x509.verification` (RFC 5280 extension profiles), here only what it
+cannot do, each with a comment saying why."""
 
 from __future__ import annotations
 
@@ -14,8 +11,7 @@ from datetime import datetime
 from asn1crypto import core as asn1_core
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature as _CryptoInvalidSignature
-from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa
 from cryptography.x509 import verification
@@ -41,23 +37,21 @@ MAX_SIGNATURE_CHECKS = 32
 #: Smallest RSA modulus accepted for any key on a path.
 MIN_RSA_BITS = 2048
 
-# --- parsing untrusted DER ------------------------------------------------------------
+# --- parsing a token's DER --------------------------------------------------------------
 
 
 def parse_der_certificate(der: bytes, *, lenient: bool = True) -> x509.Certificate:
-    """Parse untrusted DER (from a token); anything else is :class:`InvalidInput`
-    ``cert_decode`` (also a version other than v1-v3).
+    """Parse untrusted DER (from a token); anything else, a version other than v1-v3
+    included, is :class:`InvalidInput` ``cert_decode``.
 
-    cryptography's parser and verifier take DER only (X.690 section 10), but real
-    Finnish DVV/VRK ID cards carry two encoding slips (the public Web eID vectors,
-    web-eid-authtoken-validation-java ``AuthTokenCertificateFinnishIdCardTest``): an
-    explicit NULL in an ecdsa-with-SHA2 AlgorithmIdentifier, whose parameters must
-    be absent (RFC 5758 section 3.2), and basicConstraints encoding its DEFAULT
-    ``cA FALSE``, which DER omits (X.690 section 11.5). With ``lenient`` (the
-    default) exactly these two are re-encoded, by asn1crypto, and only when putting
-    them back gives the input byte for byte: any other non-DER input is refused, so
-    the two parsers cannot read different certificates. The CA signed the original
-    tbsCertificate: :func:`is_issued_by` verifies its signature over those bytes.
+    cryptography takes DER only (X.690 section 10), but real Finnish DVV/VRK ID cards
+    carry two slips (Web eID vectors, web-eid-authtoken-validation-java
+    ``AuthTokenCertificateFinnishIdCardTest``): a NULL in an ecdsa-with-SHA*
+    AlgorithmIdentifier (RFC 5758 section 3.2: absent) and basicConstraints encoding
+    its DEFAULT ``cA FALSE`` (X.690 section 11.5). With ``lenient`` asn1crypto
+    re-encodes these two, only if putting them back gives the input byte for byte:
+    no other non-DER input, so two parsers never read one certificate differently.
+    :func:`is_issued_by` verifies the CA's signature over the original bytes.
     """
     try:
         return _load(der)
@@ -66,10 +60,10 @@ def parse_der_certificate(der: bytes, *, lenient: bool = True) -> x509.Certifica
         if repaired is None:
             raise
     cert = _load(repaired[0])
-    with _ORIGINAL_TBS_LOCK:
-        while len(_ORIGINAL_TBS) >= _ORIGINAL_TBS_MAX:
-            _ORIGINAL_TBS.pop(next(iter(_ORIGINAL_TBS)))
-        _ORIGINAL_TBS[cert.fingerprint(hashes.SHA256())] = repaired[1]
+    with _SIGNED_TBS_LOCK:
+        while len(_SIGNED_TBS) >= _SIGNED_TBS_MAX:
+            _SIGNED_TBS.pop(next(iter(_SIGNED_TBS)))
+        _SIGNED_TBS[cert.fingerprint(hashes.SHA256())] = repaired[1]
     return cert
 
 
@@ -82,14 +76,12 @@ def _load(der: bytes) -> x509.Certificate:
     return cert
 
 
-# Repaired certificates: fingerprint of the repaired DER -> the signed (original)
-# tbsCertificate. Public data; bounded.
-_ORIGINAL_TBS: dict[bytes, bytes] = {}
-_ORIGINAL_TBS_MAX = 1024
-_ORIGINAL_TBS_LOCK = threading.Lock()
-_ECDSA_SHA2 = frozenset({"sha224_ecdsa", "sha256_ecdsa", "sha384_ecdsa", "sha512_ecdsa"})
-_NULL = b"\x05\x00"
+# SHA-256 of a repaired certificate -> the tbsCertificate its CA signed. Bounded.
+_SIGNED_TBS: dict[bytes, bytes] = {}
+_SIGNED_TBS_MAX = 1024
+_SIGNED_TBS_LOCK = threading.Lock()
 _CA_FALSE = bytes.fromhex("3003010100")  # BasicConstraints ::= SEQUENCE { cA FALSE }
+_NO_CA = bytes.fromhex("3000")  # the same in DER: SEQUENCE {}
 
 
 def _repair(der: bytes) -> tuple[bytes, bytes] | None:
@@ -98,40 +90,29 @@ def _repair(der: bytes) -> tuple[bytes, bytes] | None:
         cert = asn1_x509.Certificate.load(der, strict=True)
         tbs = cert["tbs_certificate"]
         signed = tbs.dump()
-        algorithms = [
-            a
-            for a in (tbs["signature"], cert["signature_algorithm"])
-            if a["algorithm"].native in _ECDSA_SHA2 and a["parameters"].dump() == _NULL
-        ]
-        constraints = [
-            e
-            for e in tbs["extensions"]
-            if e["extn_id"].native == "basic_constraints" and e["extn_value"].contents == _CA_FALSE
-        ]
+        algorithms = [tbs["signature"], cert["signature_algorithm"]]
+        nulls = [a for a in algorithms if a["parameters"].dump() == b"\x05\x00"]  # NULL
+        nulls = [a for a in nulls if a["algorithm"].native.endswith("_ecdsa")]
+        cas = [e for e in tbs["extensions"] if e["extn_value"].contents == _CA_FALSE]
+        cas = [e for e in cas if e["extn_id"].native == "basic_constraints"]
 
         def encode(*, slipped: bool) -> bytes:
-            for a in algorithms:
+            for a in nulls:
                 a["parameters"] = asn1_core.Null() if slipped else None
-            for e in constraints:
-                value = _CA_FALSE if slipped else b"\x30\x00"
-                e["extn_value"] = asn1_core.ParsableOctetString(value)
+            for e in cas:
+                e["extn_value"] = asn1_core.ParsableOctetString(_CA_FALSE if slipped else _NO_CA)
             return bytes(cert.dump())
 
         fixed = encode(slipped=False)
         canonical = asn1_x509.Certificate.load(fixed).dump(force=True)
-        if (algorithms or constraints) and canonical == fixed and encode(slipped=True) == der:
+        if (nulls or cas) and canonical == fixed and encode(slipped=True) == der:
             return fixed, signed
     except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError):
         pass
     return None
 
 
-def _original_tbs(cert: x509.Certificate) -> bytes | None:
-    with _ORIGINAL_TBS_LOCK:
-        return _ORIGINAL_TBS.get(cert.fingerprint(hashes.SHA256()))
-
-
-# --- validity and path ----------------------------------------------------------------
+# --- validity and signatures -------------------------------------------------------------
 
 
 def check_validity(cert: x509.Certificate, at: datetime, *, what: str = "certificate") -> None:
@@ -143,26 +124,26 @@ def check_validity(cert: x509.Certificate, at: datetime, *, what: str = "certifi
 
 
 def is_issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
-    """True when ``issuer``'s name matches and its key verifies ``cert``'s signature."""
+    """True when ``issuer``'s name matches and its key verifies ``cert``'s signature
+    (of a certificate :func:`parse_der_certificate` repaired: over the signed bytes)."""
     try:
         cert.verify_directly_issued_by(issuer)
-    except (ValueError, TypeError, UnsupportedAlgorithm, _CryptoInvalidSignature):
-        original = _original_tbs(cert)
-        if original is None or cert.issuer != issuer.subject:
+    except (ValueError, TypeError, UnsupportedAlgorithm, InvalidSignature):
+        with _SIGNED_TBS_LOCK:
+            signed = _SIGNED_TBS.get(cert.fingerprint(hashes.SHA256()))
+        if signed is None or cert.issuer != issuer.subject:
             return False
-        # A repaired certificate: the CA signed the original encoding.
-        try:
-            key = issuer.public_key()
-        except (ValueError, UnsupportedAlgorithm):
-            return False
-        return _verify_signature(key, cert.signature, original, cert.signature_hash_algorithm)
+        return _verify_signature(issuer, cert.signature, signed, cert.signature_hash_algorithm)
     return True
 
 
 def _verify_signature(
-    key: object, signature: bytes, data: bytes, algorithm: hashes.HashAlgorithm | None
+    signer: x509.Certificate, signature: bytes, data: bytes, algorithm: hashes.HashAlgorithm | None
 ) -> bool:
+    # cryptography verifies a certificate's signature over its own encoding only, and
+    # an OCSP response's not at all.
     try:
+        key = signer.public_key()
         if isinstance(key, rsa.RSAPublicKey) and algorithm is not None:
             key.verify(signature, data, padding.PKCS1v15(), algorithm)
         elif isinstance(key, ec.EllipticCurvePublicKey) and algorithm is not None:
@@ -171,21 +152,22 @@ def _verify_signature(
             key.verify(signature, data)
         else:
             return False
-    except (_CryptoInvalidSignature, ValueError, TypeError, UnsupportedAlgorithm):
+    except (InvalidSignature, ValueError, TypeError, UnsupportedAlgorithm):
         return False
     return True
 
 
-_SIGNATURE_HASHES = (hashes.SHA256, hashes.SHA384, hashes.SHA512)
-_EDDSA_SIGNATURES = (SignatureAlgorithmOID.ED25519, SignatureAlgorithmOID.ED448)
-_CURVES = (ec.SECP256R1, ec.SECP384R1, ec.SECP521R1)
-# Extensions that may be marked critical on a path certificate: processed by the
-# verifier (basicConstraints, keyUsage), by the caller's end-entity checks (extended
-# key usage, certificate policies), or informational. A critical extension outside
-# this set (nameConstraints, policyConstraints, policyMappings, inhibitAnyPolicy,
-# unknown) makes the certificate unusable (RFC 5280 4.2). The same set builds the
-# verifier's extension policies below, so the leaf pre-check and the path agree.
-_CRITICAL_UNDERSTOOD_TYPES: tuple[type[x509.ExtensionType], ...] = (
+# --- the leaf: checked here for the codes callers rely on --------------------------------
+# The verifier re-checks the leaf's validity, critical extensions and signature
+# algorithm but reports only "no path"; it never checks a leaf's own key.
+
+_EDDSA = (SignatureAlgorithmOID.ED25519, SignatureAlgorithmOID.ED448)
+# Extensions that may be critical on a path certificate: processed by the verifier
+# (basicConstraints, keyUsage), by the caller's end-entity checks (EKU, certificate
+# policies), or informational. Any other critical one (nameConstraints,
+# policyConstraints, policyMappings, inhibitAnyPolicy, unknown) makes a certificate
+# unusable (RFC 5280 4.2). The verifier's extension policies are built from it too.
+_UNDERSTOOD: tuple[type[x509.ExtensionType], ...] = (
     x509.BasicConstraints,
     x509.KeyUsage,
     x509.ExtendedKeyUsage,
@@ -198,11 +180,7 @@ _CRITICAL_UNDERSTOOD_TYPES: tuple[type[x509.ExtensionType], ...] = (
     x509.SubjectInformationAccess,
     x509.CRLDistributionPoints,
 )
-_CRITICAL_UNDERSTOOD = frozenset(t.oid for t in _CRITICAL_UNDERSTOOD_TYPES)
-
-
-def _critical_understood(cert: x509.Certificate) -> bool:
-    return all(not e.critical or e.oid in _CRITICAL_UNDERSTOOD for e in cert.extensions)
+_UNDERSTOOD_OIDS = frozenset(t.oid for t in _UNDERSTOOD)
 
 
 def _signature_acceptable(cert: x509.Certificate) -> bool:
@@ -212,8 +190,8 @@ def _signature_acceptable(cert: x509.Certificate) -> bool:
     except UnsupportedAlgorithm:
         return False
     if algorithm is None:
-        return cert.signature_algorithm_oid in _EDDSA_SIGNATURES
-    return isinstance(algorithm, _SIGNATURE_HASHES)
+        return cert.signature_algorithm_oid in _EDDSA
+    return isinstance(algorithm, hashes.SHA256 | hashes.SHA384 | hashes.SHA512)
 
 
 def _key_acceptable(cert: x509.Certificate) -> bool:
@@ -224,26 +202,25 @@ def _key_acceptable(cert: x509.Certificate) -> bool:
     if isinstance(key, rsa.RSAPublicKey):
         return key.key_size >= MIN_RSA_BITS
     if isinstance(key, ec.EllipticCurvePublicKey):
-        return isinstance(key.curve, _CURVES)
+        return isinstance(key.curve, ec.SECP256R1 | ec.SECP384R1 | ec.SECP521R1)
     return isinstance(key, ed25519.Ed25519PublicKey | ed448.Ed448PublicKey)
 
 
-# --- the path: cryptography.x509.verification ---------------------------------------
+# --- the path: cryptography.x509.verification -------------------------------------------
 # Its default extension profiles are the CA/B Forum Web PKI ones, which national eID
 # certificates do not follow (Belgian cards carry no subjectAltName, the Estonian
 # ESTEID2018 CA a critical EKU): these are RFC 5280's (docs/security-model.md).
 
 
 def _must_be_ca(_: verification.Policy, c: x509.Certificate, bc: x509.BasicConstraints) -> None:
-    # The verifier checks cA itself on issuers, but not on the issuing CA it gets
-    # as its leaf from _build_path.
+    # The verifier checks cA on issuers, not on the issuing CA _build_path gives as leaf.
     if not bc.ca:
         raise ValueError("basicConstraints cA is not asserted")
 
 
 def _key_cert_sign(_: verification.Policy, c: x509.Certificate, ku: x509.KeyUsage | None) -> None:
-    # RFC 5280 4.2.1.3: a CA key usage asserts keyCertSign (the verifier's Web PKI
-    # profile requires it, permit_all does not check it).
+    # RFC 5280 4.2.1.3: a CA key usage asserts keyCertSign (the Web PKI profile
+    # requires it; permit_all does not check it).
     if ku is not None and not ku.key_cert_sign:
         raise ValueError("keyUsage lacks keyCertSign")
 
@@ -251,7 +228,7 @@ def _key_cert_sign(_: verification.Policy, c: x509.Certificate, ku: x509.KeyUsag
 def _extension_policy(*, ca: bool) -> verification.ExtensionPolicy:
     agnostic = verification.Criticality.AGNOSTIC
     policy = verification.ExtensionPolicy.permit_all()
-    for kind in _CRITICAL_UNDERSTOOD_TYPES:
+    for kind in _UNDERSTOOD:
         if ca and kind is x509.BasicConstraints:
             policy = policy.require_present(kind, agnostic, _must_be_ca)
         else:
@@ -275,8 +252,7 @@ def verified_path(
     depth: int,
     leaf_policy: verification.ExtensionPolicy,
 ) -> list[x509.Certificate] | None:
-    """The verifier's path ``[leaf, ..., anchor]`` with at most ``depth`` CAs
-    between them, or None."""
+    """The verifier's path ``[leaf, ..., anchor]``, at most ``depth`` CAs between."""
     if depth < 0:
         return None
     verifier = (
@@ -302,25 +278,24 @@ def _build_path(
 ) -> list[x509.Certificate] | None:
     """Find the issuing CA of ``cert`` here, then have the verifier validate the path.
 
-    The verifier checks signatures over a certificate's own encoding only, so it
-    rejects every certificate :func:`parse_der_certificate` repaired (Finnish
-    cards: "signature does not match"), and it refuses EdDSA: :func:`is_issued_by`
-    checks this first link. Searching it here for every leaf also bounds the work
-    decoy issuers in a token cause (:data:`MAX_SIGNATURE_CHECKS`). If the verifier
-    can check the leaf's signature, it validates the whole path, this link again;
-    otherwise the path from the issuing CA up, which it sees as its leaf: it does
-    not check that one's key and counts path lengths one lower, so both are done here.
+    The first link is searched here, bounding the work of decoy issuers in a token
+    (:data:`MAX_SIGNATURE_CHECKS`), and checked by :func:`is_issued_by`, as the
+    verifier cannot check it for a repaired certificate ("signature does not match":
+    it uses the repaired bytes) nor EdDSA. For those it validates the path from the
+    issuing CA up, as its leaf: it does not check that one's key and counts path
+    lengths one lower, so both are done here. Other leaves: the whole path.
     """
     der = serialization.Encoding.DER
-    anchor_ders = {a.public_bytes(der) for a in anchors}
     pool = {c.public_bytes(der): c for c in [*anchors, *intermediates] if c != cert}
     others = [c for c in pool.values() if c.subject != cert.issuer and c not in anchors]
     candidates = [c for c in pool.values() if c.subject == cert.issuer]
-    whole = _original_tbs(cert) is None and cert.signature_algorithm_oid not in _EDDSA_SIGNATURES
+    with _SIGNED_TBS_LOCK:
+        repaired = cert.fingerprint(hashes.SHA256()) in _SIGNED_TBS
+    whole = not repaired and cert.signature_algorithm_oid not in _EDDSA
     for candidate in candidates[:MAX_SIGNATURE_CHECKS]:
         if not is_issued_by(cert, candidate):
             continue
-        trusted = candidate.public_bytes(der) in anchor_ders
+        trusted = candidate in anchors
         if whole:
             stones = others if trusted else [candidate, *others]
             path = verified_path(cert, stones, anchors, at, max_depth - 1, _EE_POLICY)
@@ -337,11 +312,8 @@ def _build_path(
 def _path_lengths_ok(issuers: Sequence[x509.Certificate]) -> bool:
     """Each CA's pathLenConstraint over the CAs between it and the leaf below
     ``issuers[0]`` (RFC 5280 6.1.4 (m))."""
-    for below, ca in enumerate(issuers):
-        bc = ca.extensions.get_extension_for_class(x509.BasicConstraints).value
-        if bc.path_length is not None and below > bc.path_length:
-            return False
-    return True
+    bcs = (c.extensions.get_extension_for_class(x509.BasicConstraints).value for c in issuers)
+    return all(bc.path_length is None or n <= bc.path_length for n, bc in enumerate(bcs))
 
 
 def verify_chain(
@@ -354,35 +326,23 @@ def verify_chain(
 ) -> list[x509.Certificate]:
     """Build and check a path ``[cert, ..., anchor]``; return it.
 
-    Anchors are trusted as configured (typically the *issuing* CAs of a national
-    eID scheme, not roots); their own signature is not checked, and an unrelated
-    expired one does not matter. Untrusted ``intermediates`` (from a token) never
-    end a path; at most ``max_depth`` CAs (anchor included) sit above the leaf.
-    The leaf is checked first, here, because the verifier reports only "no path"
-    and callers need the codes (and it does not check a leaf's key): validity
-    (``cert_not_yet_valid`` / ``cert_expired``), critical extensions
-    (``cert_critical_extension``), algorithms (``cert_algorithm``). No path:
-    ``untrusted_issuer``; an undecodable extension on the way: ``chain``.
+    Anchors are trusted as configured (typically a national eID scheme's *issuing*
+    CAs), their own signature unchecked; untrusted ``intermediates`` (from a token)
+    never end a path; at most ``max_depth`` CAs (anchor included) sit above the leaf.
+    Codes: ``cert_not_yet_valid``, ``cert_expired``, ``cert_critical_extension``,
+    ``cert_algorithm`` (the leaf), ``untrusted_issuer`` (no path), ``chain``.
     """
     if not anchors:
         raise UntrustedCertificate("no trust anchors configured", code="no_trust_anchors")
     check_validity(cert, at, what="user certificate")
     try:
-        if not _critical_understood(cert):
-            raise UntrustedCertificate(
-                "user certificate has an unsupported critical extension",
-                code="cert_critical_extension",
-            )
+        if any(e.critical and e.oid not in _UNDERSTOOD_OIDS for e in cert.extensions):
+            raise UntrustedCertificate("unknown critical extension", code="cert_critical_extension")
         if not _key_acceptable(cert) or not _signature_acceptable(cert):
-            raise UntrustedCertificate(
-                "user certificate uses a weak or unsupported algorithm", code="cert_algorithm"
-            )
+            raise UntrustedCertificate("weak or unsupported algorithm", code="cert_algorithm")
         path = _build_path(cert, intermediates, anchors, at, max_depth)
     except (ValueError, x509.DuplicateExtension) as exc:
         raise UntrustedCertificate("certificate chain cannot be parsed", code="chain") from exc
     if path is None:
-        raise UntrustedCertificate(
-            "certificate is not issued by a trusted certification authority",
-            code="untrusted_issuer",
-        )
+        raise UntrustedCertificate("no path to a trusted CA", code="untrusted_issuer")
     return path
