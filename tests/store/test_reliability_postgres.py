@@ -19,7 +19,6 @@ Under ``CI=true`` missing PostgreSQL binaries fail these tests instead of skippi
 from __future__ import annotations
 
 import asyncio
-import os
 import secrets
 import threading
 import time
@@ -41,6 +40,7 @@ from authbroker.http import HttpRequest, HttpResponse, SyncDriver
 from authbroker.identity import Identity, Loa, NationalId
 from authbroker.store.postgres import AsyncPostgresStore, PostgresStore
 from authbroker.testing import simulated_broker
+from conftest import require_started
 
 pytestmark = pytest.mark.postgres
 
@@ -49,33 +49,37 @@ TIMEOUT = 0.5
 T = TypeVar("T")
 
 
-def _ci() -> bool:
-    return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
-
-
 @pytest.fixture(scope="module")
-def _server() -> Iterator[PostgresServer]:
-    problem = missing_tools()
-    bindir = find_bindir()
-    if problem is not None or bindir is None:
-        message = problem or "PostgreSQL server binaries are not installed"
-        if _ci():
-            pytest.fail(message)
-        pytest.skip(message)
-    server = PostgresServer(bindir)
-    server.start()
-    yield server
+def _server_started() -> Iterator[tuple[PostgresServer | None, str | None]]:
+    bindir, problem = find_bindir(), missing_tools()
+    if bindir is None or problem is not None:
+        yield None, problem or "PostgreSQL server binaries are not installed"
+        return
+    try:
+        server = PostgresServer(bindir)
+    except Exception as exc:
+        yield None, f"initdb failed ({type(exc).__name__}: {exc})"
+        return
+    try:
+        server.start()
+    except Exception as exc:
+        server.close()
+        yield None, f"the test PostgreSQL did not start ({type(exc).__name__}: {exc})"
+        return
+    yield server, None
     server.close()
 
 
 @pytest.fixture
-def pg(_server: PostgresServer) -> Iterator[PostgresServer]:
-    """The server, running at the start and at the end of each test."""
-    if _server.proc is None:
-        _server.start()
-    yield _server
-    if _server.proc is None:
-        _server.start()
+def pg(_server_started: tuple[PostgresServer | None, str | None]) -> Iterator[PostgresServer]:
+    """The module's server, running at the start and at the end of each test. Skips
+    with the reason when it cannot run here, and fails instead under ``CI=true``."""
+    server: PostgresServer = require_started(_server_started)
+    if server.proc is None:
+        server.start()
+    yield server
+    if server.proc is None:
+        server.start()
 
 
 def _store(server: PostgresServer) -> PostgresStore:
