@@ -135,9 +135,6 @@ class PostgresServer:
     def conninfo(self) -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{DATABASE}"
 
-    def url(self, table: str) -> str:
-        return f"{self.conninfo}?table={table}"
-
     def start(self) -> None:
         assert self.proc is None
         log = open(self.root / "server.log", "ab")  # noqa: SIM115 - handed to the child
