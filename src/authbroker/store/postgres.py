@@ -237,12 +237,33 @@ class _Config:
         self.lock = threading.Lock()
         self.writes = 0
 
-    def connect_kwargs(self) -> dict[str, Any]:
+    def pool_options(self) -> dict[str, Any]:
+        """The options of both pools (``ConnectionPool`` and ``AsyncConnectionPool``
+        take the same ones), so the sync and async stores connect alike."""
         return {
-            "autocommit": True,
-            "connect_timeout": max(1, math.ceil(self.timeout)),
-            # Every statement is bounded; a stalled server fails the call in time.
-            "options": f"-c statement_timeout={self.statement_timeout_ms}",
+            "conninfo": self.conninfo,
+            "min_size": 1,
+            "max_size": self.max_connections,
+            "timeout": self.timeout,
+            # psycopg_pool retries a failed connection attempt in the background with
+            # exponential backoff (1 s, 2 s, 4 s...) for reconnect_timeout (5 minutes
+            # by default) and grows the pool by one attempt at a time, so after an
+            # outage the server was back while every call still waited for the next
+            # scheduled attempt (up to as long as the outage again). Bounded here, a
+            # failed attempt is given up after about a second and the next call starts
+            # a fresh one. At least 1 s, the pool's own first retry delay
+            # (psycopg_pool AttemptWithBackoff.INITIAL_DELAY), so an attempt is still
+            # retried once before it is dropped.
+            # https://www.psycopg.org/psycopg3/docs/api/pool.html
+            "reconnect_timeout": max(self.timeout, 1.0),
+            "kwargs": {
+                "autocommit": True,
+                "connect_timeout": max(1, math.ceil(self.timeout)),
+                # Every statement is bounded; a stalled server fails the call in time.
+                "options": f"-c statement_timeout={self.statement_timeout_ms}",
+            },
+            "open": False,
+            "name": "authbroker-store",
         }
 
     def sweep_due(self) -> bool:
@@ -312,14 +333,7 @@ class PostgresStore:
         )
         self.prefix = self._cfg.prefix
         self._pool = psycopg_pool.ConnectionPool(
-            conninfo,
-            min_size=1,
-            max_size=max_connections,
-            timeout=self._cfg.timeout,
-            kwargs=self._cfg.connect_kwargs(),
-            check=psycopg_pool.ConnectionPool.check_connection,
-            open=False,
-            name="authbroker-store",
+            check=psycopg_pool.ConnectionPool.check_connection, **self._cfg.pool_options()
         )
         with _translate():
             self._pool.open(wait=False)
@@ -471,14 +485,8 @@ class AsyncPostgresStore:
             raise StoreUnavailable("the PostgreSQL store is closed", code="store_closed")
         if self._pool is None:
             pool: psycopg_pool.AsyncConnectionPool[Any] = psycopg_pool.AsyncConnectionPool(
-                self._cfg.conninfo,
-                min_size=1,
-                max_size=self._cfg.max_connections,
-                timeout=self._cfg.timeout,
-                kwargs=self._cfg.connect_kwargs(),
                 check=psycopg_pool.AsyncConnectionPool.check_connection,
-                open=False,
-                name="authbroker-store",
+                **self._cfg.pool_options(),
             )
             self._pool = pool
             await pool.open(wait=False)

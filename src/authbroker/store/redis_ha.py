@@ -193,11 +193,21 @@ def _sentinel_kwargs(target: HaTarget, kwargs: dict[str, Any]) -> dict[str, Any]
     return {**keep, "retry": redis.retry.Retry(NoBackoff(), 0)}
 
 
-def _parse(url_or_target: str | HaTarget, kind: str) -> HaTarget:
+def _client_options(
+    url_or_target: str | HaTarget,
+    kind: str,
+    socket_timeout: float,
+    socket_connect_timeout: float,
+    max_connections: int,
+) -> tuple[HaTarget, dict[str, Any]]:
+    """The parsed URL and the options every client of ``kind``, sync or async, is
+    built with (timeouts, credentials, TLS, pool size): one place for the four stores."""
     target = url_or_target if isinstance(url_or_target, HaTarget) else parse_ha_url(url_or_target)
     if target.kind != kind:
         raise _bad(f"expected a redis+{kind}:// URL")
-    return target
+    options = _connection_kwargs(target, socket_timeout, socket_connect_timeout)
+    options["max_connections"] = _check_max(max_connections)
+    return target, options
 
 
 class RedisClusterStore(_RedisCommands):
@@ -213,9 +223,9 @@ class RedisClusterStore(_RedisCommands):
         socket_connect_timeout: float = 2.0,
         max_connections: int = 64,
     ) -> None:
-        target = _parse(url, "cluster")
-        kwargs = _connection_kwargs(target, socket_timeout, socket_connect_timeout)
-        max_connections = _check_max(max_connections)
+        target, kwargs = _client_options(
+            url, "cluster", socket_timeout, socket_connect_timeout, max_connections
+        )
         # The blocking client reads the slot map here, so an unreachable cluster
         # fails at start-up with StoreUnavailable.
         with _translate():
@@ -225,10 +235,11 @@ class RedisClusterStore(_RedisCommands):
                     for h, p in target.nodes
                 ],
                 retry=redis.retry.Retry(NoBackoff(), 0),
-                max_connections=max_connections,
                 **kwargs,
             )
-        self._bind(client, target.prefix, gate=max_connections, gate_timeout=socket_timeout)
+        self._bind(
+            client, target.prefix, gate=kwargs["max_connections"], gate_timeout=socket_timeout
+        )
 
     def close(self) -> None:
         with _translate():
@@ -247,16 +258,17 @@ class AsyncRedisClusterStore(_AsyncRedisCommands):
         socket_connect_timeout: float = 2.0,
         max_connections: int = 64,
     ) -> None:
-        target = _parse(url, "cluster")
-        kwargs = _connection_kwargs(target, socket_timeout, socket_connect_timeout)
-        max_connections = _check_max(max_connections)
+        target, kwargs = _client_options(
+            url, "cluster", socket_timeout, socket_connect_timeout, max_connections
+        )
         client = redis.asyncio.cluster.RedisCluster(
             startup_nodes=[redis.asyncio.cluster.ClusterNode(h, p) for h, p in target.nodes],
             retry=redis.asyncio.retry.Retry(NoBackoff(), 0),
-            max_connections=max_connections,
             **kwargs,
         )
-        self._bind(client, target.prefix, gate=max_connections, gate_timeout=socket_timeout)
+        self._bind(
+            client, target.prefix, gate=kwargs["max_connections"], gate_timeout=socket_timeout
+        )
         self._initialized = False
         self._init_lock: asyncio.Lock | None = None
 
@@ -293,9 +305,9 @@ class RedisSentinelStore(_RedisCommands):
         socket_connect_timeout: float = 2.0,
         max_connections: int = 64,
     ) -> None:
-        target = _parse(url, "sentinel")
-        kwargs = _connection_kwargs(target, socket_timeout, socket_connect_timeout)
-        max_connections = _check_max(max_connections)
+        target, kwargs = _client_options(
+            url, "sentinel", socket_timeout, socket_connect_timeout, max_connections
+        )
         self.sentinel = redis.sentinel.Sentinel(  # type: ignore[no-untyped-call]
             list(target.nodes), sentinel_kwargs=_sentinel_kwargs(target, kwargs)
         )
@@ -303,12 +315,13 @@ class RedisSentinelStore(_RedisCommands):
         client = self.sentinel.master_for(  # type: ignore[no-untyped-call]
             target.service,
             db=target.db,
-            max_connections=max_connections,
             retry=redis.retry.Retry(NoBackoff(), 0),
             retry_on_error=[],
             **kwargs,
         )
-        self._bind(client, target.prefix, gate=max_connections, gate_timeout=socket_timeout)
+        self._bind(
+            client, target.prefix, gate=kwargs["max_connections"], gate_timeout=socket_timeout
+        )
 
     def close(self) -> None:
         with _translate():
@@ -329,9 +342,9 @@ class AsyncRedisSentinelStore(_AsyncRedisCommands):
         socket_connect_timeout: float = 2.0,
         max_connections: int = 64,
     ) -> None:
-        target = _parse(url, "sentinel")
-        kwargs = _connection_kwargs(target, socket_timeout, socket_connect_timeout)
-        max_connections = _check_max(max_connections)
+        target, kwargs = _client_options(
+            url, "sentinel", socket_timeout, socket_connect_timeout, max_connections
+        )
         sentinel_kwargs = _sentinel_kwargs(target, kwargs)
         sentinel_kwargs["retry"] = redis.asyncio.retry.Retry(NoBackoff(), 0)
         self.sentinel = redis.asyncio.sentinel.Sentinel(  # type: ignore[no-untyped-call]
@@ -341,12 +354,13 @@ class AsyncRedisSentinelStore(_AsyncRedisCommands):
         client = self.sentinel.master_for(
             target.service,
             db=target.db,
-            max_connections=max_connections,
             retry=redis.asyncio.retry.Retry(NoBackoff(), 0),
             retry_on_error=[],
             **kwargs,
         )
-        self._bind(client, target.prefix, gate=max_connections, gate_timeout=socket_timeout)
+        self._bind(
+            client, target.prefix, gate=kwargs["max_connections"], gate_timeout=socket_timeout
+        )
 
     async def aclose(self) -> None:
         with _translate():
