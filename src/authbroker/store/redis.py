@@ -98,7 +98,8 @@ return 0
 
 # An atomic program (store/atomic.py, mirrored step for step from run_program): every
 # step reads through an overlay of the program's own writes; a failed guard returns
-# before anything is written; the writes go out together at the end (KEEPTTL keeps a
+# before anything is written (a keep=True guard first writes what the steps before it
+# wrote); the writes go out together at the end (KEEPTTL keeps a
 # live counter's expiry, Redis >= 6.0). KEYS[i] is step i's key; ARGV[1] holds one
 # opcode letter per step and the following ARGV only the arguments steps need, in
 # order (a verify sends a dozen arguments, not four per step: packing them was the
@@ -135,6 +136,14 @@ local function counter(k, amount, px)
   else write(k, string.format('%d', c), false) end
   return c
 end
+local function flush()
+  for _, k in ipairs(order) do
+    local w = written[k]
+    if w[1] == false then redis.call('DEL', k)
+    elseif w[2] == false then redis.call('SET', k, w[1], 'KEEPTTL')
+    else redis.call('SET', k, w[1], 'PX', w[2]) end
+  end
+end
 for i = 1, #KEYS do
   local k, op = KEYS[i], string.sub(ops, i, i)
   if op == 'g' then out[i] = live(k)
@@ -159,22 +168,21 @@ for i = 1, #KEYS do
     out[i] = string.format('%d', c)
     if limit ~= nil and c > limit then return {0, i - 1, unpack(out, 1, i)} end
   else
-    -- 'P' present, 'A' absent, 'Q' present and equal to the next argument
+    -- 'P' present, 'A' absent, 'Q' present and equal to the next argument; 'X',
+    -- 'Y', 'K' the same guards keeping the earlier writes when they fail (keep=True).
     local v = live(k)
     out[i] = v
     local held
-    if op == 'A' then held = v == false
-    elseif op == 'P' then held = v ~= false
+    if op == 'A' or op == 'Y' then held = v == false
+    elseif op == 'P' or op == 'X' then held = v ~= false
     else held = v == arg() end
-    if not held then return {0, i - 1, unpack(out, 1, i)} end
+    if not held then
+      if op == 'X' or op == 'Y' or op == 'K' then flush() end
+      return {0, i - 1, unpack(out, 1, i)}
+    end
   end
 end
-for _, k in ipairs(order) do
-  local w = written[k]
-  if w[1] == false then redis.call('DEL', k)
-  elseif w[2] == false then redis.call('SET', k, w[1], 'KEEPTTL')
-  else redis.call('SET', k, w[1], 'PX', w[2]) end
-end
+flush()
 return {1, -1, unpack(out, 1, #KEYS)}
 """
 
@@ -203,12 +211,12 @@ def _program_args(program: Atomic, prefix: str) -> tuple[list[str], list[bytes |
             case Replace(_, expected, value, ttl):
                 ops.append("r")
                 args += [expected, value, _ms(ttl)]
-            case Require(_, present, equals):
+            case Require(_, present, equals, keep):
                 if equals is not None:
-                    ops.append("Q")
+                    ops.append("K" if keep else "Q")
                     args.append(equals)
                 else:
-                    ops.append("P" if present else "A")
+                    ops.append(("X" if present else "Y") if keep else ("P" if present else "A"))
     if len({key_slot(k.encode()) for k in keys}) > 1:
         raise InvalidInput(
             "the keys of one atomic program must share a hash slot ({tag})",
