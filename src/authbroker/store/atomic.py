@@ -89,7 +89,15 @@ def check_program(program: object) -> Atomic:
         )
     for step in program.steps:
         check_key(getattr(step, "key", None))
+        # Guards first: they are most of a program's steps (an OTP verify: 7 of 14).
         match step:
+            case Require(_, present, equals, keep):
+                if not isinstance(keep, bool):
+                    raise InvalidInput("Require: keep is a bool", code="bad_program")
+                if not isinstance(present, bool) or (equals is not None and not present):
+                    raise InvalidInput("Require: equals needs present=True", code="bad_program")
+                if equals is not None:
+                    check_value(equals)
             case Get() | Take() | Delete():
                 pass
             case Put(_, value, ttl) | PutIfAbsent(_, value, ttl):
@@ -106,13 +114,6 @@ def check_program(program: object) -> Atomic:
                 check_value(expected)
                 check_value(value)
                 check_ttl(ttl)
-            case Require(_, present, equals, keep):
-                if not isinstance(keep, bool):
-                    raise InvalidInput("Require: keep is a bool", code="bad_program")
-                if not isinstance(present, bool) or (equals is not None and not present):
-                    raise InvalidInput("Require: equals needs present=True", code="bad_program")
-                if equals is not None:
-                    check_value(equals)
             case _:
                 raise InvalidInput("not an atomic program step", code="bad_program")
     return program

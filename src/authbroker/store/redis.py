@@ -100,10 +100,11 @@ return 0
 # step reads through an overlay of the program's own writes; a failed guard returns
 # before anything is written (a keep=True guard first writes what the steps before it
 # wrote); the writes go out together at the end (KEEPTTL keeps a live counter's
-# expiry, Redis >= 6.0). KEYS[i] is step i's key (every key is declared, so the
-# script is routed to, and stays on, the key's Cluster slot). The arguments travel
-# as ONE string, "<one opcode letter per step>|" followed by the arguments the steps
-# need, each as "<length>:<bytes>", and the reply is ONE string, "<ok> <failed index,
+# expiry, Redis >= 6.0). KEYS holds each distinct key once (every key is declared,
+# so the script is routed to, and stays on, the keys' Cluster slot). The arguments
+# travel as ONE string: per step an opcode letter and the 1-based index of its key
+# in KEYS as one character (byte 48 + index), "|", then the arguments the steps
+# need, each as "<length>:<bytes>"; the reply is ONE string, "<ok> <failed index,
 # 0-based, -1 if none> " followed by a value per step run, "-" for none or
 # "<length>:<bytes>": redis-py encodes, packs and parses every argument and reply
 # element in Python, which cost more than the round trip (benchmarks/bench_links.py).
@@ -162,8 +163,9 @@ local function counter(k, amount, px)
   else write(k, string.format('%d', c), false) end
   return c
 end
-for i = 1, #KEYS do
-  local k, op = KEYS[i], string.sub(ops, i, i)
+local steps = string.len(ops) / 2
+for i = 1, steps do
+  local k, op = KEYS[string.byte(ops, 2 * i) - 48], string.sub(ops, 2 * i - 1, 2 * i - 1)
   if op == 'g' then out[i] = live(k)
   elseif op == 't' or op == 'd' then
     local v = live(k)
@@ -201,7 +203,7 @@ for i = 1, #KEYS do
   end
 end
 flush()
-return reply(1, -1, #KEYS)
+return reply(1, -1, steps)
 """
 
 
@@ -210,11 +212,21 @@ def _program_args(program: Atomic, prefix: str) -> tuple[list[str], list[bytes]]
     program must hash to one slot (checked on every Redis store, so a program that
     works on one server also works on a Cluster)."""
     keys: list[str] = []
+    where: dict[str, str] = {}
     ops: list[str] = []
     args: list[bytes] = []
     for step in program.steps:
-        keys.append(prefix + step.key)
+        key = prefix + step.key
+        if key not in where:
+            keys.append(key)
+            where[key] = chr(48 + len(keys))  # MAX_PROGRAM_STEPS keys at most: ASCII
         match step:
+            case Require(_, present, equals, keep):
+                if equals is not None:
+                    ops.append("K" if keep else "Q")
+                    args.append(equals)
+                else:
+                    ops.append(("X" if present else "Y") if keep else ("P" if present else "A"))
             case Get() | Take() | Delete():
                 ops.append(_OPCODES[type(step)])
             case Put(_, value, ttl) | PutIfAbsent(_, value, ttl):
@@ -229,12 +241,7 @@ def _program_args(program: Atomic, prefix: str) -> tuple[list[str], list[bytes]]
             case Replace(_, expected, value, ttl):
                 ops.append("r")
                 args += [expected, value, b"%d" % _ms(ttl)]
-            case Require(_, present, equals, keep):
-                if equals is not None:
-                    ops.append("K" if keep else "Q")
-                    args.append(equals)
-                else:
-                    ops.append(("X" if present else "Y") if keep else ("P" if present else "A"))
+        ops.append(where[key])
     if not _one_slot(keys):
         raise InvalidInput(
             "the keys of one atomic program must share a hash slot ({tag})",
