@@ -121,6 +121,56 @@ async def test_require_present_absent_and_equal(store: AsyncStateStore) -> None:
         assert await store.get("{t}w") is None
 
 
+async def test_keep_guard_keeps_the_writes_before_it(store: AsyncStateStore) -> None:
+    """``Require(keep=True)``: a failed keep guard applies what the steps before it
+    wrote (a wrong code is counted by the program that refuses it) and nothing after
+    it; a held one lets the program run on; a plain guard still keeps nothing."""
+    await store.put("{t}mac", b"right", 60)
+    await store.put("{t}gone", b"v", 60)
+    refused = await store.atomic(
+        _p(
+            Reserve("{t}att", 60, limit=5),
+            Take("{t}gone"),
+            Require("{t}mac", equals=b"wrong", keep=True),
+            Put("{t}used", b"1", 60),
+        )
+    )
+    assert not refused.ok and refused.failed == 2
+    assert refused.values == (1, b"v", b"right")
+    assert await store.get("{t}att") == b"1"
+    assert await store.get("{t}gone") is None
+    assert await store.get("{t}used") is None
+    for guard in (
+        Require("{t}absent", keep=True),
+        Require("{t}mac", present=False, keep=True),
+    ):
+        again = await store.atomic(_p(Incr("{t}att", 60), guard, Put("{t}used", b"1", 60)))
+        assert not again.ok and again.failed == 1
+    assert await store.get("{t}att") == b"3"
+    assert await store.get("{t}used") is None
+    held = await store.atomic(
+        _p(
+            Reserve("{t}att", 60, limit=5),
+            Require("{t}mac", equals=b"right", keep=True),
+            Put("{t}used", b"1", 60),
+        )
+    )
+    assert held.ok and held.values == (4, b"right", None)
+    assert await store.get("{t}used") == b"1"
+    # A keep guard after a failed reservation is never reached: nothing is kept.
+    over = await store.atomic(
+        _p(Reserve("{t}att", 60, limit=4), Require("{t}mac", equals=b"x", keep=True))
+    )
+    assert not over.ok and over.failed == 0
+    assert await store.get("{t}att") == b"4"
+
+
+async def test_bad_keep_flag_is_refused(store: AsyncStateStore) -> None:
+    with pytest.raises(InvalidInput):
+        await store.atomic(_p(Put("{t}x", b"1", 60), Require("{t}x", keep="yes")))  # type: ignore[arg-type]
+    assert await store.get("{t}x") is None
+
+
 async def test_program_sees_its_own_writes(store: AsyncStateStore) -> None:
     result = await store.atomic(
         _p(

@@ -20,7 +20,10 @@ Semantics (identical on every backend, proved by tests/store/test_store_contract
 steps run in order and each sees the writes of the steps before it. A guard that
 fails (:class:`Reserve` over its limit, :class:`Require` not met) stops the program
 and **nothing** it wrote is kept: the result has ``ok=False``, ``failed`` is the
-index of that guard and ``values`` holds the results up to and including it. An
+index of that guard and ``values`` holds the results up to and including it. The
+one exception is a ``Require(..., keep=True)`` guard: when it stops the program,
+the writes of the steps before it are applied (so a wrong one-time code is counted
+by the same program that refuses it, and a right one takes the success branch). An
 invalid argument or a bad counter raises before any write. Otherwise all writes are
 applied together and ``values`` holds one result per step, as the primitive
 would have returned it.
@@ -86,7 +89,15 @@ def check_program(program: object) -> Atomic:
         )
     for step in program.steps:
         check_key(getattr(step, "key", None))
+        # Guards first: they are most of a program's steps (an OTP verify: 7 of 14).
         match step:
+            case Require(_, present, equals, keep):
+                if not isinstance(keep, bool):
+                    raise InvalidInput("Require: keep is a bool", code="bad_program")
+                if not isinstance(present, bool) or (equals is not None and not present):
+                    raise InvalidInput("Require: equals needs present=True", code="bad_program")
+                if equals is not None:
+                    check_value(equals)
             case Get() | Take() | Delete():
                 pass
             case Put(_, value, ttl) | PutIfAbsent(_, value, ttl):
@@ -103,11 +114,6 @@ def check_program(program: object) -> Atomic:
                 check_value(expected)
                 check_value(value)
                 check_ttl(ttl)
-            case Require(_, present, equals):
-                if not isinstance(present, bool) or (equals is not None and not present):
-                    raise InvalidInput("Require: equals needs present=True", code="bad_program")
-                if equals is not None:
-                    check_value(equals)
             case _:
                 raise InvalidInput("not an atomic program step", code="bad_program")
     return program
@@ -190,12 +196,15 @@ def run_program(
                 values.append(reserved)
                 if reserved > limit:
                     return AtomicResult(False, index, tuple(values)), []
-            case Require(key, present, equals):
+            case Require(key, present, equals, keep):
                 current = live(key)
                 values.append(current)
+                # Byte equality, not compare_digest: the Lua script can only do ``==``,
+                # and callers compare keyed MACs, whose timing tells an attacker nothing.
                 held = (current is not None) == present and (equals is None or current == equals)
                 if not held:
-                    return AtomicResult(False, index, tuple(values)), []
+                    kept = list(pending.values()) if keep else []
+                    return AtomicResult(False, index, tuple(values)), kept
     return AtomicResult(True, None, tuple(values)), list(pending.values())
 
 

@@ -181,11 +181,13 @@ class Reserve:
 class Require:
     """Program step: stop the program unless ``key`` is live (``present=True``; with
     ``equals`` also byte-equal to it) or absent (``present=False``). Its value is
-    the live value read."""
+    the live value read. ``keep=True``: when it stops the program, the writes of the
+    steps before it are applied (an OTP check counts the attempt it refuses)."""
 
     key: str
     present: bool = True
     equals: bytes | None = field(default=None, repr=False)
+    keep: bool = False
 
 
 Step = Get | Take | Put | PutIfAbsent | Incr | Replace | Delete | Reserve | Require

@@ -99,18 +99,38 @@ return 0
 
 # An atomic program (store/atomic.py, mirrored step for step from run_program): every
 # step reads through an overlay of the program's own writes; a failed guard returns
-# before anything is written; the writes go out together at the end (KEEPTTL keeps a
-# live counter's expiry, Redis >= 6.0). KEYS[i] is step i's key; ARGV[1] holds one
-# opcode letter per step and the following ARGV only the arguments steps need, in
-# order (a verify sends a dozen arguments, not four per step: packing them was the
-# client's largest cost). Counters stay within +-2**53, where Lua numbers are exact.
-# Reply: {ok, failed index (0-based, -1 if none), value per step}; false becomes a
-# nil reply, so positions are kept.
+# before anything is written (a keep=True guard first writes what the steps before it
+# wrote); the writes go out together at the end (KEEPTTL keeps a live counter's
+# expiry, Redis >= 6.0). KEYS holds each distinct key once (every key is declared,
+# so the script is routed to, and stays on, the keys' Cluster slot). The arguments
+# travel as ONE string: per step an opcode letter and the 1-based index of its key
+# in KEYS as one character (byte 48 + index), "|", then the arguments the steps
+# need, each as "<length>:<bytes>"; the reply is ONE string, "<ok> <failed index,
+# 0-based, -1 if none> " followed by a value per step run, "-" for none or
+# "<length>:<bytes>": redis-py encodes, packs and parses every argument and reply
+# element in Python, which cost more than the round trip (benchmarks/bench_links.py).
+# Counters stay within +-2**53, where Lua numbers are exact.
 _ATOMIC_LUA = """
 local ov, written, order, out = {}, {}, {}, {}
 local LIM = 9007199254740992
-local ops, n = ARGV[1], 1
-local function arg() n = n + 1; return ARGV[n] end
+local blob = ARGV[1]
+local bar = string.find(blob, '|', 1, true)
+local ops, pos = string.sub(blob, 1, bar - 1), bar + 1
+local function arg()
+  local colon = string.find(blob, ':', pos, true)
+  local stop = colon + tonumber(string.sub(blob, pos, colon - 1))
+  pos = stop + 1
+  return string.sub(blob, colon + 1, stop)
+end
+local function reply(ok, failed, upto)
+  local parts = {ok .. ' ' .. failed .. ' '}
+  for j = 1, upto do
+    local v = out[j]
+    if v == false or v == nil then parts[j + 1] = '-'
+    else v = tostring(v); parts[j + 1] = string.len(v) .. ':' .. v end
+  end
+  return table.concat(parts)
+end
 local function live(k)
   local v = ov[k]
   if v == nil then v = redis.call('GET', k); ov[k] = v end
@@ -121,6 +141,14 @@ local function write(k, v, px)
   if not written[k] then order[#order + 1] = k end
   ov[k] = v
   written[k] = {v, px}
+end
+local function flush()
+  for _, k in ipairs(order) do
+    local w = written[k]
+    if w[1] == false then redis.call('DEL', k)
+    elseif w[2] == false then redis.call('SET', k, w[1], 'KEEPTTL')
+    else redis.call('SET', k, w[1], 'PX', w[2]) end
+  end
 end
 local function counter(k, amount, px, peek)
   local cur = live(k)
@@ -137,8 +165,9 @@ local function counter(k, amount, px, peek)
   else write(k, string.format('%d', c), false) end
   return c
 end
-for i = 1, #KEYS do
-  local k, op = KEYS[i], string.sub(ops, i, i)
+local steps = string.len(ops) / 2
+for i = 1, steps do
+  local k, op = KEYS[string.byte(ops, 2 * i) - 48], string.sub(ops, 2 * i - 1, 2 * i - 1)
   if op == 'g' then out[i] = live(k)
   elseif op == 't' or op == 'd' then
     local v = live(k)
@@ -159,64 +188,83 @@ for i = 1, #KEYS do
     local c = counter(k, amount, px, op == 'v')
     if c == nil then return redis.error_reply('ERR value is not an integer or out of range') end
     out[i] = string.format('%d', c)
-    if limit ~= nil and c > limit then return {0, i - 1, unpack(out, 1, i)} end
+    if limit ~= nil and c > limit then return reply(0, i - 1, i) end
   else
-    -- 'P' present, 'A' absent, 'Q' present and equal to the next argument
+    -- 'P' present, 'A' absent, 'Q' present and equal to the next argument; 'X',
+    -- 'Y', 'K' the same guards keeping the earlier writes when they fail (keep=True).
     local v = live(k)
     out[i] = v
     local held
-    if op == 'A' then held = v == false
-    elseif op == 'P' then held = v ~= false
+    if op == 'A' or op == 'Y' then held = v == false
+    elseif op == 'P' or op == 'X' then held = v ~= false
     else held = v == arg() end
-    if not held then return {0, i - 1, unpack(out, 1, i)} end
+    if not held then
+      if op == 'X' or op == 'Y' or op == 'K' then flush() end
+      return reply(0, i - 1, i)
+    end
   end
 end
-for _, k in ipairs(order) do
-  local w = written[k]
-  if w[1] == false then redis.call('DEL', k)
-  elseif w[2] == false then redis.call('SET', k, w[1], 'KEEPTTL')
-  else redis.call('SET', k, w[1], 'PX', w[2]) end
-end
-return {1, -1, unpack(out, 1, #KEYS)}
+flush()
+return reply(1, -1, steps)
 """
 
 
-def _program_args(program: Atomic, prefix: str) -> tuple[list[str], list[bytes | int | str]]:
-    """KEYS and ARGV of :data:`_ATOMIC_LUA`; every key of one program must hash to
-    one slot (checked on every Redis store, so a program that works on one server
-    also works on a Cluster)."""
+def _program_args(program: Atomic, prefix: str) -> tuple[list[str], list[bytes]]:
+    """KEYS and the one packed argument of :data:`_ATOMIC_LUA`; every key of one
+    program must hash to one slot (checked on every Redis store, so a program that
+    works on one server also works on a Cluster)."""
     keys: list[str] = []
+    where: dict[str, str] = {}
     ops: list[str] = []
-    args: list[bytes | int | str] = []
+    args: list[bytes] = []
     for step in program.steps:
-        keys.append(prefix + step.key)
+        key = prefix + step.key
+        if key not in where:
+            keys.append(key)
+            where[key] = chr(48 + len(keys))  # MAX_PROGRAM_STEPS keys at most: ASCII
         match step:
+            case Require(_, present, equals, keep):
+                if equals is not None:
+                    ops.append("K" if keep else "Q")
+                    args.append(equals)
+                else:
+                    ops.append(("X" if present else "Y") if keep else ("P" if present else "A"))
             case Get() | Take() | Delete():
                 ops.append(_OPCODES[type(step)])
             case Put(_, value, ttl) | PutIfAbsent(_, value, ttl):
                 ops.append(_OPCODES[type(step)])
-                args += [value, _ms(ttl)]
+                args += [value, b"%d" % _ms(ttl)]
             case Incr(_, ttl, amount):
                 ops.append("i")
-                args += [amount, _ms(ttl)]
+                args += [b"%d" % amount, b"%d" % _ms(ttl)]
             case Reserve(_, ttl, limit, amount):
                 ops.append("v")
-                args += [amount, _ms(ttl), limit]
+                args += [b"%d" % amount, b"%d" % _ms(ttl), b"%d" % limit]
             case Replace(_, expected, value, ttl):
                 ops.append("r")
-                args += [expected, value, _ms(ttl)]
-            case Require(_, present, equals):
-                if equals is not None:
-                    ops.append("Q")
-                    args.append(equals)
-                else:
-                    ops.append("P" if present else "A")
-    if len({key_slot(k.encode()) for k in keys}) > 1:
+                args += [expected, value, b"%d" % _ms(ttl)]
+        ops.append(where[key])
+    if not _one_slot(keys):
         raise InvalidInput(
             "the keys of one atomic program must share a hash slot ({tag})",
             code="cross_slot",
         )
-    return keys, ["".join(ops), *args]
+    packed = b"".join(b"%d:%s" % (len(arg), arg) for arg in args)
+    return keys, ["".join(ops).encode("ascii") + b"|" + packed]
+
+
+def _one_slot(keys: list[str]) -> bool:
+    """Whether every key hashes to one Cluster slot. Keys carrying the same non-empty
+    ``{hash tag}`` (the first ``{`` and the first ``}`` after it, as Redis reads it)
+    share a slot without computing it; anything else is hashed."""
+    tags = set()
+    for key in keys:
+        start = key.find("{")
+        end = key.find("}", start + 1) if start >= 0 else -1
+        tags.add(key[start + 1 : end] if end > start + 1 else None)
+    if len(tags) == 1 and None not in tags:
+        return True
+    return len({key_slot(k.encode()) for k in keys}) == 1
 
 
 _OPCODES: dict[type, str] = {Get: "g", Take: "t", Delete: "d", Put: "p", PutIfAbsent: "n"}
@@ -255,19 +303,31 @@ def _snapshot_result(program: Atomic, reply: Any) -> AtomicResult:
 
 
 def _program_result(program: Atomic, reply: Any) -> AtomicResult:
-    ok, failed, *raw = reply
+    """Parse the one-string reply of :data:`_ATOMIC_LUA`."""
+    raw = _as_bytes(reply) or b""
+    ok, failed, rest = raw.split(b" ", 2)
     values: list[object] = []
-    for step, value in zip(program.steps, raw, strict=False):
+    pos, end = 0, len(rest)
+    for step in program.steps:
+        if pos >= end:
+            break
+        value: bytes | None = None
+        if rest[pos] == 45:  # "-": none
+            pos += 1
+        else:
+            colon = rest.index(b":", pos)
+            stop = colon + 1 + int(rest[pos:colon])
+            value, pos = rest[colon + 1 : stop], stop
         match step:
             case Get() | Take() | Require():
-                values.append(_as_bytes(value))
+                values.append(value)
             case Incr() | Reserve():
-                values.append(int(value))
+                values.append(int(value or b"0"))
             case Put():
                 values.append(None)
             case _:
-                values.append(int(value) == 1)
-    return AtomicResult(int(ok) == 1, None if int(failed) < 0 else int(failed), tuple(values))
+                values.append(value == b"1")
+    return AtomicResult(ok == b"1", None if failed == b"-1" else int(failed), tuple(values))
 
 
 def _ms(ttl: float) -> int:

@@ -15,16 +15,20 @@ How the security requirements (docs/security-model.md, requirement catalogue) la
   a per-user epoch). A single-use link is consumed atomically (``put_if_absent``)
   when its grant is issued.
 * OTP-01/02/03 — codes are ``digits`` (default 6) uniform decimal digits from
-  ``secrets.randbelow``; only an HMAC (server key, challenge id and link id as
-  context) is stored and compared with ``hmac.compare_digest``; they expire (default
-  5 min, at most 10) and are accepted once (atomic ``take``). A new challenge
-  supersedes the previous one; a challenge may be bound to the browser.
-* OTP-04/05 — every evaluation of a code first *reserves* an attempt with an atomic
-  ``incr`` on the challenge counter and on the per-link failure counter; over the
-  limit, the attempt is refused without looking at the code and its reservation is
-  returned. So N concurrent guesses evaluate at most ``max_attempts`` codes, on every
-  store, and the counters end at the exact number of failures. The per-link counter
-  survives resends (63B-4 §3.1.3.2, decision 5) and is cleared by a success.
+  ``secrets.randbelow``; only an HMAC (server key, challenge nonce and link id as
+  context) is stored, and the store compares it with the candidate's HMAC; they
+  expire (default 5 min, at most 10) and are accepted once (a consumed marker set by
+  the same program). A new challenge supersedes the previous one; a challenge may be
+  bound to the browser.
+* OTP-04/05 — a verify is ONE atomic store program (one round trip): the guards,
+  then one *reservation* on each of the challenge, link and user counters, then the
+  code check (``Require(keep=True)``). Over a limit, the program stops before the
+  code is looked at and counts nothing; a wrong code stops it with its reservations
+  kept; a right code consumes the challenge and clears the link and user counters.
+  So N concurrent guesses evaluate at most ``max_attempts`` codes, on every store,
+  and the counters end at the exact number of failures, with nothing to refund. The
+  per-link counter survives resends (63B-4 §3.1.3.2, decision 5). The challenge id
+  carries what the program needs (:mod:`.challenges`), so no record is read first.
 * OTP-06 / C11 — the destination is always the stored number, never from the request;
   resend cooldown and fixed-window caps (:mod:`.sending`), each an atomic counter;
   over a cap nothing is sent.
@@ -47,7 +51,7 @@ import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
 import phonenumbers
 
@@ -67,13 +71,15 @@ from ...kernel import Gen, call
 from ...sms.base import SmsMessage, SmsSender, mask_phone
 from ...sms.messages import normalize_language, origin_host, render_code_message
 from ...store.atomic import atomic
-from ...store.base import Delete, Put, Require, Reserve, Step
+from ...store.base import Delete, Incr, Put, Require, Reserve, Step
+from .challenges import ChallengeId, make_challenge_id, parse_challenge_id
 from .limits import LinkLimits
 from .phones import normalize_mobile
 from .records import (
     K_ATTEMPTS,
     K_CH_USED,
     K_CHALLENGE,
+    K_CODE,
     K_CURRENT,
     K_LINK,
     K_LINK_FAIL,
@@ -85,7 +91,6 @@ from .records import (
     decode,
     encode,
     link_live_gen,
-    load_challenge,
     load_link,
     short,
     tagged,
@@ -251,7 +256,8 @@ class LinkEngine:
             )
             current = yield from store_get(tagged(K_CURRENT, subject, link_id))
             if current:
-                yield from store_delete(K_CHALLENGE + current.decode())
+                for key in _challenge_keys(subject, current.decode()):
+                    yield from store_delete(key)
         self.audit.emit(
             "link.revoked",
             "info",
@@ -307,8 +313,11 @@ class LinkEngine:
     ) -> Gen[OtpChallenge]:
         """A new code for the link of an earlier challenge (after the cooldown)."""
         now = self.clock()
-        challenge = yield from load_challenge(self.keys, challenge_id, binding)
-        out = yield from self._challenge(str(challenge["k"]), client_ip, binding, now)
+        challenge = parse_challenge_id(self.keys, challenge_id, binding)
+        record = yield from store_get(tagged(K_CHALLENGE, challenge.uref, challenge.nonce))
+        if record is None:
+            raise FlowNotFound("unknown or superseded code challenge", code="challenge_unknown")
+        out = yield from self._challenge(challenge.link_id, client_ip, binding, now)
         return (yield from send_code(self.sms, out, self.audit))
 
     def _challenge(
@@ -336,36 +345,33 @@ class LinkEngine:
 
         limits = self.limits
         code = f"{secrets.randbelow(10**limits.code_digits):0{limits.code_digits}d}"
-        challenge_id = secrets.token_urlsafe(32)
-        kid, mac = self.keys.code_mac(code, challenge_id, link_id)
         expires_at = now + limits.code_ttl
         link_expires = float(link["e"])
+        challenge_id, nonce = make_challenge_id(
+            self.keys,
+            uref=uref,
+            link_id=link_id,
+            expires_at=expires_at,
+            link_expires=link_expires,
+            single_use=bool(link.get("su")),
+            epoch=str(link.get("ep", "")),
+            binding=binding,
+        )
         record_ttl = min(limits.challenge_record_ttl, ttl_left(link_expires, now))
         record_ttl = max(record_ttl, limits.code_ttl)
-        # What verify needs of the link travels with the challenge, so a verify is
-        # one read of this record and one atomic program (no link record read).
-        record = {
-            "v": 1,
-            "k": link_id,
-            "kid": kid,
-            "h": mac,
-            "e": expires_at,
-            "b": self.keys.binding(binding),
-            "ur": uref,
-            "lu": str(link["u"]),
-            "ls": str(link["s"]),
-            "lr": str(link["r"]),
-            "le": link_expires,
-            "lep": str(link.get("ep", "")),
-            "lsu": bool(link.get("su")),
-        }
-        yield from store_put(K_CHALLENGE + challenge_id, encode(record), record_ttl)
+        # What the grant names travels in this record, what the verify program needs
+        # in the challenge id (.challenges): a verify reads nothing before its program.
+        record = {"v": 1, "u": str(link["u"]), "s": str(link["s"]), "r": str(link["r"])}
+        withdraw = _challenge_keys(uref, nonce)
+        yield from store_put(withdraw[0], encode(record), record_ttl)
+        yield from store_put(withdraw[1], self.keys.code_mac(code, nonce, link_id), record_ttl)
         current_key = tagged(K_CURRENT, uref, link_id)
         previous = yield from store_get(current_key)
-        yield from store_put(current_key, challenge_id.encode(), ttl_left(link_expires, now))
-        if previous is not None and previous.decode() != challenge_id:
+        yield from store_put(current_key, nonce.encode(), ttl_left(link_expires, now))
+        if previous is not None and previous.decode() != nonce:
             # OTP-03: a new code invalidates the previous one.
-            yield from store_delete(K_CHALLENGE + previous.decode())
+            for key in _challenge_keys(uref, previous.decode()):
+                yield from store_delete(key)
         body = render_code_message(
             str(link["l"]),
             code=code,
@@ -387,7 +393,7 @@ class LinkEngine:
             resend_after=now + limits.resend_cooldown,
         )
         message = SmsMessage(to=phone, body=body, reference=short(challenge_id))
-        return Outgoing(challenge, message, link_id, subject, client_ip)
+        return Outgoing(challenge, message, link_id, subject, client_ip, withdraw)
 
     def _audit_open_failure(
         self, link_id: str | None, uref: str | None, client_ip: str | None, exc: AuthBrokerError
@@ -414,18 +420,20 @@ class LinkEngine:
         binding: str | None = None,
         client_ip: str | None = None,
     ) -> Gen[LinkGrant]:
-        """Check the code; the grant allows exactly the link's scope and resource."""
+        """Check the code; the grant allows exactly the link's scope and resource.
+
+        One atomic store program, nothing read before it (one Redis round trip)."""
         now = self.clock()
         limits = self.limits
         try:
-            challenge = yield from load_challenge(self.keys, challenge_id, binding)
+            challenge = parse_challenge_id(self.keys, challenge_id, binding)
         except AuthBrokerError as exc:
             self._audit_verify_failure(None, challenge_id, None, client_ip, exc)
             raise
-        link_id = str(challenge["k"])
+        link_id, uref = challenge.link_id, challenge.uref
         try:
             # Checks that need no store come first; none of them is counted.
-            if float(challenge["e"]) <= now:
+            if challenge.expires_at <= now:
                 raise Expired("the code has expired", code="otp_expired")
             candidate = code.strip().replace(" ", "") if isinstance(code, str) else ""
             if len(candidate) != limits.code_digits or not (
@@ -433,101 +441,18 @@ class LinkEngine:
             ):
                 # A malformed entry is a typo, not a guess: refused, not counted.
                 raise InvalidInput("the code is not valid", code="otp_malformed")
-        except AuthBrokerError as exc:
-            self._audit_verify_failure(link_id, challenge_id, None, client_ip, exc)
-            raise
-
-        if "ur" not in challenge:
-            # Stored before challenges carried their link's facts: ask for a new code.
-            exc_old = FlowNotFound("unknown or superseded code challenge", code="challenge_unknown")
-            self._audit_verify_failure(link_id, challenge_id, None, client_ip, exc_old)
-            raise exc_old
-        uref = str(challenge["ur"])
-        link_expires = float(challenge["le"])
-        ok = self.keys.check_code(
-            str(challenge.get("kid", "")),
-            str(challenge.get("h", "")),
-            candidate,
-            challenge_id,
-            link_id,
-        )
-        # One atomic program (OTP-05, R-01): the guards, then the three reservations
-        # taken whole or not at all. A wrong code counts one failure on each; a right
-        # code needs room on each (amount 0) and consumes the challenge. Nothing is
-        # refunded, so the limits hold exactly under any concurrency.
-        record_ttl = limits.challenge_record_ttl
-        link_ttl = ttl_left(link_expires, now)
-        user_ttl = limits.user_failure_window
-        epoch = str(challenge["lep"])
-        used_key = tagged(K_CH_USED, uref, challenge_id)
-        link_fail_key = tagged(K_LINK_FAIL, uref, link_id)
-        step = 0 if ok else 1
-        steps: list[Step] = [
-            Require(used_key, present=False),
-            Require(tagged(K_CURRENT, uref, link_id), equals=challenge_id.encode()),
-            Require(tagged(K_REVOKED_U, uref, link_id), present=False),
-            Require(tagged(K_USER_EPOCH, uref), equals=epoch.encode())
-            if epoch
-            else Require(tagged(K_USER_EPOCH, uref), present=False),
-            Require(tagged(K_USED, uref, link_id), present=False),
-            Reserve(
-                tagged(K_ATTEMPTS, uref, challenge_id),
-                record_ttl,
-                limits.max_attempts_per_challenge - 1 + step,
-                step,
-            ),
-            Reserve(link_fail_key, link_ttl, limits.max_failures_per_link - 1 + step, step),
-            Reserve(user_fail_key(uref), user_ttl, limits.max_failures_per_user - 1 + step, step),
-        ]
-        if ok:
-            steps += [
-                Put(used_key, b"1", record_ttl),
-                Delete(link_fail_key),
-                Delete(user_fail_key(uref)),
-            ]
-            if challenge["lsu"]:
-                steps.append(Put(tagged(K_USED, uref, link_id), b"1", link_ttl))
-        try:
-            if link_expires <= now:
+            if challenge.link_expires <= now:
                 raise Expired("the link has expired", code="link_expired")
-            result = yield from atomic(*steps)
-            if not result.ok:
+            result = yield from atomic(*self._verify_program(challenge, candidate, now))
+            if not result.ok and result.failed != _CODE_STEP:
                 raise _VERIFY_REFUSALS[result.failed or 0]()
         except AuthBrokerError as exc:
             self._audit_verify_failure(link_id, challenge_id, uref, client_ip, exc)
             raise
-        attempt, failures = int(str(result.values[5])), int(str(result.values[6]))
-        if not ok:
-            self.audit.emit(
-                "otp.failed",
-                "failure",
-                subject=uref,
-                client_ip=client_ip,
-                reason="otp_wrong",
-                details={
-                    "link": short(link_id),
-                    "challenge": short(challenge_id),
-                    "attempt": attempt,
-                    "link_failures": failures,
-                },
-            )
-            locked_by = None
-            if attempt >= limits.max_attempts_per_challenge:
-                locked_by = "challenge"
-            if failures >= limits.max_failures_per_link:
-                locked_by = "link"
-            if locked_by is not None:
-                self.audit.emit(
-                    "otp.locked",
-                    "failure",
-                    subject=uref,
-                    client_ip=client_ip,
-                    reason=f"{locked_by}_locked",
-                    details={"link": short(link_id), "challenge": short(challenge_id)},
-                )
-                raise Locked("too many wrong codes; request a new code", code=f"{locked_by}_locked")
-            raise InvalidInput("the code is not valid", code="otp_wrong")
-        expires_at = min(now + limits.grant_ttl, link_expires)
+        if not result.ok:
+            self._wrong_code(challenge, challenge_id, client_ip, result.values)
+        record = decode(_as_bytes(result.values[_RECORD_STEP]), "challenge")
+        expires_at = min(now + limits.grant_ttl, challenge.link_expires)
         self.audit.emit(
             "otp.verified",
             "success",
@@ -536,17 +461,98 @@ class LinkEngine:
             details={
                 "link": short(link_id),
                 "challenge": short(challenge_id),
-                "scope": str(challenge["ls"]),
-                "resource": str(challenge["lr"]),
+                "scope": str(record["s"]),
+                "resource": str(record["r"]),
             },
         )
         return LinkGrant(
-            user_id=str(challenge["lu"]),
-            scope=str(challenge["ls"]),
-            resource=str(challenge["lr"]),
+            user_id=str(record["u"]),
+            scope=str(record["s"]),
+            resource=str(record["r"]),
             expires_at=expires_at,
             link_id=link_id,
         )
+
+    def _verify_program(self, challenge: ChallengeId, candidate: str, now: float) -> list[Step]:
+        """The verify program (OTP-04/05, R-01): the guards, the three reservations
+        taken whole or not at all, then the code check. The store compares the stored
+        code MAC with the candidate's (Lua ``==`` on Redis): both are HMAC-SHA256
+        outputs under a key the attacker lacks, so how long a comparison takes tells
+        nothing about the code. Nothing is refunded, so the limits hold exactly."""
+        limits = self.limits
+        uref, link_id, nonce = challenge.uref, challenge.link_id, challenge.nonce
+        record_ttl = limits.challenge_record_ttl
+        link_ttl = ttl_left(challenge.link_expires, now)
+        used_key = tagged(K_CH_USED, uref, nonce)
+        link_fail_key = tagged(K_LINK_FAIL, uref, link_id)
+        epoch_key = tagged(K_USER_EPOCH, uref)
+        record_key, code_key = _challenge_keys(uref, nonce)
+        attempts_key = tagged(K_ATTEMPTS, uref, nonce)
+        mac = self.keys.code_mac(candidate, nonce, link_id, challenge.key_index)
+        steps: list[Step] = [
+            Require(used_key, present=False),
+            Require(record_key),
+            Require(tagged(K_CURRENT, uref, link_id), equals=nonce.encode()),
+            Require(tagged(K_REVOKED_U, uref, link_id), present=False),
+            Require(epoch_key, equals=challenge.epoch.encode())
+            if challenge.epoch
+            else Require(epoch_key, present=False),
+            Require(tagged(K_USED, uref, link_id), present=False),
+            Reserve(attempts_key, record_ttl, limits.max_attempts_per_challenge),
+            Reserve(link_fail_key, link_ttl, limits.max_failures_per_link),
+            Reserve(user_fail_key(uref), limits.user_failure_window, limits.max_failures_per_user),
+            # A wrong code stops here and keeps the three reservations (its count).
+            Require(code_key, equals=mac, keep=True),
+            Put(used_key, b"1", record_ttl),
+            # The right code is not a failure: the challenge counter keeps only those.
+            Incr(attempts_key, record_ttl, -1),
+            Delete(link_fail_key),
+            Delete(user_fail_key(uref)),
+        ]
+        if challenge.single_use:
+            steps.append(Put(tagged(K_USED, uref, link_id), b"1", link_ttl))
+        return steps
+
+    def _wrong_code(
+        self,
+        challenge: ChallengeId,
+        challenge_id: str,
+        client_ip: str | None,
+        values: tuple[object, ...],
+    ) -> NoReturn:
+        """Audit a counted wrong code and raise its refusal (locked at a limit)."""
+        limits = self.limits
+        uref, link_id = challenge.uref, challenge.link_id
+        attempt, failures = int(str(values[_ATTEMPT_STEP])), int(str(values[_ATTEMPT_STEP + 1]))
+        self.audit.emit(
+            "otp.failed",
+            "failure",
+            subject=uref,
+            client_ip=client_ip,
+            reason="otp_wrong",
+            details={
+                "link": short(link_id),
+                "challenge": short(challenge_id),
+                "attempt": attempt,
+                "link_failures": failures,
+            },
+        )
+        locked_by = None
+        if attempt >= limits.max_attempts_per_challenge:
+            locked_by = "challenge"
+        if failures >= limits.max_failures_per_link:
+            locked_by = "link"
+        if locked_by is not None:
+            self.audit.emit(
+                "otp.locked",
+                "failure",
+                subject=uref,
+                client_ip=client_ip,
+                reason=f"{locked_by}_locked",
+                details={"link": short(link_id), "challenge": short(challenge_id)},
+            )
+            raise Locked("too many wrong codes; request a new code", code=f"{locked_by}_locked")
+        raise InvalidInput("the code is not valid", code="otp_wrong")
 
     def _audit_verify_failure(
         self,
@@ -578,22 +584,35 @@ class LinkEngine:
         return int(raw) if raw else 0
 
     def challenge_attempts(self, challenge_id: str) -> Gen[int]:
-        """Wrong codes counted on a challenge (R-01, R-02)."""
-        raw_challenge = yield from store_get(K_CHALLENGE + challenge_id)
-        if raw_challenge is None:
+        """Codes evaluated on a challenge (R-01, R-02); 0 for an unknown id."""
+        try:
+            challenge = parse_challenge_id(self.keys, challenge_id, None, check_binding=False)
+        except AuthBrokerError:
             return 0
-        uref = str(decode(raw_challenge, "challenge")["ur"])
-        raw = yield from store_get(tagged(K_ATTEMPTS, uref, challenge_id))
+        raw = yield from store_get(tagged(K_ATTEMPTS, challenge.uref, challenge.nonce))
         return int(raw) if raw else 0
+
+
+def _challenge_keys(uref: str, nonce: str) -> tuple[str, str]:
+    """The challenge's record (what the grant names) and its code MAC."""
+    return tagged(K_CHALLENGE, uref, nonce), tagged(K_CODE, uref, nonce)
+
+
+def _as_bytes(value: object) -> bytes:
+    if not isinstance(value, bytes):  # pragma: no cover - the guard returned it
+        raise InvalidInput("corrupt challenge record", code="record_corrupt")
+    return value
 
 
 def _refusal(cls: type[AuthBrokerError], message: str, code: str) -> Callable[[], AuthBrokerError]:
     return lambda: cls(message, code=code)
 
 
-#: The typed refusal for each guard of the verify program, by step index.
+#: The typed refusal for each guard of the verify program, by step index
+#: (:meth:`LinkEngine._verify_program`); the code check is not one of them.
 _VERIFY_REFUSALS: tuple[Callable[[], AuthBrokerError], ...] = (
     _refusal(AlreadyUsed, "the code has already been used", "otp_replayed"),
+    _refusal(FlowNotFound, "unknown or superseded code challenge", "challenge_unknown"),
     _refusal(FlowNotFound, "a newer code has been sent", "challenge_superseded"),
     _refusal(AccessDenied, "the link has been revoked", "link_revoked"),
     _refusal(AccessDenied, "the link has been revoked", "link_revoked"),
@@ -602,3 +621,6 @@ _VERIFY_REFUSALS: tuple[Callable[[], AuthBrokerError], ...] = (
     _refusal(Locked, "too many wrong codes for this link", "link_locked"),
     _refusal(Locked, "too many wrong codes", "user_locked"),
 )
+#: Where the verify program returns the challenge record, the first reservation and
+#: runs the code check.
+_RECORD_STEP, _ATTEMPT_STEP, _CODE_STEP = 1, 6, 9

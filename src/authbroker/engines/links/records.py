@@ -14,10 +14,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ...errors import AccessDenied, AlreadyUsed, Expired, FlowNotFound, InvalidInput
+from ...errors import AccessDenied, AlreadyUsed, Expired, InvalidInput
 from ...flow import store_get
 from ...kernel import Gen
-from .tokens import ID_RE, LinkKeys
+from .tokens import ID_RE
 
 __all__ = [
     "LinkBinding",
@@ -25,7 +25,6 @@ __all__ = [
     "link_live_gen",
     "link_live_keys",
     "link_live_now",
-    "load_challenge",
     "load_link",
     "tagged",
     "user_fail_key",
@@ -45,9 +44,10 @@ K_CURRENT = "lnk:cur:"  # tagged + link id -> id of the current challenge
 K_LINK_FAIL = "lnk:fail:"  # tagged + link id -> per-link failure counter
 K_USER_EPOCH = "usr:ep:"  # tagged -> revocation epoch (random)
 K_USER_FAIL = "usr:fail:"  # tagged -> per-user failure counter (window)
-K_CHALLENGE = "otp:ch:"  # + challenge id -> challenge record
-K_ATTEMPTS = "otp:att:"  # tagged + challenge id -> evaluated wrong codes
-K_CH_USED = "otp:used:"  # tagged + challenge id -> consumed marker
+K_CHALLENGE = "otp:ch:"  # tagged + challenge nonce -> what a grant names (user, scope, resource)
+K_CODE = "otp:code:"  # tagged + challenge nonce -> the code's MAC (OTP-01)
+K_ATTEMPTS = "otp:att:"  # tagged + challenge nonce -> evaluated codes
+K_CH_USED = "otp:used:"  # tagged + challenge nonce -> consumed marker
 K_COOLDOWN = "sms:cool:"  # + link id
 K_SENDS_LINK = "sms:link:"
 K_SENDS_PHONE = "sms:phone:"
@@ -203,20 +203,3 @@ def load_link(link_id: str, now: float) -> Gen[dict[str, Any]]:
 def user_fail_key(uref: str) -> str:
     """The user's failure counter (a window; a success deletes it)."""
     return tagged(K_USER_FAIL, uref)
-
-
-def load_challenge(keys: LinkKeys, challenge_id: str, binding: str | None) -> Gen[dict[str, Any]]:
-    """The record of a live challenge answered from its own browser; typed refusals
-    otherwise (a replay of a consumed one is ``AlreadyUsed``)."""
-    if not isinstance(challenge_id, str) or not ID_RE.fullmatch(challenge_id):
-        raise FlowNotFound("unknown code challenge", code="challenge_unknown")
-    raw = yield from store_get(K_CHALLENGE + challenge_id)
-    if raw is None:
-        raise FlowNotFound("unknown or superseded code challenge", code="challenge_unknown")
-    challenge = decode(raw, "challenge")
-    expected = str(challenge.get("b", ""))
-    actual = keys.binding(binding, str(challenge.get("kid", "")))
-    if expected and not hmac.compare_digest(expected, actual):
-        # Not counted as a failure: another browser must not be able to lock it.
-        raise InvalidInput("the code belongs to another browser", code="challenge_binding")
-    return challenge

@@ -19,7 +19,6 @@ from ...kernel import Gen
 from ...sms.base import SmsMessage, SmsSender
 from .limits import LinkLimits
 from .records import (
-    K_CHALLENGE,
     K_COOLDOWN,
     K_SENDS_DAY,
     K_SENDS_IP,
@@ -42,6 +41,8 @@ class Outgoing:
     link_id: str
     subject: str
     client_ip: str | None
+    #: The challenge's store keys, deleted when the send fails.
+    withdraw: tuple[str, ...] = ()
 
 
 def claim_send(
@@ -119,7 +120,8 @@ def send_code(sms: SmsSender, out: Outgoing, audit: AuditLog) -> Gen[OtpChalleng
             else ProviderError(f"SMS sender {sms.name} failed", code="sms_sender_failed")
         )
         challenge_id = out.challenge.challenge_id
-        yield from store_delete(K_CHALLENGE + challenge_id)
+        for key in out.withdraw:
+            yield from store_delete(key)
         audit.emit(
             "sms.failed",
             "failure",

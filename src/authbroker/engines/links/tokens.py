@@ -3,9 +3,10 @@
 A link token is an ``itsdangerous`` ``URLSafeTimedSerializer`` value with the purpose
 salt :data:`LINK_SALT`, HMAC-SHA256, a list of secrets (newest signs, all verify) and
 ``max_age`` on every load; its payload is only a random 256-bit link id, because
-signing does not hide a payload. Code MACs, browser-binding MACs and the keyed hashes
-in store key names use keys derived from the same secrets, with a key id stored next
-to each MAC so pending codes survive a rotation.
+signing does not hide a payload. Code MACs, challenge-id tags (:mod:`.challenges`)
+and the keyed hashes in store key names use keys derived from the same secrets; a
+challenge id names no key: it is checked with every secret, and the one that matches
+also checks its code, so pending codes survive a rotation.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ __all__ = ["ID_RE", "LINK_SALT", "MAX_TOKEN_LENGTH", "LinkKeys", "LinkTokens"]
 #: itsdangerous salt: a link token is valid for this purpose only (C16).
 LINK_SALT = "authbroker.link.v1"
 MAX_TOKEN_LENGTH = 512
-#: A link or challenge id: ``secrets.token_urlsafe(32)``.
+#: A link id: ``secrets.token_urlsafe(32)``.
 ID_RE = re.compile(r"[A-Za-z0-9_-]{43}")
 
 
@@ -49,7 +50,7 @@ class LinkKeys:
         secret_keys = check_secret_keys(secret_keys, key="secret_keys")
         self._secrets = [k.encode() for k in secret_keys]
         self._otp = [self._derive(k, b"authbroker.otp.v1") for k in self._secrets]
-        self._kids = [self._derive(k, b"authbroker.otp.kid")[:6].hex() for k in self._secrets]
+        self._challenge = [self._derive(k, b"authbroker.challenge.v2") for k in self._secrets]
         self._index = self._derive(self._secrets[0], b"authbroker.link.index.v1")
 
     @staticmethod
@@ -61,39 +62,26 @@ class LinkKeys:
         # itsdangerous wants oldest..newest and signs with the last one.
         return list(reversed(self._secrets))
 
-    def code_mac(self, code: str, challenge_id: str, link_id: str) -> tuple[str, str]:
-        """(key id, MAC hex) with the newest key (OTP-01: keyed hash, id as context)."""
-        return self._kids[0], self._mac(self._otp[0], code, challenge_id, link_id)
+    @property
+    def key_count(self) -> int:
+        """How many secrets verify (index 0 is the newest, which signs)."""
+        return len(self._secrets)
 
-    def check_code(self, kid: str, mac: str, code: str, challenge_id: str, link_id: str) -> bool:
-        matched = False
-        for index, candidate in enumerate(self._kids):
-            if hmac.compare_digest(candidate, kid):
-                expected = self._mac(self._otp[index], code, challenge_id, link_id)
-                matched = hmac.compare_digest(expected, mac) or matched
-        return matched
+    def code_mac(self, code: str, nonce: str, link_id: str, index: int = 0) -> bytes:
+        """OTP-01: the keyed hash stored instead of the code, the challenge nonce and
+        the link id as context (hex, so the store compares printable bytes)."""
+        msg = f"{nonce}\x00{link_id}\x00{code}".encode()
+        return hmac.new(self._otp[index], msg, hashlib.sha256).hexdigest().encode()
 
-    @staticmethod
-    def _mac(key: bytes, code: str, challenge_id: str, link_id: str) -> str:
-        msg = f"{challenge_id}\x00{link_id}\x00{code}".encode()
-        return hmac.new(key, msg, hashlib.sha256).hexdigest()
+    def challenge_tag(self, index: int, data: bytes, size: int) -> str:
+        """A ``size``-byte HMAC-SHA256 tag of ``data``, unpadded base64url (the
+        authenticator and the browser binding of a challenge id)."""
+        tag = hmac.digest(self._challenge[index], data, "sha256")[:size]
+        return base64.urlsafe_b64encode(tag).rstrip(b"=").decode()
 
     def index(self, kind: str, value: str) -> str:
         """Keyed hash for store key names holding personal data (phone, IP)."""
         return hmac.new(self._index, f"{kind}\x00{value}".encode(), hashlib.sha256).hexdigest()[:32]
-
-    def binding(self, binding: str | None, kid: str | None = None) -> str:
-        """MAC of a browser binding, with the key a challenge's code MAC used."""
-        if not binding:
-            return ""
-        index = 0
-        if kid is not None:
-            matches = [i for i, k in enumerate(self._kids) if hmac.compare_digest(k, kid)]
-            if not matches:
-                return "no-key"  # the key was retired: nothing can match
-            index = matches[0]
-        msg = b"binding\x00" + binding.encode()
-        return hmac.new(self._otp[index], msg, hashlib.sha256).hexdigest()
 
 
 class LinkTokens:
