@@ -61,8 +61,7 @@ from ..kernel import (
     SyncRuntime,
     op,
 )
-from ..store.atomic import atomic
-from ..store.base import AsyncStateStore, Get, StateStore
+from ..store.base import AsyncStateStore, Atomic, AtomicResult, Get, StateStore
 from .links.records import (
     LinkBinding,
     link_binding_gen,
@@ -106,6 +105,17 @@ _CACHE_MAX = 4096  # parsed records / verified cookies kept (see SessionEngine)
 #: ``last_seen`` (and at most 30 s): the idle timeout is exact to 1/60 of itself.
 _TOUCH_SHARE = 1 / 60
 _TOUCH_MAX = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class _Checked:
+    """A verified cookie's session id, split, and the program that checks it."""
+
+    session_id: str
+    tag: str
+    key: str
+    link_id: str | None
+    program: Atomic
 
 
 def _split_id(session_id: str) -> tuple[str, str, str | None] | None:
@@ -279,7 +289,7 @@ class SessionEngine:
         secret_keys = check_secret_keys(secret_keys, key="AUTHBROKER_SECRET_KEYS")
         self.signer = _CookieSigner(secret_keys, SESSION_SALT)
         self._parsed: dict[tuple[str, bytes], Session] = {}
-        self._verified: dict[str, str] = {}
+        self._verified: dict[str, _Checked] = {}
         self.policy = policy
         self.now = now
         # Index keys are keyed hashes (a ``sub`` may be a personal identifier); the
@@ -297,21 +307,39 @@ class SessionEngine:
         """The session id a cookie names, or None if its signature does not verify."""
         if not cookie or len(cookie) > 512 or not cookie.isascii():
             return None
-        # A verified cookie is kept (bounded): the MAC of the same cookie is not
-        # recomputed on every request. Only verified values enter, so a forged one
-        # is always checked; whether the session still lives is asked of the store
-        # on every request regardless (revocation stays immediate). The lookup is a
-        # dict probe on a salted string hash, then an equality test on a full-hash
-        # match: it leaks nothing an attacker could steer towards a valid MAC.
-        found = self._verified.get(cookie)
-        if found is not None:
-            return found
-        found = self.signer.unsign(cookie)
-        if found is not None:
-            if len(self._verified) >= _CACHE_MAX:
-                self._verified.clear()
-            self._verified[cookie] = found
-        return found
+        return self.signer.unsign(cookie)
+
+    def _check_cookie(self, cookie: str | None) -> _Checked | None:
+        """What :meth:`load` needs of a cookie naming a well-formed session id: the
+        id, its store key, its link id and the read-only program checking it.
+
+        Kept per verified cookie (bounded): the MAC of the same cookie is not
+        recomputed, nor the program rebuilt, on every request. Only verified values
+        enter, so a forged cookie is always checked; whether the session still lives
+        is asked of the store on every request regardless (revocation stays
+        immediate). The lookup is a dict probe on a salted string hash, then an
+        equality test on a full-hash match: it leaks nothing an attacker could steer
+        towards a valid MAC."""
+        if cookie is None:
+            return None
+        checked = self._verified.get(cookie)
+        if checked is not None:
+            return checked
+        session_id = self.session_id(cookie)
+        parts = None if session_id is None else _split_id(session_id)
+        if session_id is None or parts is None:
+            return None
+        tag, key, link_id = parts
+        # One round trip, read-only: the record, its user's epoch and, for a link
+        # session, the link's revocation keys (all in the user's hash slot).
+        steps = [Get(key), Get(_epoch_key(tag))]
+        if link_id is not None:
+            steps += [Get(k) for k in link_live_keys(tag, link_id)]
+        checked = _Checked(session_id, tag, key, link_id, Atomic(tuple(steps)))
+        if len(self._verified) >= _CACHE_MAX:
+            self._verified.clear()
+        self._verified[cookie] = checked
+        return checked
 
     def cookie_header(self, session: Session | None, *, secure: bool) -> str:
         """A ``Set-Cookie`` value: HttpOnly, SameSite=Lax, Secure outside localhost."""
@@ -418,21 +446,17 @@ class SessionEngine:
     def load(self, cookie: str | None) -> Gen[Session | None]:
         """The live session a cookie names, or None (bad signature, expired, idle, logged
         out everywhere, or a link session whose link was revoked)."""
-        session_id = self.session_id(cookie)
-        parts = None if session_id is None else _split_id(session_id)
-        if session_id is None or parts is None:
+        checked = self._check_cookie(cookie)
+        if checked is None:
             return None
-        tag, key, link_id = parts
-        # One round trip, read-only: the record, its user's epoch and, for a link
-        # session, the link's revocation keys (all in the user's hash slot).
-        steps = [Get(key), Get(_epoch_key(tag))]
-        if link_id is not None:
-            steps += [Get(k) for k in link_live_keys(tag, link_id)]
-        found = yield from atomic(*steps)
+        key = checked.key
+        found = yield checked.program
+        if not isinstance(found, AtomicResult):  # pragma: no cover - runner contract
+            raise TypeError("the runner did not answer an atomic program")
         raw, epoch_raw, *link_values = found.values
         if not isinstance(raw, bytes):
             return None
-        session = self._parse(session_id, tag, link_id, raw)
+        session = self._parse(checked.session_id, checked.tag, checked.link_id, raw)
         now = self.now()
         if (
             session is None

@@ -218,6 +218,8 @@ StoreOp = Put | Get | Take | PutIfAbsent | Incr | Replace | Delete | Atomic
 def apply_sync(store: StateStore, op: StoreOp) -> object:
     """Run one operation value against a blocking store and return its result."""
     match op:
+        case Atomic():  # first: the session check on every request is one
+            return store.atomic(op)
         case Put(key, value, ttl):
             store.put(key, value, ttl)
             return None
@@ -233,14 +235,14 @@ def apply_sync(store: StateStore, op: StoreOp) -> object:
             return store.replace(key, expected, value, ttl)
         case Delete(key):
             return store.delete(key)
-        case Atomic():
-            return store.atomic(op)
     raise TypeError(f"not a store operation: {type(op).__name__}")  # pragma: no cover
 
 
 async def apply_async(store: AsyncStateStore, op: StoreOp) -> object:
     """Run one operation value against a non-blocking store and return its result."""
     match op:
+        case Atomic():  # first: the session check on every request is one
+            return await store.atomic(op)
         case Put(key, value, ttl):
             await store.put(key, value, ttl)
             return None
@@ -256,6 +258,4 @@ async def apply_async(store: AsyncStateStore, op: StoreOp) -> object:
             return await store.replace(key, expected, value, ttl)
         case Delete(key):
             return await store.delete(key)
-        case Atomic():
-            return await store.atomic(op)
     raise TypeError(f"not a store operation: {type(op).__name__}")  # pragma: no cover

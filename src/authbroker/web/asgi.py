@@ -67,14 +67,12 @@ class AuthMiddleware(MiddlewareBase[ASGIApp, AsyncBroker, AsyncSessionManager]):
         """The :class:`WebRequest` of an ASGI ``scope`` (Starlette's ``request.scope``);
         ``body`` is read by the caller."""
         headers: dict[str, str] = {}
-        for raw_name, raw_value in scope.get("headers", []):
+        for raw_name, raw_value in scope.get("headers", ()):
             name = raw_name.decode("latin-1").lower()
             value = raw_value.decode("latin-1")
-            headers[name] = (
-                f"{headers[name]}; {value}"
-                if name == "cookie" and name in headers
-                else (headers[name] + ", " + value if name in headers else value)
-            )
+            if name in headers:  # RFC 9110 §5.3 (fields), RFC 6265 §5.4 (cookie: "; ")
+                value = headers[name] + ("; " if name == "cookie" else ", ") + value
+            headers[name] = value
         client = scope.get("client")
         peer = str(client[0]) if client else None
         return WebRequest(

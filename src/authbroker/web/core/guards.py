@@ -243,7 +243,7 @@ class Guards(Pages):
             guard, groups = required, dict(groups or {})
         auth = req.header("authorization") or ""
         bearer = auth[7:].strip() if auth[:7].lower() == "bearer " else None
-        cookie = req.cookies.get(self.policy.cookie_name)
+        cookie = req.cookie(self.policy.cookie_name)
         try:
             query = req.query()
         except InvalidInput as exc:

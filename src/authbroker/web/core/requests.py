@@ -57,6 +57,13 @@ class WebRequest:
     def cookies(self) -> dict[str, str]:
         """Cookies by name; the first of a repeated name wins (most specific path).
         Parsed on first use; callers get a copy, so the parsed jar cannot change."""
+        return dict(self._cookie_jar())
+
+    def cookie(self, name: str) -> str | None:
+        """One cookie (as :attr:`cookies` has it), without copying the jar."""
+        return self._cookie_jar().get(name)
+
+    def _cookie_jar(self) -> dict[str, str]:
         if self._jar is None:
             jar: dict[str, str] = {}
             raw = self.headers.get("cookie")
@@ -66,8 +73,8 @@ class WebRequest:
                     if sep and name and name not in jar:
                         jar[name] = value.strip().strip('"')
             object.__setattr__(self, "_jar", jar)
-            return dict(jar)
-        return dict(self._jar)
+            return jar
+        return self._jar
 
     def query(self) -> dict[str, str]:
         """Query parameters (parsed on first use; a copy each call). A malformed
