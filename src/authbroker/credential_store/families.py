@@ -62,26 +62,33 @@ class FamiliesTable(StoreBase):
                 expires_at=family.expires_at,
             )
         )
-        inserts.append(
-            tk.insert().values(
-                token_hash=first_token_hash,
-                family_id=family.family_id,
-                generation=0,
-                created_at=family.created_at,
-                used=0,
-            )
-        )
+        token = {
+            "token_hash": first_token_hash,
+            "family_id": family.family_id,
+            "generation": 0,
+            "created_at": family.created_at,
+            "used": 0,
+        }
         if self.dialect == "postgresql":
             # One statement (the earlier inserts as data-modifying CTEs) in
             # autocommit: atomic on its own, one round trip instead of BEGIN, three
-            # INSERTs and COMMIT (PostgreSQL, "WITH Queries", 7.8.4).
-            *ctes, last = inserts
-            statement = last
-            for i, insert in enumerate(ctes):
+            # INSERTs and COMMIT (PostgreSQL, "WITH Queries", 7.8.4). The token row
+            # is selected from a CTE that sets ``synchronous_commit`` off for this
+            # statement's own transaction only (``set_config(..., true)``): the
+            # commit does not wait for its WAL flush, the fail-closed counterpart of
+            # SQLite's NORMAL (PostgreSQL, "Asynchronous Commit", 28.4,
+            # https://www.postgresql.org/docs/current/wal-async-commit.html).
+            fast = sa.select(
+                sa.func.set_config("synchronous_commit", "off", True).label("off")
+            ).cte("async_commit")
+            row = sa.select(*(sa.literal(v, tk.c[k].type).label(k) for k, v in token.items()))
+            statement = tk.insert().from_select(list(token), row.select_from(fast))
+            for i, insert in enumerate(inserts):
                 statement = statement.add_cte(insert.cte(f"ins{i}"))
             with self._one_statement() as conn:  # autocommit connection
                 conn.execute(statement)
             return
+        inserts.append(tk.insert().values(**token))
         with self._tx(fail_closed=True) as conn:
             for insert in inserts:
                 conn.execute(insert)
