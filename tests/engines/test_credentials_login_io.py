@@ -129,3 +129,32 @@ def test_pooled_connection_is_pinged_only_after_sitting_idle(
     monkeypatch.setattr(database, "monotonic", lambda: later)
     env.manager.login(EMAIL, PASSWORD, "Pixel 9", "198.51.100.1")
     assert pings  # the idle connection was pinged (and, if dead, replaced)
+
+
+@pytest.mark.postgres
+def test_only_the_family_insert_commits_asynchronously_on_postgresql(
+    pg_schema: str, postgres_url: str, clock: Clock
+) -> None:
+    """The login's one statement sets ``synchronous_commit`` off for its own
+    transaction (the counterpart of SQLite's NORMAL); the rotation after it, and
+    anything else later on the same pooled connection, commits synchronously."""
+    store = CredentialStore(postgres_url, schema=pg_schema, now=clock)
+    relaxed: list[str] = []
+
+    def watch(_conn: Any, _cur: Any, sql: str, params: Any, *_rest: Any) -> None:
+        values = params.values() if isinstance(params, dict) else params or ()
+        if "synchronous_commit" in values:
+            relaxed.append(sql.split(maxsplit=1)[0].upper())
+
+    try:
+        env = Env(store, clock)
+        env.manager.enroll(session(clock), EMAIL, PASSWORD)
+        event.listen(store.engine, "before_cursor_execute", watch)
+        pair = env.manager.login(EMAIL, PASSWORD, "Pixel 9", None)
+        assert relaxed == ["WITH"]
+        env.issuer.refresh(pair.refresh_token)  # rotation: single use, must be durable
+        assert relaxed == ["WITH"]
+        with store.engine.connect() as conn:  # the setting did not outlive the statement
+            assert conn.exec_driver_sql("SHOW synchronous_commit").scalar() == "on"
+    finally:
+        store.close()

@@ -14,7 +14,9 @@ from test_sessions_one_trip import Counting
 
 from authbroker.credential_store import CredentialStore
 from authbroker.engines.credentials import ThrottlePolicy
+from authbroker.engines.credentials.throttle import Attempt, Throttle
 from authbroker.errors import AccessDenied, Locked, RateLimited
+from authbroker.kernel import SyncRuntime
 from authbroker.store import StateStore
 from authbroker.store.base import Atomic, AtomicResult
 from conftest import TravelClock
@@ -74,10 +76,33 @@ def test_failures_cost_three_round_trips_then_four(env: Any, store_clock: Travel
         counting.calls.clear()
         assert _wrong(e) is AccessDenied
         assert counting.calls == ["incr", "atomic", "atomic"]
-    store_clock.advance(POLICY.max_delay + 1)
+    store_clock.advance(POLICY.base_delay + 0.1)  # sleeps on the real-clock backends
     counting.calls.clear()
     assert _wrong(e) is AccessDenied  # beyond the free failures: a second program
     assert counting.calls == ["incr", "atomic", "atomic", "atomic"]
     counting.calls.clear()
     assert _wrong(e) is RateLimited  # within the delay: refused, the IP given back
     assert counting.calls == ["incr", "atomic", "atomic", "incr"]
+
+
+def test_settlements_of_an_earlier_generation_change_nothing(
+    sync_store: StateStore, store_clock: TravelClock
+) -> None:
+    """An attempt still in flight when a right password (or a reset) starts a new
+    generation: its late failure, lock or refund must not touch the new counters
+    (no negative ``busy`` letting two attempts run at once, no stray lock)."""
+    policy = ThrottlePolicy(free_failures=1, base_delay=0.1, lock_after=2, hard_limit=5)
+    throttle, run = Throttle(policy, store_clock), SyncRuntime(store=sync_store).run
+    attempt = Attempt("a" * 40, None)
+    first = run(throttle.before_gen(attempt))
+    assert run(throttle.failed_gen(attempt, first)) is None
+    store_clock.advance(policy.base_delay + 0.05)
+    late = run(throttle.before_gen(attempt))  # the lock_after-th, still in flight
+    run(throttle.reset_gen(attempt))  # the user unlocks from the web service
+    assert run(throttle.failed_gen(attempt, late)) is None  # no lock written
+    run(throttle.before_undo_gen(attempt, late))
+    for what in ("fails", "busy", "next", "total", "lock"):
+        assert sync_store.get(f"pwd:acct:{{{attempt.account}}}:{what}") is None, what
+    # The new generation starts with its free failure and nothing in flight.
+    fresh = run(throttle.before_gen(attempt))
+    assert (fresh.n, fresh.total) == (1, 1)

@@ -28,11 +28,13 @@ class CredentialsTable(StoreBase):
 
     def credential_by_email(self, email: str) -> CredentialRecord | None:
         """The active credential for a canonical address, or None."""
-        c = self.t["credentials"]
+        statement = self.__dict__.get("_by_email_sql")
+        if statement is None:  # built once: every login runs it
+            c = self.t["credentials"]
+            statement = sa.select(c).where(c.c.email == sa.bindparam("email"))
+            statement = self.__dict__["_by_email_sql"] = statement.where(c.c.status == "active")
         with self._one_statement() as conn:
-            row = conn.execute(
-                sa.select(c).where(c.c.email == email, c.c.status == "active")
-            ).first()
+            row = conn.execute(statement, {"email": email}).first()
         return None if row is None else self._credential(row)
 
     def credential_by_user(self, user_id: str) -> CredentialRecord | None:

@@ -38,53 +38,73 @@ class FamiliesTable(StoreBase):
 
         Fail-closed durability: losing this commit in a power failure leaves the app
         with a refresh token that matches nothing, so the user signs in again."""
-        f, tk, d = self.t["families"], self.t["tokens"], self.t["devices"]
-        inserts: list[Any] = []
-        if device_name is not None and family.device_id is not None:
-            inserts.append(
-                d.insert().values(
-                    device_id=family.device_id,
-                    user_id=family.user_id,
-                    name=device_name,
-                    created_at=family.created_at,
-                    last_seen_at=family.created_at,
-                )
-            )
-        inserts.append(
-            f.insert().values(
-                family_id=family.family_id,
-                user_id=family.user_id,
-                device_id=family.device_id,
-                client_id=family.client_id,
-                scope=family.scope,
-                created_at=family.created_at,
-                last_used_at=family.last_used_at,
-                expires_at=family.expires_at,
-            )
-        )
-        inserts.append(
-            tk.insert().values(
-                token_hash=first_token_hash,
-                family_id=family.family_id,
-                generation=0,
-                created_at=family.created_at,
-                used=0,
-            )
-        )
+        with_device = device_name is not None and family.device_id is not None
+        params = {
+            "device_id": family.device_id,
+            "user_id": family.user_id,
+            "name": device_name,
+            "family_id": family.family_id,
+            "client_id": family.client_id,
+            "scope": family.scope,
+            "created_at": family.created_at,
+            "last_used_at": family.last_used_at,
+            "expires_at": family.expires_at,
+            "token_hash": first_token_hash,
+        }
+        statements = self._login_inserts(with_device)
         if self.dialect == "postgresql":
-            # One statement (the earlier inserts as data-modifying CTEs) in
-            # autocommit: atomic on its own, one round trip instead of BEGIN, three
-            # INSERTs and COMMIT (PostgreSQL, "WITH Queries", 7.8.4).
-            *ctes, last = inserts
-            statement = last
-            for i, insert in enumerate(ctes):
-                statement = statement.add_cte(insert.cte(f"ins{i}"))
             with self._one_statement() as conn:  # autocommit connection
-                conn.execute(statement)
+                conn.execute(statements[0], params)
             return
         with self._tx(fail_closed=True) as conn:
-            for insert in inserts:
-                conn.execute(insert)
+            for statement in statements:
+                conn.execute(statement, params)
+
+    def _login_inserts(self, with_device: bool) -> tuple[Any, ...]:
+        """The inserts of :meth:`create_family` over named parameters, built once per
+        store (building them per call was most of a login's SQLAlchemy time)."""
+        cache: dict[bool, tuple[Any, ...]] = self.__dict__.setdefault("_login_sql", {})
+        if with_device in cache:
+            return cache[with_device]
+        f, tk, d = self.t["families"], self.t["tokens"], self.t["devices"]
+
+        def bound(table: sa.Table, *columns: str, **renamed: str) -> dict[str, Any]:
+            """``column: bindparam`` (the parameter named as the column, or renamed)."""
+            names = {c: c for c in columns} | renamed
+            return {c: sa.bindparam(p, type_=table.c[c].type) for c, p in names.items()}
+
+        inserts: list[Any] = []
+        if with_device:
+            device = bound(d, "device_id", "user_id", "name", "created_at")
+            inserts.append(d.insert().values(device | bound(d, last_seen_at="created_at")))
+        family_cols = "family_id user_id device_id client_id scope created_at last_used_at"
+        inserts.append(f.insert().values(bound(f, *family_cols.split(), "expires_at")))
+        token: dict[str, Any] = bound(tk, "token_hash", "family_id", "created_at")
+        token |= {"generation": 0, "used": 0}
+        if self.dialect != "postgresql":
+            cache[with_device] = (*inserts, tk.insert().values(token))
+            return cache[with_device]
+        # One statement (the earlier inserts as data-modifying CTEs) in autocommit:
+        # atomic on its own, one round trip instead of BEGIN, three INSERTs and COMMIT
+        # (PostgreSQL, "WITH Queries", 7.8.4). The token row is selected from a CTE
+        # that sets ``synchronous_commit`` off for this statement's own transaction
+        # only (``set_config(..., true)``): the commit does not wait for its WAL
+        # flush, the fail-closed counterpart of SQLite's NORMAL (PostgreSQL,
+        # "Asynchronous Commit", https://www.postgresql.org/docs/current/wal-async-commit.html).
+        fast = sa.select(sa.func.set_config("synchronous_commit", "off", True).label("off")).cte(
+            "async_commit"
+        )
+        row = sa.select(
+            *(
+                (v if isinstance(v, sa.BindParameter) else sa.literal(v)).label(k)
+                for k, v in token.items()
+            )
+        ).select_from(fast)
+        statement = tk.insert().from_select(list(token), row)
+        for i, insert in enumerate(inserts):
+            statement = statement.add_cte(insert.cte(f"ins{i}"))
+        cache[with_device] = (statement,)
+        return cache[with_device]
 
     def family(self, family_id: str) -> FamilyRecord | None:
         f = self.t["families"]
