@@ -184,7 +184,21 @@ class JwksCache:
         """Verify a JWT signed with one of this issuer's keys."""
         allowed = _allowed(algorithms, "algorithms")
         parsed = _parse_jws(token, max_size)
-        alg, _ = _header_alg(parsed.header, allowed)  # refuse before any fetch
-        key = yield from self.key_for(parsed.header)
+        alg, kid = _header_alg(parsed.header, allowed)  # refuse before any fetch
+        key = self._cached_key(kid, alg)
+        if key is None:
+            key = yield from self.key_for(parsed.header)
         payload = _verify_parsed(parsed, key, alg)
         return parsed.header, _json_object(payload, "token payload")
+
+    def _cached_key(self, kid: str | None, alg: str) -> Key | None:
+        """The signing key from the fresh cached JWKS, or None: then :meth:`key_for`
+        decides (first fetch, expiry, rotation refetch, the error to raise). The
+        common case of every login, answered without entering a routine."""
+        keys = self._keys
+        if keys is None or self._now() >= self._expires_at:
+            return None
+        try:
+            return keys._select(kid, alg, "sig", private=False)
+        except KeyNotFound:
+            return None

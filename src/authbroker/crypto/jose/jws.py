@@ -49,22 +49,34 @@ __all__ = ["peek_header", "sign_jwt", "verify_jws", "verify_jwt"]
 class _Jws(NamedTuple):
     header: dict[str, Any]
     signing_input: bytes
-    payload_b64: str
+    payload: bytes
     signature: bytes
 
 
 def _parse_jws(token: str, max_size: int) -> _Jws:
-    # JOSE-05: shape checks on the raw string before any decoding.
+    """Split and decode a compact JWS (RFC 7515 §7.1) before any key is chosen.
+
+    JOSE-05: the type and size are checked on the raw string, then each of the three
+    segments is decoded strictly (:func:`~.codec._b64d` refuses any character outside
+    the base64url alphabet, so a token with one is ``malformed`` before anything
+    else is looked at). The payload is only decoded here; it is parsed as JSON after
+    the signature has verified.
+    """
     if not isinstance(token, str):
         raise InvalidInput("token is not a string", code="malformed")
     if len(token) > max_size:
         raise InvalidInput("token exceeds the size limit", code="too_large")
-    if not _is_compact(token, 3):
+    parts = token.split(".")
+    if len(parts) != 3 or not parts[0]:
         raise InvalidInput("token is not a compact JWS", code="malformed")
-    h64, p64, s64 = token.split(".")
+    h64, p64, s64 = parts
     header = _parse_header(h64)
+    payload = _b64d(p64)
     signature = _b64d(s64)
-    return _Jws(header, f"{h64}.{p64}".encode("ascii"), p64, signature)
+    # Every segment decoded, so the token is ASCII: the JWS Signing Input is its
+    # text up to the second dot (RFC 7515 §5.2 step 8).
+    signing_input = token[: len(h64) + 1 + len(p64)].encode("ascii")
+    return _Jws(header, signing_input, payload, signature)
 
 
 def _verify_signature(key: Key, alg: str, data: bytes, sig: bytes) -> None:
@@ -95,7 +107,7 @@ def _verify_signature(key: Key, alg: str, data: bytes, sig: bytes) -> None:
 
 def _verify_parsed(parsed: _Jws, key: Key, alg: str) -> bytes:
     _verify_signature(key, alg, parsed.signing_input, parsed.signature)
-    return _b64d(parsed.payload_b64)
+    return parsed.payload
 
 
 def _header_alg(header: Mapping[str, Any], algorithms: Collection[str]) -> tuple[str, str | None]:

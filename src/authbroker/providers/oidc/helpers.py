@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import math
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -101,13 +100,29 @@ def claim_str(claims: Mapping[str, Any], name: str, *, max_len: int = 256) -> st
     return value
 
 
+#: Numbers beyond this are refused in time claims: above 2**53 a float no longer
+#: holds every integer, so the comparisons below would round (RFC 7519 §2 NumericDate).
+_MAX_EXACT = 2**53
+
+
 def _is_number(value: Any) -> bool:
-    return (
-        isinstance(value, int | float)
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-        and abs(value) < 2**53
-    )
+    """A finite JSON number within ±2**53 (``bool`` is not a number here).
+
+    Compared without converting: ``math.isfinite`` raises ``OverflowError`` on an int
+    too large for a float (a 400-digit ``exp`` is valid JSON), and NaN or an
+    infinity fail the range comparison by themselves.
+    """
+    kind = type(value)
+    if (kind is not int and kind is not float) and (
+        not isinstance(value, int | float) or isinstance(value, bool)
+    ):
+        return False
+    return bool(-_MAX_EXACT < value < _MAX_EXACT)
+
+
+def _printable_ascii(value: str) -> bool:
+    """Only printable ASCII (0x20-0x7e): what ``sub`` and similar identifiers allow."""
+    return value.isascii() and value.isprintable()
 
 
 #: RFC 3986 §2 characters (unreserved, reserved and "%"): no spaces, controls or

@@ -14,10 +14,10 @@ from ...errors import (
 )
 from ...identity import Identity, Loa
 from .helpers import (
-    _PRINTABLE,
     DEFAULT_MAX_ID_TOKEN_AGE,
     DEFAULT_SKEW,
     _is_number,
+    _printable_ascii,
     claim_str,
 )
 from .options import OidcOptions
@@ -110,23 +110,26 @@ def check_issuer_audience(
 ) -> None:
     """Core §3.1.3.7 items 2-5 (``iss``, ``aud``, ``azp``), shared with the logout token
     (Back-Channel Logout 1.0 §2.6 step 3: "in the same way ... as for ID Tokens")."""
-    # Item 2: iss exactly equal, no normalisation (X-08).
+    # Item 2: iss exactly equal, no normalisation (X-08). The issuer is public (the
+    # discovery document), so a plain comparison: it also cannot fail on a string
+    # that has no UTF-8 form (a lone surrogate, which JSON can spell).
     iss = claims.get("iss")
     if not isinstance(iss, str):
         raise InvalidInput(f"{what} has no issuer", code="iss_missing")
-    if not hmac.compare_digest(iss.encode(), issuer.encode()):
+    if iss != issuer:
         raise InvalidInput(f"{what} issuer does not match", code="iss_mismatch")
     # Items 3-5: aud contains client_id; authbroker trusts no other audience.
     aud = claims.get("aud")
     if aud is None:
         raise InvalidInput(f"{what} has no audience", code="aud_missing")
-    audiences = [aud] if isinstance(aud, str) else aud
-    if not isinstance(audiences, list) or not all(isinstance(a, str) for a in audiences):
-        raise InvalidInput(f"{what} audience is malformed", code="aud_invalid")
-    if client_id not in audiences:
-        raise InvalidInput(f"{what} is not for this client", code="aud_mismatch")
-    if any(a != client_id for a in audiences):
-        raise InvalidInput(f"{what} names an untrusted audience", code="aud_untrusted")
+    if aud != client_id:  # else one string naming this client: nothing more to check
+        audiences = [aud] if isinstance(aud, str) else aud
+        if not isinstance(audiences, list) or not all(isinstance(a, str) for a in audiences):
+            raise InvalidInput(f"{what} audience is malformed", code="aud_invalid")
+        if client_id not in audiences:
+            raise InvalidInput(f"{what} is not for this client", code="aud_mismatch")
+        if any(a != client_id for a in audiences):
+            raise InvalidInput(f"{what} names an untrusted audience", code="aud_untrusted")
     azp = claims.get("azp")
     if azp is not None and azp != client_id:
         raise InvalidInput(f"{what} azp is not this client", code="azp_mismatch")
@@ -180,19 +183,19 @@ def validate_id_token_claims(
     check_issuer_audience(claims, issuer=issuer, client_id=client_id)
     # Core §2: sub required, at most 255 ASCII characters.
     sub = claims.get("sub")
-    if not isinstance(sub, str) or not 1 <= len(sub) <= 255 or _PRINTABLE.fullmatch(sub) is None:
+    if not isinstance(sub, str) or not 1 <= len(sub) <= 255 or not _printable_ascii(sub):
         raise InvalidInput("ID token subject is missing or malformed", code="sub_invalid")
     check_times(claims, now=now, skew=skew, max_token_age=max_token_age)
-    # Item 11: nonce always sent, so always required and compared exactly.
+    # Item 11: nonce always sent, so always required and compared exactly, in
+    # constant time. Our nonce is ASCII (token_urlsafe): a claim that is not cannot
+    # match, and is refused without encoding it (a lone surrogate has no UTF-8 form).
     got = claims.get("nonce")
     if not isinstance(got, str):
         raise InvalidInput("ID token has no nonce", code="nonce_missing")
-    if not hmac.compare_digest(got.encode(), nonce.encode()):
+    if not (got.isascii() and nonce.isascii() and hmac.compare_digest(got, nonce)):
         raise InvalidInput("ID token nonce does not match", code="nonce_mismatch")
     # Item 13: auth_time present and recent when max_age was requested.
     auth_time = claims.get("auth_time")
-    if max_age is not None and not _is_number(auth_time):
-        raise InvalidInput("ID token has no auth_time", code="auth_time_missing")
     if _is_number(auth_time):
         # An authentication "in the future" would pass any max_age and date the
         # Identity wrongly: beyond the skew it is refused like iat (items 10, 13).
@@ -201,3 +204,5 @@ def validate_id_token_claims(
             raise InvalidInput("ID token auth_time is in the future", code="auth_time_future")
         if max_age is not None and now - authenticated > max_age + skew:
             raise Expired("authentication is older than max_age", code="auth_time_too_old")
+    elif max_age is not None:
+        raise InvalidInput("ID token has no auth_time", code="auth_time_missing")
