@@ -187,3 +187,35 @@ def test_signed_token_with_unconvertible_claims(
     with pytest.raises(InvalidInput) as info:
         verify(provider, token)
     assert info.value.code == code
+
+
+# --- hashes and the UserInfo subject: values that have no byte form --------------------
+
+
+@pytest.mark.parametrize("value", ["é" * 22, "\ud800", 5, ["x"]])
+@pytest.mark.parametrize("name", ["at_hash", "c_hash"])
+def test_token_hash_that_cannot_match_is_refused_typed(name: str, value: Any) -> None:
+    """``hmac.compare_digest`` raises TypeError on a non-ASCII str: refused instead."""
+    from authbroker.providers.oidc.id_token import check_token_hashes
+
+    with pytest.raises(InvalidInput) as info:
+        check_token_hashes("RS256", {name: value}, access_token="at-1", code="code-1")
+    assert info.value.code == f"{name}_mismatch"
+
+
+def test_token_hashes_that_match_pass() -> None:
+    from authbroker.providers.oidc import token_hash
+    from authbroker.providers.oidc.id_token import check_token_hashes
+
+    good = {"at_hash": token_hash("at-1", "RS256"), "c_hash": token_hash("code-1", "RS256")}
+    check_token_hashes("RS256", good, access_token="at-1", code="code-1")
+
+
+@pytest.mark.parametrize(("mine", "theirs"), [("user-1", "\ud800"), ("\udc00", "\udc00x")])
+def test_userinfo_subject_without_utf8_form_is_refused_typed(mine: str, theirs: str) -> None:
+    from authbroker.providers.oidc.userinfo import match_userinfo_subject
+
+    with pytest.raises(InvalidInput) as info:
+        match_userinfo_subject(["sub"], {"sub": mine}, {"sub": theirs})
+    assert info.value.code == "userinfo_sub_mismatch"
+    match_userinfo_subject(["sub"], {"sub": mine}, {"sub": mine})

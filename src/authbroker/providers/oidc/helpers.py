@@ -1,7 +1,8 @@
 """Constants and small helpers shared by the OIDC modules and the claim profiles.
 
-PKCE (RFC 7636 §4.2), ``at_hash``/``c_hash`` (Core §3.1.3.6), bounded claim reads and
-the endpoint URL check every configured or discovered endpoint passes.
+PKCE (RFC 7636 §4.2), ``at_hash``/``c_hash`` (Core §3.1.3.6), bounded claim reads,
+the endpoint URL check every configured or discovered endpoint passes, and the
+checks of authorization and token endpoint responses.
 """
 
 from __future__ import annotations
@@ -14,9 +15,13 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from ...errors import (
+    AuthBrokerError,
     InvalidInput,
     ProviderError,
+    ProviderUnavailable,
+    UserCancelled,
 )
+from ...http import HttpResponse
 from ..base import (
     LOOPBACK_HOSTS,
 )
@@ -170,3 +175,66 @@ def _with_query(url: str, params: Mapping[str, str]) -> str:
 
 def _shash(value: str) -> str:
     return hashlib.sha256(value.encode("utf-8")).hexdigest()
+
+
+def _error_code(resp: HttpResponse) -> str | None:
+    """The OAuth ``error`` of an error response, if it is a well-formed code."""
+    try:
+        value = resp.json_object().get("error")
+    except InvalidInput:
+        return None
+    if isinstance(value, str) and _ERROR_CODE.fullmatch(value):
+        return value
+    return None
+
+
+def _authorization_error(params: Mapping[str, str]) -> AuthBrokerError:
+    """Core §3.1.2.6: the user's cancel is not a provider failure."""
+    error = params.get("error", "")
+    code = error if _ERROR_CODE.fullmatch(error) else "invalid_error"
+    # error_description is untrusted text: length-capped, printable only, details only.
+    description = params.get("error_description", "")[:200]
+    if _PRINTABLE.fullmatch(description) is None:
+        description = ""
+    details = {"error": code, "description": description}
+    if code in _CANCEL_ERRORS:
+        return UserCancelled(
+            "the user cancelled at the provider", code="cancelled", details=details
+        )
+    return ProviderError(
+        "the provider returned an error", code="authorization_error", details=details
+    )
+
+
+def _token_response(resp: HttpResponse) -> dict[str, Any]:
+    """The token endpoint's answer, checked before anything in it is used (RFC 6749
+    §5.1-§5.2, Core §3.1.3.3): status, JSON, ``token_type``, both tokens present and
+    bounded, and the access token in RFC 6750 §2.1 syntax."""
+    if 300 <= resp.status < 400:
+        # OIDC-10 / ASVS 15.3.2: back-channel redirects are never followed.
+        raise ProviderError("token endpoint answered with a redirect", code="token_redirect")
+    if resp.status >= 500:
+        raise ProviderUnavailable("token endpoint failed", code="token_unavailable")
+    if resp.status != 200:
+        raise ProviderError(
+            "token request was refused",
+            code="token_refused",
+            details={"status": resp.status, "error": _error_code(resp)},
+        )
+    if resp.content_type != "application/json":
+        raise InvalidInput("token response is not JSON", code="token_bad_response")
+    body = resp.json_object()
+    token_type = body.get("token_type")
+    # RFC 6749 §5.1 / §7.1: the type is case-insensitive.
+    if not isinstance(token_type, str) or token_type.lower() != "bearer":
+        raise InvalidInput("token response has an unsupported token_type", code="token_type")
+    for name in ("access_token", "id_token"):
+        value = body.get(name)
+        if not isinstance(value, str) or not value or len(value) > 65536:
+            raise InvalidInput(f"token response has no valid {name}", code="token_bad_response")
+    # Before any use (at_hash, the UserInfo Authorization header): RFC 6750 §2.1.
+    if _B64TOKEN.fullmatch(body["access_token"]) is None:
+        raise InvalidInput(
+            "token response access_token is not a bearer token", code="access_token_syntax"
+        )
+    return body

@@ -10,6 +10,7 @@ from typing import Any, cast
 
 from ...errors import (
     Expired,
+    InsufficientLoa,
     InvalidInput,
 )
 from ...identity import Identity, Loa
@@ -19,14 +20,18 @@ from .helpers import (
     _is_number,
     _printable_ascii,
     claim_str,
+    token_hash,
 )
 from .options import OidcOptions
 
 __all__ = [
     "AcrChoice",
     "VerifiedClaims",
+    "check_acr",
     "check_issuer_audience",
     "check_times",
+    "check_token_hashes",
+    "default_choose_acr",
     "validate_id_token_claims",
 ]
 
@@ -206,3 +211,73 @@ def validate_id_token_claims(
             raise Expired("authentication is older than max_age", code="auth_time_too_old")
     elif max_age is not None:
         raise InvalidInput("ID token has no auth_time", code="auth_time_missing")
+
+
+def check_token_hashes(
+    alg: str,
+    claims: Mapping[str, Any],
+    *,
+    access_token: str,
+    code: str,
+    at_hash_encoding: str = "base64url",
+) -> None:
+    """Core §3.1.3.8 / §3.3.2.11: ``at_hash`` and ``c_hash``, when present, match.
+
+    A value that is not an ASCII string cannot match (and ``hmac.compare_digest``
+    would raise ``TypeError`` on a non-ASCII one): refused with the mismatch code.
+    """
+    at_hash = claims.get("at_hash")
+    if at_hash is not None:
+        expected = token_hash(access_token, alg, encoding=at_hash_encoding)
+        if not _ascii_equal(at_hash, expected):
+            raise InvalidInput("ID token at_hash does not match", code="at_hash_mismatch")
+    c_hash = claims.get("c_hash")
+    if c_hash is not None and not _ascii_equal(c_hash, token_hash(code, alg)):
+        raise InvalidInput("ID token c_hash does not match", code="c_hash_mismatch")
+
+
+def _ascii_equal(value: Any, expected: str) -> bool:
+    return isinstance(value, str) and value.isascii() and hmac.compare_digest(value, expected)
+
+
+def check_acr(
+    opts: OidcOptions, claims: Mapping[str, Any], data: Mapping[str, Any], default_loa: Loa
+) -> tuple[str | None, Loa]:
+    """Core §3.1.3.7 item 12, fail closed (PROF-03, PROF-04): the ``acr`` and its LoA.
+
+    ``data`` is the flow's record (the requested values and their floor);
+    ``default_loa`` is the provider's configured level, for flows without one.
+    """
+    acr = claims.get("acr")
+    requested = [str(v) for v in data.get("acr") or ()]
+    floor = Loa(int(data.get("loa", int(default_loa))))
+    if acr is None:
+        if opts.require_acr:
+            raise InsufficientLoa("ID token has no acr", code="acr_missing")
+        return None, floor
+    if not isinstance(acr, str):
+        raise InvalidInput("ID token acr is malformed", code="acr_invalid")
+    loa = opts.acr_loa.get(acr)
+    if loa is None:
+        raise InsufficientLoa("ID token acr is not a known level", code="acr_unknown")
+    if opts.acr_match == "exact" and requested and acr not in requested:
+        raise InsufficientLoa("ID token acr is not the requested method", code="acr_mismatch")
+    if loa < floor:
+        raise InsufficientLoa(
+            "authentication level is below the requested", code="acr_insufficient"
+        )
+    return acr, loa
+
+
+def default_choose_acr(opts: OidcOptions, params: Mapping[str, str]) -> AcrChoice:
+    """``acr`` begin parameter (one of ``acr_values_allowed``) or the profile default."""
+    wanted = params.get("acr")
+    if wanted is not None:
+        if wanted not in opts.acr_values_allowed:
+            raise InvalidInput("requested acr is not offered", code="acr_not_offered")
+        values: tuple[str, ...] = (wanted,)
+    else:
+        values = opts.acr_values
+    if not values:
+        return AcrChoice((), Loa.LOW)
+    return AcrChoice(values, min(opts.acr_loa[v] for v in values))
