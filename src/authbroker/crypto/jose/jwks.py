@@ -22,7 +22,7 @@ from .algorithms import (
     _allowed,
 )
 from .codec import _DECODER, _json_object
-from .jws import _header_alg, _parse_jws, _verify_parsed
+from .jws import _header_alg, _parse_jws, _verify_signature
 from .keys import Key, KeyNotFound, KeySet
 from .limits import (
     MAX_JWKS_BYTES,
@@ -183,13 +183,13 @@ class JwksCache:
     ) -> Gen[tuple[dict[str, Any], dict[str, Any]]]:
         """Verify a JWT signed with one of this issuer's keys."""
         allowed = _allowed(algorithms, "algorithms")
-        parsed = _parse_jws(token, max_size)
-        alg, kid = _header_alg(parsed.header, allowed)  # refuse before any fetch
+        header, signing_input, payload, signature = _parse_jws(token, max_size)
+        alg, kid = _header_alg(header, allowed)  # refuse before any fetch
         key = self._cached_key(kid, alg)
         if key is None:
-            key = yield from self.key_for(parsed.header)
-        payload = _verify_parsed(parsed, key, alg)
-        return parsed.header, _json_object(payload, "token payload")
+            key = yield from self.key_for(header)
+        _verify_signature(key, alg, signing_input, signature)
+        return header, _json_object(payload, "token payload")
 
     def _cached_key(self, kid: str | None, alg: str) -> Key | None:
         """The signing key from the fresh cached JWKS, or None: then :meth:`key_for`

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hmac
 import json
 from collections.abc import Collection, Mapping
-from typing import Any, NamedTuple, cast
+from typing import Any, cast
 
 from cryptography.exceptions import InvalidSignature as _CryptoInvalidSignature
 from cryptography.hazmat.primitives.asymmetric.utils import (
@@ -46,11 +46,9 @@ from .limits import (
 __all__ = ["peek_header", "sign_jwt", "verify_jws", "verify_jwt"]
 
 
-class _Jws(NamedTuple):
-    header: dict[str, Any]
-    signing_input: bytes
-    payload: bytes
-    signature: bytes
+#: (protected header, JWS Signing Input, payload bytes, signature bytes). A plain
+#: tuple: this is built on every token, and a NamedTuple's ``__new__`` is Python code.
+_Jws = tuple[dict[str, Any], bytes, bytes, bytes]
 
 
 def _parse_jws(token: str, max_size: int) -> _Jws:
@@ -66,17 +64,17 @@ def _parse_jws(token: str, max_size: int) -> _Jws:
         raise InvalidInput("token is not a string", code="malformed")
     if len(token) > max_size:
         raise InvalidInput("token exceeds the size limit", code="too_large")
-    parts = token.split(".")
-    if len(parts) != 3 or not parts[0]:
+    # Exactly two dots, the header non-empty (three finds: memchr, no list).
+    dot1 = token.find(".")
+    dot2 = token.find(".", dot1 + 1)
+    if dot1 <= 0 or dot2 < 0 or token.find(".", dot2 + 1) >= 0:
         raise InvalidInput("token is not a compact JWS", code="malformed")
-    h64, p64, s64 = parts
-    header = _parse_header(h64)
-    payload = _b64d(p64)
-    signature = _b64d(s64)
+    header = _parse_header(token[:dot1])
+    payload = _b64d(token[dot1 + 1 : dot2])
+    signature = _b64d(token[dot2 + 1 :])
     # Every segment decoded, so the token is ASCII: the JWS Signing Input is its
     # text up to the second dot (RFC 7515 §5.2 step 8).
-    signing_input = token[: len(h64) + 1 + len(p64)].encode("ascii")
-    return _Jws(header, signing_input, payload, signature)
+    return header, token[:dot2].encode("ascii"), payload, signature
 
 
 def _verify_signature(key: Key, alg: str, data: bytes, sig: bytes) -> None:
@@ -105,11 +103,6 @@ def _verify_signature(key: Key, alg: str, data: bytes, sig: bytes) -> None:
         raise InvalidSignature("token signature does not verify", code="bad_signature") from exc
 
 
-def _verify_parsed(parsed: _Jws, key: Key, alg: str) -> bytes:
-    _verify_signature(key, alg, parsed.signing_input, parsed.signature)
-    return parsed.payload
-
-
 def _header_alg(header: Mapping[str, Any], algorithms: Collection[str]) -> tuple[str, str | None]:
     alg = _check_alg(header.get("alg"), algorithms, _SIG_ALGS)
     if "enc" in header or "zip" in header:
@@ -126,10 +119,11 @@ def verify_jws(
 ) -> tuple[dict[str, Any], bytes]:
     """Verify a compact JWS; return (protected header, payload bytes)."""
     allowed = _allowed(algorithms, "algorithms")
-    parsed = _parse_jws(token, max_size)
-    alg, kid = _header_alg(parsed.header, allowed)
+    header, signing_input, payload, signature = _parse_jws(token, max_size)
+    alg, kid = _header_alg(header, allowed)
     key = keys._select(kid, alg, "sig", private=False)
-    return parsed.header, _verify_parsed(parsed, key, alg)
+    _verify_signature(key, alg, signing_input, signature)
+    return header, payload
 
 
 def verify_jwt(

@@ -125,11 +125,6 @@ def _is_number(value: Any) -> bool:
     return bool(-_MAX_EXACT < value < _MAX_EXACT)
 
 
-def _printable_ascii(value: str) -> bool:
-    """Only printable ASCII (0x20-0x7e): what ``sub`` and similar identifiers allow."""
-    return value.isascii() and value.isprintable()
-
-
 #: RFC 3986 §2 characters (unreserved, reserved and "%"): no spaces, controls or
 #: non-ASCII, which URL parsers and HTTP clients treat differently.
 _URL_CHARS = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+")

@@ -18,7 +18,6 @@ from .helpers import (
     DEFAULT_MAX_ID_TOKEN_AGE,
     DEFAULT_SKEW,
     _is_number,
-    _printable_ascii,
     claim_str,
     token_hash,
 )
@@ -186,9 +185,13 @@ def validate_id_token_claims(
     ``code``; messages never contain claim values.
     """
     check_issuer_audience(claims, issuer=issuer, client_id=client_id)
-    # Core §2: sub required, at most 255 ASCII characters.
+    # Core §2: sub required, at most 255 ASCII characters (printable: 0x20-0x7e).
     sub = claims.get("sub")
-    if not isinstance(sub, str) or not 1 <= len(sub) <= 255 or not _printable_ascii(sub):
+    if (
+        not isinstance(sub, str)
+        or not 1 <= len(sub) <= 255
+        or not (sub.isascii() and sub.isprintable())
+    ):
         raise InvalidInput("ID token subject is missing or malformed", code="sub_invalid")
     check_times(claims, now=now, skew=skew, max_token_age=max_token_age)
     # Item 11: nonce always sent, so always required and compared exactly, in

@@ -486,8 +486,10 @@ class OidcProvider:
         """(alg, claims, the signed JWS) of a verified ID token."""
         opts = self.options
         # RFC 7516 §9: a compact JWE has five parts, a JWS three. Deciding by the
-        # count (not by a peeked header) lets each path parse its header once.
-        if token.count(".") == 4:
+        # count (not by a peeked header) lets each path parse its header once; the
+        # dots are counted only when there is a third (a JWS is parsed by its path).
+        third_dot = token.find(".", token.find(".", token.find(".") + 1) + 1)
+        if third_dot >= 0 and token.count(".") == 4:
             token = self._decrypt_nested(token, "ID token")
         elif opts.id_token_encrypted:
             # JOSE-07 / PROF-01: encryption was agreed; a signed-only token is refused.
