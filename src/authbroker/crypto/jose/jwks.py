@@ -185,20 +185,17 @@ class JwksCache:
         allowed = _allowed(algorithms, "algorithms")
         header, signing_input, payload, signature = _parse_jws(token, max_size)
         alg, kid = _header_alg(header, allowed)  # refuse before any fetch
-        key = self._cached_key(kid, alg)
+        # The common case of every login, answered without entering a routine: the
+        # cached JWKS is fresh and has the key. Anything else (first fetch, expiry,
+        # rotation refetch, the error to raise) is key_for's to decide.
+        key: Key | None = None
+        keys = self._keys
+        if keys is not None and self._now() < self._expires_at:
+            try:
+                key = keys._select(kid, alg, "sig", private=False)
+            except KeyNotFound:
+                key = None
         if key is None:
             key = yield from self.key_for(header)
         _verify_signature(key, alg, signing_input, signature)
         return header, _json_object(payload, "token payload")
-
-    def _cached_key(self, kid: str | None, alg: str) -> Key | None:
-        """The signing key from the fresh cached JWKS, or None: then :meth:`key_for`
-        decides (first fetch, expiry, rotation refetch, the error to raise). The
-        common case of every login, answered without entering a routine."""
-        keys = self._keys
-        if keys is None or self._now() >= self._expires_at:
-            return None
-        try:
-            return keys._select(kid, alg, "sig", private=False)
-        except KeyNotFound:
-            return None

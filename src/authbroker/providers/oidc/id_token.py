@@ -157,14 +157,15 @@ def check_times(
         raise InvalidInput(f"{what} has no iat", code="iat_missing")
     if not _is_number(exp) or not _is_number(iat):
         raise InvalidInput(f"{what} time claims are not numbers", code="bad_time_claim")
-    if now >= float(exp) + skew:
+    # Numbers within ±2**53 (_is_number): int and float compare exactly, no conversion.
+    if now >= exp + skew:
         raise Expired(f"{what} has expired", code="id_token_expired")
-    if float(iat) > now + skew:
+    if iat > now + skew:
         raise InvalidInput(f"{what} was issued in the future", code="iat_future")
-    if now - float(iat) > max_token_age + skew:
+    if now - iat > max_token_age + skew:
         raise Expired(f"{what} is too old", code="id_token_too_old")
     nbf = claims.get("nbf")
-    if nbf is not None and (not _is_number(nbf) or float(nbf) > now + skew):
+    if nbf is not None and (not _is_number(nbf) or nbf > now + skew):
         raise InvalidInput(f"{what} is not yet valid", code="nbf_future")
 
 
