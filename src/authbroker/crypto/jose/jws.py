@@ -2,8 +2,8 @@
 
 Signatures are verified with ``cryptography`` on the key object cached in
 :class:`~authbroker.crypto.jose.keys.Key`, after the raw string has been checked
-(length, segments, header size, alphabet) and the header parsed as strict JSON;
-only then is a key chosen (JOSE-05).
+(length, segments, header size), every segment decoded as strict base64url and the
+header parsed as strict JSON; only then is a key chosen (JOSE-05).
 """
 
 from __future__ import annotations
