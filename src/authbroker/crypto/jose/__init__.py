@@ -10,11 +10,13 @@ Design choices (requirements JOSE-01..JOSE-09 of docs/security-model.md):
 
 * JWS signatures are verified here with ``cryptography`` on the public key object
   cached inside :class:`Key`, after our own strict parsing of the compact string.
-  The raw string is checked (length, segment count, header size, base64url
-  alphabet) before anything is decoded (JOSE-05), the header is parsed as strict
-  JSON (no duplicate members, no NaN, bounded depth) and only then is a key
-  chosen. That keeps the hot path close to a bare ``verify`` call and removes any
-  library behaviour we do not control from signature checking.
+  The raw string is checked (length, segment count, header size) before anything
+  is decoded (JOSE-05), every segment is decoded as strict base64url (the decoder
+  refuses any character outside the alphabet and non-canonical spellings), the
+  header is parsed as strict JSON (no duplicate members, no NaN, bounded depth)
+  and only then is a key chosen. That keeps the hot path close to a bare
+  ``verify`` call and removes any library behaviour we do not control from
+  signature checking.
 * JWE decryption runs on ``cryptography`` directly as well (:mod:`.jwe_crypto`:
   RSA-OAEP, ECDH-ES, AES key wrap, CBC-HMAC and GCM per RFC 7518), after the same
   pre-checks; every failure after the header is one ``decrypt_failed``.

@@ -12,7 +12,8 @@ import binascii
 import json
 import math
 import re
-from typing import Any, Final
+from json.scanner import make_scanner
+from typing import Any, Final, cast
 
 from ...errors import (
     InvalidInput,
@@ -44,23 +45,41 @@ def _is_compact(token: str, parts: int) -> bool:
 
 # Last character of a canonical unpadded base64url string whose length is 2 or 3 mod 4:
 # the unused low bits must be zero (RFC 4648 §3.5), so a token has one spelling.
-_B64_TO_STD = bytes.maketrans(b"-_", b"+/")
 _B64_LAST_OK = {2: frozenset("AQgw"), 3: frozenset("AEIMQUYcgkosw048")}
+#: base64url to the standard alphabet (RFC 4648 §5 -> §4) for ``binascii``. The
+#: standard-only characters "+", "/" and "=" become "*", which no alphabet has, so
+#: ``strict_mode`` refuses them: the decoder itself is the alphabet check.
+_B64_TO_STD = bytes.maketrans(b"-_+/=", b"+/***")
+_PAD = (b"", b"===", b"==", b"=")  # by len(segment) % 4; 1 always fails to decode
+_B64URL = _B64URL_AND_DOT[:-1]
 
 
 # --- small helpers ----------------------------------------------------------------------
 
 
 def _b64d(segment: str) -> bytes:
-    """Strict base64url (no padding, canonical) decode of an alphabet-checked segment."""
+    """Strict base64url decode: unpadded, canonical, nothing outside the alphabet.
+
+    A character outside the base64url alphabet (RFC 4648 §5) is ``malformed``, as
+    in :func:`_is_compact`; a length of 1 mod 4 or unused low bits that are not zero
+    (RFC 4648 §3.5: a second spelling of the same bytes) are ``bad_encoding``.
+    ``binascii.a2b_base64`` in ``strict_mode`` refuses everything else outside the
+    alphabet (Python 3.11, https://docs.python.org/3/library/binascii.html).
+    """
     rem = len(segment) & 3
-    if rem == 1 or (rem and segment[-1] not in _B64_LAST_OK[rem]):
-        raise InvalidInput("token segment is not canonical base64url", code="bad_encoding")
     try:
-        padded = (segment + "=" * (-len(segment) & 3)).encode("ascii")
-        return binascii.a2b_base64(padded.translate(_B64_TO_STD))
-    except (binascii.Error, ValueError) as exc:
-        raise InvalidInput("token segment is not base64url", code="bad_encoding") from exc
+        std = segment.encode("ascii").translate(_B64_TO_STD)
+        data = binascii.a2b_base64(std + _PAD[rem], strict_mode=True)
+    except (binascii.Error, UnicodeEncodeError) as exc:
+        # Only base64url characters but refused: a length of 1 mod 4.
+        alphabet_only = segment.isascii() and not segment.encode().translate(None, _B64URL)
+        raise InvalidInput(
+            "token segment is not base64url",
+            code="bad_encoding" if alphabet_only else "malformed",
+        ) from exc
+    if rem and segment[-1] not in _B64_LAST_OK[rem]:
+        raise InvalidInput("token segment is not canonical base64url", code="bad_encoding")
+    return data
 
 
 def _b64e(data: bytes) -> str:
@@ -114,17 +133,32 @@ def _check_shape(value: Any) -> None:
             raise InvalidInput("JSON has too many members", code="json_too_large")
 
 
+#: The scanner ``_DECODER.decode`` runs (C, same hooks), called directly: ``decode``
+#: first and last matches a whitespace regex, which compact JOSE JSON never needs.
+#: (typeshed types its argument as a scanner; it reads the decoder's attributes.)
+_SCAN: Final = make_scanner(cast(Any, _DECODER))
+
+
 def _json_object(raw: bytes, what: str) -> dict[str, Any]:
     """Strict UTF-8 JSON object: no BOM, duplicates, NaN; bounded depth and size."""
     try:
-        value = _DECODER.decode(raw.decode("utf-8"))
+        text = raw.decode("utf-8")
+        try:
+            value, end = _SCAN(text, 0)
+        except StopIteration:  # no value at 0: leading whitespace, BOM, empty text
+            end = -1
+        if end != len(text):
+            # Surrounding whitespace (allowed, RFC 8259 §2) or not JSON: the full
+            # decoder accepts the one and names the other.
+            value = _DECODER.decode(text)
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise InvalidInput(f"{what} is not valid JSON", code="bad_json") from exc
     if not isinstance(value, dict):
         raise InvalidInput(f"{what} is not a JSON object", code="bad_json")
-    if raw.count(b"{") == 1 and b"[" not in raw:
-        # One "{" and no "[" anywhere in the text: a flat object (brackets inside
-        # strings only send a token down the full walk). Bounding its size is all.
+    if raw.find(b"{", 1) < 0 and b"[" not in raw:
+        # The object's own "{" first and no other "{" or "[" in the text: a flat
+        # object (brackets inside strings only send a token down the full walk).
+        # Bounding its size is all.
         if len(value) > MAX_JSON_NODES:
             raise InvalidInput("JSON has too many members", code="json_too_large")
         return value

@@ -22,7 +22,7 @@ from .algorithms import (
     _allowed,
 )
 from .codec import _DECODER, _json_object
-from .jws import _header_alg, _parse_jws, _verify_parsed
+from .jws import _header_alg, _parse_jws, _verify_signature
 from .keys import Key, KeyNotFound, KeySet
 from .limits import (
     MAX_JWKS_BYTES,
@@ -183,8 +183,19 @@ class JwksCache:
     ) -> Gen[tuple[dict[str, Any], dict[str, Any]]]:
         """Verify a JWT signed with one of this issuer's keys."""
         allowed = _allowed(algorithms, "algorithms")
-        parsed = _parse_jws(token, max_size)
-        alg, _ = _header_alg(parsed.header, allowed)  # refuse before any fetch
-        key = yield from self.key_for(parsed.header)
-        payload = _verify_parsed(parsed, key, alg)
-        return parsed.header, _json_object(payload, "token payload")
+        header, signing_input, payload, signature = _parse_jws(token, max_size)
+        alg, kid = _header_alg(header, allowed)  # refuse before any fetch
+        # The common case of every login, answered without entering a routine: the
+        # cached JWKS is fresh and has the key. Anything else (first fetch, expiry,
+        # rotation refetch, the error to raise) is key_for's to decide.
+        key: Key | None = None
+        keys = self._keys
+        if keys is not None and self._now() < self._expires_at:
+            try:
+                key = keys._select(kid, alg, "sig", private=False)
+            except KeyNotFound:
+                key = None
+        if key is None:
+            key = yield from self.key_for(header)
+        _verify_signature(key, alg, signing_input, signature)
+        return header, _json_object(payload, "token payload")

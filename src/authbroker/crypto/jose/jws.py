@@ -2,8 +2,8 @@
 
 Signatures are verified with ``cryptography`` on the key object cached in
 :class:`~authbroker.crypto.jose.keys.Key`, after the raw string has been checked
-(length, segments, header size, alphabet) and the header parsed as strict JSON;
-only then is a key chosen (JOSE-05).
+(length, segments, header size), every segment decoded as strict base64url and the
+header parsed as strict JSON; only then is a key chosen (JOSE-05).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import hmac
 import json
 from collections.abc import Collection, Mapping
-from typing import Any, NamedTuple, cast
+from typing import Any, cast
 
 from cryptography.exceptions import InvalidSignature as _CryptoInvalidSignature
 from cryptography.hazmat.primitives.asymmetric.utils import (
@@ -46,25 +46,35 @@ from .limits import (
 __all__ = ["peek_header", "sign_jwt", "verify_jws", "verify_jwt"]
 
 
-class _Jws(NamedTuple):
-    header: dict[str, Any]
-    signing_input: bytes
-    payload_b64: str
-    signature: bytes
+#: (protected header, JWS Signing Input, payload bytes, signature bytes). A plain
+#: tuple: this is built on every token, and a NamedTuple's ``__new__`` is Python code.
+_Jws = tuple[dict[str, Any], bytes, bytes, bytes]
 
 
 def _parse_jws(token: str, max_size: int) -> _Jws:
-    # JOSE-05: shape checks on the raw string before any decoding.
+    """Split and decode a compact JWS (RFC 7515 §7.1) before any key is chosen.
+
+    JOSE-05: the type and size are checked on the raw string, then each of the three
+    segments is decoded strictly (:func:`~.codec._b64d` refuses any character outside
+    the base64url alphabet, so a token with one is ``malformed`` before anything
+    else is looked at). The payload is only decoded here; it is parsed as JSON after
+    the signature has verified.
+    """
     if not isinstance(token, str):
         raise InvalidInput("token is not a string", code="malformed")
     if len(token) > max_size:
         raise InvalidInput("token exceeds the size limit", code="too_large")
-    if not _is_compact(token, 3):
+    # Exactly two dots, the header non-empty (three finds: memchr, no list).
+    dot1 = token.find(".")
+    dot2 = token.find(".", dot1 + 1)
+    if dot1 <= 0 or dot2 < 0 or token.find(".", dot2 + 1) >= 0:
         raise InvalidInput("token is not a compact JWS", code="malformed")
-    h64, p64, s64 = token.split(".")
-    header = _parse_header(h64)
-    signature = _b64d(s64)
-    return _Jws(header, f"{h64}.{p64}".encode("ascii"), p64, signature)
+    header = _parse_header(token[:dot1])
+    payload = _b64d(token[dot1 + 1 : dot2])
+    signature = _b64d(token[dot2 + 1 :])
+    # Every segment decoded, so the token is ASCII: the JWS Signing Input is its
+    # text up to the second dot (RFC 7515 §5.2 step 8).
+    return header, token[:dot2].encode("ascii"), payload, signature
 
 
 def _verify_signature(key: Key, alg: str, data: bytes, sig: bytes) -> None:
@@ -93,11 +103,6 @@ def _verify_signature(key: Key, alg: str, data: bytes, sig: bytes) -> None:
         raise InvalidSignature("token signature does not verify", code="bad_signature") from exc
 
 
-def _verify_parsed(parsed: _Jws, key: Key, alg: str) -> bytes:
-    _verify_signature(key, alg, parsed.signing_input, parsed.signature)
-    return _b64d(parsed.payload_b64)
-
-
 def _header_alg(header: Mapping[str, Any], algorithms: Collection[str]) -> tuple[str, str | None]:
     alg = _check_alg(header.get("alg"), algorithms, _SIG_ALGS)
     if "enc" in header or "zip" in header:
@@ -114,10 +119,11 @@ def verify_jws(
 ) -> tuple[dict[str, Any], bytes]:
     """Verify a compact JWS; return (protected header, payload bytes)."""
     allowed = _allowed(algorithms, "algorithms")
-    parsed = _parse_jws(token, max_size)
-    alg, kid = _header_alg(parsed.header, allowed)
+    header, signing_input, payload, signature = _parse_jws(token, max_size)
+    alg, kid = _header_alg(header, allowed)
     key = keys._select(kid, alg, "sig", private=False)
-    return parsed.header, _verify_parsed(parsed, key, alg)
+    _verify_signature(key, alg, signing_input, signature)
+    return header, payload
 
 
 def verify_jwt(

@@ -310,9 +310,16 @@ class Key:
 
 
 class KeySet:
-    """An immutable set of keys with JOSE-02 selection rules."""
+    """An immutable set of keys with JOSE-02 selection rules.
 
-    __slots__ = ("_by_kid", "keys")
+    Selection is memoized per (kid, alg, use, private): the set never changes, so a
+    key once selected for a combination is the answer every time (a rotation brings
+    a new :class:`KeySet`, and with it an empty memo). Only successes are stored, so
+    the memo holds at most one entry per key and algorithm a selection accepted, and
+    a token naming unknown kids or refused algorithms adds nothing to it.
+    """
+
+    __slots__ = ("_by_kid", "_selected", "keys")
 
     def __init__(self, keys: Iterable[Key] = ()) -> None:
         self.keys: tuple[Key, ...] = tuple(keys)
@@ -320,6 +327,7 @@ class KeySet:
         for key in self.keys:
             by_kid.setdefault(key.kid, []).append(key)
         self._by_kid = {k: tuple(v) for k, v in by_kid.items()}
+        self._selected: dict[tuple[str | None, str, str, bool], Key] = {}
 
     @classmethod
     def from_jwks(
@@ -387,8 +395,13 @@ class KeySet:
         return self._select(kid, alg, use, private=False)
 
     def _select(self, kid: str | None, alg: str, use: str, *, private: bool) -> Key:
+        memo = (kid, alg, use, private)
+        key = self._selected.get(memo)
+        if key is not None:
+            return key
         found = self._candidates(kid, alg, use, private=private)
         if len(found) == 1:
+            self._selected[memo] = found[0]
             return found[0]
         raise InvalidInput("several keys fit the token", code="ambiguous_key")
 

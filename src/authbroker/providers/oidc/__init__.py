@@ -26,10 +26,11 @@ All JOSE work goes through :mod:`authbroker.crypto.jose`. Failures are typed
 (:mod:`authbroker.errors`) and their messages never carry codes, tokens or claims.
 
 Modules: :mod:`.options` (schema and typed options), :mod:`.keys` (RP keys, signed
-JWKS), :mod:`.id_token` (claim checks, verified results), :mod:`.logout` (the
-back-channel logout token's checks, RP-initiated logout), :mod:`.rp` (the provider:
-discovery, requests, token exchange, UserInfo), :mod:`.helpers`, and the claim
-profiles in :mod:`.profiles`. Import the public names from this package.
+JWKS, nested-JWE decryption), :mod:`.id_token` (claim, hash and acr checks, verified
+results), :mod:`.logout` (the back-channel logout token's checks, RP-initiated
+logout), :mod:`.rp` (the provider: discovery, requests, token exchange),
+:mod:`.userinfo` (UserInfo), :mod:`.helpers`, and the claim profiles in
+:mod:`.profiles`. Import the public names from this package.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from .helpers import (
     pkce_challenge,
     token_hash,
 )
-from .id_token import AcrChoice, VerifiedClaims, validate_id_token_claims
+from .id_token import AcrChoice, VerifiedClaims, default_choose_acr, validate_id_token_claims
 from .keys import (
     SIGNED_JWKS_MEDIA_TYPE,
     SIGNED_JWKS_TYP,
@@ -56,7 +57,7 @@ from .keys import (
 )
 from .logout import BACKCHANNEL_LOGOUT_EVENT, LogoutRequest, check_logout_claims
 from .options import CONFIG_OPTIONS, OidcOptions, parse_options
-from .rp import OidcProvider, default_choose_acr, from_config
+from .rp import OidcProvider, from_config
 
 __all__ = [
     "BACKCHANNEL_LOGOUT_EVENT",

@@ -1,23 +1,27 @@
 """Constants and small helpers shared by the OIDC modules and the claim profiles.
 
-PKCE (RFC 7636 §4.2), ``at_hash``/``c_hash`` (Core §3.1.3.6), bounded claim reads and
-the endpoint URL check every configured or discovered endpoint passes.
+PKCE (RFC 7636 §4.2), ``at_hash``/``c_hash`` (Core §3.1.3.6), bounded claim reads,
+the endpoint URL check every configured or discovered endpoint passes, and the
+checks of authorization and token endpoint responses.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
-import math
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from ...errors import (
+    AuthBrokerError,
     InvalidInput,
     ProviderError,
+    ProviderUnavailable,
+    UserCancelled,
 )
+from ...http import HttpResponse
 from ..base import (
     LOOPBACK_HOSTS,
 )
@@ -101,13 +105,24 @@ def claim_str(claims: Mapping[str, Any], name: str, *, max_len: int = 256) -> st
     return value
 
 
+#: Numbers beyond this are refused in time claims: above 2**53 a float no longer
+#: holds every integer, so the comparisons below would round (RFC 7519 §2 NumericDate).
+_MAX_EXACT = 2**53
+
+
 def _is_number(value: Any) -> bool:
-    return (
-        isinstance(value, int | float)
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-        and abs(value) < 2**53
-    )
+    """A finite JSON number within ±2**53 (``bool`` is not a number here).
+
+    Compared without converting: ``math.isfinite`` raises ``OverflowError`` on an int
+    too large for a float (a 400-digit ``exp`` is valid JSON), and NaN or an
+    infinity fail the range comparison by themselves.
+    """
+    kind = type(value)
+    if (kind is not int and kind is not float) and (
+        not isinstance(value, int | float) or isinstance(value, bool)
+    ):
+        return False
+    return bool(-_MAX_EXACT < value < _MAX_EXACT)
 
 
 #: RFC 3986 §2 characters (unreserved, reserved and "%"): no spaces, controls or
@@ -155,3 +170,66 @@ def _with_query(url: str, params: Mapping[str, str]) -> str:
 
 def _shash(value: str) -> str:
     return hashlib.sha256(value.encode("utf-8")).hexdigest()
+
+
+def _error_code(resp: HttpResponse) -> str | None:
+    """The OAuth ``error`` of an error response, if it is a well-formed code."""
+    try:
+        value = resp.json_object().get("error")
+    except InvalidInput:
+        return None
+    if isinstance(value, str) and _ERROR_CODE.fullmatch(value):
+        return value
+    return None
+
+
+def _authorization_error(params: Mapping[str, str]) -> AuthBrokerError:
+    """Core §3.1.2.6: the user's cancel is not a provider failure."""
+    error = params.get("error", "")
+    code = error if _ERROR_CODE.fullmatch(error) else "invalid_error"
+    # error_description is untrusted text: length-capped, printable only, details only.
+    description = params.get("error_description", "")[:200]
+    if _PRINTABLE.fullmatch(description) is None:
+        description = ""
+    details = {"error": code, "description": description}
+    if code in _CANCEL_ERRORS:
+        return UserCancelled(
+            "the user cancelled at the provider", code="cancelled", details=details
+        )
+    return ProviderError(
+        "the provider returned an error", code="authorization_error", details=details
+    )
+
+
+def _token_response(resp: HttpResponse) -> dict[str, Any]:
+    """The token endpoint's answer, checked before anything in it is used (RFC 6749
+    §5.1-§5.2, Core §3.1.3.3): status, JSON, ``token_type``, both tokens present and
+    bounded, and the access token in RFC 6750 §2.1 syntax."""
+    if 300 <= resp.status < 400:
+        # OIDC-10 / ASVS 15.3.2: back-channel redirects are never followed.
+        raise ProviderError("token endpoint answered with a redirect", code="token_redirect")
+    if resp.status >= 500:
+        raise ProviderUnavailable("token endpoint failed", code="token_unavailable")
+    if resp.status != 200:
+        raise ProviderError(
+            "token request was refused",
+            code="token_refused",
+            details={"status": resp.status, "error": _error_code(resp)},
+        )
+    if resp.content_type != "application/json":
+        raise InvalidInput("token response is not JSON", code="token_bad_response")
+    body = resp.json_object()
+    token_type = body.get("token_type")
+    # RFC 6749 §5.1 / §7.1: the type is case-insensitive.
+    if not isinstance(token_type, str) or token_type.lower() != "bearer":
+        raise InvalidInput("token response has an unsupported token_type", code="token_type")
+    for name in ("access_token", "id_token"):
+        value = body.get(name)
+        if not isinstance(value, str) or not value or len(value) > 65536:
+            raise InvalidInput(f"token response has no valid {name}", code="token_bad_response")
+    # Before any use (at_hash, the UserInfo Authorization header): RFC 6750 §2.1.
+    if _B64TOKEN.fullmatch(body["access_token"]) is None:
+        raise InvalidInput(
+            "token response access_token is not a bearer token", code="access_token_syntax"
+        )
+    return body

@@ -10,23 +10,27 @@ from typing import Any, cast
 
 from ...errors import (
     Expired,
+    InsufficientLoa,
     InvalidInput,
 )
 from ...identity import Identity, Loa
 from .helpers import (
-    _PRINTABLE,
     DEFAULT_MAX_ID_TOKEN_AGE,
     DEFAULT_SKEW,
     _is_number,
     claim_str,
+    token_hash,
 )
 from .options import OidcOptions
 
 __all__ = [
     "AcrChoice",
     "VerifiedClaims",
+    "check_acr",
     "check_issuer_audience",
     "check_times",
+    "check_token_hashes",
+    "default_choose_acr",
     "validate_id_token_claims",
 ]
 
@@ -110,23 +114,26 @@ def check_issuer_audience(
 ) -> None:
     """Core §3.1.3.7 items 2-5 (``iss``, ``aud``, ``azp``), shared with the logout token
     (Back-Channel Logout 1.0 §2.6 step 3: "in the same way ... as for ID Tokens")."""
-    # Item 2: iss exactly equal, no normalisation (X-08).
+    # Item 2: iss exactly equal, no normalisation (X-08). The issuer is public (the
+    # discovery document), so a plain comparison: it also cannot fail on a string
+    # that has no UTF-8 form (a lone surrogate, which JSON can spell).
     iss = claims.get("iss")
     if not isinstance(iss, str):
         raise InvalidInput(f"{what} has no issuer", code="iss_missing")
-    if not hmac.compare_digest(iss.encode(), issuer.encode()):
+    if iss != issuer:
         raise InvalidInput(f"{what} issuer does not match", code="iss_mismatch")
     # Items 3-5: aud contains client_id; authbroker trusts no other audience.
     aud = claims.get("aud")
     if aud is None:
         raise InvalidInput(f"{what} has no audience", code="aud_missing")
-    audiences = [aud] if isinstance(aud, str) else aud
-    if not isinstance(audiences, list) or not all(isinstance(a, str) for a in audiences):
-        raise InvalidInput(f"{what} audience is malformed", code="aud_invalid")
-    if client_id not in audiences:
-        raise InvalidInput(f"{what} is not for this client", code="aud_mismatch")
-    if any(a != client_id for a in audiences):
-        raise InvalidInput(f"{what} names an untrusted audience", code="aud_untrusted")
+    if aud != client_id:  # else one string naming this client: nothing more to check
+        audiences = [aud] if isinstance(aud, str) else aud
+        if not isinstance(audiences, list) or not all(isinstance(a, str) for a in audiences):
+            raise InvalidInput(f"{what} audience is malformed", code="aud_invalid")
+        if client_id not in audiences:
+            raise InvalidInput(f"{what} is not for this client", code="aud_mismatch")
+        if any(a != client_id for a in audiences):
+            raise InvalidInput(f"{what} names an untrusted audience", code="aud_untrusted")
     azp = claims.get("azp")
     if azp is not None and azp != client_id:
         raise InvalidInput(f"{what} azp is not this client", code="azp_mismatch")
@@ -150,14 +157,15 @@ def check_times(
         raise InvalidInput(f"{what} has no iat", code="iat_missing")
     if not _is_number(exp) or not _is_number(iat):
         raise InvalidInput(f"{what} time claims are not numbers", code="bad_time_claim")
-    if now >= float(exp) + skew:
+    # Numbers within ±2**53 (_is_number): int and float compare exactly, no conversion.
+    if now >= exp + skew:
         raise Expired(f"{what} has expired", code="id_token_expired")
-    if float(iat) > now + skew:
+    if iat > now + skew:
         raise InvalidInput(f"{what} was issued in the future", code="iat_future")
-    if now - float(iat) > max_token_age + skew:
+    if now - iat > max_token_age + skew:
         raise Expired(f"{what} is too old", code="id_token_too_old")
     nbf = claims.get("nbf")
-    if nbf is not None and (not _is_number(nbf) or float(nbf) > now + skew):
+    if nbf is not None and (not _is_number(nbf) or nbf > now + skew):
         raise InvalidInput(f"{what} is not yet valid", code="nbf_future")
 
 
@@ -178,21 +186,25 @@ def validate_id_token_claims(
     ``code``; messages never contain claim values.
     """
     check_issuer_audience(claims, issuer=issuer, client_id=client_id)
-    # Core §2: sub required, at most 255 ASCII characters.
+    # Core §2: sub required, at most 255 ASCII characters (printable: 0x20-0x7e).
     sub = claims.get("sub")
-    if not isinstance(sub, str) or not 1 <= len(sub) <= 255 or _PRINTABLE.fullmatch(sub) is None:
+    if (
+        not isinstance(sub, str)
+        or not 1 <= len(sub) <= 255
+        or not (sub.isascii() and sub.isprintable())
+    ):
         raise InvalidInput("ID token subject is missing or malformed", code="sub_invalid")
     check_times(claims, now=now, skew=skew, max_token_age=max_token_age)
-    # Item 11: nonce always sent, so always required and compared exactly.
+    # Item 11: nonce always sent, so always required and compared exactly, in
+    # constant time. Our nonce is ASCII (token_urlsafe): a claim that is not cannot
+    # match, and is refused without encoding it (a lone surrogate has no UTF-8 form).
     got = claims.get("nonce")
     if not isinstance(got, str):
         raise InvalidInput("ID token has no nonce", code="nonce_missing")
-    if not hmac.compare_digest(got.encode(), nonce.encode()):
+    if not (got.isascii() and nonce.isascii() and hmac.compare_digest(got, nonce)):
         raise InvalidInput("ID token nonce does not match", code="nonce_mismatch")
     # Item 13: auth_time present and recent when max_age was requested.
     auth_time = claims.get("auth_time")
-    if max_age is not None and not _is_number(auth_time):
-        raise InvalidInput("ID token has no auth_time", code="auth_time_missing")
     if _is_number(auth_time):
         # An authentication "in the future" would pass any max_age and date the
         # Identity wrongly: beyond the skew it is refused like iat (items 10, 13).
@@ -201,3 +213,75 @@ def validate_id_token_claims(
             raise InvalidInput("ID token auth_time is in the future", code="auth_time_future")
         if max_age is not None and now - authenticated > max_age + skew:
             raise Expired("authentication is older than max_age", code="auth_time_too_old")
+    elif max_age is not None:
+        raise InvalidInput("ID token has no auth_time", code="auth_time_missing")
+
+
+def check_token_hashes(
+    alg: str,
+    claims: Mapping[str, Any],
+    *,
+    access_token: str,
+    code: str,
+    at_hash_encoding: str = "base64url",
+) -> None:
+    """Core §3.1.3.8 / §3.3.2.11: ``at_hash`` and ``c_hash``, when present, match.
+
+    A value that is not an ASCII string cannot match (and ``hmac.compare_digest``
+    would raise ``TypeError`` on a non-ASCII one): refused with the mismatch code.
+    """
+    at_hash = claims.get("at_hash")
+    if at_hash is not None:
+        expected = token_hash(access_token, alg, encoding=at_hash_encoding)
+        if not _ascii_equal(at_hash, expected):
+            raise InvalidInput("ID token at_hash does not match", code="at_hash_mismatch")
+    c_hash = claims.get("c_hash")
+    if c_hash is not None and not _ascii_equal(c_hash, token_hash(code, alg)):
+        raise InvalidInput("ID token c_hash does not match", code="c_hash_mismatch")
+
+
+def _ascii_equal(value: Any, expected: str) -> bool:
+    return isinstance(value, str) and value.isascii() and hmac.compare_digest(value, expected)
+
+
+def check_acr(
+    opts: OidcOptions, claims: Mapping[str, Any], data: Mapping[str, Any], default_loa: Loa
+) -> tuple[str | None, Loa]:
+    """Core §3.1.3.7 item 12, fail closed (PROF-03, PROF-04): the ``acr`` and its LoA.
+
+    ``data`` is the flow's record (the requested values and their floor);
+    ``default_loa`` is the provider's configured level, for flows without one.
+    """
+    acr = claims.get("acr")
+    requested = [str(v) for v in data.get("acr") or ()]
+    floor = Loa(int(data.get("loa", int(default_loa))))
+    if acr is None:
+        if opts.require_acr:
+            raise InsufficientLoa("ID token has no acr", code="acr_missing")
+        return None, floor
+    if not isinstance(acr, str):
+        raise InvalidInput("ID token acr is malformed", code="acr_invalid")
+    loa = opts.acr_loa.get(acr)
+    if loa is None:
+        raise InsufficientLoa("ID token acr is not a known level", code="acr_unknown")
+    if opts.acr_match == "exact" and requested and acr not in requested:
+        raise InsufficientLoa("ID token acr is not the requested method", code="acr_mismatch")
+    if loa < floor:
+        raise InsufficientLoa(
+            "authentication level is below the requested", code="acr_insufficient"
+        )
+    return acr, loa
+
+
+def default_choose_acr(opts: OidcOptions, params: Mapping[str, str]) -> AcrChoice:
+    """``acr`` begin parameter (one of ``acr_values_allowed``) or the profile default."""
+    wanted = params.get("acr")
+    if wanted is not None:
+        if wanted not in opts.acr_values_allowed:
+            raise InvalidInput("requested acr is not offered", code="acr_not_offered")
+        values: tuple[str, ...] = (wanted,)
+    else:
+        values = opts.acr_values
+    if not values:
+        return AcrChoice((), Loa.LOW)
+    return AcrChoice(values, min(opts.acr_loa[v] for v in values))

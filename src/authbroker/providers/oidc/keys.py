@@ -1,7 +1,8 @@
 """The relying party's own keys: generation, loading, checks, public and signed JWKS.
 
 RP keys sign request objects and client assertions (``private_key_jwt``) and decrypt
-encrypted ID tokens; the signed JWKS is the FTN federation's ``jwk-set+jwt``.
+encrypted ID tokens (:func:`decrypt_nested_token`); the signed JWKS is the FTN
+federation's ``jwk-set+jwt``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from ...crypto.jose import (
     DEFAULT_JWE_ALGORITHMS,
     Key,
     KeySet,
+    decrypt_jwe,
     sign_jwt,
 )
 from ...errors import (
@@ -26,12 +28,13 @@ from ...errors import (
 from .helpers import (
     _OWN_SIGNING_ALGS,
 )
-from .options import CONFIG_OPTIONS
+from .options import CONFIG_OPTIONS, OidcOptions
 
 __all__ = [
     "SIGNED_JWKS_MEDIA_TYPE",
     "SIGNED_JWKS_TYP",
     "check_rp_keys",
+    "decrypt_nested_token",
     "generate_rp_keys",
     "load_rp_keys",
     "rp_key_algs",
@@ -273,3 +276,23 @@ def signed_rp_jwks(
         f"no federation signing key (apart from the RP keys) for {', '.join(accepted)}",
         key=config.key("federation_keys"),
     )
+
+
+def decrypt_nested_token(rp_keys: KeySet, opts: OidcOptions, token: str, what: str) -> str:
+    """The inner JWS of a nested JWE sent to the RP (ID token, logout token, UserInfo).
+
+    Decrypted with the RP's own keys and the agreed algorithms (JOSE-06); the caller
+    verifies the JWS it returns. ``what`` names the token in errors.
+    """
+    if not any(k.use == "enc" for k in rp_keys.keys):
+        raise InvalidInput(f"{what} is encrypted but no key was agreed", code="unexpected_jwe")
+    _, plaintext = decrypt_jwe(token, rp_keys, algorithms=opts.jwe_algs, encryptions=opts.jwe_encs)
+    try:
+        inner = plaintext.decode("ascii")
+    except UnicodeDecodeError:
+        inner = ""
+    # JOSE-07: the plaintext must be a JWS; bare JSON encrypted to our public key
+    # could come from anyone.
+    if inner.count(".") != 2 or inner.startswith("{"):
+        raise InvalidInput(f"encrypted {what} does not contain a JWS", code="not_nested")
+    return inner

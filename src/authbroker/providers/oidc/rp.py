@@ -1,8 +1,8 @@
-"""The OIDC relying party: discovery, authorization request, code exchange, UserInfo.
+"""The OIDC relying party: discovery, authorization request, code exchange, ID token.
 
 One class because every step reads the same per-provider state (options, keys,
 the discovery and JWKS caches); the pieces without that state live beside it
-(:mod:`.options`, :mod:`.keys`, :mod:`.id_token`, :mod:`.helpers`).
+(:mod:`.options`, :mod:`.keys`, :mod:`.id_token`, :mod:`.userinfo`, :mod:`.helpers`).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import hmac
 import importlib
 import secrets
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from types import ModuleType
 from typing import Any, cast
 from urllib.parse import quote_plus
@@ -22,22 +22,19 @@ from ...crypto.jose import (
     JwksCache,
     Key,
     KeySet,
-    decrypt_jwe,
     sign_jwt,
 )
 from ...errors import (
     AlreadyUsed,
     AuthBrokerError,
     ConfigError,
-    InsufficientLoa,
     InvalidInput,
     ProviderError,
     ProviderUnavailable,
-    UserCancelled,
 )
 from ...flow import Redirect, store_put, store_put_if_absent, store_take
-from ...http import HttpRequest, HttpResponse
-from ...identity import Identity, Loa
+from ...http import HttpRequest
+from ...identity import Identity
 from ...kernel.effects import Gen, fetch
 from ..base import (
     AdvanceContext,
@@ -46,32 +43,40 @@ from ..base import (
     ProviderInfo,
 )
 from .helpers import (
-    _B64TOKEN,
-    _CANCEL_ERRORS,
-    _ERROR_CODE,
-    _PRINTABLE,
     _UNRESERVED,
     CLIENT_ASSERTION_TYPE,
     PROFILE_MODULES,
+    _authorization_error,
     _check_url,
+    _error_code,
     _shash,
+    _token_response,
     _with_query,
     pkce_challenge,
-    token_hash,
 )
-from .id_token import AcrChoice, VerifiedClaims, _generic_identity, validate_id_token_claims
+from .id_token import (
+    AcrChoice,
+    VerifiedClaims,
+    _generic_identity,
+    check_acr,
+    check_token_hashes,
+    default_choose_acr,
+    validate_id_token_claims,
+)
 from .keys import (
     _private_keyset,
     check_rp_keys,
+    decrypt_nested_token,
     generate_rp_keys,
     load_rp_keys,
     rp_signing_algs,
     signed_rp_jwks,
 )
 from .logout import LogoutRequest, check_logout_claims
-from .options import OidcOptions, parse_options
+from .options import parse_options
+from .userinfo import fetch_userinfo
 
-__all__ = ["OidcProvider", "default_choose_acr", "from_config"]
+__all__ = ["OidcProvider", "from_config"]
 
 
 # --- the provider ---------------------------------------------------------------------
@@ -414,11 +419,24 @@ class OidcProvider:
         alg, claims, signed = yield from self._verify_id_token(
             str(tokens["id_token"]), data, ctx.now
         )
-        self._check_hashes(alg, claims, tokens, code)
-        acr, loa = self._check_acr(claims, data)
+        check_token_hashes(
+            alg,
+            claims,
+            access_token=str(tokens["access_token"]),
+            code=code,
+            at_hash_encoding=opts.at_hash_encoding,
+        )
+        acr, loa = check_acr(opts, claims, data, self.config.loa)
         userinfo = None
         if opts.userinfo != "none":
-            userinfo = yield from self._userinfo(str(tokens["access_token"]), claims, meta)
+            userinfo = yield from fetch_userinfo(
+                opts,
+                cast(JwksCache, self._jwks),
+                self._decrypt_nested,
+                str(tokens["access_token"]),
+                claims,
+                meta,
+            )
         verified = VerifiedClaims(
             provider=self.config.name,
             options=opts,
@@ -460,34 +478,7 @@ class OidcProvider:
                 tag="token",
             )
         )
-        if 300 <= resp.status < 400:
-            # OIDC-10 / ASVS 15.3.2: back-channel redirects are never followed.
-            raise ProviderError("token endpoint answered with a redirect", code="token_redirect")
-        if resp.status >= 500:
-            raise ProviderUnavailable("token endpoint failed", code="token_unavailable")
-        if resp.status != 200:
-            raise ProviderError(
-                "token request was refused",
-                code="token_refused",
-                details={"status": resp.status, "error": _error_code(resp)},
-            )
-        if resp.content_type != "application/json":
-            raise InvalidInput("token response is not JSON", code="token_bad_response")
-        body = resp.json_object()
-        token_type = body.get("token_type")
-        # RFC 6749 §5.1 / §7.1: the type is case-insensitive.
-        if not isinstance(token_type, str) or token_type.lower() != "bearer":
-            raise InvalidInput("token response has an unsupported token_type", code="token_type")
-        for name in ("access_token", "id_token"):
-            value = body.get(name)
-            if not isinstance(value, str) or not value or len(value) > 65536:
-                raise InvalidInput(f"token response has no valid {name}", code="token_bad_response")
-        # Before any use (at_hash, the UserInfo Authorization header): RFC 6750 §2.1.
-        if _B64TOKEN.fullmatch(body["access_token"]) is None:
-            raise InvalidInput(
-                "token response access_token is not a bearer token", code="access_token_syntax"
-            )
-        return body
+        return _token_response(resp)
 
     def _verify_id_token(
         self, token: str, data: Mapping[str, Any], now: float
@@ -495,8 +486,10 @@ class OidcProvider:
         """(alg, claims, the signed JWS) of a verified ID token."""
         opts = self.options
         # RFC 7516 §9: a compact JWE has five parts, a JWS three. Deciding by the
-        # count (not by a peeked header) lets each path parse its header once.
-        if token.count(".") == 4:
+        # count (not by a peeked header) lets each path parse its header once; the
+        # dots are counted only when there is a third (a JWS is parsed by its path).
+        third_dot = token.find(".", token.find(".", token.find(".") + 1) + 1)
+        if third_dot >= 0 and token.count(".") == 4:
             token = self._decrypt_nested(token, "ID token")
         elif opts.id_token_encrypted:
             # JOSE-07 / PROF-01: encryption was agreed; a signed-only token is refused.
@@ -580,186 +573,7 @@ class OidcProvider:
         return _with_query(str(endpoint), params)
 
     def _decrypt_nested(self, token: str, what: str) -> str:
-        opts = self.options
-        if not any(k.use == "enc" for k in self.rp_keys.keys):
-            raise InvalidInput(f"{what} is encrypted but no key was agreed", code="unexpected_jwe")
-        _, plaintext = decrypt_jwe(
-            token, self.rp_keys, algorithms=opts.jwe_algs, encryptions=opts.jwe_encs
-        )
-        try:
-            inner = plaintext.decode("ascii")
-        except UnicodeDecodeError:
-            inner = ""
-        # JOSE-07: the plaintext must be a JWS; bare JSON encrypted to our public key
-        # could come from anyone.
-        if inner.count(".") != 2 or inner.startswith("{"):
-            raise InvalidInput(f"encrypted {what} does not contain a JWS", code="not_nested")
-        return inner
-
-    def _check_hashes(
-        self, alg: str, claims: Mapping[str, Any], tokens: Mapping[str, Any], code: str
-    ) -> None:
-        at_hash = claims.get("at_hash")
-        if at_hash is not None:
-            expected = token_hash(
-                str(tokens["access_token"]), str(alg), encoding=self.options.at_hash_encoding
-            )
-            if not isinstance(at_hash, str) or not hmac.compare_digest(at_hash, expected):
-                raise InvalidInput("ID token at_hash does not match", code="at_hash_mismatch")
-        c_hash = claims.get("c_hash")
-        if c_hash is not None:
-            expected = token_hash(code, str(alg))
-            if not isinstance(c_hash, str) or not hmac.compare_digest(c_hash, expected):
-                raise InvalidInput("ID token c_hash does not match", code="c_hash_mismatch")
-
-    def _check_acr(
-        self, claims: Mapping[str, Any], data: Mapping[str, Any]
-    ) -> tuple[str | None, Loa]:
-        """Core §3.1.3.7 item 12, fail closed (PROF-03, PROF-04)."""
-        opts = self.options
-        acr = claims.get("acr")
-        requested = [str(v) for v in data.get("acr") or ()]
-        floor = Loa(int(data.get("loa", int(self.config.loa))))
-        if acr is None:
-            if opts.require_acr:
-                raise InsufficientLoa("ID token has no acr", code="acr_missing")
-            return None, floor
-        if not isinstance(acr, str):
-            raise InvalidInput("ID token acr is malformed", code="acr_invalid")
-        loa = opts.acr_loa.get(acr)
-        if loa is None:
-            raise InsufficientLoa("ID token acr is not a known level", code="acr_unknown")
-        if opts.acr_match == "exact" and requested and acr not in requested:
-            raise InsufficientLoa("ID token acr is not the requested method", code="acr_mismatch")
-        if loa < floor:
-            raise InsufficientLoa(
-                "authentication level is below the requested", code="acr_insufficient"
-            )
-        return acr, loa
-
-    def _userinfo(
-        self, access_token: str, claims: Mapping[str, Any], meta: Mapping[str, Any]
-    ) -> Gen[dict[str, Any]]:
-        """Core §5.3: bearer token in the header only; format per profile; sub must match."""
-        opts = self.options
-        resp = yield from fetch(
-            HttpRequest.get(
-                str(meta["userinfo_endpoint"]),
-                headers={
-                    "Authorization": f"Bearer {access_token}",
-                    "Accept": "application/jwt, application/json",
-                },
-                timeout=opts.timeout,
-                tag="userinfo",
-            )
-        )
-        if resp.status >= 500:
-            raise ProviderUnavailable("UserInfo endpoint failed", code="userinfo_unavailable")
-        if resp.status != 200:
-            raise ProviderError(
-                "UserInfo request was refused",
-                code="userinfo_refused",
-                details={"status": resp.status},
-            )
-        ctype = resp.content_type
-        if opts.userinfo == "json":
-            if ctype != "application/json":
-                raise InvalidInput("UserInfo is not JSON", code="userinfo_format")
-            info = resp.json_object()
-        else:
-            if ctype != "application/jwt":
-                raise InvalidInput("UserInfo is not a JWT", code="userinfo_format")
-            try:
-                token = resp.body.decode("ascii").strip()
-            except UnicodeDecodeError as exc:
-                raise InvalidInput("UserInfo is not a JWT", code="userinfo_format") from exc
-            if token.count(".") == 4:  # RFC 7516 §9, as for the ID token
-                if opts.userinfo != "encrypted":
-                    raise InvalidInput("UserInfo is unexpectedly encrypted", code="userinfo_format")
-                token = self._decrypt_nested(token, "UserInfo")
-            elif opts.userinfo == "encrypted":
-                raise InvalidInput("UserInfo was not encrypted", code="not_encrypted")
-            jwks = cast(JwksCache, self._jwks)
-            _, info = yield from jwks.verify_jwt(token, algorithms=opts.id_token_algs)
-            # Core §5.3.2: when signed, iss and aud should be present; check when they
-            # are. iss is the OP issuer unless the profile names the server that signs
-            # UserInfo (BankID: the TINFO resource server's base URL).
-            iss = info.get("iss")
-            expected_iss = opts.userinfo_issuer or opts.issuer
-            if iss is not None and iss != expected_iss:
-                raise InvalidInput("UserInfo issuer does not match", code="userinfo_iss_mismatch")
-            aud = info.get("aud")
-            if aud is not None and aud not in (opts.client_id, [opts.client_id]):
-                raise InvalidInput("UserInfo audience does not match", code="userinfo_aud_mismatch")
-        _match_userinfo_subject(opts.userinfo_subject_claims, claims, info)
-        return info
-
-
-def _match_userinfo_subject(
-    pairs: Sequence[str], id_token: Mapping[str, Any], info: Mapping[str, Any]
-) -> None:
-    """UserInfo describes the ID token's person (Core §5.3.4: equal ``sub``).
-
-    Each entry is a claim name (same on both sides) or ``id_claim:userinfo_claim``.
-    Every pair present in both must be equal, and at least one must be present:
-    BankID's TINFO has its own ``sub``, so that profile compares ``bankid_altsub``
-    and ``nnin_altsub``/``nnin`` instead. A missing or different value is refused.
-    """
-    compared = 0
-    for pair in pairs:
-        id_name, _, info_name = pair.partition(":")
-        mine, theirs = id_token.get(id_name), info.get(info_name or id_name)
-        if mine is None or theirs is None:
-            continue
-        if not isinstance(theirs, str) or not hmac.compare_digest(
-            theirs.encode(), str(mine).encode()
-        ):
-            raise InvalidInput("UserInfo subject does not match", code="userinfo_sub_mismatch")
-        compared += 1
-    if not compared:
-        raise InvalidInput("UserInfo subject does not match", code="userinfo_sub_mismatch")
-
-
-def default_choose_acr(opts: OidcOptions, params: Mapping[str, str]) -> AcrChoice:
-    """``acr`` begin parameter (one of ``acr_values_allowed``) or the profile default."""
-    wanted = params.get("acr")
-    if wanted is not None:
-        if wanted not in opts.acr_values_allowed:
-            raise InvalidInput("requested acr is not offered", code="acr_not_offered")
-        values: tuple[str, ...] = (wanted,)
-    else:
-        values = opts.acr_values
-    if not values:
-        return AcrChoice((), Loa.LOW)
-    return AcrChoice(values, min(opts.acr_loa[v] for v in values))
-
-
-def _error_code(resp: HttpResponse) -> str | None:
-    try:
-        value = resp.json_object().get("error")
-    except InvalidInput:
-        return None
-    if isinstance(value, str) and _ERROR_CODE.fullmatch(value):
-        return value
-    return None
-
-
-def _authorization_error(params: Mapping[str, str]) -> AuthBrokerError:
-    """Core §3.1.2.6: the user's cancel is not a provider failure."""
-    error = params.get("error", "")
-    code = error if _ERROR_CODE.fullmatch(error) else "invalid_error"
-    # error_description is untrusted text: length-capped, printable only, details only.
-    description = params.get("error_description", "")[:200]
-    if _PRINTABLE.fullmatch(description) is None:
-        description = ""
-    details = {"error": code, "description": description}
-    if code in _CANCEL_ERRORS:
-        return UserCancelled(
-            "the user cancelled at the provider", code="cancelled", details=details
-        )
-    return ProviderError(
-        "the provider returned an error", code="authorization_error", details=details
-    )
+        return decrypt_nested_token(self.rp_keys, self.options, token, what)
 
 
 def from_config(config: ProviderConfig, settings: Settings) -> OidcProvider:
