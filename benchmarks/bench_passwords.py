@@ -212,6 +212,13 @@ def _bench_login_on(db: str, *, repeat: int, budget: float) -> Figure:
             f"layers there (the login's statements sent to the database driver "
             f"directly instead of through SQLAlchemy Core), or argon2 with less "
             f"memory (which the OWASP parameters do not allow)."
+            + (
+                " On PostgreSQL also the two round trips (the connection wait in the "
+                "profile) answered by a server with a core of its own; here it shares "
+                "the two cores with the benchmark."
+                if db == "postgresql"
+                else ""
+            )
         )
     return Figure(
         fid,
