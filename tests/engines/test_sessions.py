@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import inspect
-from datetime import UTC, datetime
 
 import pytest
 from itsdangerous import Signer
 
 from authbroker.engines.sessions import AsyncSessionManager, SessionManager, SessionPolicy
 from authbroker.errors import ConfigError, InsufficientLoa, ScopeDenied
-from authbroker.identity import Identity, Loa, NationalId
+from authbroker.identity import Loa
 from authbroker.kernel import Gen
 from authbroker.store.memory import AsyncMemoryStore, MemoryStore
+from identity_support import HETU, bank_identity
 
 KEYS = ("a" * 40,)
-HETU = "131052-308T"
 
 
 class Clock:
@@ -24,17 +23,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.t
-
-
-def ident(loa: Loa = Loa.HIGH) -> Identity:
-    return Identity(
-        provider="ftn",
-        method="bank",
-        subject="sub",
-        loa=loa,
-        national_id=NationalId.parse(HETU, "FI"),
-        authenticated_at=datetime.now(UTC),
-    )
 
 
 @pytest.fixture
@@ -48,7 +36,7 @@ def manager(clock: Clock) -> SessionManager:
 
 
 def test_login_roundtrip_and_cookie_attributes(manager: SessionManager) -> None:
-    s = manager.login("user-1", ident())
+    s = manager.login("user-1", bank_identity())
     cookie = manager.engine.cookie_value(s)
     loaded = manager.load(cookie)
     assert loaded is not None and loaded.user == "user-1" and loaded.is_strong
@@ -64,7 +52,7 @@ def test_bad_cookies_give_no_session(manager: SessionManager, cookie: str | None
 
 
 def test_forged_and_cross_purpose_signatures_refused(manager: SessionManager) -> None:
-    s = manager.login("u", ident())
+    s = manager.login("u", bank_identity())
     # Same key, other purpose (salt): refused.
     other = Signer(KEYS[0], salt="authbroker.link.v1").sign(s.id).decode()
     assert manager.load(other) is None
@@ -76,14 +64,14 @@ def test_forged_and_cross_purpose_signatures_refused(manager: SessionManager) ->
 def test_key_rotation_old_cookie_still_valid(clock: Clock) -> None:
     store = MemoryStore(now=clock)
     old = SessionManager(store, ("o" * 40,), now=clock)
-    s = old.login("u", ident())
+    s = old.login("u", bank_identity())
     rotated = SessionManager(store, ("n" * 40, "o" * 40), now=clock)
     assert rotated.load(old.engine.cookie_value(s)) is not None
     assert rotated.engine.cookie_value(s) != old.engine.cookie_value(s)
 
 
 def test_idle_and_absolute_timeouts(manager: SessionManager, clock: Clock) -> None:
-    s = manager.login("u", ident())
+    s = manager.login("u", bank_identity())
     cookie = manager.engine.cookie_value(s)
     clock.t += 29 * 60
     assert manager.load(cookie) is not None  # touched: idle window slides
@@ -91,7 +79,7 @@ def test_idle_and_absolute_timeouts(manager: SessionManager, clock: Clock) -> No
     assert manager.load(cookie) is not None
     clock.t += 31 * 60
     assert manager.load(cookie) is None  # idle timeout
-    s2 = manager.login("u", ident())
+    s2 = manager.login("u", bank_identity())
     c2 = manager.engine.cookie_value(s2)
     for _ in range(30):  # active all the time, still ends at the absolute timeout
         clock.t += 25 * 60
@@ -104,26 +92,26 @@ def test_idle_and_absolute_timeouts(manager: SessionManager, clock: Clock) -> No
 def test_rotation_on_login_kills_old_id(manager: SessionManager) -> None:
     link = manager.open_link_session("u", "invoice:approve", "inv-1")
     old_cookie = manager.engine.cookie_value(link)
-    full = manager.login("u", ident(), replaces=link)
+    full = manager.login("u", bank_identity(), replaces=link)
     assert full.id != link.id
     assert manager.load(old_cookie) is None
     assert manager.load(manager.engine.cookie_value(full)) is not None
 
 
 def test_logout_everywhere(manager: SessionManager) -> None:
-    a = manager.login("u", ident())
-    b = manager.login("u", ident())
-    other = manager.login("v", ident())
+    a = manager.login("u", bank_identity())
+    b = manager.login("u", bank_identity())
+    other = manager.login("v", bank_identity())
     manager.logout_everywhere("u")
     assert manager.load(manager.engine.cookie_value(a)) is None
     assert manager.load(manager.engine.cookie_value(b)) is None
     assert manager.load(manager.engine.cookie_value(other)) is not None
-    fresh = manager.login("u", ident())
+    fresh = manager.login("u", bank_identity())
     assert manager.load(manager.engine.cookie_value(fresh)) is not None
 
 
 def test_destroy(manager: SessionManager) -> None:
-    s = manager.login("u", ident())
+    s = manager.login("u", bank_identity())
     manager.destroy(s)
     assert manager.load(manager.engine.cookie_value(s)) is None
 
@@ -145,15 +133,15 @@ def test_link_session_limited_to_scope_and_resource(manager: SessionManager, clo
 
 
 def test_full_session_step_up(manager: SessionManager) -> None:
-    low = manager.login("u", ident(Loa.LOW))
+    low = manager.login("u", bank_identity(Loa.LOW))
     with pytest.raises(InsufficientLoa):
         low.require(loa=Loa.SUBSTANTIAL)
-    high = manager.login("u", ident(Loa.HIGH), replaces=low)
+    high = manager.login("u", bank_identity(Loa.HIGH), replaces=low)
     high.require(loa=Loa.HIGH)
 
 
 def test_csrf(manager: SessionManager) -> None:
-    s = manager.login("u", ident())
+    s = manager.login("u", bank_identity())
     assert s.csrf_ok(s.csrf)
     assert not s.csrf_ok(None) and not s.csrf_ok("") and not s.csrf_ok(s.csrf + "x")
 
@@ -183,7 +171,7 @@ async def test_async_manager(clock: Clock) -> None:
     m = AsyncSessionManager(
         AsyncMemoryStore(now=clock), KEYS, now=clock, policy=SessionPolicy(idle_timeout=60)
     )
-    s = await m.login("u", ident())
+    s = await m.login("u", bank_identity())
     cookie = m.engine.cookie_value(s)
     assert (await m.load(cookie)) is not None
     clock.t += 61
@@ -200,7 +188,7 @@ def test_engine_routines_compose_with_the_store_in_one_run(
     user compose in one run; the declared methods keep today's signatures."""
 
     def login_load_logout() -> Gen[tuple[bool, bool]]:
-        s = yield from manager.engine.login("u1", ident())
+        s = yield from manager.engine.login("u1", bank_identity())
         cookie = manager.engine.cookie_value(s)
         loaded = yield from manager.engine.load(cookie)
         yield from manager.engine.logout_everywhere("u1")
@@ -221,7 +209,7 @@ def test_engine_routines_compose_with_the_store_in_one_run(
 async def test_async_manager_runs_the_same_engine(clock: Clock) -> None:
     store = AsyncMemoryStore(now=clock)
     m = AsyncSessionManager(store, KEYS, now=clock)
-    s = await m.login("u1", ident())
+    s = await m.login("u1", bank_identity())
     assert inspect.iscoroutinefunction(m.load)
     loaded = await m.run(m.engine.load(m.engine.cookie_value(s)))
     assert loaded is not None and loaded.user == "u1"

@@ -4,16 +4,15 @@ and the faster cookie MAC keeps itsdangerous' format exactly."""
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from itsdangerous import Signer
 
 from authbroker.engines.sessions import SESSION_SALT, SessionManager, session_store_key
-from authbroker.identity import Identity, Loa, NationalId
 from authbroker.store import StateStore
 from authbroker.store.base import Atomic, AtomicResult
+from identity_support import bank_identity
 
 KEYS = ("n" * 40, "o" * 40)  # first signs, both verify
 
@@ -36,21 +35,10 @@ class Counting:
         return self.inner.atomic(program)
 
 
-def ident() -> Identity:
-    return Identity(
-        provider="ftn",
-        method="bank",
-        subject="sub",
-        loa=Loa.HIGH,
-        national_id=NationalId.parse("131052-308T", "FI"),
-        authenticated_at=datetime.now(UTC),
-    )
-
-
 def test_session_check_is_one_store_operation(sync_store: StateStore) -> None:
     store = Counting(sync_store)
     manager = SessionManager(store, KEYS)  # type: ignore[arg-type]
-    cookie = manager.engine.cookie_value(manager.login("user-1", ident()))
+    cookie = manager.engine.cookie_value(manager.login("user-1", bank_identity()))
     store.calls.clear()
     loaded = manager.load(cookie)
     assert loaded is not None and loaded.user == "user-1"
@@ -64,8 +52,8 @@ def test_session_check_is_one_store_operation(sync_store: StateStore) -> None:
 
 def test_epoch_of_another_user_never_applies(sync_store: StateStore) -> None:
     manager = SessionManager(sync_store, KEYS)
-    a = manager.login("alice", ident())
-    b = manager.login("bob", ident())
+    a = manager.login("alice", bank_identity())
+    b = manager.login("bob", bank_identity())
     manager.logout_everywhere("alice")
     assert manager.load(manager.engine.cookie_value(a)) is None
     assert manager.load(manager.engine.cookie_value(b)) is not None
@@ -75,8 +63,8 @@ def test_record_under_another_users_tag_is_refused(sync_store: StateStore) -> No
     """A record moved under an id whose tag names another user is not accepted (its
     epoch key would be the other user's)."""
     manager = SessionManager(sync_store, KEYS)
-    s = manager.login("alice", ident())
-    other = manager.login("bob", ident())
+    s = manager.login("alice", bank_identity())
+    other = manager.login("bob", bank_identity())
     forged_id = other.id.split("~")[0] + "~" + s.id.split("~")[1] + "x"
     raw = sync_store.get(session_store_key(s.id) or "")
     assert raw is not None
@@ -87,7 +75,7 @@ def test_record_under_another_users_tag_is_refused(sync_store: StateStore) -> No
 def test_cookie_format_is_itsdangerous_signer() -> None:
     manager = SessionManager(_memory(), KEYS)
     reference = Signer(list(reversed(KEYS)), salt=SESSION_SALT, digest_method=hashlib.sha256)
-    session = manager.login("user-1", ident())
+    session = manager.login("user-1", bank_identity())
     ours = manager.engine.cookie_value(session)
     assert ours == reference.sign(session.id).decode()
     # Either key verifies (rotation); a cookie signed with the old key still loads.
@@ -106,7 +94,7 @@ def test_bad_cookies_load_nothing(cookie: str) -> None:
 
 def test_tampered_signature_or_other_salt_refused() -> None:
     manager = SessionManager(_memory(), KEYS)
-    session = manager.login("user-1", ident())
+    session = manager.login("user-1", bank_identity())
     cookie = manager.engine.cookie_value(session)
     flipped = cookie[:-1] + ("A" if cookie[-1] != "A" else "B")
     assert manager.load(flipped) is None
@@ -128,7 +116,7 @@ def test_parsed_record_cache_follows_the_stored_bytes(sync_store: StateStore) ->
     from authbroker.engines.sessions import session_store_key
 
     manager = SessionManager(sync_store, KEYS)
-    s = manager.login("user-1", ident())
+    s = manager.login("user-1", bank_identity())
     cookie = manager.engine.cookie_value(s)
     assert manager.load(cookie) is not None  # parsed and cached
     key = session_store_key(s.id)
@@ -251,7 +239,7 @@ def test_read_only_program_is_one_mget_on_redis(
         raise AssertionError("a script ran for a read-only program")
 
     manager = SessionManager(sync_store, KEYS)
-    cookie = manager.engine.cookie_value(manager.login("user-1", ident()))
+    cookie = manager.engine.cookie_value(manager.login("user-1", bank_identity()))
     monkeypatch.setattr(client, "mget", mget)
     monkeypatch.setattr(client, "evalsha", no_script)
     monkeypatch.setattr(client, "eval", no_script)

@@ -3,13 +3,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from authbroker.engines.sessions import SessionManager, SessionPolicy
-from authbroker.identity import Identity, Loa, NationalId
 from authbroker.store.base import Atomic, AtomicResult
 from authbroker.store.memory import MemoryStore
+from identity_support import bank_identity
 
 KEYS = ("t" * 40,)
 
@@ -40,17 +39,6 @@ class Writes:
         return self.inner.atomic(program)
 
 
-def ident() -> Identity:
-    return Identity(
-        provider="ftn",
-        method="bank",
-        subject="sub",
-        loa=Loa.HIGH,
-        national_id=NationalId.parse("131052-308T", "FI"),
-        authenticated_at=datetime.now(UTC),
-    )
-
-
 def _manager(idle: float) -> tuple[SessionManager, Clock, Writes]:
     clock = Clock()
     store = Writes(clock)
@@ -64,7 +52,7 @@ def test_short_idle_timeout_is_not_cut_short_by_the_write_interval() -> None:
     1 s (idle/60); a fixed 30 s interval skipped the write at 29 s and let the
     session die although it was in use."""
     manager, clock, _ = _manager(60)
-    cookie = manager.engine.cookie_value(manager.login("user-1", ident()))
+    cookie = manager.engine.cookie_value(manager.login("user-1", bank_identity()))
     for step in (29, 59, 29, 59, 59):
         clock.t += step
         assert manager.load(cookie) is not None
@@ -74,7 +62,7 @@ def test_short_idle_timeout_is_not_cut_short_by_the_write_interval() -> None:
 
 def test_touch_written_once_per_interval_not_per_request() -> None:
     manager, clock, store = _manager(600)  # interval: min(30, 600/60) = 10 s
-    cookie = manager.engine.cookie_value(manager.login("user-1", ident()))
+    cookie = manager.engine.cookie_value(manager.login("user-1", bank_identity()))
     store.puts = 0
     for _ in range(20):  # 20 requests within 7.5 s: no write at all
         clock.t += 0.375

@@ -25,22 +25,17 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any, TypeVar
-from urllib.parse import parse_qsl, urlsplit
 
-import httpx
 import pytest
 
 from _pg_servers import PostgresServer, find_bindir, missing_tools
-from authbroker import Done, Redirect
-from authbroker.audit import AuditLog, MemorySink
-from authbroker.config import load_config
+from authbroker import Done
 from authbroker.engines.sessions import SessionManager
 from authbroker.errors import AuthBrokerError, StoreUnavailable
-from authbroker.http import HttpRequest, HttpResponse, SyncDriver
 from authbroker.identity import Identity, Loa, NationalId
 from authbroker.store.postgres import AsyncPostgresStore, PostgresStore
-from authbroker.testing import simulated_broker
 from conftest import require_started
+from outage_support import DownAfterToken, OutageEnv, begin_oidc
 
 pytestmark = pytest.mark.postgres
 
@@ -100,40 +95,13 @@ def _typed_outage(call: Callable[[], T]) -> StoreUnavailable:
     return err.value
 
 
-class _Env:
-    def __init__(self, server: PostgresServer, driver: SyncDriver | None = None) -> None:
-        self.sink = MemorySink()
-        self.store = _store(server)
-        self.broker = simulated_broker(
-            load_config(environ={}), store=self.store, driver=driver, audit=AuditLog([self.sink])
-        )
-
-    def grants(self) -> int:
-        return self.sink.names().count("flow.completed")
-
-    def close(self) -> None:
-        self.broker.close()
-        self.store.close()
-
-
-def _begin_oidc(env: _Env) -> tuple[str, dict[str, str]]:
-    running: Any = env.broker.simulator("ftn")
-    assert running is not None
-    running.extra["op"].control.auto_approve = True  # the test person signs in at once
-    step = env.broker.begin("ftn", binding="b", return_to="/after")
-    assert isinstance(step, Redirect)
-    resp = httpx.get(step.url, timeout=10)
-    assert resp.status_code == 302, resp.text
-    return step.flow_id, dict(parse_qsl(urlsplit(resp.headers["location"]).query))
-
-
 # --- flows ----------------------------------------------------------------------------
 
 
 def test_flow_begun_before_a_crash_completes_once_after_it(pg: PostgresServer) -> None:
-    env = _Env(pg)
+    env = OutageEnv(_store(pg))
     try:
-        flow_id, params = _begin_oidc(env)
+        flow_id, params = begin_oidc(env)
         pg.kill()
         _typed_outage(lambda: env.broker.advance(flow_id, params, binding="b"))
         _typed_outage(lambda: env.broker.begin("ftn", binding="b"))  # new flows too
@@ -150,28 +118,11 @@ def test_flow_begun_before_a_crash_completes_once_after_it(pg: PostgresServer) -
         env.close()
 
 
-class _KillAfterToken(SyncDriver):
-    """Kills PostgreSQL right after the token response arrives: the crash hits the
-    callback between the code exchange and the completion of the flow."""
-
-    def __init__(self, server: PostgresServer) -> None:
-        super().__init__()
-        self.server = server
-        self.armed = False
-
-    def send(self, req: HttpRequest) -> HttpResponse:
-        resp = super().send(req)
-        if self.armed and req.tag == "token":
-            self.armed = False
-            self.server.kill()
-        return resp
-
-
 def test_crash_during_the_callback_never_grants_twice(pg: PostgresServer) -> None:
-    driver = _KillAfterToken(pg)
-    env = _Env(pg, driver)
+    driver = DownAfterToken(pg.kill)
+    env = OutageEnv(_store(pg), driver)
     try:
-        flow_id, params = _begin_oidc(env)
+        flow_id, params = begin_oidc(env)
         driver.armed = True
         outcome: object
         try:
@@ -187,7 +138,7 @@ def test_crash_during_the_callback_never_grants_twice(pg: PostgresServer) -> Non
         with pytest.raises(AuthBrokerError):
             env.broker.advance(flow_id, params, binding="b")
         assert env.grants() == 0
-        flow_id2, params2 = _begin_oidc(env)
+        flow_id2, params2 = begin_oidc(env)
         assert isinstance(env.broker.advance(flow_id2, params2, binding="b"), Done)
         assert env.grants() == 1
     finally:

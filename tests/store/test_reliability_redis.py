@@ -27,22 +27,24 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime
-from typing import Any, TypeVar
-from urllib.parse import parse_qsl, urlsplit
+from typing import TypeVar
 
-import httpx
 import pytest
 
 import _mp_workers
-from authbroker import Broker, Done, Poll, Redirect
-from authbroker.audit import AuditLog, MemorySink
+from authbroker import Done, Poll
 from authbroker.config import load_config
 from authbroker.engines.sessions import SessionManager
 from authbroker.errors import AuthBrokerError, StoreUnavailable
-from authbroker.http import HttpRequest, HttpResponse, SyncDriver
 from authbroker.identity import Identity, Loa, NationalId
 from authbroker.store.redis import RedisStore
 from authbroker.testing import simulated_broker
+from outage_support import (
+    DownAfterToken,
+    OutageEnv,
+    auto_approve,
+    begin_oidc,
+)
 
 pytestmark = pytest.mark.redis
 
@@ -183,51 +185,13 @@ def _typed_outage(call: Callable[[], T]) -> float:
     return elapsed
 
 
-class _Env:
-    def __init__(self, server: RedisServer, driver: SyncDriver | None = None) -> None:
-        self.sink = MemorySink()
-        self.store = _store(server)
-        self.broker = simulated_broker(
-            load_config(environ={}),
-            store=self.store,
-            driver=driver,
-            audit=AuditLog([self.sink]),
-        )
-
-    def grants(self) -> int:
-        return self.sink.names().count("flow.completed")
-
-    def close(self) -> None:
-        self.broker.close()
-
-
-def _callback(url: str) -> dict[str, str]:
-    resp = httpx.get(url, timeout=10)
-    assert resp.status_code == 302, resp.text
-    return dict(parse_qsl(urlsplit(resp.headers["location"]).query))
-
-
-def _auto_approve(broker: Broker, name: str) -> Any:
-    running = broker.simulator(name)
-    assert running is not None
-    running.extra["op"].control.auto_approve = True  # the test person signs in at once
-    return running
-
-
-def _begin_oidc(env: _Env, name: str = "ftn") -> tuple[str, dict[str, str]]:
-    _auto_approve(env.broker, name)
-    step = env.broker.begin(name, binding="b", return_to="/after")
-    assert isinstance(step, Redirect)
-    return step.flow_id, _callback(step.url)
-
-
 # --- OIDC: begun, callback --------------------------------------------------------------
 
 
 def test_oidc_outage_after_begin(redis: RedisServer) -> None:
-    env = _Env(redis)
+    env = OutageEnv(_store(redis))
     try:
-        flow_id, params = _begin_oidc(env)
+        flow_id, params = begin_oidc(env)
         redis.stop()
         _typed_outage(lambda: env.broker.advance(flow_id, params, binding="b"))
         _typed_outage(lambda: env.broker.begin("ftn", binding="b"))  # new flows too
@@ -236,7 +200,7 @@ def test_oidc_outage_after_begin(redis: RedisServer) -> None:
         # The flow's state died with the server (no AOF): it fails typed, never grants.
         with pytest.raises(AuthBrokerError):
             env.broker.advance(flow_id, params, binding="b")
-        flow_id2, params2 = _begin_oidc(env)
+        flow_id2, params2 = begin_oidc(env)
         done = env.broker.advance(flow_id2, params2, binding="b")
         assert isinstance(done, Done) and done.return_to == "/after"
         assert env.grants() == 1
@@ -244,28 +208,11 @@ def test_oidc_outage_after_begin(redis: RedisServer) -> None:
         env.close()
 
 
-class _StopAfterToken(SyncDriver):
-    """Stops Redis right after the token response arrives: the outage hits the
-    callback between the code exchange and the completion of the flow."""
-
-    def __init__(self, server: RedisServer) -> None:
-        super().__init__()
-        self.server = server
-        self.armed = False
-
-    def send(self, req: HttpRequest) -> HttpResponse:
-        resp = super().send(req)
-        if self.armed and req.tag == "token":
-            self.armed = False
-            self.server.stop()
-        return resp
-
-
-def test_oidc_outage_during_callback(redis: RedisServer) -> None:
-    driver = _StopAfterToken(redis)
-    env = _Env(redis, driver)
+def test_oidc_outage_duringcallback_params(redis: RedisServer) -> None:
+    driver = DownAfterToken(redis.stop)
+    env = OutageEnv(_store(redis), driver)
     try:
-        flow_id, params = _begin_oidc(env)
+        flow_id, params = begin_oidc(env)
         driver.armed = True
         _typed_outage(lambda: env.broker.advance(flow_id, params, binding="b"))
         assert redis.proc is None  # the outage really happened mid-callback
@@ -275,7 +222,7 @@ def test_oidc_outage_during_callback(redis: RedisServer) -> None:
         # The browser retries the same callback: refused, typed; still no grant.
         with pytest.raises(AuthBrokerError):
             env.broker.advance(flow_id, params, binding="b")
-        flow_id2, params2 = _begin_oidc(env)
+        flow_id2, params2 = begin_oidc(env)
         assert isinstance(env.broker.advance(flow_id2, params2, binding="b"), Done)
         assert env.grants() == 1
     finally:
@@ -300,7 +247,7 @@ def test_paused_redis_fails_within_the_configured_timeout(redis: RedisServer) ->
 
 
 def test_polling_flow_outage(redis: RedisServer) -> None:
-    env = _Env(redis)
+    env = OutageEnv(_store(redis))
     try:
         step = env.broker.begin("bankid-se", binding="b", client_ip="192.0.2.10")
         assert isinstance(step, Poll)
@@ -403,7 +350,7 @@ def test_flow_begun_in_one_process_completes_in_another(
     # The OP simulator runs in this (parent) process; both app processes point at it.
     parent = simulated_broker(load_config(environ={}), store=_store(redis))
     try:
-        running = _auto_approve(parent, "ftn")
+        running = auto_approve(parent, "ftn")
         prefix = f"rel:{secrets.token_hex(6)}:"
         overrides = running.overrides
         flows = [
