@@ -23,7 +23,6 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import pytest
@@ -32,9 +31,10 @@ from _pg_servers import PostgresServer, find_bindir, missing_tools
 from authbroker import Done
 from authbroker.engines.sessions import SessionManager
 from authbroker.errors import AuthBrokerError, StoreUnavailable
-from authbroker.identity import Identity, Loa, NationalId
+from authbroker.identity import Loa
 from authbroker.store.postgres import AsyncPostgresStore, PostgresStore
 from conftest import require_started
+from identity_support import bank_identity
 from outage_support import DownAfterToken, OutageEnv, begin_oidc
 
 pytestmark = pytest.mark.postgres
@@ -149,14 +149,7 @@ def test_session_survives_a_crash(pg: PostgresServer) -> None:
     store = _store(pg)
     sessions = SessionManager(store, ["s" * 40])
     try:
-        identity = Identity(
-            provider="ftn",
-            method="bank",
-            subject="sub-1",
-            national_id=NationalId.parse("070770-905D", "FI"),
-            loa=Loa.SUBSTANTIAL,
-            authenticated_at=datetime.now(UTC),
-        )
+        identity = bank_identity(Loa.SUBSTANTIAL)
         cookie = sessions.engine.cookie_value(sessions.login("user-1", identity))
         pg.kill()
         _typed_outage(lambda: sessions.load(cookie))

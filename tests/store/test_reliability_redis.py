@@ -26,7 +26,6 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
-from datetime import UTC, datetime
 from typing import TypeVar
 
 import pytest
@@ -36,9 +35,10 @@ from authbroker import Done, Poll
 from authbroker.config import load_config
 from authbroker.engines.sessions import SessionManager
 from authbroker.errors import AuthBrokerError, StoreUnavailable
-from authbroker.identity import Identity, Loa, NationalId
+from authbroker.identity import Loa
 from authbroker.store.redis import RedisStore
 from authbroker.testing import simulated_broker
+from identity_support import bank_identity
 from outage_support import (
     DownAfterToken,
     OutageEnv,
@@ -273,14 +273,7 @@ def test_session_check_outage(redis: RedisServer) -> None:
     store = _store(redis)
     sessions = SessionManager(store, ["s" * 40])
     try:
-        identity = Identity(
-            provider="ftn",
-            method="bank",
-            subject="sub-1",
-            national_id=NationalId.parse("070770-905D", "FI"),
-            loa=Loa.SUBSTANTIAL,
-            authenticated_at=datetime.now(UTC),
-        )
+        identity = bank_identity(Loa.SUBSTANTIAL)
         session = sessions.login("user-1", identity)
         cookie = sessions.engine.cookie_value(session)
         redis.stop()

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,10 +31,11 @@ import pytest
 from authbroker.config import load_config
 from authbroker.engines.links import DirectLinks
 from authbroker.engines.sessions import SessionManager
-from authbroker.identity import Identity, Loa, NationalId
+from authbroker.identity import Identity, Loa
 from authbroker.sms.outbox import OutboxSender
 from authbroker.store import StateStore
 from authbroker.testing import simulated_broker
+from identity_support import bank_identity
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "deployment.md"
 #: Items of each kind per measurement. Redis reports each key exactly; PostgreSQL
@@ -131,14 +131,7 @@ class _Postgres:
 
 
 def _identity() -> Identity:
-    return Identity(
-        provider="ftn",
-        method="bank",
-        subject="sub-1",
-        national_id=NationalId.parse("070770-905D", "FI"),
-        loa=Loa.SUBSTANTIAL,
-        authenticated_at=datetime.now(UTC),
-    )
+    return bank_identity(Loa.SUBSTANTIAL)
 
 
 def _makers(store: StateStore) -> tuple[dict[str, Callable[[int], object]], Callable[[], None]]:
