@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Any
 
 import sqlalchemy as sa
@@ -26,15 +27,16 @@ class CredentialsTable(StoreBase):
             changed_at=float(row.changed_at),
         )
 
+    @cached_property
+    def _by_email_sql(self) -> Any:
+        """The lookup of :meth:`credential_by_email`, built once: every login runs it."""
+        c = self.t["credentials"]
+        return sa.select(c).where(c.c.email == sa.bindparam("email"), c.c.status == "active")
+
     def credential_by_email(self, email: str) -> CredentialRecord | None:
         """The active credential for a canonical address, or None."""
-        statement = self.__dict__.get("_by_email_sql")
-        if statement is None:  # built once: every login runs it
-            c = self.t["credentials"]
-            statement = sa.select(c).where(c.c.email == sa.bindparam("email"))
-            statement = self.__dict__["_by_email_sql"] = statement.where(c.c.status == "active")
         with self._one_statement() as conn:
-            row = conn.execute(statement, {"email": email}).first()
+            row = conn.execute(self._by_email_sql, {"email": email}).first()
         return None if row is None else self._credential(row)
 
     def credential_by_user(self, user_id: str) -> CredentialRecord | None:

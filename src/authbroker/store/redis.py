@@ -244,27 +244,27 @@ def _program_args(program: Atomic, prefix: str) -> tuple[list[str], list[bytes]]
                 ops.append("r")
                 args += [expected, value, b"%d" % _ms(ttl)]
         ops.append(where[key])
-    if not _one_slot(keys):
-        raise InvalidInput(
-            "the keys of one atomic program must share a hash slot ({tag})",
-            code="cross_slot",
-        )
+    _check_one_slot(keys)
     packed = b"".join(b"%d:%s" % (len(arg), arg) for arg in args)
     return keys, ["".join(ops).encode("ascii") + b"|" + packed]
 
 
-def _one_slot(keys: list[str]) -> bool:
-    """Whether every key hashes to one Cluster slot. Keys carrying the same non-empty
-    ``{hash tag}`` (the first ``{`` and the first ``}`` after it, as Redis reads it)
-    share a slot without computing it; anything else is hashed."""
+def _check_one_slot(keys: list[str]) -> None:
+    """Refuse a program whose keys do not all hash to one Cluster slot. Keys carrying
+    the same non-empty ``{hash tag}`` (the first ``{`` and the first ``}`` after it,
+    as Redis reads it) share a slot without computing it; anything else is hashed."""
     tags = set()
     for key in keys:
         start = key.find("{")
         end = key.find("}", start + 1) if start >= 0 else -1
         tags.add(key[start + 1 : end] if end > start + 1 else None)
     if len(tags) == 1 and None not in tags:
-        return True
-    return len({key_slot(k.encode()) for k in keys}) == 1
+        return
+    if len({key_slot(k.encode()) for k in keys}) > 1:
+        raise InvalidInput(
+            "the keys of one atomic program must share a hash slot ({tag})",
+            code="cross_slot",
+        )
 
 
 _OPCODES: dict[type, str] = {Get: "g", Take: "t", Delete: "d", Put: "p", PutIfAbsent: "n"}
@@ -283,11 +283,7 @@ def _read_only_keys(program: Atomic, prefix: str) -> list[str] | None:
         if type(step) is not Get and type(step) is not Require:
             return None
         keys.append(prefix + step.key)
-    if len({key_slot(k.encode()) for k in keys}) > 1:
-        raise InvalidInput(
-            "the keys of one atomic program must share a hash slot ({tag})",
-            code="cross_slot",
-        )
+    _check_one_slot(keys)
     return keys
 
 

@@ -584,7 +584,7 @@ class LinkEngine:
         return int(raw) if raw else 0
 
     def challenge_attempts(self, challenge_id: str) -> Gen[int]:
-        """Codes evaluated on a challenge (R-01, R-02); 0 for an unknown id."""
+        """Wrong codes counted on a challenge (R-01, R-02); 0 for an unknown id."""
         try:
             challenge = parse_challenge_id(self.keys, challenge_id, None, check_binding=False)
         except AuthBrokerError:

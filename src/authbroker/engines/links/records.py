@@ -46,7 +46,7 @@ K_USER_EPOCH = "usr:ep:"  # tagged -> revocation epoch (random)
 K_USER_FAIL = "usr:fail:"  # tagged -> per-user failure counter (window)
 K_CHALLENGE = "otp:ch:"  # tagged + challenge nonce -> what a grant names (user, scope, resource)
 K_CODE = "otp:code:"  # tagged + challenge nonce -> the code's MAC (OTP-01)
-K_ATTEMPTS = "otp:att:"  # tagged + challenge nonce -> evaluated codes
+K_ATTEMPTS = "otp:att:"  # tagged + challenge nonce -> wrong codes counted
 K_CH_USED = "otp:used:"  # tagged + challenge nonce -> consumed marker
 K_COOLDOWN = "sms:cool:"  # + link id
 K_SENDS_LINK = "sms:link:"
@@ -136,9 +136,10 @@ def link_binding_gen(link_id: str, user_id: str, now: float) -> Gen[LinkBinding]
         live = yield from _live_record(link_id, now)
     if live is None:
         raise AccessDenied("the link has been revoked", code="link_revoked")
-    if not hmac.compare_digest(str(live["u"]).encode(), user_id.encode()):
+    link, binding = live
+    if not hmac.compare_digest(str(link["u"]).encode(), user_id.encode()):
         raise AccessDenied("the link was issued to another user", code="link_other_user")
-    return LinkBinding(float(live["e"]), str(live.get("ep", "")))
+    return binding
 
 
 def link_live_keys(uref: str, link_id: str) -> tuple[str, str]:
@@ -158,23 +159,23 @@ def link_live_now(
     return epoch is None or hmac.compare_digest(epoch, binding.epoch.encode())
 
 
-def _live_record(link_id: str, now: float) -> Gen[dict[str, Any] | None]:
-    """The record of a link whose grant is live (see :func:`link_live_gen`)."""
+def _live_record(link_id: str, now: float) -> Gen[tuple[dict[str, Any], LinkBinding] | None]:
+    """The record of a link whose grant is live and its binding (see
+    :func:`link_live_gen`); decided by :func:`link_live_now`, as a session check is."""
     raw = yield from store_get(K_LINK + link_id)
     if raw is None:
         return None
     try:
         link = decode(raw, "link")
-        expired = float(link["e"]) <= now
+        binding = LinkBinding(float(link["e"]), str(link.get("ep", "")))
         uref = user_ref(str(link["u"]))
     except (InvalidInput, KeyError, TypeError, ValueError):
         return None
-    if expired:
-        return None
+    if binding.expires_at <= now:
+        return None  # no epoch read for an expired link
     epoch = yield from store_get(tagged(K_USER_EPOCH, uref))
-    if epoch is not None and not hmac.compare_digest(epoch.decode(), str(link.get("ep", ""))):
-        return None
-    return link
+    # No per-link marker to read: revoking a link deletes its record.
+    return (link, binding) if link_live_now(binding, epoch, None, now) else None
 
 
 def load_link(link_id: str, now: float) -> Gen[dict[str, Any]]:
