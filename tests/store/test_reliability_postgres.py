@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
@@ -35,7 +34,7 @@ from authbroker.identity import Loa
 from authbroker.store.postgres import AsyncPostgresStore, PostgresStore
 from conftest import require_started
 from identity_support import bank_identity
-from outage_support import DownAfterToken, OutageEnv, begin_oidc
+from outage_support import DownAfterToken, OutageEnv, Traffic, begin_oidc
 
 pytestmark = pytest.mark.postgres
 
@@ -261,35 +260,9 @@ def _traffic_through_outage(server: PostgresServer, outage: float) -> dict[str, 
     killed, stays down ``outage`` seconds and is started again. Returns what was
     taken, when writes failed and when the first write succeeded after the restart."""
     store = _store(server)
-    stop = threading.Event()
-    taken: list[bytes] = []
-    failed_at: list[float] = []
-    ok_at: list[float] = []
-    unexpected: list[BaseException] = []
-
-    def work(worker: int) -> None:
-        i = 0
-        while not stop.is_set():
-            i += 1
-            key, value = f"w{worker}:{i}", f"{worker}:{i}".encode()
-            try:
-                store.put(key, value, 60)
-                ok_at.append(time.monotonic())
-                for _ in range(2):
-                    got = store.take(key)
-                    if got is not None:
-                        taken.append(got)
-            except StoreUnavailable:
-                failed_at.append(time.monotonic())
-                time.sleep(0.02)
-            except BaseException as exc:
-                unexpected.append(exc)
-                return
-
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    traffic = Traffic(store)
     try:
-        for t in threads:
-            t.start()
+        traffic.start()
         time.sleep(0.5)
         killed_at = time.monotonic()
         server.kill()
@@ -297,20 +270,19 @@ def _traffic_through_outage(server: PostgresServer, outage: float) -> dict[str, 
         server.start()
         started_at = time.monotonic()
         deadline = started_at + 60
-        while time.monotonic() < deadline and not any(t > started_at for t in ok_at):
+        while time.monotonic() < deadline and not any(t > started_at for t in traffic.written):
             time.sleep(0.01)
         time.sleep(0.5)
     finally:
-        stop.set()
-        for t in threads:
-            t.join(30)
-        store.close()
-    assert not unexpected, unexpected[:3]
-    after = [t for t in ok_at if t > started_at]
+        try:
+            traffic.stop()
+        finally:
+            store.close()
+    after = [t for t in traffic.written if t > started_at]
     return {
-        "taken": taken,
-        "failed": failed_at,
-        "window": (failed_at[-1] - failed_at[0]) if failed_at else 0.0,
+        "taken": traffic.taken,
+        "failed": traffic.failed,
+        "window": traffic.failure_window(),
         "down": started_at - killed_at,
         "first_write": (after[0] - started_at) if after else None,
     }

@@ -13,7 +13,6 @@ are printed (``-s``) and reported in docs/deployment.md.
 from __future__ import annotations
 
 import secrets
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -29,6 +28,7 @@ from authbroker.store.redis_ha import (
     RedisSentinelStore,
     parse_ha_url,
 )
+from outage_support import Traffic
 
 # --- URLs (no server needed) ------------------------------------------------------------
 
@@ -149,60 +149,21 @@ def test_single_server_client_fails_on_a_cluster_and_cluster_store_does_not(
         store.close()
 
 
-def _hammer(
-    store: Any, stop: threading.Event, seen: list[bytes], errors: list[float]
-) -> Callable[[int], None]:
-    """Worker: put a unique value, take it twice; record what take returned and when
-    a typed outage happened. Any other exception escapes and fails the test."""
-
-    def work(worker: int) -> None:
-        i = 0
-        while not stop.is_set():
-            i += 1
-            key, value = f"w{worker}:{i}", f"{worker}:{i}".encode()
-            try:
-                store.put(key, value, 30)
-                for _ in range(2):
-                    got = store.take(key)
-                    if got is not None:
-                        seen.append(got)
-            except StoreUnavailable:
-                errors.append(time.monotonic())
-                time.sleep(0.02)
-
-    return work
-
-
 def _run_fault(store: Any, fault: Callable[[], None], heal: Callable[[], None]) -> dict[str, Any]:
-    stop = threading.Event()
-    seen: list[bytes] = []
-    errors: list[float] = []
-    unexpected: list[BaseException] = []
-    work = _hammer(store, stop, seen, errors)
-
-    def guarded(i: int) -> None:
-        try:
-            work(i)
-        except BaseException as exc:
-            unexpected.append(exc)
-
-    threads = [threading.Thread(target=guarded, args=(i,)) for i in range(4)]
-    for t in threads:
-        t.start()
+    traffic = Traffic(store)
+    traffic.start()
     time.sleep(0.5)
     fault_at = time.monotonic()
     fault()
     heal()  # returns when the deployment is healthy again
     healed_at = time.monotonic()
     time.sleep(0.5)
-    stop.set()
-    for t in threads:
-        t.join(30)
-    assert not unexpected, unexpected[:3]
+    traffic.stop()
+    errors = traffic.failed
     return {
-        "seen": seen,
+        "seen": traffic.taken,
         "errors": errors,
-        "window": (errors[-1] - errors[0]) if errors else 0.0,
+        "window": traffic.failure_window(),
         "first_error_after": (errors[0] - fault_at) if errors else None,
         "heal": healed_at - fault_at,
     }
