@@ -126,7 +126,12 @@ def verify_code(
 
 
 def _state_store(target: dict[str, str]) -> Any:
-    """The shared state store named by ``target`` (a SQLite file or a Redis prefix)."""
+    """The shared state store named by ``target`` (a SQLite file, a Redis prefix, or
+    a store URL: Cluster, Sentinel, PostgreSQL)."""
+    if "url" in target:
+        from authbroker.store import open_store
+
+        return open_store(target["url"])
     if "sqlite" in target:
         from authbroker.store import SqliteStore
 

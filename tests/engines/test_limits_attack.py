@@ -38,7 +38,7 @@ from authbroker.errors import AccessDenied, AuthBrokerError, InvalidInput, Locke
 from authbroker.identity import Loa
 from authbroker.sms import OutboxSender
 from authbroker.store import AsyncStateStore, StateStore
-from conftest import TravelClock, run_together
+from conftest import STORE_BACKENDS, TravelClock, _shared_store_url, run_together
 from web_support import Stack, build
 
 EMAIL = "aino.kettunen@example.fi"
@@ -256,24 +256,31 @@ def pool() -> Iterator[ProcessPoolExecutor]:
 def _shared_state(
     request: pytest.FixtureRequest, sqlite_file: Path, backend: str
 ) -> tuple[dict[str, str], StateStore]:
-    """The store the worker processes share (a SQLite file or a Redis prefix): its
-    target, and this process's own connection to it, opened by the same
-    ``_mp_workers._state_store`` the workers use."""
+    """The store the worker processes share (a SQLite file, a Redis prefix, or the
+    URL of a Cluster, Sentinel or PostgreSQL store): its target, and this process's
+    own connection to it, opened by the same ``_mp_workers._state_store`` the workers
+    use."""
     if backend == "sqlite":
         target = {"sqlite": str(sqlite_file)}
-    else:
+    elif backend == "redis":
         url, prefix = request.getfixturevalue("redis_url"), request.getfixturevalue("redis_prefix")
         target = {"redis": url, "prefix": prefix}
+    else:
+        target = {"url": _shared_store_url(request, backend)}
     return target, _mp_workers._state_store(target)
 
 
-@pytest.mark.parametrize("backend", ["sqlite", pytest.param("redis", marks=pytest.mark.redis)])
+#: Every store several processes can share (all but memory).
+SHARED_BACKENDS = [p for p in STORE_BACKENDS if p.values[0] != "memory"]
+
+
+@pytest.mark.parametrize("store_backend", SHARED_BACKENDS)
 def test_password_burst_across_processes(
-    request: pytest.FixtureRequest, tmp_path: Path, pool: ProcessPoolExecutor, backend: str
+    request: pytest.FixtureRequest, tmp_path: Path, pool: ProcessPoolExecutor, store_backend: str
 ) -> None:
     """Three processes (five threads each) fire together after the back-off: one
-    password is evaluated in all, on a shared SQLite file or Redis."""
-    target, state = _shared_state(request, tmp_path / "state.db", backend)
+    password is evaluated in all, on every shared store."""
+    target, state = _shared_state(request, tmp_path / "state.db", store_backend)
     db_url = f"sqlite:///{tmp_path}/cred.db"
     clock = TravelClock()
     clock.real = True
@@ -378,14 +385,14 @@ async def test_user_otp_cap_holds_across_links_tasks(async_store: AsyncStateStor
     await links.aclose()
 
 
-@pytest.mark.parametrize("backend", ["sqlite", pytest.param("redis", marks=pytest.mark.redis)])
+@pytest.mark.parametrize("store_backend", SHARED_BACKENDS)
 def test_user_otp_cap_holds_across_processes(
-    request: pytest.FixtureRequest, tmp_path: Path, pool: ProcessPoolExecutor, backend: str
+    request: pytest.FixtureRequest, tmp_path: Path, pool: ProcessPoolExecutor, store_backend: str
 ) -> None:
     """5 links of one user, 25 wrong codes fired by 3 processes at once (threads in
-    each) against a per-user cap of 20 on a shared SQLite file or Redis: exactly 20
+    each) against a per-user cap of 20 on every shared store: exactly 20
     codes are compared, however the guesses interleave."""
-    target, state = _shared_state(request, tmp_path / "links.db", backend)
+    target, state = _shared_state(request, tmp_path / "links.db", store_backend)
     target["link_secret"] = LINK_SECRET
     outbox = OutboxSender()
     links = DirectLinks(
